@@ -1,0 +1,22 @@
+"""SAM Lab's optimizer core: every Sharpness-Aware Minimization variant written once.
+
+    import sam_core
+    opt = sam_core.make_optimizer("ssam", model.parameters(), base_optimizer=torch.optim.SGD,
+                                  rho=0.05, lr=0.1, momentum=0.9, weight_decay=5e-4)
+    loss = opt.step(closure)
+    sam_core.VARIANTS["ssam"].formula
+
+See docs/CORE_API.md. This package never imports streamlit.
+"""
+
+from . import hessian, rules
+from .optim import SAM, SAMOptimizer, frozen_bn, make_optimizer
+from .registry import VARIANTS, HParam, VariantSpec, get_spec, resolve_hparams
+from .simulate import SimResult, simulate
+from .theory import gd_edge, sam_edge, sam_edge_ratio
+
+__all__ = [
+    "SAM", "SAMOptimizer", "VARIANTS", "HParam", "SimResult", "VariantSpec", "frozen_bn", "gd_edge",
+    "get_spec", "hessian", "make_optimizer", "resolve_hparams", "rules", "sam_edge", "sam_edge_ratio",
+    "simulate",
+]

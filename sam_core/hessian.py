@@ -1,0 +1,247 @@
+"""Hessian diagnostics by Hessian-vector products: top eigenvalues, trace, spectral density.
+
+Standard parameters (ALGORITHMS.md): the model in eval mode, a *fixed* batch, the loss without weight
+decay, HVPs by double backward with the gradient graph built once. Vectors are flat `(P,)` tensors.
+
+- `top_eigenvalues`: Lanczos with full reorthogonalisation (default) or power iteration with
+  deflation; both stop when the top-k Ritz values change by < `tol` relatively, or at `max_iter`.
+  They find the largest |λ| and keep its sign. `v0` warm-starts from a previous eigenvector.
+- `hutchinson_trace`: mean of vᵀHv over Rademacher vectors.
+- `spectral_density`: stochastic Lanczos quadrature with Gaussian smoothing (σ² = 1e-5 · width).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+class HessianOperator:
+    """H of `loss_fn(model(inputs), targets)` w.r.t. the trainable parameters, as a matvec."""
+
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable, inputs: torch.Tensor, targets: torch.Tensor,
+                 params: list[torch.Tensor] | None = None):
+        self.params = params if params is not None else [p for p in model.parameters() if p.requires_grad]
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.enable_grad():
+                self.loss = loss_fn(model(inputs), targets)
+                self._grads = torch.autograd.grad(self.loss, self.params, create_graph=True)
+        finally:
+            model.train(was_training)
+        self.grad = torch.cat([g.detach().reshape(-1) for g in self._grads])  # the clean gradient, flat
+        self.dim = self.grad.numel()
+        self.n_hvp = 0
+        self.dtype, self.device = self.grad.dtype, self.grad.device
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        self.n_hvp += 1
+        vs, i = [], 0
+        for p in self.params:
+            vs.append(v[i:i + p.numel()].view_as(p))
+            i += p.numel()
+        with torch.enable_grad():
+            hv = torch.autograd.grad(self._grads, self.params, grad_outputs=vs, retain_graph=True, allow_unused=True)
+        return torch.cat([(h if h is not None else torch.zeros_like(p)).reshape(-1) for h, p in zip(hv, self.params)])
+
+
+class FunctionOperator:
+    """H of a scalar function `fn(w)` of a flat tensor `w`, as a matvec (graph built once)."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor):
+        self._w = w.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            self.loss = fn(self._w)
+            (self._g,) = torch.autograd.grad(self.loss, self._w, create_graph=True)
+        self.grad = self._g.detach()
+        self.dim = self._w.numel()
+        self.n_hvp = 0
+        self.dtype, self.device = self._w.dtype, self._w.device
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        self.n_hvp += 1
+        with torch.enable_grad():
+            (hv,) = torch.autograd.grad(self._g, self._w, grad_outputs=v.view_as(self._w), retain_graph=True,
+                                        allow_unused=True)
+        return torch.zeros_like(v) if hv is None else hv.reshape(-1)
+
+
+class MatrixOperator:
+    """A dense symmetric matrix as an operator (tests, small problems)."""
+
+    def __init__(self, H: torch.Tensor):
+        self.H = H
+        self.dim = H.shape[0]
+        self.n_hvp = 0
+        self.dtype, self.device = H.dtype, H.device
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        self.n_hvp += 1
+        return self.H @ v
+
+
+@dataclass
+class EigResult:
+    values: torch.Tensor  # (k,) sorted by |λ| descending, sign kept
+    vectors: torch.Tensor  # (k, P), unit norm
+    n_hvp: int
+    converged: bool
+
+
+def _start(op, v0: torch.Tensor | None, seed: int) -> torch.Tensor:
+    if v0 is not None and v0.numel() == op.dim and float(v0.norm()) > 0:
+        v = v0.detach().reshape(-1).to(device=op.device, dtype=op.dtype).clone()
+    else:
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        v = torch.randn(op.dim, generator=gen, dtype=torch.float64).to(device=op.device, dtype=op.dtype)
+    return v / v.norm()
+
+
+def _top_by_abs(vals: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.argsort(vals.abs(), descending=True)[:k]
+
+
+def lanczos(op, n_steps: int, v0: torch.Tensor | None = None, seed: int = 0,
+            on_step: Callable[[torch.Tensor, torch.Tensor, int], bool] | None = None):
+    """Lanczos with full reorthogonalisation. Returns (alphas, betas, Q) with Q of shape (m, P).
+
+    `on_step(alphas, betas, j)` may return True to stop early.
+    """
+    q = _start(op, v0, seed)
+    Q = [q]
+    alphas: list[float] = []
+    betas: list[float] = []
+    for j in range(n_steps):
+        w = op.matvec(Q[-1])
+        a = torch.dot(w, Q[-1])
+        alphas.append(float(a))
+        w = w - a * Q[-1] - (betas[-1] * Q[-2] if betas else 0.0)
+        Qm = torch.stack(Q)
+        for _ in range(2):  # full reorthogonalisation, twice is enough
+            w = w - Qm.T @ (Qm @ w)
+        b = float(w.norm())
+        if on_step is not None and on_step(torch.tensor(alphas, dtype=torch.float64),
+                                           torch.tensor(betas, dtype=torch.float64), j + 1):
+            break
+        if b < 1e-10 * max(1.0, abs(alphas[-1])) or j == n_steps - 1:
+            break
+        betas.append(b)
+        Q.append(w / b)
+    m = len(alphas)
+    return (torch.tensor(alphas, dtype=torch.float64), torch.tensor(betas[: m - 1], dtype=torch.float64),
+            torch.stack(Q[:m]))
+
+
+def _tridiag(alphas: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
+    T = torch.diag(alphas)
+    if betas.numel():
+        T = T + torch.diag(betas, 1) + torch.diag(betas, -1)
+    return T
+
+
+def top_eigenvalues(op, k: int = 1, method: str = "lanczos", v0: torch.Tensor | None = None, tol: float = 1e-3,
+                    max_iter: int = 100, seed: int = 0) -> EigResult:
+    """The k eigenvalues of largest magnitude (sign kept) and their eigenvectors."""
+    if k < 1 or k > op.dim:
+        raise ValueError(f"k must be in [1, {op.dim}], got {k}")
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0, got {tol}")
+    if method == "power":
+        return _power(op, k, v0, tol, max_iter, seed)
+    if method != "lanczos":
+        raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}")
+    start = op.n_hvp
+    prev: list[torch.Tensor | None] = [None]
+    done = [False]
+
+    def check(alphas, betas, j):
+        if j < k:
+            return False
+        ev = torch.linalg.eigvalsh(_tridiag(alphas, betas))
+        top = ev[_top_by_abs(ev, k)]
+        p = prev[0]
+        prev[0] = top
+        if p is not None and p.numel() == top.numel():
+            if bool(((top - p).abs() <= tol * top.abs().clamp_min(1e-30)).all()):
+                done[0] = True
+                return True
+        return False
+
+    alphas, betas, Q = lanczos(op, min(max_iter, op.dim), v0, seed, on_step=check)
+    evals, evecs = torch.linalg.eigh(_tridiag(alphas, betas))
+    idx = _top_by_abs(evals, min(k, evals.numel()))
+    vecs = (evecs[:, idx].T.to(Q.dtype) @ Q)  # (k, P)
+    vecs = vecs / vecs.norm(dim=1, keepdim=True)
+    converged = done[0] or alphas.numel() == op.dim or alphas.numel() < min(max_iter, op.dim)
+    return EigResult(evals[idx].to(op.dtype), vecs, op.n_hvp - start, converged)
+
+
+def _power(op, k, v0, tol, max_iter, seed) -> EigResult:
+    start = op.n_hvp
+    vals, vecs = [], []
+    converged = True
+    for i in range(k):
+        v = _start(op, v0 if i == 0 else None, seed + i)
+        lam_old = None
+        ok = False
+        for _ in range(max_iter):
+            for u in vecs:  # deflation by Gram–Schmidt
+                v = v - torch.dot(u, v) * u
+            v = v / v.norm()
+            hv = op.matvec(v)
+            lam = float(torch.dot(v, hv))
+            for u in vecs:
+                hv = hv - torch.dot(u, hv) * u
+            nrm = hv.norm()
+            if float(nrm) == 0:
+                ok = True
+                break
+            v = hv / nrm
+            if lam_old is not None and abs(lam - lam_old) <= tol * max(abs(lam), 1e-30):
+                ok = True
+                break
+            lam_old = lam
+        converged &= ok
+        vals.append(lam)
+        vecs.append(v)
+    return EigResult(torch.tensor(vals, dtype=op.dtype), torch.stack(vecs), op.n_hvp - start, converged)
+
+
+def hutchinson_trace(op, n_samples: int = 50, seed: int = 0) -> tuple[float, float]:
+    """Hutchinson's estimate of tr(H) with Rademacher vectors: (mean, standard error)."""
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be ≥ 1, got {n_samples}")
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    samples = []
+    for _ in range(n_samples):
+        v = (torch.randint(0, 2, (op.dim,), generator=gen) * 2 - 1).to(device=op.device, dtype=op.dtype)
+        samples.append(float(torch.dot(v, op.matvec(v))))
+    t = torch.tensor(samples, dtype=torch.float64)
+    se = float(t.std(unbiased=True) / math.sqrt(n_samples)) if n_samples > 1 else float("nan")
+    return float(t.mean()), se
+
+
+def spectral_density(op, n_steps: int = 100, n_runs: int = 1, n_grid: int = 400, seed: int = 0,
+                     sigma2_rel: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stochastic Lanczos quadrature: (grid, density) of the Hessian's eigenvalues (integrates to ≈ 1)."""
+    nodes, weights = [], []
+    for r in range(n_runs):
+        alphas, betas, _ = lanczos(op, min(n_steps, op.dim), None, seed + r)
+        ev, evec = torch.linalg.eigh(_tridiag(alphas, betas))
+        nodes.append(ev)
+        weights.append(evec[0, :] ** 2)
+    lo = min(float(x.min()) for x in nodes)
+    hi = max(float(x.max()) for x in nodes)
+    width = max(hi - lo, 1e-12)
+    sigma2 = sigma2_rel * width
+    pad = 3.0 * math.sqrt(sigma2) + 0.01 * width
+    grid = torch.linspace(lo - pad, hi + pad, n_grid, dtype=torch.float64)
+    dens = torch.zeros_like(grid)
+    for ev, w in zip(nodes, weights):
+        dens += (w[None, :] * torch.exp(-((grid[:, None] - ev[None, :]) ** 2) / (2 * sigma2))).sum(1)
+    dens /= n_runs * math.sqrt(2 * math.pi * sigma2)
+    return grid, dens

@@ -1,0 +1,1 @@
+"""Pure plotly figure builders (arrays / DataFrames in, `go.Figure` out); no streamlit here."""

@@ -1,0 +1,249 @@
+"""The SAM update rules, each written once, as pure tensor functions.
+
+Every rule works on a *list of tensors* (a network's parameters, or one `(N, D)` tensor of N
+trajectories) with `batch_dims` leading dimensions of independent trajectories: all norms are global
+over the tensors of one trajectory and separate per trajectory (`(N,)` norms, never one norm over
+the batch). Hyperparameters may be Python numbers or tensors of the batch shape (a sweep over ρ).
+
+A step has the same shape for every variant (ALGORITHMS.md, "Common skeleton"):
+
+    loss, g  = grad_fn(w)                      # pass 1
+    es       = perturbations(variant, g, w, …) # 0 (SGD), 1 (SAM family) or 2 (BSAM) ascent points
+    g_advs   = [grad_fn(w + e)[1] for e in es] # the extra passes
+    d, stats = combine(variant, g, g_advs, …)  # the direction the base optimizer follows
+
+No `.item()`, no Python `if` on tensor values, no in-place writes on inputs: the same code runs
+inside the torch.optim shell (`optim.py`), over thousands of 2-D trajectories (`simulate.py`), and
+batched over runs in the labs (`problems.py`). Rules may replace entries of the `state` dict
+(infoSAM's moments) but never modify a tensor they were given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from .registry import get_spec
+
+EPS = 1e-12
+Tensors = list[torch.Tensor]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _b(x: Any, t: torch.Tensor, bd: int) -> Any:
+    """Broadcast a per-trajectory value (scalar, or a tensor of the batch shape) against tensor `t`."""
+    if isinstance(x, torch.Tensor) and x.dim() > 0:
+        return x.reshape(x.shape + (1,) * (t.dim() - x.dim()))
+    return x
+
+
+def _sum_per_traj(ts: Sequence[torch.Tensor], bd: int) -> torch.Tensor:
+    """Σ over all elements of each trajectory: a 0-dim tensor (bd = 0) or one of the batch shape."""
+    if bd == 0:
+        return torch.stack([t.sum() for t in ts]).sum() if len(ts) > 1 else ts[0].sum()
+    out = None
+    for t in ts:
+        s = t.reshape(*t.shape[:bd], -1).sum(-1)
+        out = s if out is None else out + s
+    return out
+
+
+def global_norm(ts: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
+    """‖·‖₂ over all tensors of a trajectory; shape = batch shape (0-dim when bd = 0)."""
+    if bd == 0:
+        if len(ts) == 1:
+            return torch.linalg.vector_norm(ts[0])
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(ts))))
+    return _sum_per_traj([t * t for t in ts], bd).sqrt()
+
+
+def dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
+    return _sum_per_traj([x * y for x, y in zip(a, b)], bd)
+
+
+def scale(ts: Sequence[torch.Tensor], c: Any, bd: int = 0) -> Tensors:
+    return [t * _b(c, t, bd) for t in ts]
+
+
+def numel_per_traj(ts: Sequence[torch.Tensor], bd: int) -> int:
+    return sum(t[(0,) * bd].numel() for t in ts)
+
+
+def unified_lam(lam: Any, step: Any) -> Any:
+    """λ of Unified SAM at step t ≥ 1: a number/tensor, or the schedules '1/t' and '1-1/t'."""
+    if lam == "1/t":
+        return 1.0 / step
+    if lam == "1-1/t":
+        return 1.0 - 1.0 / step
+    return lam
+
+
+def bsam_rho_min(hp: dict, lr: Any = None, lr_max: Any = None) -> Any:
+    """BSAM's ρ_min(t): proportional to the current LR (ρ_min at lr_max, 0 at lr 0), or constant."""
+    if hp["rho_min_schedule"] == "lr" and lr is not None and lr_max is not None:
+        return hp["rho_min"] * lr / lr_max if not _is_zero(lr_max) else hp["rho_min"]
+    return hp["rho_min"]
+
+
+def _is_zero(x: Any) -> bool:
+    return (not isinstance(x, torch.Tensor)) and float(x) == 0.0
+
+
+def asam_T(w: Sequence[torch.Tensor], hp: dict, weight_mask: Sequence[bool] | None) -> list[Any]:
+    """ASAM's T = |w| + η on the parameters it applies to (1 elsewhere)."""
+    official = hp["flavour"] == "official"
+    out: list[Any] = []
+    for i, wi in enumerate(w):
+        applies = (not official) or weight_mask is None or weight_mask[i]
+        out.append(wi.abs() + hp["eta"] if applies else 1.0)
+    return out
+
+
+def _infosam_D(g: Tensors, state: dict, hp: dict, bd: int) -> list[Any]:
+    """infoSAM's noise-aware diagonal D (reconstruction; see ALGORITHMS.md). Updates `state`."""
+    beta, delta, d0 = hp["beta"], hp["delta"], hp["d0"]
+    m_prev = state.get("m") or [torch.zeros_like(x) for x in g]
+    s_prev = state.get("s") or [torch.zeros_like(x) for x in g]
+    count = state.get("count", 0) + 1
+    m = [beta * mp + (1 - beta) * x for mp, x in zip(m_prev, g)]
+    s = [beta * sp + (1 - beta) * (x - mp) ** 2 for sp, x, mp in zip(s_prev, g, m_prev)]
+    state.update(m=m, s=s, count=count)
+    warm = count >= 1.0 / (1.0 - beta)
+    if not warm:  # plain SAM while the estimate warms up (count is a Python int, not a tensor value)
+        return [1.0] * len(g)
+    raw = [x + delta for x in s]
+    mean = _sum_per_traj(raw, bd) / numel_per_traj(raw, bd)
+    return [(r / _b(mean, r, bd)).clamp(1.0 / d0, d0) for r in raw]
+
+
+def _precond_ascent(g: Tensors, D: Sequence[Any], rho: Any, bd: int) -> Tensors:
+    """Constraint-preconditioned ascent e = ρ D⁻¹g / (√(gᵀD⁻¹g) + ε); D = I gives SAM exactly."""
+    Dinv_g = [x / d if isinstance(d, torch.Tensor) else x for x, d in zip(g, D)]
+    q = dot(g, Dinv_g, bd)
+    return scale(Dinv_g, rho / (q.sqrt() + EPS), bd)
+
+
+# ---------------------------------------------------------------------------------------------- the rules
+def perturbations(
+    variant: str,
+    g: Tensors,
+    w: Tensors,
+    hp: dict,
+    state: dict | None = None,
+    step: Any = 1,
+    batch_dims: int = 0,
+    lr: Any = None,
+    lr_max: Any = None,
+    weight_mask: Sequence[bool] | None = None,
+) -> list[Tensors]:
+    """The ascent perturbations `e` of one step: [] for SGD, [e] for two-pass rules, [e_max, e_min] for BSAM."""
+    bd = batch_dims
+    state = {} if state is None else state
+    if variant == "sgd":
+        return []
+    rho = hp["rho"]
+    if variant == "sam" or (variant == "ssam" and hp["normalized"]):
+        return [scale(g, rho / (global_norm(g, bd) + EPS), bd)]
+    if variant in ("usam", "ssam"):
+        return [scale(g, rho, bd)]
+    if variant == "unified_sam":
+        lam = unified_lam(hp["lam"], step)
+        return [scale(g, rho * (1 - lam + lam / (global_norm(g, bd) + EPS)), bd)]
+    if variant == "asam":
+        T = asam_T(w, hp, weight_mask)
+        Tg = [t * x for t, x in zip(T, g)]
+        T2g = [t * x for t, x in zip(T, Tg)]
+        return [scale(T2g, rho / (global_norm(Tg, bd) + EPS), bd)]
+    if variant == "bsam":
+        unit = scale(g, 1.0 / (global_norm(g, bd) + EPS), bd)
+        rho_min = bsam_rho_min(hp, lr, lr_max)
+        return [scale(unit, rho, bd), scale(unit, -rho_min, bd)]
+    if variant == "presam":
+        D = hp.get("precond") or [1.0] * len(g)
+        return [_precond_ascent(g, D, rho, bd)]
+    if variant == "infosam":
+        return [_precond_ascent(g, _infosam_D(g, state, hp, bd), rho, bd)]
+    get_spec(variant)  # raises a clear ValueError for an unknown name
+    raise NotImplementedError(variant)
+
+
+def combine(
+    variant: str,
+    g: Tensors,
+    g_advs: Sequence[Tensors],
+    w: Tensors,
+    es: Sequence[Tensors],
+    hp: dict,
+    batch_dims: int = 0,
+    weight_mask: Sequence[bool] | None = None,
+) -> tuple[Tensors, dict[str, torch.Tensor]]:
+    """The descent direction `d` and the step's diagnostics (tensors of the batch shape)."""
+    bd = batch_dims
+    g_norm = global_norm(g, bd)
+    if variant == "sgd":
+        one = torch.ones_like(g_norm)
+        return list(g), dict(grad_norm=g_norm, perturbed_grad_norm=g_norm, gamma=one, cos=one,
+                             perturbation_norm=torch.zeros_like(g_norm))
+    g_adv = g_advs[0]
+    adv_norm = global_norm(g_adv, bd)
+    gamma = g_norm / (adv_norm + EPS)
+    stats = dict(
+        grad_norm=g_norm,
+        perturbed_grad_norm=adv_norm,
+        gamma=gamma,
+        cos=dot(g, g_adv, bd) / (g_norm * adv_norm + EPS),
+        perturbation_norm=global_norm(es[0], bd),
+    )
+    if variant == "bsam":
+        g_min = g_advs[1]
+        sigma = adv_norm / (global_norm(g_min, bd) + EPS)
+        d = [gm + x - _b(sigma, gn, bd) * gn for gm, x, gn in zip(g_adv, g, g_min)]
+        stats["sigma"] = sigma
+        return d, stats
+    if hp.get("stable", False):
+        if variant == "asam":  # weighted norms ‖T(w) g‖ and ‖T(w+e) g_adv‖ (ALGORITHMS.md, SSAM with ASAM)
+            w_adv = [wi + ei for wi, ei in zip(w, es[0])]
+            num = global_norm([t * x for t, x in zip(asam_T(w, hp, weight_mask), g)], bd)
+            den = global_norm([t * x for t, x in zip(asam_T(w_adv, hp, weight_mask), g_adv)], bd)
+            gamma = num / (den + EPS)
+        if hp.get("clip_gamma", False):
+            gamma = gamma.clamp(max=1.0)
+        stats["gamma"] = gamma
+        return scale(g_adv, gamma, bd), stats
+    return list(g_adv), stats
+
+
+def init_state(variant: str, params: Sequence[torch.Tensor] | None = None) -> dict:
+    """A fresh rule state (only infoSAM keeps one: its gradient moments and a step count)."""
+    get_spec(variant)
+    return {}
+
+
+def sam_direction(
+    variant: str,
+    params: Tensors,
+    grad_fn: Callable[[Tensors], tuple[torch.Tensor, Tensors]],
+    hp: dict,
+    state: dict | None = None,
+    step: Any = 1,
+    batch_dims: int = 0,
+    lr: Any = None,
+    lr_max: Any = None,
+    weight_mask: Sequence[bool] | None = None,
+    keep_e: bool = False,
+) -> tuple[Tensors, dict[str, torch.Tensor], int]:
+    """One full step's direction: evaluates `grad_fn` at w and at every ascent point.
+
+    Returns `(d, stats, n_evals)`; `stats` holds loss, grad_norm, perturbed_grad_norm, gamma, cos and
+    perturbation_norm (and the perturbations under "e" when `keep_e`).
+    """
+    loss, g = grad_fn(params)
+    es = perturbations(variant, g, params, hp, state, step, batch_dims, lr, lr_max, weight_mask)
+    g_advs = [grad_fn([p + e for p, e in zip(params, ek)])[1] for ek in es]
+    d, stats = combine(variant, g, g_advs, params, es, hp, batch_dims, weight_mask)
+    stats["loss"] = loss
+    if keep_e:
+        stats["e"] = es
+    return d, stats, 1 + len(es)

@@ -1,0 +1,66 @@
+"""Deployment settings, read from environment variables (one place for every page and worker).
+
+| variable            | meaning                                              | default |
+|---------------------|------------------------------------------------------|---------|
+| SAMLAB_RUNS_DIR     | run store directory (SQLite + checkpoints)           | runs    |
+| SAMLAB_DATA         | dataset root directory                               | data    |
+| SAMLAB_MAX_RUNS     | training runs allowed at once                        | 1       |
+| SAMLAB_DEVICE       | auto / cpu / cuda / cuda:N                           | auto    |
+| SAMLAB_READ_ONLY    | 1/true: hide launch, stop and delete (class hosting) | false   |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    runs_dir: Path
+    data_dir: Path
+    max_concurrent_runs: int
+    device: str
+    read_only: bool
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+def get_settings() -> Settings:
+    """Current settings (re-read each call, so tests and pages see environment changes)."""
+    try:
+        max_runs = int(os.environ.get("SAMLAB_MAX_RUNS", "1"))
+    except ValueError:
+        raise ValueError("SAMLAB_MAX_RUNS must be an integer in [1, 64]") from None
+    if not 1 <= max_runs <= 64:
+        raise ValueError(f"SAMLAB_MAX_RUNS must be an integer in [1, 64], got {max_runs}")
+    device = os.environ.get("SAMLAB_DEVICE", "auto").strip() or "auto"
+    if device != "auto" and not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise ValueError(f"SAMLAB_DEVICE must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+    return Settings(
+        runs_dir=Path(os.environ.get("SAMLAB_RUNS_DIR", "runs")).expanduser().resolve(),
+        data_dir=Path(os.environ.get("SAMLAB_DATA", "data")).expanduser().resolve(),
+        max_concurrent_runs=max_runs,
+        device=device,
+        read_only=_flag(os.environ.get("SAMLAB_READ_ONLY")),
+    )
+
+
+def confine(path: str | os.PathLike, root: str | os.PathLike, field: str = "path") -> Path:
+    """Resolve `path` (relative paths are taken under `root`) and refuse anything outside `root`."""
+    root_p = Path(root).expanduser().resolve()
+    p = Path(path).expanduser()
+    p = (root_p / p).resolve() if not p.is_absolute() else p.resolve()
+    if p != root_p and root_p not in p.parents:
+        raise ValueError(f"{field} must lie inside {root_p}, got {p}")
+    return p
