@@ -187,6 +187,7 @@ class SAMOptimizer(torch.optim.Optimizer):
             raise RuntimeError("second_step() called without first_step()")
         self._collect()
         self._finish(None)
+        self._opt_called = True  # tells an attached LR scheduler that a step happened
         if zero_grad:
             self.zero_grad()
 

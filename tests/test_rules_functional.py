@@ -1,0 +1,155 @@
+"""The functional rules: closed-form one-step results on a quadratic, and vectorised == looped."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import sam_core
+from sam_core import rules
+
+A = np.array([[3.0, 0.5], [0.5, 1.0]])
+
+
+def quad_grad(w):  # f(w) = ½ wᵀAw, batched w: (N, 2)
+    At = torch.tensor(A, dtype=w.dtype)
+    g = w @ At
+    return 0.5 * (g * w).sum(1), g
+
+
+def np_grad(w):
+    return A @ w
+
+
+def one_step_numpy(variant, w, lr, hp):
+    """Independent transcription of ALGORITHMS.md for a single point, in numpy."""
+    g = np_grad(w)
+    n = np.linalg.norm(g)
+    rho = hp.get("rho", 0.0)
+    if variant == "sgd":
+        d = g
+    elif variant == "sam":
+        d = np_grad(w + rho * g / (n + 1e-12))
+    elif variant == "usam":
+        d = np_grad(w + rho * g)
+    elif variant == "unified_sam":
+        lam = hp["lam"]
+        d = np_grad(w + rho * (1 - lam + lam / (n + 1e-12)) * g)
+    elif variant == "asam":
+        T = np.abs(w) + hp["eta"]
+        d = np_grad(w + rho * T * T * g / (np.linalg.norm(T * g) + 1e-12))
+    elif variant == "ssam":
+        ga = np_grad(w + rho * g)
+        d = n / (np.linalg.norm(ga) + 1e-12) * ga
+    elif variant == "bsam":
+        u = g / (n + 1e-12)
+        gmax, gmin = np_grad(w + rho * u), np_grad(w - hp["rho_min"] * u)
+        d = gmax + g - np.linalg.norm(gmax) / (np.linalg.norm(gmin) + 1e-12) * gmin
+    elif variant == "presam":
+        Dinv = 1.0 / hp["precond_np"]
+        d = np_grad(w + rho * Dinv * g / (math.sqrt(g @ (Dinv * g)) + 1e-12))
+    elif variant == "infosam":  # first step: warm-up, plain SAM
+        d = np_grad(w + rho * g / (n + 1e-12))
+    return w - lr * d
+
+
+CASES = {
+    "sgd": {},
+    "sam": {"rho": 0.3},
+    "usam": {"rho": 0.3},
+    "unified_sam": {"rho": 0.3, "lam": 0.35},
+    "asam": {"rho": 0.3, "eta": 0.01, "flavour": "davda54"},
+    "ssam": {"rho": 0.3},
+    "bsam": {"rho": 0.3, "rho_min": 0.1, "rho_min_schedule": "constant"},
+    "presam": {"rho": 0.3},
+    "infosam": {"rho": 0.3},
+}
+
+
+@pytest.mark.parametrize("variant", list(CASES))
+def test_closed_form_one_step_on_quadratic(variant):
+    w0 = np.array([0.7, -1.3])
+    hp = dict(CASES[variant])
+    expect_hp = dict(hp)
+    if variant == "presam":
+        expect_hp["precond_np"] = np.array([2.0, 0.5])
+        hp["precond"] = [torch.tensor([[2.0, 0.5]], dtype=torch.float64)]
+    res = sam_core.simulate(variant, quad_grad, torch.tensor(w0[None]), steps=1, lr=0.1, hp=hp)
+    np.testing.assert_allclose(res.final[0].numpy(), one_step_numpy(variant, w0, 0.1, expect_hp), rtol=1e-12)
+
+
+@pytest.mark.parametrize("variant", list(CASES))
+def test_vectorised_equals_python_loop(variant):
+    gen = torch.Generator().manual_seed(0)
+    N = 7
+    w0 = torch.randn(N, 2, generator=gen, dtype=torch.float64)
+    rho = torch.linspace(0.01, 0.5, N, dtype=torch.float64)
+    lr = torch.linspace(0.02, 0.3, N, dtype=torch.float64)
+    hp = {k: v for k, v in CASES[variant].items() if k != "rho"}
+    if variant != "sgd":
+        hp["rho"] = rho
+    batched = sam_core.simulate(variant, quad_grad, w0, steps=25, lr=lr, hp=hp, momentum=0.5)
+    for i in range(N):
+        hpi = {k: (v[i].item() if isinstance(v, torch.Tensor) else v) for k, v in hp.items()}
+        single = sam_core.simulate(variant, quad_grad, w0[i:i + 1], steps=25, lr=lr[i].item(), hp=hpi, momentum=0.5)
+        torch.testing.assert_close(batched.w[:, i], single.w[:, 0], rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(batched.gamma[:, i], single.gamma[:, 0], rtol=1e-12, atol=1e-14)
+
+
+def test_norms_are_per_trajectory_not_over_the_batch():
+    """Scaling one trajectory's gradient must not change another's normalised ascent."""
+    g = [torch.tensor([[3.0, 4.0], [300.0, 400.0]])]
+    e = rules.perturbations("sam", g, [torch.zeros(2, 2)], {"rho": 1.0, "stable": False}, batch_dims=1)[0][0]
+    torch.testing.assert_close(e, torch.tensor([[0.6, 0.8], [0.6, 0.8]]))
+
+
+def test_divergence_is_reported_not_raised():
+    w0 = torch.tensor([[1.0, 1.0], [0.1, 0.1]], dtype=torch.float64)
+    res = sam_core.simulate("sgd", quad_grad, w0, steps=2000, lr=torch.tensor([1.0, 0.1], dtype=torch.float64))
+    assert res.diverged_step[0] > 0 and res.diverged_step[1] == -1
+    assert torch.isfinite(res.w).all()  # frozen at its last finite point
+    assert res.final[1].abs().max() < 1e-6
+
+
+def test_gd_stability_threshold_on_quadratic():
+    """GD on ½λx² converges for lr < 2/λ and blows up above it."""
+    lam = 4.0
+
+    def gf(w):
+        return 0.5 * lam * (w * w).sum(1), lam * w
+
+    lrs = torch.tensor([0.45, 0.49, 0.51, 0.55], dtype=torch.float64)
+    res = sam_core.simulate("sgd", gf, torch.ones(4, 1, dtype=torch.float64), steps=5000, lr=lrs, record=False)
+    ok = (res.diverged_step == -1) & (res.final.abs()[:, 0] < 1e-6)
+    assert ok.tolist() == [True, True, False, False]
+
+
+def test_noise_is_shared_across_passes_and_seeded():
+    w0 = torch.zeros(3, 2, dtype=torch.float64)
+    a = sam_core.simulate("sam", quad_grad, w0, 10, 0.1, {"rho": 0.1}, noise=0.5, seed=3)
+    b = sam_core.simulate("sam", quad_grad, w0, 10, 0.1, {"rho": 0.1}, noise=0.5, seed=3)
+    c = sam_core.simulate("sam", quad_grad, w0, 10, 0.1, {"rho": 0.1}, noise=0.5, seed=4)
+    torch.testing.assert_close(a.w, b.w, rtol=0, atol=0)
+    assert not torch.allclose(a.w, c.w)
+
+
+def test_infosam_uses_noise_aware_metric_after_warmup():
+    """After 1/(1-β) steps infoSAM's ascent differs from SAM's and follows D from the moments."""
+    gen = torch.Generator().manual_seed(0)
+    gs = [torch.randn(4, generator=gen, dtype=torch.float64) * torch.tensor([1.0, 1.0, 10.0, 0.1]) for _ in range(12)]
+    hp = sam_core.resolve_hparams("infosam", rho=0.2, beta=0.5)
+    state = {}
+    m = torch.zeros(4, dtype=torch.float64)
+    s = torch.zeros(4, dtype=torch.float64)
+    for t, g in enumerate(gs, start=1):
+        e = rules.perturbations("infosam", [g], [torch.zeros(4)], hp, state, t)[0][0]
+        s = 0.5 * s + 0.5 * (g - m) ** 2
+        m = 0.5 * m + 0.5 * g
+        if t >= 2:
+            D = (s + hp["delta"]) / (s + hp["delta"]).mean()
+            D = D.clamp(1 / hp["d0"], hp["d0"])
+            expect = 0.2 * g / D / (torch.sqrt((g * g / D).sum()) + 1e-12)
+        else:
+            expect = 0.2 * g / (g.norm() + 1e-12)
+        torch.testing.assert_close(e, expect, rtol=1e-10, atol=1e-12)
