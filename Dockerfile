@@ -28,9 +28,9 @@ RUN if [ "$TORCH_FLAVOR" = "cpu" ]; then \
     && pip install -r requirements.txt
 
 COPY --chown=samlab:samlab . .
-RUN pip install --no-deps -e .
+ENV PYTHONPATH=/app
 
-USER samlab
+USER 1000:1000
 EXPOSE 8501
 # python is always there (curl may not be): ask Streamlit's own health endpoint.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
