@@ -1,0 +1,170 @@
+"""Figures of the training lab: metric curves with TensorBoard-style smoothing, run overlays, γ_t,
+the top Hessian eigenvalue against the GD and SAM edges, per-epoch train/test curves, the final
+spectrum. Pure functions: DataFrames (one row per step, as `RunStore.metrics` returns) in, figures out.
+
+A series is `Series(label, color, df)`; several series overlay runs. Smoothing draws the raw curve
+faintly and the smoothed one on top, like TensorBoard.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+
+
+@dataclass
+class Series:
+    label: str
+    color: str
+    df: pd.DataFrame  # index: step; columns: metric names
+    dash: str = "solid"
+
+
+def ema_smooth(values: Sequence[float], weight: float) -> np.ndarray:
+    """TensorBoard's scalar smoothing: a debiased exponential moving average.
+
+        last ← weight·last + (1 − weight)·v ;  smoothed = last / (1 − weight^n)
+
+    with n the number of finite values seen so far. Non-finite values are passed through unchanged
+    and do not enter the average; weight 0 returns the input. A constant series stays constant.
+    """
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"smoothing weight must be in [0, 1), got {weight}")
+    v = np.asarray(values, dtype=float)
+    out = v.copy()
+    if weight == 0.0 or v.size == 0:
+        return out
+    last, n = 0.0, 0
+    for i, x in enumerate(v):
+        if not math.isfinite(x):
+            continue
+        last = last * weight + (1.0 - weight) * x
+        n += 1
+        out[i] = last / (1.0 - weight ** n)
+    return out
+
+
+def _column(s: Series, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    if metric not in s.df.columns:
+        return np.array([]), np.array([])
+    col = s.df[metric].dropna()
+    return col.index.to_numpy(dtype=float), col.to_numpy(dtype=float)
+
+
+def _axes(fig: go.Figure, log_x: bool, log_y: bool, x_title: str, y_title: str) -> go.Figure:
+    fig.update_xaxes(type="log" if log_x else "linear", title=x_title)
+    fig.update_yaxes(type="log" if log_y else "linear", title=y_title)
+    fig.update_layout(template="plotly_white", hovermode="x unified", margin=dict(l=60, r=20, t=50, b=50),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    return fig
+
+
+def _positive(x: np.ndarray, y: np.ndarray, log_y: bool) -> tuple[np.ndarray, np.ndarray]:
+    if not log_y:
+        return x, y
+    keep = y > 0
+    return x[keep], y[keep]
+
+
+def metric_figure(series: Sequence[Series], metric: str, title: str | None = None, smoothing: float = 0.0,
+                  log_x: bool = False, log_y: bool = False, x_title: str = "step", y_title: str | None = None,
+                  hline: float | None = None) -> go.Figure:
+    """One metric of several runs; the raw curve faint behind its smoothed version when smoothing > 0."""
+    fig = go.Figure()
+    for s in series:
+        x, y = _column(s, metric)
+        x, y = _positive(x, y, log_y)
+        if x.size == 0:
+            continue
+        if smoothing > 0:
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{s.label} (raw)", legendgroup=s.label,
+                                     showlegend=False, hoverinfo="skip", opacity=0.25,
+                                     line=dict(color=s.color, width=1, dash=s.dash)))
+        ys = ema_smooth(y, smoothing) if smoothing > 0 else y
+        fig.add_trace(go.Scatter(x=x, y=ys, mode="lines+markers" if x.size < 3 else "lines", name=s.label,
+                                 legendgroup=s.label, line=dict(color=s.color, width=2, dash=s.dash)))
+    if hline is not None:
+        fig.add_hline(y=hline, line=dict(color="gray", dash="dot", width=1))
+    fig.update_layout(title=title or metric)
+    return _axes(fig, log_x, log_y, x_title, y_title or metric)
+
+
+def gamma_figure(series: Sequence[Series], smoothing: float = 0.0, log_y: bool = False) -> go.Figure:
+    """γ_t = ‖g‖/‖g_adv‖ over training (Stable SAM, Fig. 3); 1 marks no renormalisation."""
+    return metric_figure(series, "gamma", "γ<sub>t</sub> = ‖g‖ / ‖g<sub>adv</sub>‖", smoothing, log_y=log_y,
+                         y_title="γ_t", hline=1.0)
+
+
+def eigen_figure(series: Sequence[Series], log_y: bool = False, show_edges: bool = True) -> go.Figure:
+    """Top Hessian eigenvalue (markers) with the GD edge 2(1+β)/η (dashed) and the SAM edge (dotted)."""
+    fig = go.Figure()
+    for s in series:
+        for metric, name, dash, mode in (("top_eig", "λ_max", s.dash, "lines+markers"),
+                                         ("gd_edge", "2(1+β)/η", "dash", "lines"),
+                                         ("sam_edge", "SAM edge", "dot", "lines")):
+            if metric != "top_eig" and not show_edges:
+                continue
+            x, y = _positive(*_column(s, metric), log_y)
+            if x.size == 0:
+                continue
+            fig.add_trace(go.Scatter(x=x, y=y, mode=mode, name=f"{s.label} · {name}", legendgroup=s.label,
+                                     line=dict(color=s.color, dash=dash, width=2 if metric == "top_eig" else 1.5),
+                                     marker=dict(size=5)))
+    fig.update_layout(title="Top Hessian eigenvalue and the edges of stability")
+    return _axes(fig, False, log_y, "step", "eigenvalue")
+
+
+def epoch_figure(series: Sequence[Series], log_y: bool = False) -> go.Figure:
+    """Per-epoch train (solid) and test (dashed) loss and accuracy, side by side."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    for s in series:
+        for col, (tr, te) in enumerate((("train_loss", "test_loss"), ("train_acc", "test_acc")), start=1):
+            for metric, dash, which in ((tr, "solid", "train"), (te, "dash", "test")):
+                x, y = _column(s, metric)
+                if col == 1:
+                    x, y = _positive(x, y, log_y)
+                if x.size == 0:
+                    continue
+                fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"{s.label} · {which}",
+                                         legendgroup=s.label, showlegend=col == 1,
+                                         line=dict(color=s.color, dash=dash)), row=1, col=col)
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(type="log" if log_y else "linear", row=1, col=1)
+    fig.update_layout(template="plotly_white", title="Train (solid) and test (dashed) per epoch",
+                      margin=dict(l=60, r=20, t=70, b=50))
+    return fig
+
+
+def spectrum_figure(density: dict | None, top_eigs: dict | None, label: str = "", color: str = "#0072B2") -> go.Figure:
+    """The Hessian's spectral density at the end (log scale, SLQ) with the top-k eigenvalues marked."""
+    fig = go.Figure()
+    if density and density.get("grid"):
+        g = np.asarray(density["grid"], dtype=float)
+        d = np.asarray(density["density"], dtype=float)
+        keep = d > 0
+        fig.add_trace(go.Scatter(x=g[keep], y=d[keep], mode="lines", name=f"{label} density".strip(),
+                                 line=dict(color=color)))
+    if top_eigs and top_eigs.get("values"):
+        for i, v in enumerate(top_eigs["values"]):
+            fig.add_vline(x=float(v), line=dict(color=color, dash="dot", width=1),
+                          annotation_text=f"λ{i + 1}" if i < 5 else None)
+    fig.update_layout(title="Hessian spectrum at the end of training")
+    return _axes(fig, False, True, "eigenvalue", "density")
+
+
+def dashes_for(labels: Sequence[str], colors: Sequence[str]) -> list[str]:
+    """Distinct dash styles for runs that share a colour (same variant), so overlays stay readable."""
+    seen: dict[str, int] = {}
+    out = []
+    for c in colors:
+        out.append(DASHES[seen.get(c, 0) % len(DASHES)])
+        seen[c] = seen.get(c, 0) + 1
+    return out

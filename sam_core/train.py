@@ -1,0 +1,184 @@
+"""`python -m sam_core.train …`: train one run headless (the same worker the dashboard starts).
+
+    python -m sam_core.train --dataset cifar10 --data-dir D --model lenet5 --optimizer ssam --rho 0.05 \\
+        --lr 0.05 --epochs 1 --batch-size 64 --hessian-every 5 --runs-dir R
+    python -m sam_core.train --config run.json [--epochs 3 …]     # options given also override the file
+    python -m sam_core.train … --detach                            # queue it, start a worker, return at once
+    python -m sam_core.train --run-id ID --runs-dir R              # the worker of an existing queued run
+
+Progress goes to stdout; the run id is the last line. Exit status 0 unless the run failed (1) or
+the options were invalid (2). The variant's hyperparameter options (--rho, --lam, --stable, …) come
+from the registry (`sam_core.VARIANTS`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+
+from sam_core.registry import VARIANTS
+from sam_core.training.config import (
+    BASES,
+    LOADERS,
+    LOSSES,
+    SCHEDULES,
+    ConfigError,
+    RunConfig,
+)
+from sam_core.training.data import DATASETS
+from sam_core.training.models import MODELS
+
+
+def _bool(s: str) -> bool:
+    v = s.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
+
+
+def _hparam_specs() -> dict:
+    """Every variant hyperparameter settable from the command line, by name (first spec wins)."""
+    out = {}
+    for spec in VARIANTS.values():
+        for name, h in spec.hparams.items():
+            if h.ui and h.kind != "tensor":
+                out.setdefault(name, h)
+    return out
+
+
+def _schedule_or_float(s: str):
+    try:
+        return float(s)
+    except ValueError:
+        return s
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = RunConfig()
+    p = argparse.ArgumentParser(prog="python -m sam_core.train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                argument_default=argparse.SUPPRESS)
+    a = p.add_argument
+    a("--config", help="a JSON file of RunConfig fields; options given here override it")
+    a("--runs-dir", help="run store directory (default: SAMLAB_RUNS_DIR or runs/)")
+    a("--run-id", help="execute this queued run of the store (what the dashboard's worker does)")
+    a("--detach", action="store_true", help="queue the run, start a background worker, print the id and return")
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=list(DATASETS), help=f"default {d.dataset}")
+    g.add_argument("--data-dir", dest="data_dir", help="dataset root (default: SAMLAB_DATA or data/)")
+    g.add_argument("--no-download", dest="download", action="store_false", help="never try to download")
+    g.add_argument("--subset", type=int, help="training examples used (default: all)")
+    g.add_argument("--test-subset", dest="test_subset", type=int, help="test examples used (default: all)")
+    g.add_argument("--label-noise", dest="label_noise", type=float, help="symmetric label noise rate in [0, 1]")
+    g.add_argument("--augment", type=_bool, help="flip+crop (default: on for CIFAR, off for digits)")
+    g.add_argument("--seed", type=int, help=f"default {d.seed}")
+    g = p.add_argument_group("model and optimizer")
+    g.add_argument("--model", help=f"one of {list(MODELS)} (default {d.model})")
+    g.add_argument("--optimizer", help=f"a variant: {list(VARIANTS)} (default {d.optimizer})")
+    g.add_argument("--base", choices=BASES, help=f"base optimizer (default {d.base})")
+    g.add_argument("--lr", type=float, help=f"default {d.lr}")
+    g.add_argument("--momentum", type=float, help=f"default {d.momentum}")
+    g.add_argument("--nesterov", type=_bool)
+    g.add_argument("--weight-decay", dest="weight_decay", type=float, help=f"default {d.weight_decay}")
+    g.add_argument("--lr-schedule", dest="lr_schedule", choices=SCHEDULES, help=f"default {d.lr_schedule}")
+    g.add_argument("--loss", choices=LOSSES, help="ce (cross-entropy) or mse (½‖f(x) − onehot‖²)")
+    g.add_argument("--label-smoothing", dest="label_smoothing", type=float)
+    g.add_argument("--epochs", type=int, help=f"default {d.epochs}")
+    g.add_argument("--batch-size", dest="batch_size", type=int, help=f"default {d.batch_size}")
+    g = p.add_argument_group("variant hyperparameters (only those of the chosen --optimizer apply)")
+    for name, h in _hparam_specs().items():
+        flag = "--" + name.replace("_", "-")
+        dest = "hp__" + name
+        if h.kind == "bool":
+            g.add_argument(flag, dest=dest, type=_bool, metavar="BOOL", help=h.help)
+        elif h.kind == "choice":
+            g.add_argument(flag, dest=dest, choices=list(h.choices), help=h.help)
+        elif h.kind == "schedule":
+            g.add_argument(flag, dest=dest, type=_schedule_or_float, help=h.help)
+        else:
+            g.add_argument(flag, dest=dest, type=float, help=h.help)
+    g = p.add_argument_group("measurements")
+    g.add_argument("--log-every", dest="log_every", type=int, help=f"k: metrics every k steps (default {d.log_every})")
+    g.add_argument("--hessian-every", dest="hessian_every", type=int,
+                   help=f"m: top Hessian eigenvalue every m steps, 0 = off (default {d.hessian_every})")
+    g.add_argument("--hessian-batch", dest="hessian_batch", type=int, help=f"default {d.hessian_batch}")
+    g.add_argument("--hessian-iters", dest="hessian_iters", type=int, help=f"default {d.hessian_iters}")
+    g.add_argument("--hutchinson", type=int, help="Hutchinson probes per estimate (0 = no trace)")
+    g.add_argument("--final-top-k", dest="final_top_k", type=int, help=f"default {d.final_top_k}")
+    g.add_argument("--final-density", dest="final_density", type=_bool)
+    g.add_argument("--stability", type=_bool, help="uniform-stability twin run (one example replaced)")
+    g.add_argument("--eval-train-size", dest="eval_train_size", type=int)
+    g = p.add_argument_group("execution")
+    g.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    g.add_argument("--amp", type=_bool, help="bf16 autocast on CUDA (default on)")
+    g.add_argument("--channels-last", dest="channels_last", type=_bool)
+    g.add_argument("--loader", choices=LOADERS)
+    g.add_argument("--num-workers", dest="num_workers", type=int)
+    g.add_argument("--checkpoint-minutes", dest="checkpoint_minutes", type=float)
+    g.add_argument("--name")
+    return p
+
+
+def config_from_args(ns: argparse.Namespace) -> RunConfig:
+    """Defaults ← --config file ← options given on the command line."""
+    given = vars(ns)
+    base = RunConfig.from_json_file(given["config"]).to_dict() if "config" in given else RunConfig().to_dict()
+    field_names = {f.name for f in fields(RunConfig)}
+    hp = {k[4:]: v for k, v in given.items() if k.startswith("hp__")}
+    for k, v in given.items():
+        if k in field_names:
+            base[k] = v
+    if hp:
+        variant = base.get("optimizer")
+        spec = VARIANTS.get(variant)
+        if spec is not None:
+            bad = sorted(set(hp) - set(spec.hparams))
+            if bad:
+                opts = ", ".join("--" + n.replace("_", "-") for n in spec.hparams) or "none"
+                raise ConfigError([f"{', '.join('--' + b.replace('_', '-') for b in bad)} does not apply to "
+                                   f"--optimizer {variant}; its options: {opts}"])
+        base["hparams"] = {**base.get("hparams", {}), **hp}
+    return RunConfig.from_dict(base).validate()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
+    ns = p.parse_args(argv)
+    given = vars(ns)
+    from sam_core.settings import get_settings
+    from sam_core.training import worker
+    from sam_core.training.store import RunStore, check_run_id
+
+    def echo(s: str) -> None:
+        print(s, flush=True)
+
+    try:
+        runs_dir = given.get("runs_dir") or str(get_settings().runs_dir)
+        store = RunStore(runs_dir)
+        if "run_id" in given:
+            run_id = check_run_id(given["run_id"])
+            status = worker.execute(store, run_id, echo=echo)
+        else:
+            cfg = config_from_args(ns)
+            run_id = worker.create(store, cfg)
+            print(f"run {run_id} in {store.dir}", file=sys.stderr, flush=True)
+            if "detach" in given:
+                worker.spawn_worker(store, run_id)
+                print(run_id, flush=True)
+                return 0
+            status = worker.execute(store, run_id, echo=echo)
+    except (ConfigError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    info = store.get(run_id)
+    if info.message:
+        echo(f"{status}: {info.message}")
+    print(run_id, flush=True)
+    return 1 if status == "failed" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,467 @@
+"""The run store: every training run's config, status and metrics in SQLite (WAL), checkpoints beside it.
+
+    <runs_dir>/runs.sqlite          the database (WAL mode: workers write while pages read)
+    <runs_dir>/<run_id>/checkpoint.pt   the last checkpoint (written atomically)
+    <runs_dir>/<run_id>/worker.log      the worker's stdout/stderr when launched from the page
+
+Status: queued → running → finished | failed | stopped (stopped/failed runs can be resumed: queued again).
+A worker records its pid (and the process start time, against pid reuse) and a heartbeat; a
+`running` or `queued` run whose worker process is gone is marked `failed` by `reconcile()` (called by
+every listing), keeping the metrics written so far. Metrics are long rows (run_id, step, name, value);
+`metrics()` pivots them to one row per step. Every method opens its own short transaction, so one
+`RunStore` may be shared by threads and any number of processes may read while workers write.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+STATUSES = ("queued", "running", "finished", "failed", "stopped")
+ACTIVE = ("queued", "running")
+RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+STALE_HEARTBEAT_S = 300.0  # for workers on another host (no pid check possible)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs(
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    grp TEXT NOT NULL DEFAULT '',
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    started REAL, finished REAL, heartbeat REAL,
+    pid INTEGER, pid_start TEXT, host TEXT,
+    step INTEGER NOT NULL DEFAULT 0,
+    epoch INTEGER NOT NULL DEFAULT 0,
+    total_steps INTEGER,
+    steps_per_epoch INTEGER,
+    train_seconds REAL NOT NULL DEFAULT 0,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    traceback TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS metrics(
+    run_id TEXT NOT NULL, step INTEGER NOT NULL, name TEXT NOT NULL, value REAL,
+    PRIMARY KEY(run_id, name, step)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS artifacts(
+    run_id TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(run_id, name)
+);
+"""
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def check_run_id(run_id: str) -> str:
+    """Run ids name directories: refuse anything but the generated form (no path tricks)."""
+    if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id):
+        raise ValueError(f"run id must look like 20250101-120000-a1b2c3, got {run_id!r}")
+    return run_id
+
+
+# ------------------------------------------------------------------------------------------- processes
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (Linux /proc), to tell a reused pid from the original process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22 overall; fields after ')' start at 3
+
+
+def pid_alive(pid: int | None, start: str | None = None) -> bool:
+    """True if process `pid` exists, is not a zombie, and (when known) started at `start`."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    except OSError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return not Path("/proc/self/stat").exists()  # no /proc at all (macOS): trust os.kill
+    except OSError:
+        return True
+    rest = stat.rsplit(")", 1)[1].split()
+    if rest[0] in ("Z", "X"):  # zombie / dead: killed, not yet reaped by its parent
+        return False
+    return start is None or rest[19] == start
+
+
+# ------------------------------------------------------------------------------------------- records
+@dataclass
+class RunInfo:
+    id: str
+    name: str
+    group: str
+    config: dict
+    status: str
+    created: float
+    started: float | None
+    finished: float | None
+    heartbeat: float | None
+    pid: int | None
+    step: int
+    epoch: int
+    total_steps: int | None
+    steps_per_epoch: int | None
+    train_seconds: float
+    stop_requested: bool
+    message: str
+    traceback: str
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def progress(self) -> float:
+        if not self.total_steps:
+            return 1.0 if self.status == "finished" else 0.0
+        return min(1.0, self.step / self.total_steps)
+
+    def eta_seconds(self, now: float | None = None) -> float | None:
+        """Remaining seconds at the run's own pace (training time per step, across resumes)."""
+        if self.status != "running" or not self.total_steps or self.step <= 0:
+            return None
+        secs = self.train_seconds
+        if self.heartbeat and self.started and secs <= 0:
+            secs = self.heartbeat - self.started
+        if secs <= 0:
+            return None
+        return max(0.0, (self.total_steps - self.step) * secs / self.step)
+
+    @property
+    def variant(self) -> str:
+        return str(self.config.get("optimizer", "?"))
+
+
+def _row_to_info(r: sqlite3.Row) -> RunInfo:
+    return RunInfo(
+        id=r["id"], name=r["name"], group=r["grp"], config=json.loads(r["config"]), status=r["status"],
+        created=r["created"], started=r["started"], finished=r["finished"], heartbeat=r["heartbeat"],
+        pid=r["pid"], step=r["step"], epoch=r["epoch"], total_steps=r["total_steps"],
+        steps_per_epoch=r["steps_per_epoch"], train_seconds=r["train_seconds"],
+        stop_requested=bool(r["stop_requested"]), message=r["message"], traceback=r["traceback"],
+    )
+
+
+class RunStore:
+    """Runs in `<runs_dir>/runs.sqlite`; see the module docstring."""
+
+    def __init__(self, runs_dir: str | os.PathLike, create: bool = True):
+        self.dir = Path(runs_dir).expanduser().resolve()
+        if create:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        elif not self.dir.is_dir():
+            raise FileNotFoundError(f"runs directory {self.dir} does not exist")
+        self.path = self.dir / "runs.sqlite"
+        self._local = threading.local()
+        self._con().executescript(_SCHEMA)  # idempotent; executescript commits by itself
+
+    # ------------------------------------------------------------------------------ connection
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("PRAGMA busy_timeout=30000")
+            self._local.con = con
+        return con
+
+    class _Tx:
+        def __init__(self, con: sqlite3.Connection, immediate: bool):
+            self.con, self.immediate = con, immediate
+
+        def __enter__(self):
+            self.con.execute("BEGIN IMMEDIATE" if self.immediate else "BEGIN")
+            return self.con
+
+        def __exit__(self, et, ev, tb):
+            self.con.execute("COMMIT" if et is None else "ROLLBACK")
+            return False
+
+    def _tx(self, immediate: bool = True) -> RunStore._Tx:
+        return RunStore._Tx(self._con(), immediate)
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    # ------------------------------------------------------------------------------ paths
+    def run_dir(self, run_id: str) -> Path:
+        return self.dir / check_run_id(run_id)
+
+    def checkpoint_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "checkpoint.pt"
+
+    def log_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "worker.log"
+
+    # ------------------------------------------------------------------------------ runs
+    def create_run(self, config: dict, name: str = "", group: str = "", total_steps: int | None = None,
+                   steps_per_epoch: int | None = None) -> str:
+        run_id = new_run_id()
+        with self._tx() as con:
+            while con.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone():
+                run_id = new_run_id()
+            con.execute(
+                "INSERT INTO runs(id, name, grp, config, status, created, total_steps, steps_per_epoch) "
+                "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+                (run_id, name, group, json.dumps(config, sort_keys=True), time.time(), total_steps, steps_per_epoch))
+        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        return run_id
+
+    def get(self, run_id: str) -> RunInfo:
+        r = self._con().execute("SELECT * FROM runs WHERE id=?", (check_run_id(run_id),)).fetchone()
+        if r is None:
+            raise KeyError(f"no run {run_id!r} in {self.dir}")
+        return _row_to_info(r)
+
+    def exists(self, run_id: str) -> bool:
+        return self._con().execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is not None
+
+    def list_runs(self, status: Iterable[str] | None = None, reconcile: bool = True) -> list[RunInfo]:
+        """All runs, newest first (dead workers marked failed first, unless reconcile=False)."""
+        if reconcile:
+            self.reconcile()
+        rows = self._con().execute("SELECT * FROM runs ORDER BY created DESC, id DESC").fetchall()
+        out = [_row_to_info(r) for r in rows]
+        if status is not None:
+            keep = set(status)
+            out = [r for r in out if r.status in keep]
+        return out
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        allowed = {"status", "started", "finished", "heartbeat", "pid", "pid_start", "host", "step", "epoch",
+                   "total_steps", "steps_per_epoch", "train_seconds", "stop_requested", "message", "traceback",
+                   "name"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"cannot update {sorted(bad)}")
+        if "status" in fields and fields["status"] not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}")
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self._tx() as con:
+            con.execute(f"UPDATE runs SET {cols} WHERE id=?", (*fields.values(), run_id))
+
+    def register_worker(self, run_id: str, pid: int | None = None) -> None:
+        """Record the process that owns this run (the waiting worker of a queued run, or the trainer)."""
+        pid = os.getpid() if pid is None else pid
+        self.update(run_id, pid=pid, pid_start=process_start_time(pid), host=socket.gethostname(),
+                    heartbeat=time.time())
+
+    def claim_slot(self, run_id: str, max_concurrent: int) -> str:
+        """Try to move `run_id` from queued to running (first come, first served, at most
+        `max_concurrent` running). Returns the run's status afterwards ('running' when claimed)."""
+        self.reconcile()
+        with self._tx() as con:
+            r = con.execute("SELECT status, stop_requested FROM runs WHERE id=?", (run_id,)).fetchone()
+            if r is None:
+                raise KeyError(f"no run {run_id!r}")
+            if r["status"] != "queued":
+                return r["status"]
+            if r["stop_requested"]:
+                con.execute("UPDATE runs SET status='stopped', stop_requested=0, message='stopped while queued' "
+                            "WHERE id=?", (run_id,))
+                return "stopped"
+            running = con.execute("SELECT COUNT(*) FROM runs WHERE status='running'").fetchone()[0]
+            free = max_concurrent - running
+            if free <= 0:
+                return "queued"
+            ahead = [x[0] for x in con.execute(
+                "SELECT id FROM runs WHERE status='queued' ORDER BY created, id LIMIT ?", (free,)).fetchall()]
+            if run_id not in ahead:
+                return "queued"
+            now = time.time()
+            con.execute("UPDATE runs SET status='running', started=?, heartbeat=?, pid=?, pid_start=?, host=?, "
+                        "message='' WHERE id=?",
+                        (now, now, os.getpid(), process_start_time(os.getpid()), socket.gethostname(), run_id))
+            return "running"
+
+    def heartbeat(self, run_id: str, step: int, epoch: int, train_seconds: float) -> bool:
+        """Record progress; returns True if a stop was requested."""
+        with self._tx() as con:
+            con.execute("UPDATE runs SET heartbeat=?, step=?, epoch=?, train_seconds=? WHERE id=?",
+                        (time.time(), step, epoch, train_seconds, run_id))
+            r = con.execute("SELECT stop_requested FROM runs WHERE id=?", (run_id,)).fetchone()
+        return bool(r and r[0])
+
+    def request_stop(self, run_id: str) -> str:
+        """Ask the worker to stop (it checkpoints first). Returns the status afterwards."""
+        with self._tx() as con:
+            r = con.execute("SELECT status FROM runs WHERE id=?", (check_run_id(run_id),)).fetchone()
+            if r is None:
+                raise KeyError(f"no run {run_id!r}")
+            if r["status"] in ACTIVE:
+                con.execute("UPDATE runs SET stop_requested=1 WHERE id=?", (run_id,))
+            return r["status"]
+
+    def prepare_resume(self, run_id: str) -> RunInfo:
+        """stopped / failed → queued (the worker continues from the last checkpoint)."""
+        self.reconcile()
+        with self._tx() as con:
+            r = con.execute("SELECT status FROM runs WHERE id=?", (check_run_id(run_id),)).fetchone()
+            if r is None:
+                raise KeyError(f"no run {run_id!r}")
+            if r["status"] not in ("stopped", "failed"):
+                raise ValueError(f"run {run_id} is {r['status']}; only stopped or failed runs can be resumed")
+            con.execute("UPDATE runs SET status='queued', stop_requested=0, message='resuming', traceback='', "
+                        "finished=NULL, pid=NULL, pid_start=NULL WHERE id=?", (run_id,))
+        return self.get(run_id)
+
+    def finish(self, run_id: str, status: str, message: str = "", traceback: str = "") -> None:
+        self.update(run_id, status=status, finished=time.time(), message=message, traceback=traceback,
+                    stop_requested=0)
+
+    def reconcile(self) -> list[str]:
+        """Mark runs whose worker process is gone as failed (metrics are kept). Returns their ids."""
+        rows = self._con().execute(
+            "SELECT id, status, pid, pid_start, host, heartbeat, step FROM runs WHERE status IN ('queued','running')"
+        ).fetchall()
+        host, now, dead = socket.gethostname(), time.time(), []
+        for r in rows:
+            if r["pid"] is None:
+                continue  # not registered yet (a launch in progress)
+            if r["host"] and r["host"] != host:
+                gone = r["heartbeat"] is not None and now - r["heartbeat"] > STALE_HEARTBEAT_S
+            else:
+                gone = not pid_alive(r["pid"], r["pid_start"])
+            if gone:
+                dead.append((r["id"], r["status"], r["pid"], r["step"]))
+        for run_id, status, pid, step in dead:
+            what = (f"the worker process (pid {pid}) ended without reporting (killed, e.g. SIGKILL or out of "
+                    f"memory, or crashed hard)")
+            msg = (f"{what} at step {step}; the metrics written so far are kept; resume continues from the last "
+                   f"checkpoint" if status == "running" else f"{what} before the run started")
+            with self._tx() as con:  # re-check inside the transaction: the worker may just have finished
+                cur = con.execute("SELECT status, pid FROM runs WHERE id=?", (run_id,)).fetchone()
+                if cur and cur["status"] == status and cur["pid"] == pid:
+                    con.execute("UPDATE runs SET status='failed', finished=?, message=?, stop_requested=0 "
+                                "WHERE id=?", (now, msg, run_id))
+        return [d[0] for d in dead]
+
+    def delete(self, run_id: str, force: bool = False) -> None:
+        """Delete a run's rows and directory; an active run must be stopped first (or force=True)."""
+        info = self.get(run_id)
+        if info.active and not force:
+            raise ValueError(f"run {run_id} is {info.status}; stop it before deleting it")
+        with self._tx() as con:
+            for table, col in (("metrics", "run_id"), ("artifacts", "run_id"), ("runs", "id")):
+                con.execute(f"DELETE FROM {table} WHERE {col}=?", (run_id,))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+    # ------------------------------------------------------------------------------ metrics
+    def log_metrics(self, run_id: str, rows: Iterable[tuple[int, str, float]]) -> None:
+        """Insert (step, name, value) rows; a re-logged (step, name) replaces the old value."""
+        data = [(run_id, int(s), n, _real(v)) for s, n, v in rows]
+        if not data:
+            return
+        with self._tx() as con:
+            con.executemany("INSERT OR REPLACE INTO metrics(run_id, step, name, value) VALUES (?, ?, ?, ?)", data)
+
+    def truncate_metrics(self, run_id: str, after_step: int) -> int:
+        """Drop metrics logged after `after_step` (a resume replays those steps from the checkpoint)."""
+        with self._tx() as con:
+            cur = con.execute("DELETE FROM metrics WHERE run_id=? AND step>?", (run_id, after_step))
+            return cur.rowcount
+
+    def metric_names(self, run_id: str) -> list[str]:
+        rows = self._con().execute("SELECT DISTINCT name FROM metrics WHERE run_id=? ORDER BY name", (run_id,))
+        return [r[0] for r in rows]
+
+    def metrics(self, run_id: str, names: Iterable[str] | None = None, since_step: int | None = None) -> pd.DataFrame:
+        """One row per step that logged anything, one column per metric (NaN where not measured)."""
+        q, args = "SELECT step, name, value FROM metrics WHERE run_id=?", [run_id]
+        if names is not None:
+            names = list(names)
+            q += f" AND name IN ({','.join('?' * len(names))})"
+            args += names
+        if since_step is not None:
+            q += " AND step>?"
+            args.append(since_step)
+        rows = self._con().execute(q, args).fetchall()
+        if not rows:
+            return pd.DataFrame(columns=list(names or []), index=pd.Index([], name="step"), dtype=float)
+        long = pd.DataFrame(rows, columns=["step", "name", "value"])
+        long["value"] = pd.to_numeric(long["value"], errors="coerce")
+        wide = long.pivot(index="step", columns="name", values="value").sort_index()
+        wide.columns.name = None
+        return wide
+
+    # ------------------------------------------------------------------------------ artifacts
+    def put_artifact(self, run_id: str, name: str, value: Any) -> None:
+        with self._tx() as con:
+            con.execute("INSERT OR REPLACE INTO artifacts(run_id, name, value) VALUES (?, ?, ?)",
+                        (run_id, name, json.dumps(value, allow_nan=True)))
+
+    def get_artifact(self, run_id: str, name: str, default: Any = None) -> Any:
+        r = self._con().execute("SELECT value FROM artifacts WHERE run_id=? AND name=?", (run_id, name)).fetchone()
+        return default if r is None else json.loads(r[0])
+
+    def artifact_names(self, run_id: str) -> list[str]:
+        return [r[0] for r in self._con().execute("SELECT name FROM artifacts WHERE run_id=? ORDER BY name", (run_id,))]
+
+
+def _real(v: Any) -> float | None:
+    """SQLite stores NaN as NULL; keep ±inf. Non-numbers become NULL."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+# ------------------------------------------------------------------------------------------- export
+EXPORT_COLUMNS = ("step", "epoch", "loss", "accuracy", "lr", "rho", "grad_norm", "perturbed_grad_norm", "gamma",
+                  "cos", "perturbation_norm", "step_time", "images_per_s", "top_eig", "gd_edge", "sam_edge",
+                  "hessian_trace", "train_loss", "train_acc", "test_loss", "test_acc", "gap", "dist_w0",
+                  "twin_distance")
+
+
+def export_frame(store: RunStore, run_id: str) -> pd.DataFrame:
+    """One row per logged step; the standard columns first (empty where not measured), then any others."""
+    info = store.get(run_id)
+    df = store.metrics(run_id).reset_index()
+    if df.empty:
+        df = pd.DataFrame(columns=["step"])
+    spe = info.steps_per_epoch or 0
+    if "epoch" not in df.columns or df["epoch"].isna().any():
+        computed = df["step"] / spe if spe else pd.Series([float("nan")] * len(df))
+        df["epoch"] = df["epoch"].fillna(computed) if "epoch" in df.columns else computed
+    for c in EXPORT_COLUMNS:
+        if c not in df.columns:
+            df[c] = float("nan")
+    extra = [c for c in df.columns if c not in EXPORT_COLUMNS]
+    return df[list(EXPORT_COLUMNS) + sorted(extra)]
+
+
+def export_csv(store: RunStore, run_id: str, path_or_buf=None) -> str | None:
+    df = export_frame(store, run_id)
+    return df.to_csv(path_or_buf, index=False, na_rep="")
