@@ -1,0 +1,266 @@
+"""Background jobs for Streamlit pages: run a computation in a thread and stream its partial results.
+
+A page never computes in the script thread. It starts a :class:`Job` (a daemon thread) and draws
+the job's latest partial result in a fragment that polls it (``st.fragment(run_every=...)``) while
+it runs; a Stop button sets the job's stop event and keeps what was computed.
+
+Two ways to write the computation (neither imports streamlit):
+
+- a **generator** that yields ``(progress, result)`` pairs (``progress`` in [0, 1]) or bare results::
+
+      job = Job.from_generator(run_saddle, variants, rhos, seeds)   # stop = the generator is closed
+
+- a **callback-style** function that receives a :class:`JobContext`::
+
+      def work(ctx):
+          for i in range(n):
+              if ctx.stop_requested: return
+              ctx.report(result=partial, progress=(i + 1) / n, message=f"step {i}")
+      job = Job(work)
+
+In a page::
+
+      if st.button("Run"):
+          start_job("saddle", Job.from_generator(run_saddle, ...))
+      job_panel("saddle", render=lambda result, state: st.plotly_chart(fig(result)))
+
+State lives in ``st.session_state`` under ``job:<key>``, so a rerun (any widget change) keeps the job
+and its result; starting a new job under the same key stops the old one first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Job", "JobContext", "JobState", "get_job", "job_panel", "start_job", "stop_job"]
+
+STATUSES = ("pending", "running", "done", "stopped", "error")
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A consistent snapshot of a job, safe to read from the script thread."""
+
+    status: str
+    progress: float
+    result: Any
+    message: str
+    error: str
+    elapsed_s: float
+    updates: int
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("pending", "running")
+
+    @property
+    def finished(self) -> bool:
+        return not self.running
+
+
+class JobContext:
+    """What a callback-style computation sees: the stop flag and a way to report partial results."""
+
+    def __init__(self, job: Job):
+        self._job = job
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._job._stop.is_set()
+
+    @property
+    def stop_event(self) -> threading.Event:
+        return self._job._stop
+
+    def report(self, result: Any = None, progress: float | None = None, message: str | None = None) -> None:
+        self._job._update(result=result, progress=progress, message=message)
+
+
+_UNSET = object()
+
+
+class Job:
+    """A computation running in a background thread, with a stop event and thread-safe partial results."""
+
+    def __init__(self, target: Callable[[JobContext], Any], name: str = "job"):
+        self.name = name
+        self._target = target
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._status = "pending"
+        self._progress = 0.0
+        self._result: Any = None
+        self._message = ""
+        self._error = ""
+        self.traceback = ""
+        self._t0: float | None = None
+        self._t1: float | None = None
+        self._updates = 0
+
+    # ----------------------------------------------------------------------------- construction
+    @classmethod
+    def from_generator(cls, gen_fn: Callable[..., Iterable], *args: Any, name: str = "job", **kwargs: Any) -> Job:
+        """A job that runs ``gen_fn(*args, **kwargs)``; each yielded ``(progress, result)`` is published."""
+
+        def target(ctx: JobContext):
+            gen = gen_fn(*args, **kwargs)
+            try:
+                for item in gen:
+                    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], (int, float)):
+                        ctx.report(result=item[1], progress=float(item[0]))
+                    else:
+                        ctx.report(result=item)
+                    if ctx.stop_requested:
+                        break
+            finally:
+                close = getattr(gen, "close", None)
+                if close is not None:
+                    close()
+
+        return cls(target, name=name)
+
+    # ----------------------------------------------------------------------------- control
+    def start(self) -> Job:
+        if self._thread is not None:
+            raise RuntimeError(f"job {self.name!r} was already started")
+        self._t0 = time.perf_counter()
+        self._status = "running"
+        self._thread = threading.Thread(target=self._run, name=f"samlab-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, wait: float | None = None) -> None:
+        """Ask the computation to stop (it keeps what it computed); optionally wait up to ``wait`` s."""
+        self._stop.set()
+        if wait:
+            self.join(wait)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; True if it has finished."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def _run(self) -> None:
+        ctx = JobContext(self)
+        try:
+            self._target(ctx)
+            status = "stopped" if self._stop.is_set() else "done"
+            with self._lock:
+                self._status = status
+                if status == "done":
+                    self._progress = 1.0
+        except Exception as exc:  # the page shows the message; the traceback is kept for logs
+            with self._lock:
+                self._status = "error"
+                self._error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
+                self.traceback = traceback.format_exc()
+        finally:
+            self._t1 = time.perf_counter()
+
+    def _update(self, result: Any = _UNSET, progress: float | None = None, message: str | None = None) -> None:
+        with self._lock:
+            if result is not None and result is not _UNSET:
+                self._result = result
+            if progress is not None:
+                self._progress = min(1.0, max(0.0, float(progress)))
+            if message is not None:
+                self._message = str(message)
+            self._updates += 1
+
+    # ----------------------------------------------------------------------------- reading
+    def state(self) -> JobState:
+        with self._lock:
+            end = self._t1 if self._t1 is not None else time.perf_counter()
+            return JobState(self._status, self._progress, self._result, self._message, self._error,
+                            0.0 if self._t0 is None else end - self._t0, self._updates)
+
+    @property
+    def running(self) -> bool:
+        return self.state().running
+
+    @property
+    def result(self) -> Any:
+        return self.state().result
+
+
+# --------------------------------------------------------------------------------- Streamlit glue
+def _skey(key: str) -> str:
+    return f"job:{key}"
+
+
+def get_job(key: str) -> Job | None:
+    import streamlit as st
+
+    return st.session_state.get(_skey(key))
+
+
+def start_job(key: str, job: Job, stop_wait: float = 2.0) -> Job:
+    """Stop the job already under ``key`` (if any), then start ``job`` and keep it in session state."""
+    import streamlit as st
+
+    old = st.session_state.get(_skey(key))
+    if old is not None and old.running:
+        old.stop(wait=stop_wait)
+    st.session_state[_skey(key)] = job
+    return job.start()
+
+
+def stop_job(key: str, wait: float = 2.0) -> None:
+    job = get_job(key)
+    if job is not None:
+        job.stop(wait=wait)
+
+
+def job_panel(key: str, render: Callable[[Any, JobState], None], interval: float = 0.5,
+              label: str = "Computing", stop_label: str = "Stop", idle_text: str | None = None) -> JobState | None:
+    """Draw the job under ``key``: progress bar, Stop button and ``render(result, state)``.
+
+    Polls every ``interval`` seconds while the job runs (a fragment rerun, not a full page rerun) and
+    switches polling off once it has finished. ``render`` errors are shown, never raised.
+    """
+    import streamlit as st
+
+    job = get_job(key)
+    polling = job is not None and job.running
+
+    @st.fragment(run_every=interval if polling else None)
+    def _panel():
+        job = get_job(key)
+        if job is None:
+            if idle_text:
+                st.info(idle_text)
+            return
+        state = job.state()
+        if state.running:
+            cols = st.columns([5, 1])
+            cols[0].progress(state.progress, text=f"{label}… {100 * state.progress:.0f} %"
+                             + (f" · {state.message}" if state.message else "") + f" · {state.elapsed_s:.1f} s")
+            if cols[1].button(stop_label, key=f"{key}__stop", type="secondary"):
+                job.stop(wait=5.0)
+                st.rerun()
+        elif state.status == "stopped":
+            st.warning(f"Stopped after {state.elapsed_s:.1f} s at {100 * state.progress:.0f} %: "
+                       "showing what was computed.")
+        elif state.status == "error":
+            st.error(f"The computation failed: {state.error}")
+        else:
+            st.caption(f"Finished in {state.elapsed_s:.1f} s.")
+        if state.result is not None:
+            try:
+                render(state.result, state)
+            except Exception as exc:  # never a traceback on screen
+                st.error(f"Could not draw the result: {exc}")
+        if polling and state.finished:
+            st.rerun()  # one full rerun turns polling off and redraws the rest of the page
+
+    _panel()
+    job = get_job(key)
+    return None if job is None else job.state()
