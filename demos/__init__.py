@@ -1,0 +1,1 @@
+"""Headless scripts reproducing the seed papers' figures (CSV + HTML), on the same code as the pages."""
