@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--loader", choices=LOADERS)
     g.add_argument("--num-workers", dest="num_workers", type=int)
     g.add_argument("--checkpoint-minutes", dest="checkpoint_minutes", type=float)
+    g.add_argument("--poll-seconds", dest="poll_seconds", type=float, help="stop-flag/heartbeat interval")
     g.add_argument("--name")
     return p
 

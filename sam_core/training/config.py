@@ -79,6 +79,7 @@ class RunConfig:
     loader: str = "auto"  # auto: resident on CUDA, DataLoader on CPU
     num_workers: int = 0
     checkpoint_minutes: float = 10.0  # also at every epoch end and on stop
+    poll_seconds: float = 1.0  # how often the worker reads the stop flag and writes its heartbeat (0: every step)
     name: str = ""
     group: str = ""  # runs launched together by "compare variants"
 
@@ -183,6 +184,7 @@ class RunConfig:
         num("eval_train_size", 0, 10**8, integer=True)
         num("num_workers", 0, 64, integer=True)
         num("checkpoint_minutes", 0, 10**6, lo_open=True)
+        num("poll_seconds", 0, 3600)
         if self.nesterov and not self.momentum:
             err.append("nesterov needs momentum > 0")
         if self.loss == "mse" and self.label_smoothing:

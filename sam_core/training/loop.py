@@ -49,7 +49,6 @@ from .data import (
 from .models import build_model
 from .store import RunStore
 
-POLL_SECONDS = 1.0  # how often the worker reads the stop flag and writes its heartbeat
 WINDOW_KEYS = ("loss", "grad_norm", "perturbed_grad_norm", "gamma", "cos", "perturbation_norm")
 
 
@@ -408,7 +407,7 @@ class Trainer:
                     self.step += 1
                     end_of_epoch = self.step % self.spe == 0
                     now = time.monotonic()
-                    poll = now - last_poll >= POLL_SECONDS
+                    poll = now - last_poll >= cfg.poll_seconds
                     if poll:
                         last_poll = now
                         self.train_seconds = seconds0 + time.perf_counter() - t_run

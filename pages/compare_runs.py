@@ -1,0 +1,61 @@
+"""Compare runs: overlay any metric of several training runs from the run store, and their final numbers.
+
+Runs launched together with "compare variants" form a group (same seed, data order and init);
+picking a group selects all of its runs. Read-only: nothing here starts or changes a run.
+"""
+
+import streamlit as st
+
+from sam_core.plots import training as tplots
+from sam_core.settings import confine, get_settings
+from sam_core.training import RunStore
+from sam_core.training.views import run_label, run_series, summary_frame
+from ui.common import show_error
+
+st.title("Compare runs")
+
+try:
+    settings = get_settings()
+    runs_sub = st.sidebar.text_input("Runs folder", value=".", key="cr_runs_dir",
+                                     help=f"A folder inside {settings.runs_dir} (SAMLAB_RUNS_DIR).")
+    runs_dir = confine(runs_sub or ".", settings.runs_dir, "Runs folder")
+    store = RunStore(runs_dir)
+    runs = store.list_runs()
+except Exception as exc:  # bad folder, unreadable store …
+    show_error(exc, "Cannot open the run store")
+    st.stop()
+
+if not runs:
+    st.info(f"No runs in {runs_dir} yet. Launch some on the Training lab page, or with `python -m sam_core.train`.")
+    st.stop()
+
+by_id = {r.id: r for r in runs}
+groups = sorted({r.group for r in runs if r.group}, reverse=True)
+c1, c2 = st.columns([1, 3])
+group = c1.selectbox("Launch group", ["(any)"] + groups, key="cr_group",
+                     help="Runs started together by 'compare variants'.")
+default = [r.id for r in runs if r.group == group] if group != "(any)" else [r.id for r in runs[:3]]
+chosen = c2.multiselect("Runs", list(by_id), default=default, key=f"cr_runs_{group}",
+                        format_func=lambda i: f"{run_label(by_id[i])} [{by_id[i].status}]")
+if not chosen:
+    st.info("Pick at least one run.")
+    st.stop()
+sel = [by_id[i] for i in chosen]
+
+try:
+    series = run_series(store, sel)
+    names = sorted({c for s in series for c in s.df.columns})
+    st.subheader("Final numbers")
+    st.dataframe(summary_frame(store, sel), hide_index=True)
+    c1, c2, c3, c4 = st.columns(4)
+    metric = c1.selectbox("Metric", names, index=names.index("loss") if "loss" in names else 0, key="cr_metric")
+    smoothing = c2.slider("Smoothing (EMA)", 0.0, 0.99, 0.6, 0.01, key="cr_smooth")
+    log_y = c3.toggle("Log y", key="cr_logy")
+    log_x = c4.toggle("Log step axis", key="cr_logx")
+    st.plotly_chart(tplots.metric_figure(series, metric, metric, smoothing, log_x, log_y), key="cr_metric_fig")
+    g1, g2 = st.columns(2)
+    g1.plotly_chart(tplots.gamma_figure(series, smoothing, log_y), key="cr_gamma")
+    g2.plotly_chart(tplots.eigen_figure(series, log_y), key="cr_eig")
+    st.plotly_chart(tplots.epoch_figure(series, log_y), key="cr_epoch")
+except Exception as exc:
+    show_error(exc, "Cannot draw the comparison")

@@ -1,0 +1,163 @@
+"""AppTest of the training lab and compare pages, with real runs already in the store: monitoring,
+traceback of a failed run, form validation, read-only mode, confined paths, and a real launch."""
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from sam_core.training import RunConfig, RunStore
+from sam_core.training.data import write_fake_cifar10
+from sam_core.training.worker import create, execute
+
+ROOT = Path(__file__).resolve().parents[1]
+CFG = dict(dataset="cifar10", model="lenet5", optimizer="ssam", hparams={"rho": 0.05}, subset=96, batch_size=32,
+           epochs=2, log_every=1, hessian_every=2, hessian_batch=16, final_top_k=2, eval_train_size=32,
+           test_subset=32, download=False)
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory):
+    base = tmp_path_factory.mktemp("page")
+    write_fake_cifar10(base / "data", n_train=128, n_test=32)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SAMLAB_RUNS_DIR", str(base / "runs"))
+    mp.setenv("SAMLAB_DATA", str(base / "data"))
+    mp.setenv("SAMLAB_OFFLINE", "1")
+    mp.setenv("SAMLAB_MAX_RUNS", "2")
+    mp.setenv("OMP_NUM_THREADS", "1")
+    mp.delenv("SAMLAB_READ_ONLY", raising=False)
+    store = RunStore(base / "runs")
+    done = create(store, RunConfig(**CFG, data_dir=str(base / "data")), name="finished-ssam")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the shared 2-core machine: one thread is much faster than two fighting
+    try:
+        assert execute(store, done, max_concurrent=2) == "finished"  # trained here, in this process
+    finally:
+        torch.set_num_threads(threads)
+    failed = create(store, RunConfig(**CFG), name="broken-run")
+    store.update(failed, status="failed", message="RuntimeError: boom")
+    store.update(failed, traceback="Traceback (most recent call last):\n  File x\nRuntimeError: boom")
+    yield base, store, done, failed
+    mp.undo()
+
+
+def _page(path="pages/training.py") -> AppTest:
+    at = AppTest.from_file(str(ROOT / path), default_timeout=60)
+    return at
+
+
+def test_page_shows_the_runs_and_their_curves(roots):
+    _, store, done, failed = roots
+    at = _page()
+    at.session_state["tl_selected"] = [done, failed]
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert done in table["id"].tolist() and failed in table["id"].tolist()
+    assert set(table["status"]) >= {"finished", "failed"}
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 6
+    figs = [json.loads(c.proto.spec) for c in charts]
+    titles = [f["layout"].get("title", {}).get("text", "") for f in figs]
+    gamma = figs[[i for i, t in enumerate(titles) if t.startswith("γ<sub>t</sub>")][0]]
+    assert gamma["data"][-1]["name"] == "finished-ssam"
+    y = gamma["data"][-1]["y"]  # plotly ships arrays as base64 ('bdata') or as lists
+    y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]) if isinstance(y, dict) else np.asarray(y)
+    assert len(y) == 6 and np.all(np.isfinite(y)) and np.all(y > 0)  # 2 epochs × 3 steps
+    eig = figs[titles.index("Top Hessian eigenvalue and the edges of stability")]
+    assert {"finished-ssam · λ_max", "finished-ssam · SAM edge"} <= {t["name"] for t in eig["data"]}
+    # the failed run's traceback is in an expander, the finished one offers a CSV download
+    assert any("RuntimeError: boom" in c.value for c in at.code)
+    assert len(at.get("download_button")) == 2
+    labels = [b.label for b in at.button]
+    assert "Resume" in labels and "Delete" in labels and "Stop" not in labels  # nothing is active
+
+
+def test_form_rejects_bad_values_with_clear_messages(roots):
+    _, store, *_ = roots
+    n_before = len(store.list_runs())
+    at = _page()
+    at.query_params["model"] = "nosuchnet"  # a shared link with a model that does not exist
+    at.run()
+    at.number_input(key="tl_epochs").set_value(0)
+    at.number_input(key="tl_subset").set_value(100)
+    at.number_input(key="tl_bs").set_value(128)
+    at.run()
+    at.button(key="tl_launch").click().run()
+    assert not at.exception
+    msg = " ".join(e.value for e in at.error)
+    assert "model: unknown model 'nosuchnet'" in msg
+    assert "epochs must be an integer in [1, 100000], got 0" in msg
+    assert "batch_size 128 is larger than the training set (100 examples, subset=100); use at most 100" in msg
+    assert len(store.list_runs()) == n_before  # nothing was launched
+
+
+def test_paths_are_confined_to_the_configured_roots(roots):
+    at = _page()
+    at.run()
+    at.text_input(key="tl_runs_dir").set_value("../../etc").run()
+    assert not at.exception
+    assert any("must lie inside" in e.value for e in at.error)
+
+
+def test_read_only_hides_launch_stop_delete(roots, monkeypatch):
+    _, _, done, failed = roots
+    monkeypatch.setenv("SAMLAB_READ_ONLY", "1")
+    at = _page()
+    at.session_state["tl_selected"] = [done, failed]
+    at.run()
+    assert not at.exception
+    labels = [b.label for b in at.button]
+    assert not any(lab.startswith("Launch") or lab in ("Stop", "Resume", "Delete") for lab in labels)
+    assert any("Read-only" in i.value for i in at.info)
+    assert len(at.get("download_button")) == 2  # reading and exporting stay possible
+
+
+@pytest.mark.slow
+def test_compare_variants_launches_workers_with_the_same_seed(roots):
+    _, store, *_ = roots
+    before = {r.id for r in store.list_runs()}
+    at = _page()
+    at.run()
+    at.multiselect(key="tl_variants").set_value(["sgd", "ssam"])
+    at.number_input(key="tl_subset").set_value(64)
+    at.number_input(key="tl_bs").set_value(32)
+    at.number_input(key="tl_seed").set_value(3)
+    at.number_input(key="tl_hevery").set_value(1)
+    at.number_input(key="tl_topk").set_value(0)
+    at.number_input(key="tl_evaltr").set_value(32)
+    at.number_input(key="tl_logk").set_value(1)
+    at.checkbox(key="tl_density").uncheck()
+    at.run()
+    at.button(key="tl_launch").click().run()
+    assert not at.exception, at.exception
+    new = [r for r in store.list_runs() if r.id not in before]
+    assert sorted(r.variant for r in new) == ["sgd", "ssam"]
+    assert len({r.group for r in new}) == 1 and new[0].group.startswith("cmp-")
+    assert all(r.config["seed"] == 3 and r.config["subset"] == 64 for r in new)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and any(store.get(r.id).active for r in new):
+        time.sleep(0.2)
+    finals = [store.get(r.id) for r in new]
+    assert [f.status for f in finals] == ["finished", "finished"], [f.traceback for f in finals]
+    # same data order and init: the first step's clean loss is identical for both variants
+    l0 = [store.metrics(r.id, ["loss"]).loc[1, "loss"] for r in new]
+    assert l0[0] == pytest.approx(l0[1], rel=1e-6)
+
+
+def test_compare_page_overlays_runs(roots):
+    _, _, done, _ = roots
+    at = _page("pages/compare_runs.py")
+    at.run()
+    assert not at.exception
+    at.multiselect(key="cr_runs_(any)").set_value([done]).run()
+    assert not at.exception
+    summary = at.dataframe[0].value
+    assert summary["name"].tolist() == ["finished-ssam"] and summary["steps"].tolist() == [6]
+    assert len(at.get("plotly_chart")) == 4
