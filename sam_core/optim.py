@@ -108,6 +108,37 @@ class SAMOptimizer(torch.optim.Optimizer):
         self._lr0 = self.param_groups[0].get("lr")
         self._pending: dict | None = None
         self.stats: dict[str, torch.Tensor] = {}
+        self._ddp_model = None
+        self._sync_perturbation = False
+        self._process_group = None
+
+    def distributed(self, ddp_model: torch.nn.Module, sync_perturbation: bool = False, process_group=None):
+        """Data-parallel SAM with a `DistributedDataParallel` model (call once, before training).
+
+        Default (m-sharpness, as in the SAM paper): pass 1, forward *and* backward, runs inside
+        `ddp_model.no_sync()`, so each worker ascends along its own gradient; the extra passes are
+        all-reduced by DDP as usual. `sync_perturbation=True` all-reduces the pass-1 gradient first
+        (global-batch SAM). γ_t of the stable rules is computed from each worker's local norms and
+        then averaged over workers; BSAM's clean-gradient term is averaged too, so `d`, and hence
+        the weights, stay identical on every worker.
+        """
+        self._ddp_model = ddp_model
+        self._sync_perturbation = bool(sync_perturbation)
+        self._process_group = process_group
+        return self
+
+    def _allreduce_mean(self, ts: list[torch.Tensor]) -> list[torch.Tensor]:
+        import torch.distributed as dist
+
+        world = dist.get_world_size(self._process_group)
+        flat = torch.cat([t.reshape(-1) for t in ts])
+        dist.all_reduce(flat, group=self._process_group)
+        flat = flat / world
+        out, i = [], 0
+        for t in ts:
+            out.append(flat[i:i + t.numel()].view_as(t))
+            i += t.numel()
+        return out
 
     # --------------------------------------------------------------------------------- internals
     def _current_hp(self) -> dict:
@@ -159,7 +190,9 @@ class SAMOptimizer(torch.optim.Optimizer):
         params = st["params"]
         if st["es"]:
             torch._foreach_copy_(params, st["w"])
-        d, stats = rules.combine(self.variant, st["g"], st["g_advs"], st["w"], st["es"], st["hp"], 0, st["mask"])
+        reduce = self._allreduce_mean if (self._ddp_model is not None and not self._sync_perturbation) else None
+        d, stats = rules.combine(self.variant, st["g"], st["g_advs"], st["w"], st["es"], st["hp"], 0, st["mask"],
+                                 reduce=reduce)
         for p, di in zip(params, d):
             p.grad = di
         if scaler is not None:
@@ -205,9 +238,17 @@ class SAMOptimizer(torch.optim.Optimizer):
             raise ValueError(f"{self.variant} needs a closure that recomputes the loss (it runs "
                              f"{self.spec.passes} forward-backward passes per step)")
         closure = torch.enable_grad()(closure)
-        loss = closure()
-        found = None
         n_extra = self.spec.passes - 1
+        if self._ddp_model is not None and n_extra > 0:
+            with self._ddp_model.no_sync():  # pass 1 forward and backward stay local (m-sharpness)
+                loss = closure()
+            if self._sync_perturbation:
+                params = self._params_with_grad()
+                for p, gr in zip(params, self._allreduce_mean([p.grad for p in params])):
+                    p.grad = gr
+        else:
+            loss = closure()
+        found = None
         if scaler is not None and n_extra > 0:
             found = self._unscale_(scaler)
         self._begin(found)

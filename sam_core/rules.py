@@ -178,8 +178,15 @@ def combine(
     hp: dict,
     batch_dims: int = 0,
     weight_mask: Sequence[bool] | None = None,
+    reduce: Callable[[Tensors], Tensors] | None = None,
 ) -> tuple[Tensors, dict[str, torch.Tensor]]:
-    """The descent direction `d` and the step's diagnostics (tensors of the batch shape)."""
+    """The descent direction `d` and the step's diagnostics (tensors of the batch shape).
+
+    `reduce` (data-parallel training only) averages a list of tensors over the workers. The clean `g`
+    is then local (each worker perturbed with its own gradient) while `g_advs` arrive already
+    averaged; what enters `d` must agree across workers, so BSAM's `g` term and the stable rules'
+    γ_t (a ratio of local norms) are averaged with it.
+    """
     bd = batch_dims
     g_norm = global_norm(g, bd)
     if variant == "sgd":
@@ -199,7 +206,8 @@ def combine(
     if variant == "bsam":
         g_min = g_advs[1]
         sigma = adv_norm / (global_norm(g_min, bd) + EPS)
-        d = [gm + x - _b(sigma, gn, bd) * gn for gm, x, gn in zip(g_adv, g, g_min)]
+        g_desc = reduce(list(g)) if reduce is not None else g
+        d = [gm + x - _b(sigma, gn, bd) * gn for gm, x, gn in zip(g_adv, g_desc, g_min)]
         stats["sigma"] = sigma
         return d, stats
     if hp.get("stable", False):
@@ -208,6 +216,8 @@ def combine(
             num = global_norm([t * x for t, x in zip(asam_T(w, hp, weight_mask), g)], bd)
             den = global_norm([t * x for t, x in zip(asam_T(w_adv, hp, weight_mask), g_adv)], bd)
             gamma = num / (den + EPS)
+        if reduce is not None:
+            gamma = reduce([gamma])[0]
         if hp.get("clip_gamma", False):
             gamma = gamma.clamp(max=1.0)
         stats["gamma"] = gamma
