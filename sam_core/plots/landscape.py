@@ -1,0 +1,387 @@
+"""Plotly figures of the landscape lab (pure functions: landscape, tracks, tables in; go.Figure out).
+
+- :func:`contour_figure`  log-spaced contours, minima/saddles, each variant's path in its fixed colour,
+  the current iterate, its ascent point and the ρ-ball, play/pause/scrub animation, a click layer.
+- :func:`surface_figure`  the 3-D surface with the paths lifted onto it.
+- :func:`metrics_figure`  loss, ‖g‖, γ_t and distance to the nearest minimum vs step (shared x axis).
+- :func:`sweep_figure`    success rate (or another column) vs lr, one panel per ρ, GD bound 2/λ_max marked.
+- :func:`heatmap_figure`  lr × ρ (or λ) map of a sweep column.
+- :func:`basin_figure`    which minimum each start reaches, one panel per variant.
+
+No streamlit here. PNG/SVG come from the modebar's camera button (``MODEBAR_CONFIG``): kaleido is not
+a dependency, so server-side static export is not offered; :func:`figure_html` gives a standalone HTML.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from sam_core.landscapes import Landscape
+from sam_core.plots.style import variant_color, variant_dash
+
+MODEBAR_CONFIG = {
+    "displaylogo": False,
+    "toImageButtonOptions": {"format": "svg", "filename": "sam_lab_landscape", "scale": 2},
+    "modeBarButtonsToAdd": ["drawline", "eraseshape"],
+}
+BASIN_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"]
+_CIRCLE = np.stack((np.cos(np.linspace(0, 2 * np.pi, 49)), np.sin(np.linspace(0, 2 * np.pi, 49))), -1)  # (49, 2)
+
+
+def _variant_label(name: str) -> str:
+    from sam_core.registry import VARIANTS
+
+    return VARIANTS[name].label if name in VARIANTS else name
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def log_levels(Z: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Map f to log10(f − min + δ) so evenly spaced contours of the result are log-spaced in f.
+
+    Returns ``(Zt, zmin, delta)``; invert with ``10**t − delta + zmin``. δ = 1e-3 of the range.
+    """
+    finite = np.isfinite(Z)
+    if not finite.any():
+        return np.zeros_like(Z), 0.0, 1.0
+    zmin, zmax = float(Z[finite].min()), float(Z[finite].max())
+    delta = max((zmax - zmin) * 1e-3, 1e-12)
+    Zt = np.log10(np.where(finite, Z, zmax) - zmin + delta)
+    return Zt, zmin, delta
+
+
+def _fmt(v: float) -> str:
+    if v == 0 or not math.isfinite(v):
+        return f"{v:g}"
+    return f"{v:.2g}" if abs(v) < 1e-2 or abs(v) >= 1e4 else f"{v:.3g}"
+
+
+def frame_indices(n_steps: int, n_frames: int = 60) -> np.ndarray:
+    """≤ n_frames + 1 step indices from 0 to n_steps (the animation's frames)."""
+    return np.unique(np.linspace(0, max(0, n_steps), min(n_steps, n_frames) + 1).round().astype(int))
+
+
+def _ball(center: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
+    pts = center + r * _CIRCLE
+    return pts[:, 0], pts[:, 1]
+
+
+def _dynamic_xy(tracks, k: int, show_ball: bool, idx: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Coordinates of the animated traces at step k: one trail per track (through the frame steps
+    ``idx`` ≤ k, so frames stay small), then the current iterates, the ascent segments w → w+e
+    (NaN-separated), and the ρ-balls of radius ‖e‖ around w. Always ``len(tracks) + 3`` entries."""
+    out, cur_xy, seg, balls = [], [], [], []
+    gap = np.full((1, 2), np.nan)
+    for t in tracks:
+        j = min(k, t.steps)
+        sel = np.append(idx[idx < j], j) if idx is not None else np.arange(j + 1)
+        out.append((t.w[sel, 0], t.w[sel, 1]))
+        cur = t.w[j]
+        cur_xy.append(cur)
+        if j < t.steps and t.passes > 1:
+            a = t.ascent[j]
+            seg += [cur[None], a[None], gap]
+            r = float(np.linalg.norm(a - cur))
+            if show_ball and r > 0:
+                balls += [cur + r * _CIRCLE, gap]
+    for parts in (cur_xy, seg, balls):
+        arr = np.concatenate([np.reshape(p, (-1, 2)) for p in parts]) if parts else np.zeros((0, 2))
+        out.append((arr[:, 0], arr[:, 1]))
+    return out
+
+
+def _dynamic_traces(tracks, k: int, show_ball: bool, idx: np.ndarray | None = None) -> list[go.Scatter]:
+    """The animated traces with their styles (the frames then only move their coordinates)."""
+    xy = _dynamic_xy(tracks, k, show_ball, idx)
+    out = []
+    for t, (x, y) in zip(tracks, xy):
+        out.append(go.Scatter(x=x, y=y, mode="lines", line=dict(color=variant_color(t.variant), width=2.5,
+                              dash=variant_dash(t.variant)), legendgroup=t.variant, showlegend=False, hoverinfo="skip"))
+    (cx, cy), (sx, sy), (bx, by) = xy[len(tracks):]
+    out.append(go.Scatter(x=cx, y=cy, mode="markers", showlegend=False, text=[t.name for t in tracks],
+                          marker=dict(color=[variant_color(t.variant) for t in tracks], size=11,
+                                      line=dict(color="white", width=1.5)),
+                          hovertemplate="%{text}<br>x=%{x:.4g}, y=%{y:.4g}<extra></extra>"))
+    out.append(go.Scatter(x=sx, y=sy, mode="lines+markers", showlegend=False, line=dict(color="white", width=1, dash="dot"),
+                          marker=dict(color="white", size=7, symbol="circle-open", line=dict(width=2)),
+                          hovertemplate="ascent point w+e<br>x=%{x:.4g}, y=%{y:.4g}<extra></extra>"))
+    out.append(go.Scatter(x=bx, y=by, mode="lines", showlegend=False, hoverinfo="skip", fill="toself",
+                          fillcolor="rgba(255,255,255,0.2)", line=dict(color="white", width=1)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------- contour
+def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | None = None, show_ball: bool = True,
+                   animate: bool = True, n_frames: int = 60, grid_n: int = 160, click_grid: int = 41,
+                   x_axis: str = "step", height: int = 620, title: str | None = None) -> go.Figure:
+    """The race on the contour map (see module docstring). ``step`` = the frame shown first
+    (default: the end). ``click_grid`` > 0 adds an invisible n×n layer of points that a click
+    (``st.plotly_chart(on_select=...)``) can select to set the start point."""
+    xs, ys, Z = landscape.grid(grid_n)
+    Zt, zmin, delta = log_levels(Z)
+    tmin, tmax = float(Zt.min()), float(Zt.max())
+    ticks = np.linspace(tmin, tmax, 6)
+    fig = go.Figure()
+    fig.add_trace(go.Contour(
+        x=xs, y=ys, z=Zt, customdata=Z, colorscale="Viridis", ncontours=28, line=dict(width=0.6),
+        contours=dict(coloring="fill", showlines=True), opacity=0.85, name="f",
+        colorbar=dict(title="f (log)", tickvals=ticks, ticktext=[_fmt(10**t - delta + zmin) for t in ticks], len=0.8),
+        hovertemplate="x=%{x:.3f}, y=%{y:.3f}<br>f=%{customdata:.4g}<extra></extra>", showlegend=False,
+    ))
+    n_static = 1
+    if click_grid:
+        (x0, x1), (y0, y1) = landscape.domain
+        gx, gy = np.meshgrid(np.linspace(x0, x1, click_grid), np.linspace(y0, y1, click_grid))
+        fig.add_trace(go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", name="click to start here",
+                                 marker=dict(size=9, color="rgba(0,0,0,0.003)"), showlegend=False,
+                                 hovertemplate="click: start at (%{x:.3g}, %{y:.3g})<extra></extra>",
+                                 selected=dict(marker=dict(color="rgba(0,0,0,0.003)")),
+                                 unselected=dict(marker=dict(opacity=1))))
+        n_static += 1
+    for pts, name, sym, col in ((landscape.minima, "minimum", "star", "white"),
+                                (landscape.saddles, "saddle", "x", "#ff4d4d"),
+                                (landscape.maxima, "maximum", "triangle-up", "#ffb000")):
+        if len(pts):
+            fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=name,
+                                     marker=dict(symbol=sym, size=13 if len(pts) < 20 else 7, color=col,
+                                                 line=dict(color="black", width=1)),
+                                     hovertemplate=name + " (%{x:.4g}, %{y:.4g})<extra></extra>"))
+            n_static += 1
+    if tracks:
+        s0 = tracks[0].w[0]
+        fig.add_trace(go.Scatter(x=[s0[0]], y=[s0[1]], mode="markers", name="start",
+                                 marker=dict(symbol="circle-open", size=14, color="white", line=dict(width=3)),
+                                 hovertemplate="start (%{x:.4g}, %{y:.4g})<extra></extra>"))
+        n_static += 1
+    for t in tracks:  # faint full paths + legend entries + end markers
+        c = variant_color(t.variant)
+        fig.add_trace(go.Scatter(x=t.w[:, 0], y=t.w[:, 1], mode="lines", name=t.label, legendgroup=t.variant,
+                                 line=dict(color=c, width=1.2, dash=variant_dash(t.variant)), opacity=0.55,
+                                 customdata=np.arange(len(t.w)),
+                                 hovertemplate=f"{t.name}<br>step %{{customdata}}<br>x=%{{x:.4g}}, y=%{{y:.4g}}<extra></extra>"))
+        end = t.w[-1]
+        if t.diverged_step is not None:
+            fig.add_trace(go.Scatter(x=[end[0]], y=[end[1]], mode="markers+text", legendgroup=t.variant,
+                                     showlegend=False, marker=dict(symbol="x-thin", size=16, color=c, line=dict(width=3, color=c)),
+                                     text=[f"diverged at step {t.diverged_step}"], textposition="top center",
+                                     textfont=dict(color=c), hoverinfo="text"))
+        else:
+            fig.add_trace(go.Scatter(x=[end[0]], y=[end[1]], mode="markers", legendgroup=t.variant, showlegend=False,
+                                     marker=dict(symbol="square", size=8, color=c),
+                                     hovertemplate=f"{t.name} end<br>x=%{{x:.4g}}, y=%{{y:.4g}}<extra></extra>"))
+        n_static += 2
+    max_steps = max((t.steps for t in tracks), default=0)
+    k0 = max_steps if step is None else int(np.clip(step, 0, max_steps))
+    idx = frame_indices(max_steps, n_frames)
+    if tracks:
+        fig.add_traces(_dynamic_traces(tracks, k0, show_ball, idx))
+    (x0, x1), (y0, y1) = landscape.domain
+    fig.update_layout(
+        height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title,
+        xaxis=dict(range=[x0, x1], title="x", constrain="domain"),
+        yaxis=dict(range=[y0, y1], title="y", scaleanchor="x", scaleratio=1, constrain="domain"),
+        legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0), uirevision=landscape.key,
+        clickmode="event+select", dragmode="pan", hovermode="closest",
+    )
+    if tracks and animate and max_steps > 0:
+        dyn = list(range(n_static, n_static + len(tracks) + 3))
+        # plain dicts: validated once on assignment (building go objects first costs three passes)
+        fig.frames = [dict(name=str(k), traces=dyn,
+                           data=[dict(type="scatter", x=x, y=y) for x, y in _dynamic_xy(tracks, int(k), show_ball, idx)])
+                      for k in idx]
+        unit = "evaluation" if x_axis == "evals" else "step"
+        fig.update_layout(
+            updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.02, xanchor="left", yanchor="top",
+                              pad=dict(t=30), showactive=False, buttons=[
+                                  dict(label="▶ play", method="animate",
+                                       args=[None, dict(frame=dict(duration=80, redraw=False), fromcurrent=True,
+                                                        transition=dict(duration=0), mode="immediate")]),
+                                  dict(label="⏸ pause", method="animate",
+                                       args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate",
+                                                          transition=dict(duration=0))]),
+                              ])],
+            sliders=[dict(active=int(np.searchsorted(idx, k0).clip(0, len(idx) - 1)), x=0.18, y=-0.02, len=0.82,
+                          yanchor="top", pad=dict(t=20), currentvalue=dict(prefix=f"{unit} "),
+                          steps=[dict(label=str(int(k)), method="animate",
+                                      args=[[str(int(k))], dict(mode="immediate", frame=dict(duration=0, redraw=False),
+                                                                transition=dict(duration=0))]) for k in idx])],
+            margin=dict(b=90),
+        )
+    return fig
+
+
+# ------------------------------------------------------------------------------------------- 3-D
+def surface_figure(landscape: Landscape, tracks: Sequence = (), *, grid_n: int = 90, clip_quantile: float = 0.95,
+                   height: int = 620) -> go.Figure:
+    """3-D surface, clipped above the ``clip_quantile`` of f on the domain (steep walls hide the valley)."""
+    xs, ys, Z = landscape.grid(grid_n)
+    finite = Z[np.isfinite(Z)]
+    zlo = float(finite.min()) if finite.size else 0.0
+    zhi = float(np.quantile(finite, clip_quantile)) if finite.size else 1.0
+    Zc = np.clip(np.nan_to_num(Z, nan=zhi, posinf=zhi, neginf=zlo), zlo, zhi)
+    fig = go.Figure(go.Surface(x=xs, y=ys, z=Zc, colorscale="Viridis", opacity=0.9, showscale=False, name="f",
+                               hovertemplate="x=%{x:.3f}, y=%{y:.3f}<br>f=%{z:.4g}<extra></extra>"))
+    lift = 0.01 * (zhi - zlo)
+    for t in tracks:
+        z = np.clip(t.loss, zlo, zhi) + lift
+        fig.add_trace(go.Scatter3d(x=t.w[:, 0], y=t.w[:, 1], z=z, mode="lines", name=t.label,
+                                   line=dict(color=variant_color(t.variant), width=5)))
+    for pts, name, sym, col in ((landscape.minima, "minimum", "diamond", "white"), (landscape.saddles, "saddle", "x", "red")):
+        if len(pts) and len(pts) < 50:
+            z = np.clip(landscape.value(pts), zlo, zhi) + lift
+            fig.add_trace(go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=z, mode="markers", name=name,
+                                       marker=dict(symbol=sym, size=5, color=col, line=dict(color="black", width=1))))
+    (x0, x1), (y0, y1) = landscape.domain
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), uirevision=landscape.key + "3d",
+                      scene=dict(xaxis=dict(range=[x0, x1], title="x"), yaxis=dict(range=[y0, y1], title="y"),
+                                 zaxis=dict(title="f", range=[zlo, zhi + 2 * lift])),
+                      legend=dict(orientation="h", y=1.0))
+    return fig
+
+
+# ------------------------------------------------------------------------------------------- metrics
+def metrics_figure(tracks: Sequence, *, x_axis: str = "step", current: int | None = None, f_star: float | None = None,
+                   height: int = 520) -> go.Figure:
+    """Loss (minus f* when known, log), ‖g‖ (log), γ_t and distance to the nearest minimum (log) vs
+    step or gradient evaluations; the four panels share the x axis; ``current`` draws a marker line."""
+    sub = "f − f*" if f_star is not None else "loss f"
+    fig = make_subplots(rows=2, cols=2, shared_xaxes="all", vertical_spacing=0.1, horizontal_spacing=0.08,
+                        subplot_titles=(sub, "‖g‖", "γ_t = ‖g‖/‖g_adv‖", "distance to nearest minimum"))
+    xlab = "gradient evaluations" if x_axis == "evals" else "step"
+    for t in tracks:
+        c, dash = variant_color(t.variant), variant_dash(t.variant)
+        x_all = t.evals if x_axis == "evals" else np.arange(len(t.w))
+        loss = t.loss - f_star if f_star is not None else t.loss
+        if f_star is not None:
+            loss = np.maximum(loss, 1e-300)
+        common = dict(legendgroup=t.variant, line=dict(color=c, dash=dash, width=1.6), mode="lines")
+        fig.add_trace(go.Scatter(x=x_all, y=loss, name=t.label, **common), 1, 1)
+        fig.add_trace(go.Scatter(x=x_all[:-1], y=t.grad_norm, name=t.label, showlegend=False, **common), 1, 2)
+        fig.add_trace(go.Scatter(x=x_all[:-1], y=t.gamma, name=t.label, showlegend=False, **common), 2, 1)
+        fig.add_trace(go.Scatter(x=x_all, y=t.dist, name=t.label, showlegend=False, **common), 2, 2)
+    if f_star is not None:
+        fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_yaxes(type="log", row=1, col=2)
+    fig.update_yaxes(type="log", row=2, col=2)
+    fig.update_xaxes(title_text=xlab, row=2)
+    if current is not None:
+        for r in (1, 2):
+            for c in (1, 2):
+                fig.add_vline(x=current, line=dict(color="grey", dash="dot", width=1), row=r, col=c)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), hovermode="x unified",
+                      legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+# ------------------------------------------------------------------------------------------- sweeps
+def sweep_figure(df: pd.DataFrame, gd_bounds: Sequence[float] = (), *, metric: str = "success_rate",
+                 log_x: bool = True, height: int = 420, title: str | None = None) -> go.Figure:
+    """``metric`` vs lr per variant (fixed colours); one panel per ρ value when the table has several
+    (SGD, which has no ρ, is drawn in every panel); the GD bounds 2/λ_max as dashed verticals."""
+    rhos = sorted(r for r in df["rho"].dropna().unique()) if "rho" in df else []
+    panels = rhos if len(rhos) > 1 else [None]
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True,
+                        subplot_titles=[f"ρ = {r:g}" for r in panels] if panels[0] is not None else None)
+    shown = set()
+    for j, r in enumerate(panels, start=1):
+        part = df if r is None else df[(df["rho"] == r) | df["rho"].isna()]
+        for v, g in part.groupby("variant", sort=False):
+            g = g.sort_values("lr")
+            y = g[metric].to_numpy(dtype=float)
+            fig.add_trace(go.Scatter(x=g["lr"], y=np.where(np.isfinite(y), y, np.nan), mode="lines+markers",
+                                     name=_variant_label(v), legendgroup=v, showlegend=v not in shown,
+                                     line=dict(color=variant_color(v), dash=variant_dash(v)), marker=dict(size=5),
+                                     hovertemplate=f"{_variant_label(v)}<br>lr=%{{x:.4g}}<br>{metric}=%{{y:.3g}}<extra></extra>"),
+                          1, j)
+            shown.add(v)
+        for i, b in enumerate(gd_bounds):
+            fig.add_vline(x=b, line=dict(color="#555", dash="dash", width=1.2), row=1, col=j,
+                          annotation_text=f"2/λ_max = {b:.3g}" if i == 0 else "", annotation_position="top right",
+                          annotation_font_size=10)
+    ylab = {"success_rate": "rate of successful training", "diverged_rate": "diverged fraction",
+            "median_distance": "median distance to minimum"}.get(metric, metric)
+    fig.update_xaxes(title_text="learning rate η", type="log" if log_x else "linear")
+    fig.update_yaxes(title_text=ylab, col=1)
+    if metric in ("success_rate", "diverged_rate"):
+        fig.update_yaxes(range=[-0.03, 1.05])
+    elif metric == "median_distance":
+        fig.update_yaxes(type="log")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=10), title=title,
+                      legend=dict(orientation="h", y=1.12 if len(panels) > 1 else 1.02, yanchor="bottom"))
+    return fig
+
+
+def heatmap_figure(df: pd.DataFrame, param: str, *, metric: str = "success_rate", gd_bound: float | None = None,
+                   height: int = 440, title: str | None = None) -> go.Figure:
+    """lr × ``param`` map of ``metric`` from :func:`sam_core.sweeps.sweep_grid`; log10(lr) on the x axis."""
+    lrs = np.sort(df["lr"].unique())
+    vals = np.sort(df[param].unique())
+    table = df.pivot_table(index=param, columns="lr", values=metric, aggfunc="first").reindex(index=vals, columns=lrs)
+    z = table.to_numpy(dtype=float)
+    x = np.log10(lrs)
+    log_y = param == "rho" and vals.min() > 0 and len(vals) > 2 and vals.max() / vals.min() > 20
+    y = np.log10(vals) if log_y else vals
+    zmax = 1.0 if metric in ("success_rate", "diverged_rate") else None
+    fig = go.Figure(go.Heatmap(
+        x=x, y=y, z=np.where(np.isfinite(z), z, np.nan), zmin=0, zmax=zmax,
+        colorscale="Viridis" if metric != "median_distance" else "Viridis_r",
+        colorbar=dict(title=metric.replace("_", " ")),
+        customdata=np.stack(np.meshgrid(lrs, vals), -1),
+        hovertemplate="lr=%{customdata[0]:.4g}<br>" + param + "=%{customdata[1]:.4g}<br>%{z:.3g}<extra></extra>",
+    ))
+    tick = np.unique(np.round(np.linspace(x.min(), x.max(), min(6, len(x))), 2))
+    fig.update_xaxes(title_text="learning rate η", tickvals=tick, ticktext=[_fmt(10**t) for t in tick])
+    if log_y:
+        ty = np.unique(np.round(np.linspace(y.min(), y.max(), min(6, len(y))), 2))
+        fig.update_yaxes(title_text=param, tickvals=ty, ticktext=[_fmt(10**t) for t in ty])
+    else:
+        fig.update_yaxes(title_text={"rho": "ρ", "lam": "λ"}.get(param, param))
+    if gd_bound is not None and x.min() <= math.log10(gd_bound) <= x.max():
+        fig.add_vline(x=math.log10(gd_bound), line=dict(color="white", dash="dash"),
+                      annotation_text=f"2/λ_max = {gd_bound:.3g}", annotation_font_color="white")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title)
+    return fig
+
+
+def basin_figure(maps: Sequence, landscape: Landscape, *, height: int = 420) -> go.Figure:
+    """One panel per variant: colour = index of the minimum reached (grey: none within tol, black: diverged)."""
+    k = len(landscape.minima)
+    cols = max(1, len(maps))
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=[_variant_label(m.variant) for m in maps] or None,
+                        horizontal_spacing=0.04)
+    palette = ["#000000", "#BBBBBB"] + [BASIN_COLORS[i % len(BASIN_COLORS)] for i in range(k)]
+    # label -2..k-1 -> colour index 0..k+1, drawn with a discrete colourscale
+    n = len(palette)
+    scale = []
+    for i, c in enumerate(palette):
+        scale += [[i / n, c], [(i + 1) / n, c]]
+    xs_c, ys_c, Z = landscape.grid(80)
+    Zt, _, _ = log_levels(Z)
+    for j, m in enumerate(maps, start=1):
+        z = m.label + 2
+        names = np.array(["diverged", "no minimum within tol"] + [f"minimum {i} ({p[0]:.3g}, {p[1]:.3g})"
+                                                                  for i, p in enumerate(landscape.minima)])
+        fig.add_trace(go.Heatmap(x=m.xs, y=m.ys, z=z, zmin=-0.5, zmax=n - 0.5, colorscale=scale, showscale=False,
+                                 customdata=names[z], hovertemplate="start (%{x:.3g}, %{y:.3g})<br>→ %{customdata}<extra></extra>"),
+                      1, j)
+        fig.add_trace(go.Contour(x=xs_c, y=ys_c, z=Zt, ncontours=15, showscale=False, hoverinfo="skip",
+                                 contours=dict(coloring="none"), line=dict(color="rgba(255,255,255,0.5)", width=0.7)), 1, j)
+        if k:
+            fig.add_trace(go.Scatter(x=landscape.minima[:, 0], y=landscape.minima[:, 1], mode="markers", showlegend=False,
+                                     marker=dict(symbol="star", size=11 if k < 20 else 6,
+                                                 color=[BASIN_COLORS[i % len(BASIN_COLORS)] for i in range(k)],
+                                                 line=dict(color="white", width=1.5)), hoverinfo="skip"), 1, j)
+        fig.update_xaxes(range=[m.xs[0], m.xs[-1]], row=1, col=j)
+        fig.update_yaxes(range=[m.ys[0], m.ys[-1]], row=1, col=j, scaleanchor=f"x{'' if j == 1 else j}")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def figure_html(fig: go.Figure) -> str:
+    """A standalone HTML page of the figure (plotly.js embedded, works offline)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True, config=MODEBAR_CONFIG)

@@ -1,0 +1,135 @@
+"""The landscape race: a few variants from one start point, every step recorded, via ``simulate``.
+
+    tracks = race(make_landscape("rosenbrock"), ["sam", "ssam"], lr=1e-3, steps=2000, start=(-1.5, 2))
+    tracks[0].w          # (K+1, 2) iterates up to the last finite one
+    tracks[0].label      # "SAM" or "SAM · diverged at step 312"
+    tracks_frame(tracks) # one CSV-ready DataFrame
+
+A run that blows up (inf/NaN) stops at its last finite iterate; ``diverged_step`` says when.
+With ``equal_evals`` every variant gets the same number of gradient evaluations: ``steps`` is the
+budget, a variant with p passes per step runs ``steps // p`` steps (SAM 2, BSAM 3).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from sam_core.landscapes import Landscape
+from sam_core.registry import get_spec, resolve_hparams
+from sam_core.simulate import simulate
+
+
+@dataclass
+class Track:
+    """One variant's run. Arrays are float64 numpy; K = number of completed steps."""
+
+    variant: str
+    hp: dict
+    lr: float
+    w: np.ndarray  # (K+1, 2)
+    ascent: np.ndarray  # (K, 2) the (first) ascent point w_t + e_t; w_t itself for SGD
+    loss: np.ndarray  # (K+1,) f(w_t)
+    grad_norm: np.ndarray  # (K,) ‖g‖ at w_t (noise included)
+    gamma: np.ndarray  # (K,) γ_t = ‖g‖/‖g_adv‖ (1 for SGD)
+    dist: np.ndarray  # (K+1,) distance to the nearest minimum (nan when there is none)
+    passes: int
+    diverged_step: int | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return len(self.w) - 1
+
+    @property
+    def evals(self) -> np.ndarray:
+        """Gradient evaluations spent to reach each iterate (K+1,)."""
+        return np.arange(len(self.w)) * self.passes
+
+    @property
+    def name(self) -> str:
+        return get_spec(self.variant).label
+
+    @property
+    def label(self) -> str:
+        if self.diverged_step is None:
+            return self.name
+        return f"{self.name} · diverged at step {self.diverged_step}"
+
+    @property
+    def perturbation(self) -> np.ndarray:
+        """‖e_t‖ = ‖ascent − w_t‖ (K,): the radius of the ρ-ball drawn around w_t."""
+        return np.linalg.norm(self.ascent - self.w[:-1], axis=1)
+
+
+def _check_start(start) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in start)
+    except (TypeError, ValueError):
+        raise ValueError(f"start: need two numbers (x, y), got {start!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ValueError(f"start: both coordinates must be finite, got ({x}, {y})")
+    return x, y
+
+
+def run_track(landscape: Landscape, variant: str, hp: dict | None, start, lr: float, steps: int,
+              momentum: float = 0.0, noise: float = 0.0, seed: int = 0) -> Track:
+    """One variant from one start, all steps recorded (float64)."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= 100_000:
+        raise ValueError(f"steps: must be an integer in [1, 100000], got {steps!r}")
+    hpv = resolve_hparams(variant, **(hp or {}))
+    x, y = _check_start(start)
+    w0 = torch.tensor([[x, y]], dtype=torch.float64)
+    res = simulate(variant, landscape.grad_fn, w0, int(steps), float(lr), hp=dict(hp or {}),
+                   momentum=momentum, noise=noise, seed=seed, record=True)
+    div = int(res.diverged_step[0])
+    K = int(steps) if div < 0 else div - 1  # steps completed with a finite result
+    w = res.w[: K + 1, 0].numpy().copy()
+    ascent = res.ascent[:K, 0].numpy().copy()
+    loss = landscape.value(w)
+    _, dist = landscape.nearest(w)
+    if not len(landscape.minima):
+        dist = np.full(len(w), np.nan)
+    return Track(
+        variant=variant, hp=hpv, lr=float(lr), w=w, ascent=ascent, loss=loss,
+        grad_norm=res.grad_norm[:K, 0].numpy().copy(), gamma=res.gamma[:K, 0].numpy().copy(), dist=dist,
+        passes=get_spec(variant).passes, diverged_step=None if div < 0 else div,
+        meta={"momentum": momentum, "noise": noise, "seed": seed, "start": (x, y)},
+    )
+
+
+def race_steps(variant: str, steps: int, equal_evals: bool) -> int:
+    """Steps a variant runs: ``steps``, or ``steps // passes`` with equal gradient evaluations."""
+    return max(1, int(steps) // get_spec(variant).passes) if equal_evals else int(steps)
+
+
+def race(landscape: Landscape, variants: Sequence[str], lr: float, steps: int, start=None,
+         hp: dict[str, dict] | None = None, momentum: float = 0.0, noise: float = 0.0, seed: int = 0,
+         equal_evals: bool = False) -> list[Track]:
+    """Run every variant from the same start with the same lr and the same noise draws."""
+    start = landscape.start if start is None else start
+    hp = hp or {}
+    return [run_track(landscape, v, hp.get(v), start, lr, race_steps(v, steps, equal_evals), momentum, noise, seed)
+            for v in variants]
+
+
+def tracks_frame(tracks: Sequence[Track]) -> pd.DataFrame:
+    """All tracks as one long table (for CSV export): one row per (variant, step)."""
+    parts = []
+    for t in tracks:
+        K = t.steps
+        pad = np.full(1, np.nan)
+        parts.append(pd.DataFrame({
+            "variant": t.variant, "step": np.arange(K + 1), "grad_evals": t.evals,
+            "x": t.w[:, 0], "y": t.w[:, 1],
+            "ascent_x": np.concatenate((t.ascent[:, 0], pad)), "ascent_y": np.concatenate((t.ascent[:, 1], pad)),
+            "loss": t.loss, "grad_norm": np.concatenate((t.grad_norm, pad)),
+            "gamma": np.concatenate((t.gamma, pad)), "distance_to_min": t.dist,
+            "lr": t.lr, "diverged_step": -1 if t.diverged_step is None else t.diverged_step,
+        }))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

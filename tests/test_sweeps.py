@@ -1,0 +1,229 @@
+"""Sweeps: the GD stability bound shows up where theory puts it, batches equal plain loops, success rules."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sam_core.landscapes import make_landscape
+from sam_core.race import race, tracks_frame
+from sam_core.simulate import simulate
+from sam_core.sweeps import (
+    COLUMNS,
+    Success,
+    basin_map,
+    iter_sweep_lr,
+    parse_range,
+    run_batch,
+    start_points,
+    sweep_grid,
+    sweep_lr,
+)
+
+
+# ----------------------------------------------------------------------------- the acceptance criteria
+def test_gd_success_switches_off_above_2_over_lambda_on_a_quadratic():
+    Q = make_landscape("quadratic", lam=4.0, kappa=4.0)  # f = ½·4x² + ½·1y²
+    bound = 2 / 4.0
+    assert Q.gd_bound == pytest.approx(bound)
+    factors = np.array([0.8, 0.9, 0.99, 1.01, 1.1, 1.5])
+    df = sweep_lr(Q, ["sgd"], bound * factors, starts=100, steps=2000, success=Success(tol=0.01),
+                  start_mode="domain")
+    below, above = df[df.lr < bound], df[df.lr > bound]
+    assert (below.success_rate == 1.0).all()
+    assert (above.success_rate == 0.0).all()
+    assert df.set_index("lr").loc[bound * 1.5, "diverged_rate"] == 1.0
+
+
+def test_sgd_success_falls_at_the_quartic_gd_bound_0586():
+    L = make_landscape("quartic")
+    bound = L.gd_bound
+    assert bound == pytest.approx(0.5858, abs=1e-4)
+    lrs = bound * np.array([0.8, 0.9, 0.99, 1.01, 1.05, 1.2])
+    df = sweep_lr(L, ["sgd"], lrs, starts=200, steps=1000, success=Success(tol=0.05))
+    rate = df.success_rate.to_numpy()
+    assert np.all(rate[:3] == 1.0)  # below the bound every start near the saddle converges
+    assert np.all(rate[3:] <= 0.1)  # just above it GD settles on a period-2 orbit, not the minimum
+    # the largest lr that still succeeds is right below 2/λ_max
+    assert df.lr[rate > 0.5].max() == pytest.approx(bound * 0.99)
+
+
+# ----------------------------------------------------------------------------- batch == plain loops
+def _numpy_reference(variant, w0, lrs, rho, steps):
+    """Independent plain numpy loop over the quartic (one start at a time)."""
+    def grad(w):
+        x, y = w
+        return np.array([x**3 - y, y - x])
+
+    out = []
+    for w, lr in zip(w0, lrs):
+        w = np.array(w, dtype=np.float64)
+        for _ in range(steps):
+            g = grad(w)
+            if variant == "sgd":
+                d = g
+            elif variant == "sam":
+                d = grad(w + rho * g / (np.linalg.norm(g) + 1e-12))
+            elif variant == "ssam":  # USAM ascent, descent renormalised to ‖g‖
+                ga = grad(w + rho * g)
+                d = ga * np.linalg.norm(g) / (np.linalg.norm(ga) + 1e-12)
+            w = w - lr * d
+        out.append(w)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("variant", ["sgd", "sam", "ssam"])
+def test_one_batch_with_per_trajectory_lr_equals_plain_loops(variant):
+    L = make_landscape("quartic")
+    w0 = start_points(L, 6, "saddle", spread=0.3, seed=3)
+    lrs = np.array([0.05, 0.1, 0.2, 0.3, 0.4, 0.5])
+    end, div = run_batch(L, variant, w0, torch.as_tensor(lrs), 40, {} if variant == "sgd" else {"rho": 0.1},
+                         dtype=torch.float64)
+    ref = _numpy_reference(variant, w0.numpy(), lrs, 0.1, 40)  # short: normalised SAM near a minimum amplifies rounding
+    assert not div.any()
+    assert np.allclose(end, ref, rtol=1e-9, atol=1e-9)
+
+
+def test_average_of_last_k_iterates():
+    L = make_landscape("quartic")
+    w0 = start_points(L, 5, "saddle", seed=1)
+    res = simulate("sam", L.grad_fn, w0.double(), 60, 0.3, hp={"rho": 0.2}, record=True)
+    end, _ = run_batch(L, "sam", w0, 0.3, 60, {"rho": 0.2}, last_k=7, dtype=torch.float64)
+    assert np.allclose(end, res.w[-7:].mean(0).numpy(), atol=1e-12)
+
+
+def test_chunked_batch_equals_one_batch():
+    L = make_landscape("himmelblau")
+    w0 = start_points(L, 50, "domain", seed=2)
+    a, da = run_batch(L, "usam", w0, 0.01, 100, {"rho": 0.05}, dtype=torch.float64)
+    b, db = run_batch(L, "usam", w0, 0.01, 100, {"rho": 0.05}, dtype=torch.float64, max_batch=7)
+    assert np.array_equal(da, db) and np.allclose(a, b, atol=1e-12)
+
+
+def test_sam_with_rho_zero_in_the_grid_equals_the_sgd_sweep():
+    L = make_landscape("quartic")
+    lrs = [0.1, 0.4, 0.7]
+    grid = sweep_grid(L, "sam", lrs, "rho", [0.0, 0.2], starts=50, steps=300)
+    sgd = sweep_lr(L, ["sgd"], lrs, starts=50, steps=300)
+    g0 = grid[grid.rho == 0.0].reset_index(drop=True)
+    cols = ["success_rate", "diverged_rate", "median_distance"]
+    assert np.allclose(g0[cols].to_numpy(), sgd[cols].to_numpy())
+    assert len(grid) == 6 and list(grid.columns) == ["variant", "lr", "rho", *cols]
+
+
+def test_lam_grid_for_unified_sam_ends_match_sam_and_usam():
+    L = make_landscape("quartic")
+    w0 = start_points(L, 20, "saddle", seed=4)
+    lam = torch.tensor([0.0] * 20 + [1.0] * 20, dtype=torch.float64)
+    end, _ = run_batch(L, "unified_sam", w0.repeat(2, 1), 0.2, 100, {"rho": 0.1, "lam": lam}, dtype=torch.float64)
+    usam, _ = run_batch(L, "usam", w0, 0.2, 100, {"rho": 0.1}, dtype=torch.float64)
+    sam, _ = run_batch(L, "sam", w0, 0.2, 100, {"rho": 0.1}, dtype=torch.float64)
+    assert np.allclose(end[:20], usam, atol=1e-10) and np.allclose(end[20:], sam, atol=1e-10)
+    df = sweep_grid(L, "unified_sam", [0.1, 0.3], "lam", [0.0, 0.5, 1.0], starts=20, steps=100)
+    assert list(df["lam"]) == [0.0, 0.5, 1.0] * 2
+
+
+# ----------------------------------------------------------------------------- tables and success
+def test_sweep_table_columns_rates_and_rho():
+    L = make_landscape("quartic")
+    df = sweep_lr(L, ["sgd", "sam", "ssam"], [0.1, 0.5], hp={"sam": {"rho": 0.3}}, starts=30, steps=200)
+    assert list(df.columns) == COLUMNS and len(df) == 6
+    assert df[df.variant == "sgd"].rho.isna().all()
+    assert (df[df.variant == "sam"].rho == 0.3).all()
+    assert ((df.success_rate >= 0) & (df.success_rate <= 1) & (df.diverged_rate <= 1)).all()
+
+
+def test_median_distance_counts_diverged_as_infinite():
+    Q = make_landscape("quadratic", lam=4.0, kappa=1.0)
+    df = sweep_lr(Q, ["sgd"], [0.3, 1.0], starts=20, steps=500, start_mode="domain")
+    assert df.diverged_rate.tolist() == [0.0, 1.0]
+    assert df.median_distance.iloc[0] < 1e-6 and math.isinf(df.median_distance.iloc[1])
+
+
+def test_averaging_rescues_normalised_sam_bouncing():
+    """Normalised SAM with a big ρ orbits the minimum; averaging the last iterates brings it back."""
+    L = make_landscape("quadratic", lam=1.0, kappa=1.0)
+    kw = dict(hp={"sam": {"rho": 0.5}}, starts=50, steps=400, start_mode="domain")
+    final = sweep_lr(L, ["sam"], [0.5], success=Success(tol=0.05), **kw)
+    avg = sweep_lr(L, ["sam"], [0.5], success=Success(tol=0.05, last_k=50), **kw)
+    assert final.success_rate.iloc[0] == 0.0
+    assert avg.success_rate.iloc[0] == 1.0
+    assert avg.median_distance.iloc[0] < final.median_distance.iloc[0]
+
+
+def test_equal_evaluations_gives_sam_half_the_steps():
+    L = make_landscape("quadratic", lam=1.0, kappa=1.0)
+    w0 = start_points(L, 1, "point", spread=0.0)
+    a = sweep_lr(L, ["usam"], [0.1], hp={"usam": {"rho": 0.01}}, starts=1, steps=40, start_mode="point", spread=0.0,
+                 equal_evals=True, success=Success(tol=1e-9))
+    end, _ = run_batch(L, "usam", w0, 0.1, 20, {"rho": 0.01}, dtype=torch.float32)
+    assert a.median_distance.iloc[0] == pytest.approx(float(np.linalg.norm(end)), rel=1e-6)
+
+
+def test_iter_sweep_reports_progress_per_variant():
+    L = make_landscape("quartic")
+    parts = list(iter_sweep_lr(L, ["sgd", "sam"], [0.1], starts=5, steps=20))
+    assert [p for p, _ in parts] == [0.5, 1.0] and len(parts[-1][1]) == 2
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(success=Success(tol=0)), "tol"),
+    (dict(success=Success(last_k=0)), "last_k"),
+    (dict(success=Success(target="nearest")), "target"),
+    (dict(starts=0), "starts"),
+    (dict(steps=-1), "steps"),
+    (dict(start_mode="corner"), "start mode"),
+])
+def test_bad_settings_name_the_field(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        sweep_lr(make_landscape("quartic"), ["sgd"], [0.1], **kw)
+
+
+def test_bad_lrs_and_hparams_and_missing_minimum():
+    L = make_landscape("quartic")
+    with pytest.raises(ValueError, match="lrs"):
+        sweep_lr(L, ["sgd"], [0.1, -1.0])
+    with pytest.raises(ValueError, match="rho"):
+        sweep_lr(L, ["sam"], [0.1], hp={"sam": {"rho": -1.0}})
+    with pytest.raises(ValueError, match="rho"):
+        sweep_grid(L, "sam", [0.1], "rho", [0.1, -2.0])
+    with pytest.raises(ValueError, match="cannot sweep 'stable'"):
+        sweep_grid(L, "sam", [0.1], "stable", [0, 1])
+    with pytest.raises(ValueError, match="no minimum"):
+        sweep_lr(make_landscape("saddle"), ["sgd"], [0.1])
+
+
+def test_parse_range():
+    assert np.allclose(parse_range("0.01:1.0:3"), [0.01, 0.1, 1.0])
+    assert np.allclose(parse_range("0:1:3", log=False), [0, 0.5, 1])
+    assert np.allclose(parse_range("0.1, 0.2"), [0.1, 0.2])
+    for bad in ("0:1:3", "1:0.1:3", "a:b:c", "0.1:1"):
+        with pytest.raises(ValueError, match="low:high:count"):
+            parse_range(bad)
+
+
+# ----------------------------------------------------------------------------- basins and race
+def test_basin_map_respects_the_quartic_symmetry():
+    L = make_landscape("quartic")  # f(-w) = f(w): the basin of (1, 1) mirrors that of (-1, -1)
+    m = basin_map(L, "sgd", 0.1, n=21, steps=400)
+    i_pos = int(np.argmin(np.linalg.norm(L.minima - [1, 1], axis=1)))
+    lab = m.label
+    assert lab[-1, -1] == i_pos and lab[0, 0] == 1 - i_pos
+    mirrored = np.where(lab[::-1, ::-1] >= 0, 1 - lab[::-1, ::-1], lab[::-1, ::-1])
+    assert (mirrored == lab).mean() > 0.97  # only the saddle's stable manifold may differ (float rounding)
+    assert sum(m.fractions().values()) == pytest.approx(1.0)
+
+
+def test_race_tracks_and_divergence_label():
+    S = make_landscape("saddle")
+    tracks = race(S, ["sgd", "sam"], lr=0.3, steps=1500, start=(1.0, 1e-3))
+    sgd = tracks[0]
+    assert sgd.diverged_step is not None and "diverged at step" in sgd.label
+    assert np.isfinite(sgd.w).all() and len(sgd.w) == sgd.diverged_step
+    df = tracks_frame(tracks)
+    assert set(df.variant) == {"sgd", "sam"} and isinstance(df, pd.DataFrame)
+    L = make_landscape("quartic")
+    t = race(L, ["sgd", "bsam"], lr=0.1, steps=30, equal_evals=True)
+    assert t[0].steps == 30 and t[1].steps == 10 and t[1].evals[-1] == 30
