@@ -108,7 +108,7 @@ run_clicked = side.button("Run", type="primary", key="quad_run", disabled=cfg is
 autorun = qp_get("run", "0") == "1" and not st.session_state.get("quad_autorun_done")
 if (run_clicked or autorun) and cfg is not None and variants:
     st.session_state["quad_autorun_done"] = True
-    start_job(KEY, Job.from_generator(run_quadratic_lab, cfg, name=KEY))
+    start_job(KEY, Job.from_generator(run_quadratic_lab, cfg, name=KEY, pass_stop="stop_event"))
     qp_set(problem=problem_kind, variants=variants, sampling=sampling_kind, b=int(batch), steps=int(steps),
            seeds=int(seeds), lr_mult=float(lr_mult))
 

@@ -105,11 +105,20 @@ class Job:
 
     # ----------------------------------------------------------------------------- construction
     @classmethod
-    def from_generator(cls, gen_fn: Callable[..., Iterable], *args: Any, name: str = "job", **kwargs: Any) -> Job:
-        """A job that runs ``gen_fn(*args, **kwargs)``; each yielded ``(progress, result)`` is published."""
+    def from_generator(cls, gen_fn: Callable[..., Iterable], *args: Any, name: str = "job",
+                       pass_stop: str | None = None, **kwargs: Any) -> Job:
+        """A job that runs ``gen_fn(*args, **kwargs)``; each yielded ``(progress, result)`` is published.
+
+        The generator is closed at the first yield after a stop request. A generator whose items take
+        long can also watch the stop event itself: ``pass_stop="stop_event"`` passes the job's
+        ``threading.Event`` as that keyword argument.
+        """
 
         def target(ctx: JobContext):
-            gen = gen_fn(*args, **kwargs)
+            kw = dict(kwargs)
+            if pass_stop:
+                kw[pass_stop] = ctx.stop_event
+            gen = gen_fn(*args, **kw)
             try:
                 for item in gen:
                     if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], (int, float)):

@@ -186,10 +186,14 @@ def _run_eos(variants, cfg, hparams, dev, yield_every_s):
             return mlp_loss(unflatten(w, like), X, Y, act)
 
         t0 = time.perf_counter()
-        lam, vec, align, _, n_hvp = track_top_eigenvalue(f, flatten(like).detach(), r["v0"], cfg.eig_method,
-                                                         cfg.eig_tol, cfg.eig_max_iter, seed=cfg.seed)
+        try:
+            lam, vec, align, _, n_hvp = track_top_eigenvalue(f, flatten(like).detach(), r["v0"], cfg.eig_method,
+                                                             cfg.eig_tol, cfg.eig_max_iter, seed=cfg.seed)
+        except (RuntimeError, ValueError):  # e.g. eigh failing on non-finite curvature near a blow-up
+            lam, vec, align, n_hvp = float("nan"), None, float("nan"), 0
         res.track_s += time.perf_counter() - t0
-        r["v0"] = vec
+        if vec is not None and bool(torch.isfinite(vec).all()):
+            r["v0"] = vec
         res.eig_steps[v].append(step)
         res.top_eig[v].append(lam)
         res.alignment[v].append(align)

@@ -297,6 +297,7 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
     for v, lam in jobs:
         lr, hp, label = _variant_runs(v, lam, th, cfg, cfg.seeds)
         res.phase = f"curves: {label}"
+        yield done / n_parts, res.snapshot()
         res.curves.append(run_finite_sum(problem, v, lr=lr, hp=hp, steps=cfg.steps, sampling=sampling,
                                          n_runs=cfg.seeds, seed=1, noise=cfg.noise, label=label,
                                          should_stop=should_stop, threads=None))
@@ -306,6 +307,7 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
             return
     if cfg.heatmap:
         res.phase = "λ × lr heatmap"
+        yield done / n_parts, res.snapshot()
         lams = torch.tensor([float(x) for x in cfg.heat_lams], dtype=torch.float64)
         mults = torch.tensor([float(x) for x in cfg.heat_lr_mults], dtype=torch.float64)
         base_lr = cfg.lr if cfg.lr is not None else th(1.0)["gamma"]
@@ -336,6 +338,7 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
             t = theory_for(problem, s, lam)
             steps = max(1, budget // (2 * s.examples_per_eval(problem.n)))
             res.phase = f"sampling: {s.label}"
+            yield done / n_parts + (len(res.sampling_curves) / len(strategies)) / n_parts, res.snapshot()
             cs = run_finite_sum(problem, "unified_sam", lr=cfg.lr_mult * t["gamma"],
                                 hp={"rho": cfg.rho_mult * t["rho"], "lam": lam}, steps=steps, sampling=s,
                                 n_runs=cfg.seeds, seed=3, noise=cfg.noise, label=s.label,

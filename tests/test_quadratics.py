@@ -1,0 +1,119 @@
+"""Quadratics / ridge / logistic runs: closed forms, the GD stability limit, batching, the lab generator."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sam_core.dynamics.quadratics import QuadraticLabConfig, run_finite_sum, run_quadratic_lab, theory_for
+from sam_core.plots import dynamics as dplots
+from sam_core.problems import Quadratic, Ridge, Sampling
+
+
+def test_gd_on_a_quadratic_matches_the_closed_form():
+    p = Quadratic(dim=5, cond=20.0, lam_max=1.0, seed=3)
+    lr, T = 0.7, 40
+    cs = run_finite_sum(p, "sgd", lr=lr, steps=T, n_records=T)
+    M = torch.eye(5, dtype=torch.float64) - lr * p.A
+    w = p.w0.clone()
+    expected = [1.0]
+    f0 = float(0.5 * p.w0 @ p.A @ p.w0)
+    for _ in range(T):
+        w = M @ w
+        expected.append(float(0.5 * w @ p.A @ w) / f0)
+    np.testing.assert_allclose(cs.steps, np.arange(T + 1))
+    np.testing.assert_allclose(cs.rel_error[:, 0], expected, rtol=1e-9)
+    np.testing.assert_allclose(cs.grad_evals, cs.steps)  # 1 pass x 1 "example"
+
+
+def test_gd_diverges_above_two_over_lambda_max():
+    p = Quadratic(dim=8, cond=10.0, lam_max=4.0, seed=0)
+    lr = torch.tensor([1.9, 1.99, 2.01, 2.1]) / 4.0  # 2/λ_max = 0.5
+    cs = run_finite_sum(p, "sgd", lr=lr.double(), steps=3000)
+    assert (cs.diverged_step[:2] == -1).all() and (cs.final[:2] < 1e-6).all()
+    assert (cs.diverged_step[2:] > 0).all() and np.isnan(cs.final[2:]).all()
+    assert cs.diverged_step[3] < cs.diverged_step[2]  # further above the edge blows up sooner
+
+
+def test_per_run_tensors_equal_separate_runs_and_unified_sam_endpoints():
+    p = Ridge(n=20, dim=4, seed=1)
+    s = Sampling("nice", 4)
+    lr = torch.tensor([0.01, 0.05], dtype=torch.float64)
+    rho = torch.tensor([0.02, 0.2], dtype=torch.float64)
+    both = run_finite_sum(p, "unified_sam", lr=lr, hp={"rho": rho, "lam": 1.0}, steps=60, sampling=s, seed=5)
+    # the same draws (one generator, R = 2) -> run 0 of `both` equals run 0 of a SAM run with the same tensors
+    sam = run_finite_sum(p, "sam", lr=lr, hp={"rho": rho}, steps=60, sampling=s, seed=5)
+    np.testing.assert_allclose(both.rel_error, sam.rel_error, rtol=1e-10)
+    usam = run_finite_sum(p, "usam", lr=lr, hp={"rho": rho}, steps=60, sampling=s, seed=5)
+    uni0 = run_finite_sum(p, "unified_sam", lr=lr, hp={"rho": rho, "lam": 0.0}, steps=60, sampling=s, seed=5)
+    np.testing.assert_allclose(uni0.rel_error, usam.rel_error, rtol=1e-10)
+    assert both.lr.tolist() == pytest.approx([0.01, 0.05]) and both.rho.tolist() == pytest.approx([0.02, 0.2])
+
+
+def test_full_batch_ridge_converges_and_noise_gives_a_floor():
+    p = Ridge(n=30, dim=4, cond=5.0, seed=2)
+    th = theory_for(p, Sampling("full"))
+    assert th["gamma"] == pytest.approx(1 / (8 * p.L)) and th["rho"] == pytest.approx(1 / (4 * p.L))
+    # USAM's fixed point on a quadratic is w* itself; normalised SAM with a constant ρ keeps bouncing
+    # around it (its perturbation never shrinks), so it stalls at a floor
+    usam = run_finite_sum(p, "usam", lr=0.5 / p.L, hp={"rho": 0.1 / p.L}, steps=1500)
+    sam = run_finite_sum(p, "sam", lr=1.0 / p.L, hp={"rho": 0.01}, steps=1500)
+    assert usam.final[0] < 1e-8 < 1e-6 < sam.final[0] < 1e-2
+    noisy = run_finite_sum(p, "sgd", lr=1.0 / p.L, steps=1500, noise=0.1, n_runs=2, seed=1)
+    assert (noisy.final > 1e-4).all() and noisy.final[0] != noisy.final[1]
+    again = run_finite_sum(p, "sgd", lr=1.0 / p.L, steps=1500, noise=0.1, n_runs=2, seed=1)
+    np.testing.assert_array_equal(noisy.rel_error, again.rel_error)
+
+
+def test_grad_evals_count_passes_and_examples():
+    p = Ridge(n=30, dim=3, seed=0)
+    cs = run_finite_sum(p, "ssam", lr=0.01, hp={"rho": 0.01}, steps=20, sampling=Sampling("nice", 5), n_records=20)
+    np.testing.assert_array_equal(cs.grad_evals, cs.steps * 2 * 5)
+
+
+def test_bad_inputs_raise_clear_errors():
+    p = Quadratic(dim=3)
+    with pytest.raises(ValueError, match="lr"):
+        run_finite_sum(p, "sgd", lr=-1.0, steps=5)
+    with pytest.raises(ValueError, match="steps"):
+        run_finite_sum(p, "sgd", lr=0.1, steps=0)
+    with pytest.raises(ValueError, match="rho"):
+        run_finite_sum(p, "sam", lr=0.1, hp={"rho": -1.0}, steps=5)
+    with pytest.raises(ValueError, match="steps"):
+        QuadraticLabConfig(steps=0).validate()
+
+
+def test_lab_generator_produces_every_part():
+    cfg = QuadraticLabConfig(problem="ridge", n=20, dim=4, variants=("sgd", "unified_sam"), lams=(0.0, 1.0, "1/t"),
+                             steps=60, seeds=2, heat_lams=(0.0, 0.5, 1.0), heat_lr_mults=(1.0, 4.0), budget_epochs=6)
+    items = list(run_quadratic_lab(cfg))
+    progress = [p for p, _ in items]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    res = items[-1][1]
+    assert [c.label for c in res.curves] == ["SGD", "Unified SAM λ=0.0", "Unified SAM λ=1.0", "Unified SAM λ=1/t"]
+    assert res.heatmap["final"].shape == (3, 2)
+    assert res.heatmap["theory_lr"] == pytest.approx(res.theory["gamma"])
+    # sampling strategies at equal per-example gradient evaluations (budget = 6 passes over n = 20)
+    assert len(res.sampling_curves) == 5
+    for c in res.sampling_curves:
+        assert abs(int(c.grad_evals[-1]) - 120) <= 2 * 20
+    df = res.curves_frame()
+    assert {"label", "variant", "lam", "sampling", "seed", "step", "grad_evals", "rel_error"} <= set(df.columns)
+    figs = [dplots.relative_error_figure(res.curves), dplots.relative_error_figure(res.curves, x="grad_evals"),
+            dplots.lam_lr_heatmap(res.heatmap), dplots.sampling_figure(res.sampling_curves, res.sampling_theory)]
+    assert all(len(f.data) > 0 for f in figs)
+    assert any("theory" in (t.name or "") for t in figs[2].data)  # the ★ marker
+
+
+def test_lab_on_a_plain_quadratic_skips_sampling_and_marks_divergence():
+    cfg = QuadraticLabConfig(problem="quadratic", dim=4, cond=10.0, variants=("sgd",), steps=200, seeds=1,
+                             heat_lams=(0.0, 1.0), heat_lr_mults=(1.0, 100.0))
+    res = list(run_quadratic_lab(cfg))[-1][1]
+    assert res.sampling_curves == []
+    final = res.heatmap["final"]
+    assert np.isfinite(final[:, 0]).all()
+    assert not np.isfinite(final[:, 1]).any()  # 100 x theory γ = 12.5/L: diverged
+    fig = dplots.lam_lr_heatmap(res.heatmap)
+    assert any(t.name == "diverged" for t in fig.data)
+    assert math.isfinite(res.theory["gamma"])
