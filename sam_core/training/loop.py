@@ -418,6 +418,7 @@ class Trainer:
                         window, t_win = [], time.perf_counter()
                         overhead0 = self.hessian_seconds + self.eval_seconds
                         if diverged:
+                            self.train_seconds = seconds0 + time.perf_counter() - t_run
                             return self._finish_diverged()
                     if cfg.hessian_every and self.step % cfg.hessian_every == 0:
                         self._log(self.step, self.hessian_point())
@@ -463,6 +464,7 @@ class Trainer:
         return not math.isfinite(float(m[:, 0].sum()))
 
     def _finish_diverged(self) -> str:
+        self.store.heartbeat(self.run_id, self.step, self.step // self.spe, self.train_seconds)
         self._timing()
         msg = f"diverged at step {self.step}: the loss became NaN or infinite (a result, not a crash)"
         self.store.put_artifact(self.run_id, "diverged_step", self.step)
