@@ -1,7 +1,7 @@
 """Edge of stability (Long & Bartlett), headless: full-batch GD vs SAM on a small MLP.
 
     python -m demos.edge_of_stability --variants sgd,sam --lr 0.4 --rho 0.05 --steps 1500 \\
-        --every 40 --csv out.csv [--html out.html]
+        --every 50 --csv out.csv [--html out.html]
 
 CSV columns: variant,step,loss,grad_norm,top_eig,gd_edge,sam_edge — one row per step; top_eig is
 filled every ``--every`` steps (warm-started Lanczos), sam_edge is Long & Bartlett's edge from the

@@ -63,7 +63,7 @@ lr = log_slider("Learning rate η", 1e-3, 2.0, qp_get("lr", 0.4, float), key="eo
 rho = log_slider("ρ (every variant that has one)", 1e-3, 2.0, qp_get("rho", 0.05, float), key="eos_rho",
                  container=side)
 steps = side.number_input("Steps", 10, 100_000, qp_get("steps", 1500, int), step=100, key="eos_steps")
-every = side.number_input("Eigenvalue every k steps", 1, 10_000, qp_get("every", 40, int), key="eos_every",
+every = side.number_input("Eigenvalue every k steps", 1, 10_000, qp_get("every", 50, int), key="eos_every",
                           help="Warm-started Lanczos: ~6 Hessian-vector products per estimate.")
 with side.expander("Model and data", expanded=False):
     dataset = st.selectbox("Data", EOS_DATASETS, key="eos_data",

@@ -55,6 +55,8 @@ def test_autoencoder_gradients_match_autograd_on_data():
         torch.testing.assert_close(g1[r], ref_g1)
         torch.testing.assert_close(g2[r], ref_g2)
     torch.testing.assert_close(ae_loss([W1, W2], S), loss)
+    no_loss, (h1, h2) = ae_loss_grad([W1, W2], S, with_loss=False)
+    assert torch.isnan(no_loss).all() and torch.equal(h1, g1) and torch.equal(h2, g2)
 
 
 def test_autoencoder_population_loss_matches_autograd():

@@ -52,10 +52,11 @@ class EoSConfig:
     rho: float = 0.05
     momentum: float = 0.0
     steps: int = 1500
-    eig_every: int = 40
+    eig_every: int = 50
     eig_method: str = "lanczos"
     eig_tol: float = 1e-3
     eig_max_iter: int = 30
+    warm_start: bool = True  # start Lanczos from the previous top eigenvector
     seed: int = 0
     data_dir: str | None = None
 
@@ -192,7 +193,7 @@ def _run_eos(variants, cfg, hparams, dev, yield_every_s):
         except (RuntimeError, ValueError):  # e.g. eigh failing on non-finite curvature near a blow-up
             lam, vec, align, n_hvp = float("nan"), None, float("nan"), 0
         res.track_s += time.perf_counter() - t0
-        if vec is not None and bool(torch.isfinite(vec).all()):
+        if vec is not None and bool(torch.isfinite(vec).all()) and cfg.warm_start:
             r["v0"] = vec
         res.eig_steps[v].append(step)
         res.top_eig[v].append(lam)

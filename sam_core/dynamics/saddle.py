@@ -247,12 +247,18 @@ def _run_saddle(variants, rhos, seeds, config, hparams, device, dtype, yield_eve
             for idx in batches:
                 step += 1
                 S_seed = S_full if idx is None else batch_second_moment(data.X, idx)  # (n_s, d, d)
+                S_by_R: dict = {}  # runs of every variant with the same R share the run -> seed map
                 for v in variants:
                     r = runs[v]
-                    S = S_seed if (S_seed is None or S_seed.dim() == 2) else S_seed[r["seed_of_run"]]
+                    if S_seed is None or S_seed.dim() == 2:
+                        S = S_seed
+                    else:
+                        S = S_by_R.get(r["R"])
+                        if S is None:
+                            S = S_by_R[r["R"]] = S_seed[r["seed_of_run"]]  # (R, d, d)
 
-                    def grad_fn(ps, S=S):
-                        return ae_loss_grad(ps, S)
+                    def grad_fn(ps, S=S):  # the batch loss is not needed: the full loss is logged per epoch
+                        return ae_loss_grad(ps, S, with_loss=False)
 
                     d, stats, _ = rules.sam_direction(v, r["params"], grad_fn, r["hp"], r["state"], step,
                                                       batch_dims=1, lr=lr)

@@ -48,12 +48,13 @@ def ae_loss(params: list[torch.Tensor], S: torch.Tensor | None = None) -> torch.
     return 0.5 * (E * ES).sum(dim=(-2, -1))
 
 
-def ae_loss_grad(params: list[torch.Tensor], S: torch.Tensor | None = None):
+def ae_loss_grad(params: list[torch.Tensor], S: torch.Tensor | None = None, with_loss: bool = True):
     """Loss and closed-form gradients of ``½ tr(E S Eᵀ)``, ``E = W2 W1 − I``.
 
     params: ``[W1, W2]`` each ``(..., d, d)``; S: ``(..., d, d)`` symmetric second-moment matrix of the
     batch (broadcast against the params' leading dims), or ``None`` for the population loss (``S = I``).
-    Returns ``(loss (...,), [grad_W1, grad_W2])``.
+    Returns ``(loss (...,), [grad_W1, grad_W2])``; with ``with_loss=False`` the loss is not computed
+    (NaN placeholder), which saves a little when only the gradients are used.
     """
     W1, W2 = params
     eye = _eye(W1.shape[-1], W1.dtype, W1.device)
@@ -62,7 +63,10 @@ def ae_loss_grad(params: list[torch.Tensor], S: torch.Tensor | None = None):
     else:
         E = W2 @ W1 - eye
     ES = E if S is None else E @ S  # (..., d, d)
-    loss = 0.5 * (E * ES).sum(dim=(-2, -1))  # (...,)
+    if with_loss:
+        loss = 0.5 * (E * ES).sum(dim=(-2, -1))  # (...,)
+    else:
+        loss = torch.full(E.shape[:-2], float("nan"), dtype=E.dtype, device=E.device)
     g1 = W2.transpose(-2, -1) @ ES
     g2 = ES @ W1.transpose(-2, -1)
     return loss, [g1, g2]
