@@ -22,11 +22,12 @@ MODES = {"minibatch": "mini-batch (synthetic x ~ N(0, I))", "full": "full batch 
 
 
 def _floats(text: str, default: list[float]) -> list[float]:
+    """ρ values from the URL (comma-separated, each in (0, 10]); the default if malformed."""
     try:
         vals = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         return default
-    return [v for v in vals if v in RHO_OPTIONS] or default
+    return [v for v in vals if 0 < v <= 10] or default
 
 
 st.title("Saddle escape")
@@ -37,7 +38,8 @@ st.caption("Stable SAM paper, Fig. 1: approximate the d×d identity by W₂W₁ 
 side = st.sidebar
 side.subheader("Saddle escape")
 variants = variant_picker("saddle_variants", default=("sgd", "sam", "usam", "ssam"), container=side)
-rhos = side.multiselect("ρ values", RHO_OPTIONS, default=_floats(qp_get("rho", ""), [0.01, 0.05, 0.2]),
+rho_default = _floats(qp_get("rho", ""), [0.01, 0.05, 0.2])
+rhos = side.multiselect("ρ values", sorted(set(RHO_OPTIONS) | set(rho_default)), default=rho_default,
                         key="saddle_rhos", help="Every variant with a ρ runs once per value (batched).")
 seeds = side.slider("Seeds", 1, 10, qp_get("seeds", 5, int), key="saddle_seeds",
                     help="Initialisation and batch order; the band is ±1 std over seeds.")

@@ -179,3 +179,15 @@ def test_edge_of_stability_page_theory_calculator_and_live_run():
     at.button(key="eos_run").click().run()
     st = _stop_long_run(at, "eos", lambda r: r.steps_done >= 3)
     assert 3 <= st.result.steps_done < 100_000
+
+
+def test_saddle_page_reads_a_shared_url():
+    at = AppTest.from_file(str(PAGES / "saddle.py"), default_timeout=60)
+    at.query_params.update({"rho": "0.3,0.05", "seeds": "2", "epochs": "20", "mode": "population", "run": "1",
+                            "variants": "sgd,usam"})
+    at.run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="saddle_rhos").value == [0.3, 0.05]
+    job = _finish(at, "saddle")
+    res = job.state().result
+    assert res.variants == ["sgd", "usam"] and res.rhos["usam"] == [0.3, 0.05] and res.config.population
