@@ -149,7 +149,7 @@ def _launch_form() -> None:
         except Exception as exc:  # e.g. the worker could not be started
             show_error(exc, "Launch failed")
             return
-        st.session_state["tl_selected"] = ids
+        st.session_state["tl_show"] = ids  # the monitor below shows the new runs
         qp_set(dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
         st.success(f"Launched {len(ids)} run(s): {', '.join(ids)}")
 
@@ -178,7 +178,6 @@ def _actions(info) -> None:
             sure = c3.checkbox("confirm", key=f"tl_delsure_{info.id}")
             if c3.button("Delete", key=f"tl_del_{info.id}", disabled=not sure):
                 store.delete(info.id)
-                st.session_state["tl_selected"] = []
                 st.rerun()
     c4.download_button("CSV", data=export_csv(store, info.id), file_name=f"{info.id}.csv", mime="text/csv",
                        key=f"tl_csv_{info.id}", help="One row per logged step (python -m sam_core.runs export).")
@@ -206,10 +205,10 @@ def monitor() -> None:
             st.progress(r.progress, text=f"{run_label(r)} — step {r.step}/{r.total_steps}"
                                          f"{' · ETA ' + eta if eta else ''}")
     by_id = {r.id: r for r in runs}
-    default = [i for i in st.session_state.get("tl_selected", []) if i in by_id] or [runs[0].id]
-    chosen = st.multiselect("Runs to show (overlay)", list(by_id), default=default, key="tl_show",
+    shown = [i for i in st.session_state.get("tl_show", []) if i in by_id]  # deleted runs drop out
+    st.session_state["tl_show"] = shown if "tl_show" in st.session_state else [runs[0].id]
+    chosen = st.multiselect("Runs to show (overlay)", list(by_id), key="tl_show",
                             format_func=lambda i: f"{run_label(by_id[i])} [{by_id[i].status}]")
-    st.session_state["tl_selected"] = chosen
     if not chosen:
         return
     sel = [by_id[i] for i in chosen]

@@ -97,9 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
         elif h.kind == "choice":
             g.add_argument(flag, dest=dest, choices=list(h.choices), help=h.help)
         elif h.kind == "schedule":
-            g.add_argument(flag, dest=dest, type=_schedule_or_float, help=h.help)
+            g.add_argument(flag, dest=dest, type=_schedule_or_float, metavar=name.upper(), help=h.help)
         else:
-            g.add_argument(flag, dest=dest, type=float, help=h.help)
+            g.add_argument(flag, dest=dest, type=float, metavar=name.upper(), help=h.help)
     g = p.add_argument_group("measurements")
     g.add_argument("--log-every", dest="log_every", type=int, help=f"k: metrics every k steps (default {d.log_every})")
     g.add_argument("--hessian-every", dest="hessian_every", type=int,

@@ -55,7 +55,7 @@ def _page(path="pages/training.py") -> AppTest:
 def test_page_shows_the_runs_and_their_curves(roots):
     _, store, done, failed = roots
     at = _page()
-    at.session_state["tl_selected"] = [done, failed]
+    at.session_state["tl_show"] = [done, failed]
     at.run()
     assert not at.exception
     table = at.dataframe[0].value
@@ -110,7 +110,7 @@ def test_read_only_hides_launch_stop_delete(roots, monkeypatch):
     _, _, done, failed = roots
     monkeypatch.setenv("SAMLAB_READ_ONLY", "1")
     at = _page()
-    at.session_state["tl_selected"] = [done, failed]
+    at.session_state["tl_show"] = [done, failed]
     at.run()
     assert not at.exception
     labels = [b.label for b in at.button]
@@ -161,3 +161,23 @@ def test_compare_page_overlays_runs(roots):
     summary = at.dataframe[0].value
     assert summary["name"].tolist() == ["finished-ssam"] and summary["steps"].tolist() == [6]
     assert len(at.get("plotly_chart")) == 4
+
+
+def test_stop_and_delete_buttons_act_on_the_store(roots):
+    _, store, *_ = roots
+    active = create(store, RunConfig(**CFG), name="waiting-run")
+    store.register_worker(active)  # a live process (this one) owns it: it counts as queued, not dead
+    gone = create(store, RunConfig(**CFG), name="to-delete")
+    store.finish(gone, "stopped")
+    at = _page()
+    at.session_state["tl_show"] = [active, gone]
+    at.run()
+    assert not at.exception
+    at.button(key=f"tl_stop_{active}").click().run()
+    assert store.get(active).stop_requested
+    assert at.button(key=f"tl_del_{gone}").disabled  # needs the confirmation first
+    at.checkbox(key=f"tl_delsure_{gone}").check().run()
+    at.button(key=f"tl_del_{gone}").click().run()
+    assert not at.exception
+    assert not store.exists(gone) and gone not in at.multiselect(key="tl_show").value
+    store.finish(active, "stopped")

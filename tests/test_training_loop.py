@@ -103,3 +103,31 @@ def test_effective_rho_and_schedules():
     assert lr_at(c, 0, 100) == pytest.approx(0.2) and lr_at(c, 50, 100) == pytest.approx(0.1)
     s = RunConfig(lr=1.0, lr_schedule="step")
     assert [lr_at(s, t, 100) for t in (0, 49, 50, 75)] == pytest.approx([1.0, 1.0, 0.1, 0.01])
+
+
+def test_config_errors_name_the_field_and_range():
+    errs = RunConfig(epochs=0, lr=-1, label_noise=1.5, model="vgg", optimizer="sam", hparams={"rho": -1}).errors()
+    text = "\n".join(errs)
+    assert "epochs must be an integer in [1, 100000], got 0" in text
+    assert "lr must be a number in (0, 100], got -1" in text
+    assert "label_noise must be a number in [0, 1], got 1.5" in text
+    assert "model: unknown model 'vgg'" in text and "'rho'" in text
+    assert "batch_size 128 is larger" in "".join(RunConfig(dataset="mnist", subset=100).errors())
+    with pytest.raises(ValueError, match="unknown field"):
+        RunConfig.from_dict({"epochs": 1, "epoch": 2})
+
+
+def test_cli_config_file_and_overrides(tmp_path):
+    from sam_core.train import build_parser, config_from_args
+    from sam_core.training.config import ConfigError
+
+    f = tmp_path / "run.json"
+    f.write_text(RunConfig(model="resnet20", optimizer="ssam", hparams={"rho": 0.1}, epochs=3).to_json())
+    cfg = config_from_args(build_parser().parse_args(["--config", str(f), "--epochs", "5", "--clip-gamma", "true"]))
+    assert (cfg.model, cfg.epochs, cfg.hparams) == ("resnet20", 5, {"rho": 0.1, "clip_gamma": True})
+    cfg = config_from_args(build_parser().parse_args(["--optimizer", "unified_sam", "--lam", "1/t"]))
+    assert cfg.hparams == {"lam": "1/t"}
+    with pytest.raises(ConfigError, match="--lam does not apply to --optimizer ssam"):
+        config_from_args(build_parser().parse_args(["--optimizer", "ssam", "--lam", "0.5"]))
+    with pytest.raises(ConfigError, match="cannot read a JSON object"):
+        config_from_args(build_parser().parse_args(["--config", str(tmp_path / "missing.json")]))
