@@ -1,12 +1,38 @@
-"""SAM Lab: Streamlit entry point (page config, navigation, shared sidebar)."""
+"""SAM Lab: Streamlit entry point — page config, navigation, and the sidebar shared by every page."""
 
 import streamlit as st
 
+from sam_core.settings import get_settings
 from ui.common import device_badge
 
 st.set_page_config(page_title="SAM Lab", page_icon="⛰️", layout="wide")
 
-pages = [st.Page("pages/home.py", title="Home", icon="🏠", default=True)]
-nav = st.navigation(pages)
+PAGES = {
+    "": [
+        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    ],
+    "Landscape lab": [
+        st.Page("pages/landscape.py", title="Landscape lab", icon="🗺️", url_path="landscape"),
+    ],
+    "Dynamics lab": [
+        st.Page("pages/saddle.py", title="Saddle escape", icon="🪂", url_path="saddle"),
+        st.Page("pages/quadratics.py", title="Quadratics & sampling", icon="📉", url_path="quadratics"),
+        st.Page("pages/edge_of_stability.py", title="Edge of stability", icon="🧗", url_path="edge_of_stability"),
+    ],
+    "Training lab": [
+        st.Page("pages/training.py", title="Training lab", icon="🏋️", url_path="training"),
+        st.Page("pages/compare_runs.py", title="Compare runs", icon="📊", url_path="compare_runs"),
+    ],
+    "About": [
+        st.Page("pages/about.py", title="About & references", icon="📚", url_path="about"),
+    ],
+}
+
+nav = st.navigation(PAGES)
 device_badge()
+try:
+    if get_settings().read_only:
+        st.sidebar.caption("🔒 Read-only demo mode: launching, stopping and deleting runs are disabled.")
+except ValueError as exc:  # a bad SAMLAB_* variable: say which, keep the app usable
+    st.sidebar.error(str(exc))
 nav.run()

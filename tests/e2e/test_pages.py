@@ -6,6 +6,13 @@ from .conftest import screenshot, wait_for_app
 
 PAGES = {  # url path -> text the page must show once rendered
     "": "SAM Lab",
+    "landscape": "Landscape",
+    "saddle": "Saddle",
+    "quadratics": "Quadratic",
+    "edge_of_stability": "edge of stability",
+    "training": "Training",
+    "compare_runs": "Compare",
+    "about": "About SAM Lab",
 }
 
 
