@@ -165,11 +165,12 @@ class SAMOptimizer(torch.optim.Optimizer):
         lr_max = g0.get("initial_lr", self._lr0)
         mask = self._weight_mask(params)
         w = [p.detach().clone() for p in params]
+        g_norm = rules.global_norm(g)
         es = rules.perturbations(self.variant, g, w, hp, self.rule_state, self.sam_step, 0,
-                                 lr=g0.get("lr"), lr_max=lr_max, weight_mask=mask)
+                                 lr=g0.get("lr"), lr_max=lr_max, weight_mask=mask, g_norm=g_norm)
         if found_inf is not None and es:  # fp16: an overflow in pass 1 poisons the step, so it is skipped
             es = [[torch.where(found_inf > 0, torch.full_like(x, math.nan), x) for x in ek] for ek in es]
-        self._pending = dict(params=params, w=w, g=g, es=es, g_advs=[], hp=hp, mask=mask)
+        self._pending = dict(params=params, w=w, g=g, es=es, g_advs=[], hp=hp, mask=mask, g_norm=g_norm)
         if es:
             torch._foreach_add_(params, es[0])
 
@@ -192,7 +193,7 @@ class SAMOptimizer(torch.optim.Optimizer):
             torch._foreach_copy_(params, st["w"])
         reduce = self._allreduce_mean if (self._ddp_model is not None and not self._sync_perturbation) else None
         d, stats = rules.combine(self.variant, st["g"], st["g_advs"], st["w"], st["es"], st["hp"], 0, st["mask"],
-                                 reduce=reduce)
+                                 reduce=reduce, g_norm=st["g_norm"])
         for p, di in zip(params, d):
             p.grad = di
         if scaler is not None:
@@ -260,9 +261,12 @@ class SAMOptimizer(torch.optim.Optimizer):
             if k == n_extra - 1 and scaler is not None:
                 scaler.unscale_(self.base_optimizer)
             self._collect()
-        if n_extra == 0 and scaler is not None:
+        if n_extra == 0 and scaler is not None:  # SGD: hand the gradient back for the scaler to unscale in place
+            st = self._pending
+            for p, gi in zip(st["params"], st["g"]):
+                p.grad = gi
             scaler.unscale_(self.base_optimizer)
-            self._pending["g"] = [p.grad for p in self._pending["params"]]
+            st["g_norm"] = None  # it was taken of the scaled gradient
         self._finish(loss, scaler)
         return loss
 

@@ -56,7 +56,12 @@ def global_norm(ts: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
         if len(ts) == 1:
             return torch.linalg.vector_norm(ts[0])
         return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(ts))))
-    return _sum_per_traj([t * t for t in ts], bd).sqrt()
+    norms = [torch.linalg.vector_norm(t, dim=tuple(range(bd, t.dim()))) if t.dim() > bd else t.abs() for t in ts]
+    if len(norms) == 1:
+        return norms[0]
+    if len(norms) == 2:
+        return torch.hypot(norms[0], norms[1])
+    return torch.linalg.vector_norm(torch.stack(norms), dim=0)
 
 
 def dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
@@ -137,27 +142,33 @@ def perturbations(
     lr: Any = None,
     lr_max: Any = None,
     weight_mask: Sequence[bool] | None = None,
+    g_norm: torch.Tensor | None = None,
 ) -> list[Tensors]:
-    """The ascent perturbations `e` of one step: [] for SGD, [e] for two-pass rules, [e_max, e_min] for BSAM."""
+    """The ascent perturbations `e` of one step: [] for SGD, [e] for two-pass rules, [e_max, e_min] for BSAM.
+
+    `g_norm` may pass in ‖g‖ when the caller already has it (it is computed otherwise).
+    """
     bd = batch_dims
     state = {} if state is None else state
     if variant == "sgd":
         return []
     rho = hp["rho"]
+    if g_norm is None and variant in ("sam", "ssam", "unified_sam", "bsam"):
+        g_norm = global_norm(g, bd)
     if variant == "sam" or (variant == "ssam" and hp["normalized"]):
-        return [scale(g, rho / (global_norm(g, bd) + EPS), bd)]
+        return [scale(g, rho / (g_norm + EPS), bd)]
     if variant in ("usam", "ssam"):
         return [scale(g, rho, bd)]
     if variant == "unified_sam":
         lam = unified_lam(hp["lam"], step)
-        return [scale(g, rho * (1 - lam + lam / (global_norm(g, bd) + EPS)), bd)]
+        return [scale(g, rho * (1 - lam + lam / (g_norm + EPS)), bd)]
     if variant == "asam":
         T = asam_T(w, hp, weight_mask)
         Tg = [t * x for t, x in zip(T, g)]
         T2g = [t * x for t, x in zip(T, Tg)]
         return [scale(T2g, rho / (global_norm(Tg, bd) + EPS), bd)]
     if variant == "bsam":
-        unit = scale(g, 1.0 / (global_norm(g, bd) + EPS), bd)
+        unit = scale(g, 1.0 / (g_norm + EPS), bd)
         rho_min = bsam_rho_min(hp, lr, lr_max)
         return [scale(unit, rho, bd), scale(unit, -rho_min, bd)]
     if variant == "presam":
@@ -179,6 +190,7 @@ def combine(
     batch_dims: int = 0,
     weight_mask: Sequence[bool] | None = None,
     reduce: Callable[[Tensors], Tensors] | None = None,
+    g_norm: torch.Tensor | None = None,
 ) -> tuple[Tensors, dict[str, torch.Tensor]]:
     """The descent direction `d` and the step's diagnostics (tensors of the batch shape).
 
@@ -188,7 +200,7 @@ def combine(
     γ_t (a ratio of local norms) are averaged with it.
     """
     bd = batch_dims
-    g_norm = global_norm(g, bd)
+    g_norm = global_norm(g, bd) if g_norm is None else g_norm
     if variant == "sgd":
         one = torch.ones_like(g_norm)
         return list(g), dict(grad_norm=g_norm, perturbed_grad_norm=g_norm, gamma=one, cos=one,
@@ -250,9 +262,10 @@ def sam_direction(
     perturbation_norm (and the perturbations under "e" when `keep_e`).
     """
     loss, g = grad_fn(params)
-    es = perturbations(variant, g, params, hp, state, step, batch_dims, lr, lr_max, weight_mask)
+    g_norm = global_norm(g, batch_dims)
+    es = perturbations(variant, g, params, hp, state, step, batch_dims, lr, lr_max, weight_mask, g_norm=g_norm)
     g_advs = [grad_fn([p + e for p, e in zip(params, ek)])[1] for ek in es]
-    d, stats = combine(variant, g, g_advs, params, es, hp, batch_dims, weight_mask)
+    d, stats = combine(variant, g, g_advs, params, es, hp, batch_dims, weight_mask, g_norm=g_norm)
     stats["loss"] = loss
     if keep_e:
         stats["e"] = es

@@ -414,6 +414,32 @@ def test_fp16_overflow_only_in_first_pass_still_skips():
     assert scaler.get_scale() < 1024.0
 
 
+@pytest.mark.parametrize("big", [False, True])
+def test_fp16_scaler_with_one_pass_sgd(big):
+    x, y = make_data()
+    model, ref = make_model().float(), make_model().float()
+    opt = sam_core.make_optimizer("sgd", model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_of(model, x.float(), y)
+        (scaler.scale(loss) * (float("inf") if big else 1.0)).backward()
+        return loss
+
+    opt.step(closure, scaler=scaler)
+    scaler.update()
+    plain = torch.optim.SGD(ref.parameters(), lr=0.1)
+    if not big:
+        loss_of(ref, x.float(), y).backward()
+        # the logged norm is that of the unscaled gradient
+        torch.testing.assert_close(opt.stats["grad_norm"], norm([p.grad for p in ref.parameters()]), rtol=1e-5, atol=0)
+        plain.step()
+    for a, b in zip(model.parameters(), ref.parameters()):
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-5, atol=1e-6)
+    assert (scaler.get_scale() < 1024.0) == big
+
+
 def test_bf16_autocast_runs():
     x, y = make_data()
     model = make_model().float()
