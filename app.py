@@ -5,26 +5,26 @@ import streamlit as st
 from sam_core.settings import get_settings
 from ui.common import device_badge
 
-st.set_page_config(page_title="SAM Lab", page_icon="⛰️", layout="wide")
+st.set_page_config(page_title="SAM Lab", page_icon=":material/landscape:", layout="wide")
 
 PAGES = {
     "": [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     ],
     "Landscape lab": [
-        st.Page("pages/landscape.py", title="Landscape lab", icon="🗺️", url_path="landscape"),
+        st.Page("pages/landscape.py", title="Landscape lab", icon=":material/landscape:", url_path="landscape"),
     ],
     "Dynamics lab": [
-        st.Page("pages/saddle.py", title="Saddle escape", icon="🪂", url_path="saddle"),
-        st.Page("pages/quadratics.py", title="Quadratics & sampling", icon="📉", url_path="quadratics"),
-        st.Page("pages/edge_of_stability.py", title="Edge of stability", icon="🧗", url_path="edge_of_stability"),
+        st.Page("pages/saddle.py", title="Saddle escape", icon=":material/moving:", url_path="saddle"),
+        st.Page("pages/quadratics.py", title="Quadratics & sampling", icon=":material/trending_down:", url_path="quadratics"),
+        st.Page("pages/edge_of_stability.py", title="Edge of stability", icon=":material/show_chart:", url_path="edge_of_stability"),
     ],
     "Training lab": [
-        st.Page("pages/training.py", title="Training lab", icon="🏋️", url_path="training"),
-        st.Page("pages/compare_runs.py", title="Compare runs", icon="📊", url_path="compare_runs"),
+        st.Page("pages/training.py", title="Training lab", icon=":material/model_training:", url_path="training"),
+        st.Page("pages/compare_runs.py", title="Compare runs", icon=":material/compare_arrows:", url_path="compare_runs"),
     ],
     "About": [
-        st.Page("pages/about.py", title="About & references", icon="📚", url_path="about"),
+        st.Page("pages/about.py", title="About & references", icon=":material/menu_book:", url_path="about"),
     ],
 }
 
