@@ -36,7 +36,7 @@ group = c1.selectbox("Launch group", ["(any)"] + groups, key="cr_group",
                      help="Runs started together by 'compare variants'.")
 default = [r.id for r in runs if r.group == group] if group != "(any)" else [r.id for r in runs[:3]]
 chosen = c2.multiselect("Runs", list(by_id), default=default, key=f"cr_runs_{group}",
-                        format_func=lambda i: f"{run_label(by_id[i])} [{by_id[i].status}]")
+                        format_func=lambda i: f"{run_label(by_id[i])} · {i}")
 if not chosen:
     st.info("Pick at least one run.")
     st.stop()

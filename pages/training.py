@@ -207,8 +207,9 @@ def monitor() -> None:
     by_id = {r.id: r for r in runs}
     shown = [i for i in st.session_state.get("tl_show", []) if i in by_id]  # deleted runs drop out
     st.session_state["tl_show"] = shown if "tl_show" in st.session_state else [runs[0].id]
+    # labels must not change while a run progresses (a changed label would reset the widget)
     chosen = st.multiselect("Runs to show (overlay)", list(by_id), key="tl_show",
-                            format_func=lambda i: f"{run_label(by_id[i])} [{by_id[i].status}]")
+                            format_func=lambda i: f"{run_label(by_id[i])} · {i}")
     if not chosen:
         return
     sel = [by_id[i] for i in chosen]
