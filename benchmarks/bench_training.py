@@ -3,7 +3,8 @@ costs at its default interval. Prints measured numbers; asserts nothing.
 
     python benchmarks/bench_training.py [--models lenet5,resnet20] [--steps 5] [--blocks 3] [--threads 1]
 
-1. Step-time ratio (target: SAM ≤ 2.05 × SGD; two passes are the floor): the same model, batch and
+1. Step-time ratio (target: SAM ≤ 2.05 × SGD; two passes are the floor) and the share of a step spent
+   outside the forward-backward passes (what the shell adds; robust to load on a shared CPU): the same model, batch and
    closure as the training loop (`loop.make_closure` + `opt.step(closure, bn_model=model)`), median
    over timed blocks that alternate between the variants. SSAM and BSAM (three passes) are printed beside it.
 2. Hessian overhead (target ≤ 10 %): the real `Trainer` on a synthetic CIFAR-format dataset with the
@@ -59,31 +60,51 @@ class _Stepper:
     def loss_fn(out, t):
         return F.cross_entropy(out.float(), t)
 
-    def run(self, steps: int) -> float:
-        """Seconds per step over `steps` steps."""
+    def run(self, steps: int) -> tuple[float, float]:
+        """(seconds per step, seconds per step spent outside the closures, i.e. in the optimizer shell).
+        The second number needs a sync per pass, so it is exact on CPU and an upper bound on CUDA."""
+        inside = 0.0
+
+        def timed(closure):
+            def run_closure():
+                nonlocal inside
+                _sync(self.device)
+                t = time.perf_counter()
+                loss = closure()
+                _sync(self.device)
+                inside += time.perf_counter() - t
+                return loss
+            return run_closure
+
         _sync(self.device)
         t0 = time.perf_counter()
         for _ in range(steps):
-            self.opt.step(make_closure(self.rep, self.x, self.y, self.loss_fn, self.autocast), bn_model=self.model)
+            cl = make_closure(self.rep, self.x, self.y, self.loss_fn, self.autocast)
+            self.opt.step(timed(cl), bn_model=self.model)
         _sync(self.device)
-        return (time.perf_counter() - t0) / steps
+        total = time.perf_counter() - t0
+        return total / steps, (total - inside) / steps
 
 
 def step_times(model_name: str, variants, device, batch: int = 128, steps: int = 5, blocks: int = 3,
-               amp: bool = False, channels_last: bool = False) -> dict[str, tuple[float, float]]:
-    """Per variant: (median seconds per step, median ratio to SGD). Blocks alternate between variants,
-    so a load change on a shared machine hits all of them alike."""
+               amp: bool = False, channels_last: bool = False) -> dict[str, tuple[float, float, float]]:
+    """Per variant: (median seconds per step, median ratio to SGD, median fraction of the step spent
+    outside the forward-backward passes). Blocks alternate between variants, so a load change on a
+    shared machine hits all of them alike."""
     steppers = {v: _Stepper(model_name, v, device, batch, amp, channels_last) for v in ("sgd", *variants)}
     for s in steppers.values():
         s.run(2)  # warm-up (allocator, cuDNN autotuning)
     times: dict[str, list[float]] = {v: [] for v in steppers}
+    shell: dict[str, list[float]] = {v: [] for v in steppers}
     for _ in range(blocks):
         for v, s in steppers.items():
-            times[v].append(s.run(steps))
+            t, outside = s.run(steps)
+            times[v].append(t)
+            shell[v].append(outside / t)
     out = {}
     for v in steppers:
         ratios = [t / b for t, b in zip(times[v], times["sgd"])]
-        out[v] = (statistics.median(times[v]), statistics.median(ratios))
+        out[v] = (statistics.median(times[v]), statistics.median(ratios), statistics.median(shell[v]))
     return out
 
 
@@ -99,10 +120,13 @@ def hessian_overhead(model: str, steps: int, device: str) -> dict:
         rid = store.create_run(cfg.to_dict())
         Trainer(cfg, store, rid).run()
         t = store.get_artifact(rid, "timing")
-        m = store.metrics(rid, ["eig_hvps", "top_eig"])
+        m = store.metrics(rid, ["eig_hvps", "top_eig", "hessian_time"])
     rest = t["train_seconds"] - t["hessian_seconds"] - t["eval_seconds"]
+    warm = m["hessian_time"].dropna().iloc[1:]  # after the cold start at step 0
+    per_step = rest / t["steps"]
     return dict(steps=t["steps"], train_s=rest, hessian_s=t["hessian_seconds"], n_estimates=int(m["top_eig"].notna().sum()),
-                hvps=m["eig_hvps"].dropna().astype(int).tolist(), overhead=t["hessian_seconds"] / rest)
+                hvps=m["eig_hvps"].dropna().astype(int).tolist(), overhead=t["hessian_seconds"] / rest,
+                steady=float(warm.mean()) / (HESSIAN_EVERY * per_step) if len(warm) else float("nan"))
 
 
 def main() -> None:
@@ -123,20 +147,23 @@ def main() -> None:
         res = step_times(m, ("sam", "ssam", "bsam"), device, steps=a.steps, blocks=a.blocks)
         line = [f"  {m:9s} SGD {1000 * res['sgd'][0]:7.1f} ms"]
         for v in ("sam", "ssam", "bsam"):
-            t, ratio = res[v]
+            t, ratio, _ = res[v]
             line.append(f"{v.upper()} {1000 * t:7.1f} ms ({ratio:.2f}×)")
         print(" · ".join(line), flush=True)
+        print(f"  {'':9s} time outside the passes (optimizer shell): "
+              + " · ".join(f"{v.upper()} {100 * res[v][2]:.1f} %" for v in res), flush=True)
     print(f"\n2. Hessian tracking at the default interval (every {HESSIAN_EVERY} steps, batch {HESSIAN_BATCH}, "
           f"≤ {HESSIAN_ITERS} Lanczos iterations, warm-started; target ≤ 10 %)")
     r = hessian_overhead(a.hessian_model, a.hessian_steps, str(device))
     print(f"  {a.hessian_model}, SAM, {r['steps']} steps: training {r['train_s']:.2f} s, Hessian {r['hessian_s']:.2f} s "
-          f"in {r['n_estimates']} estimates (HVPs each: {r['hvps']}) → overhead {100 * r['overhead']:.1f} %")
+          f"in {r['n_estimates']} estimates (HVPs each: {r['hvps']}) → overhead {100 * r['overhead']:.1f} % "
+          f"over this run, {100 * r['steady']:.1f} % per interval once warm-started")
     if device.type == "cuda":
         print("\n3. CUDA throughput, bf16 autocast + channels_last, batch 512")
         for m in ("resnet18", "fast"):
             res = step_times(m, ("sam",), device, batch=512, steps=a.steps, blocks=a.blocks, amp=True,
                              channels_last=True)
-            for v, (t, ratio) in res.items():
+            for v, (t, ratio, _) in res.items():
                 print(f"  {m:9s} {v.upper():4s} {512 / t:10.0f} images/s ({1000 * t:.1f} ms/step, {ratio:.2f}× SGD)")
     else:
         print("\n3. CUDA throughput: not measured (no GPU here)")

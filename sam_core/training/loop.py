@@ -333,7 +333,8 @@ class Trainer:
             tr, se = H.hutchinson_trace(op, cfg.hutchinson, seed=self.cfg.seed + self.step)
             out["hessian_trace"], out["hessian_trace_se"] = tr, se
         del op
-        self.hessian_seconds += time.perf_counter() - t0
+        out["hessian_time"] = time.perf_counter() - t0
+        self.hessian_seconds += out["hessian_time"]
         return out
 
     def epoch_point(self) -> dict[str, float]:
@@ -379,14 +380,14 @@ class Trainer:
             self.echo(f"resumed from the checkpoint at step {self.step} ({dropped} later metric rows replaced)")
         stop = False
         with _StopSignal() as sig:
+            t_run = time.perf_counter()
+            seconds0 = self.train_seconds
             if self.step == 0 and cfg.hessian_every:
                 self._log(0, self.hessian_point())
             window: list[torch.Tensor] = []
             t_win = time.perf_counter()
             overhead0 = self.hessian_seconds + self.eval_seconds
             last_poll = t_ckpt = time.monotonic()
-            t_run = time.perf_counter()
-            seconds0 = self.train_seconds
             start_epoch, start_in = divmod(self.step, self.spe)
             for epoch in range(start_epoch, cfg.epochs):
                 iters = [rep.loader.batches(epoch, start_in if epoch == start_epoch else 0) for rep in self.reps]
