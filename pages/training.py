@@ -6,6 +6,7 @@ active. Reloads, second tabs and app restarts see the same runs.
 """
 
 import streamlit as st
+import torch
 
 from sam_core.plots import training as tplots
 from sam_core.settings import confine, get_settings
@@ -90,7 +91,8 @@ def _launch_form() -> None:
     stability = c3.checkbox("Uniform-stability twin run", key="tl_stab",
                             help="Train a twin on the training set with one example replaced (same init and "
                                  "order) and log the parameter distance (Stable SAM, Figs. 4–5).")
-    device = c4.selectbox("Device", ["auto", "cpu", "cuda"], key="tl_device")
+    devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    device = c4.selectbox("Device", devices, key="tl_device", help="auto: SAMLAB_DEVICE, else CUDA when present")
     with st.expander("More options"):
         c1, c2, c3 = st.columns(3)
         log_every = c1.number_input("Log every k steps", value=10, step=1, key="tl_logk")
