@@ -77,9 +77,10 @@ def test_crash_marks_failed_with_traceback(tmp_path):
 
 def test_label_noise_mse_and_adam_run(tmp_path, data_dir):
     store, rid, status = _run(tmp_path, _cfg(data_dir, label_noise=0.5, loss="mse", base="adamw", lr=1e-3,
-                                             optimizer="ssam", hessian_every=2, hessian_batch=8))
+                                             optimizer="ssam", hessian_every=2, hessian_batch=8, hutchinson=3))
     assert status == "finished", store.get(rid).traceback
     m = store.metrics(rid)
+    assert m["hessian_trace"].notna().sum() == 3 and m["hessian_trace_se"].notna().sum() == 3
     assert m["gamma"].notna().sum() == 4 and m["top_eig"].notna().sum() == 3  # steps 0, 2, 4
     assert "gd_edge" not in m.columns  # the GD/SAM edges are for SGD-type steps, not Adam
 
