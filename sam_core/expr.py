@@ -225,6 +225,14 @@ def check_finite(f: Fn, domain, n: int = 61) -> None:
             )
 
 
+def _latex(src: str) -> str:
+    """A readable LaTeX line for an accepted expression (display only: \\cdot for *, ^{} for **)."""
+    out = re.sub(r"\*\*\s*(\w+(?:\.\d+)?|\([^()]*\))", lambda m: "^{" + m.group(1).strip("()") + "}", src)
+    out = out.replace("*", r" \cdot ")
+    out = re.sub(r"\b(" + "|".join(sorted(FUNCTIONS, key=len, reverse=True)) + r")\(", r"\\operatorname{\1}(", out)
+    return "f(x, y) = " + out.replace("pi", r"\pi")
+
+
 def custom_landscape(text: str, domain=((-3.0, 3.0), (-3.0, 3.0)), find_points: bool = True) -> Landscape:
     """A :class:`Landscape` for a user expression: autograd gradient, critical points found numerically."""
     dom = check_domain(domain)
@@ -233,7 +241,7 @@ def custom_landscape(text: str, domain=((-3.0, 3.0), (-3.0, 3.0)), find_points: 
     pts = critical_points(f, dom) if find_points else {"minima": [], "saddles": [], "maxima": []}
     (x0, x1), (y0, y1) = dom
     return Landscape(
-        key="custom", label=f"f = {f.source}", latex="f(x, y) = " + f.source.replace("**", "^"),  # type: ignore[attr-defined]
+        key="custom", label=f"f = {f.source}", latex=_latex(f.source),  # type: ignore[attr-defined]
         f=f, fg=None, domain=dom, minima=pts["minima"], saddles=pts["saddles"], maxima=pts["maxima"],
         start=(x0 + 0.8 * (x1 - x0), y0 + 0.8 * (y1 - y0)), lr=0.05, rho=0.05,
         params={"expr": f.source, "domain": dom},  # type: ignore[attr-defined]

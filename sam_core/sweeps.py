@@ -32,7 +32,7 @@ from sam_core.landscapes import Landscape
 from sam_core.registry import get_spec, resolve_hparams
 from sam_core.simulate import simulate
 
-MAX_TRAJECTORIES = 2_000_000  # per simulate call; larger batches run in chunks
+CHUNK = 32_768  # trajectories per simulate call: x and y of a chunk stay in L2 cache (1.7x faster than 200k)
 COLUMNS = ["variant", "lr", "rho", "success_rate", "diverged_rate", "median_distance"]
 
 
@@ -131,29 +131,38 @@ def targets(landscape: Landscape, target: str = "global") -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- core
 @contextlib.contextmanager
-def flush_denormal() -> Iterator[None]:
-    """Treat denormal floats as zero while simulating (the calling thread's FPU flag).
+def fast_cpu(threads: int | None = 1) -> Iterator[None]:
+    """CPU settings for many small elementwise ops, restored on exit (both act on the calling thread).
 
-    Converged trajectories have gradients ~1e-20, whose squares (in the per-trajectory norms) are
-    float32 denormals; x86 handles those through a slow microcode path, which made one sqrt over
-    4 500 trajectories take ~7 ms instead of ~5 µs. Rounding 1e-40 to 0 changes no result here.
+    - Denormals flushed to zero: converged trajectories have gradients ~1e-20 whose squares (in the
+      per-trajectory norms) are float32 denormals, handled by a slow microcode path on x86; one sqrt
+      over 4 500 trajectories took ~7 ms instead of ~5 µs. Rounding 1e-40 to 0 changes no result.
+    - ``threads`` intra-op threads (default 1): on this shared 2-core machine OpenMP's spinning made
+      a 20 000-trajectory step 27 ms with 2 threads against 0.36 ms with 1 (benchmarks/bench_sweep.py).
     """
     on = torch.set_flush_denormal(True)
+    old = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(max(1, int(threads)))
     try:
         yield
     finally:
+        if threads is not None:
+            torch.set_num_threads(old)
         if on:
             torch.set_flush_denormal(False)
 
 
 def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: int, hp: dict | None = None,
               *, last_k: int = 1, momentum: float = 0.0, noise: float = 0.0, seed: int = 0,
-              dtype: torch.dtype = torch.float32, max_batch: int = MAX_TRAJECTORIES) -> tuple[np.ndarray, np.ndarray]:
+              dtype: torch.dtype = torch.float32, max_batch: int = CHUNK,
+              threads: int | None = 1) -> tuple[np.ndarray, np.ndarray]:
     """Run ``variant`` from every row of ``w0 (N, 2)``; ``lr`` and hp values may be (N,) tensors.
 
     Returns ``(end (N, 2) float64, diverged (N,) bool)``, where ``end`` is the final iterate or the
     mean of the last ``last_k`` iterates. The batch is laid out column-major (x and y each
-    contiguous), which the landscapes' closed-form gradients keep: much faster on CPU.
+    contiguous), which the landscapes' closed-form gradients keep: much faster on CPU. Chunks of
+    ``max_batch`` trajectories run one after the other under :func:`fast_cpu` (``threads``).
     """
     N = w0.shape[0]
     lr_t = torch.as_tensor(lr, dtype=dtype)
@@ -163,7 +172,7 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: i
         b = min(N, a + max_batch)
         w = w0[a:b].to(dtype).T.contiguous().T  # (n, 2) column-major
         hp_c = {k: (v[a:b].to(dtype) if isinstance(v, torch.Tensor) and v.dim() else v) for k, v in (hp or {}).items()}
-        with flush_denormal():
+        with fast_cpu(threads):
             res = simulate(variant, landscape.grad_fn, w, steps, lr_t[a:b].contiguous(), hp=hp_c, momentum=momentum,
                            noise=noise, seed=seed + a, record=False, tail=last_k if last_k > 1 else 0)
         end = res.tail_mean if last_k > 1 and res.tail_mean is not None else res.final

@@ -14,12 +14,16 @@ a dependency, so server-side static export is not offered; :func:`figure_html` g
 
 from __future__ import annotations
 
+import base64
 import math
+import struct
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from sam_core.landscapes import Landscape
@@ -116,30 +120,66 @@ def _dynamic_traces(tracks, k: int, show_ball: bool, idx: np.ndarray | None = No
 
 
 # ------------------------------------------------------------------------------------------- contour
+def _png(rgb: np.ndarray) -> bytes:
+    """Encode an (H, W, 3) uint8 array as PNG (stdlib zlib only: no imaging dependency)."""
+    h, w, _ = rgb.shape
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(rgb, dtype=np.uint8))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+def banded_image(Zt: np.ndarray, n_bands: int = 28, colorscale: str = "Viridis") -> np.ndarray:
+    """Filled-contour picture of ``Zt`` (rows = y ascending): ``n_bands`` evenly spaced bands of the
+    colour scale with a darker pixel where the band changes (the contour lines). (H, W, 3) uint8,
+    first row = top of the picture."""
+    lo, hi = float(np.nanmin(Zt)), float(np.nanmax(Zt))
+    band = np.clip(((Zt - lo) / max(hi - lo, 1e-300) * n_bands).astype(int), 0, n_bands - 1)
+    cols = sample_colorscale(colorscale, list((np.arange(n_bands) + 0.5) / n_bands), colortype="tuple")
+    lut = (np.array(cols) * 255 if max(max(c) for c in cols) <= 1 else np.array(cols)).astype(np.float64)
+    rgb = lut[band]  # (H, W, 3)
+    edge = np.zeros(band.shape, dtype=bool)
+    edge[1:, :] |= band[1:, :] != band[:-1, :]
+    edge[:, 1:] |= band[:, 1:] != band[:, :-1]
+    rgb[edge] *= 0.8
+    return np.clip(rgb[::-1], 0, 255).astype(np.uint8)
+
+
 def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | None = None, show_ball: bool = True,
-                   animate: bool = True, n_frames: int = 60, grid_n: int = 160, click_grid: int = 41,
+                   animate: bool = True, n_frames: int = 60, grid_n: int = 400, click_grid: int = 41,
                    x_axis: str = "step", height: int = 620, title: str | None = None) -> go.Figure:
     """The race on the contour map (see module docstring). ``step`` = the frame shown first
-    (default: the end). ``click_grid`` > 0 adds an invisible n×n layer of points that a click
-    (``st.plotly_chart(on_select=...)``) can select to set the start point."""
+    (default: the end). ``click_grid`` > 0 adds an invisible n×n layer of points that shows f on
+    hover and that a click (``st.plotly_chart(on_select=...)``) can select to set the start point.
+
+    The filled contours (log-spaced levels) are a background picture in the layout, not a trace:
+    plotly.js hides contour/heatmap traces while an animation plays (plotly.js issues #4491, #4596)
+    or, with ``redraw``, re-renders them every frame and flickers."""
     xs, ys, Z = landscape.grid(grid_n)
     Zt, zmin, delta = log_levels(Z)
     tmin, tmax = float(Zt.min()), float(Zt.max())
     ticks = np.linspace(tmin, tmax, 6)
+    (x0, x1), (y0, y1) = landscape.domain
     fig = go.Figure()
-    fig.add_trace(go.Contour(
-        x=xs, y=ys, z=Zt, customdata=Z, colorscale="Viridis", ncontours=28, line=dict(width=0.6),
-        contours=dict(coloring="fill", showlines=True), opacity=0.85, name="f",
-        colorbar=dict(title="f (log)", tickvals=ticks, ticktext=[_fmt(10**t - delta + zmin) for t in ticks], len=0.8),
-        hovertemplate="x=%{x:.3f}, y=%{y:.3f}<br>f=%{customdata:.4g}<extra></extra>", showlegend=False,
-    ))
+    fig.add_layout_image(dict(
+        source="data:image/png;base64," + base64.b64encode(_png(banded_image(Zt))).decode("ascii"),
+        xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0, sizing="stretch", layer="below"))
+    fig.add_trace(go.Scatter(  # carries the colour bar of the picture
+        x=[x0], y=[y0], mode="markers", showlegend=False, hoverinfo="skip", name="f",
+        marker=dict(size=0.1, opacity=0, color=[tmin], cmin=tmin, cmax=tmax, colorscale="Viridis", showscale=True,
+                    colorbar=dict(title="f", tickvals=ticks, ticktext=[_fmt(10**t - delta + zmin) for t in ticks],
+                                  len=0.8))))
     n_static = 1
     if click_grid:
-        (x0, x1), (y0, y1) = landscape.domain
         gx, gy = np.meshgrid(np.linspace(x0, x1, click_grid), np.linspace(y0, y1, click_grid))
-        fig.add_trace(go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", name="click to start here",
+        gw = np.stack((gx.ravel(), gy.ravel()), -1)
+        fig.add_trace(go.Scatter(x=gw[:, 0], y=gw[:, 1], mode="markers", name="click to start here",
                                  marker=dict(size=9, color="rgba(0,0,0,0.003)"), showlegend=False,
-                                 hovertemplate="click: start at (%{x:.3g}, %{y:.3g})<extra></extra>",
+                                 customdata=landscape.value(gw),
+                                 hovertemplate="(%{x:.3g}, %{y:.3g}) f=%{customdata:.4g}<br>click: start here<extra></extra>",
                                  selected=dict(marker=dict(color="rgba(0,0,0,0.003)")),
                                  unselected=dict(marker=dict(opacity=1))))
         n_static += 1
@@ -158,8 +198,10 @@ def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | N
                                  marker=dict(symbol="circle-open", size=14, color="white", line=dict(width=3)),
                                  hovertemplate="start (%{x:.4g}, %{y:.4g})<extra></extra>"))
         n_static += 1
-    for t in tracks:  # faint full paths + legend entries + end markers
+    for t in tracks:  # faint full paths (on a white halo: SGD is black) + legend entries + end markers
         c = variant_color(t.variant)
+        fig.add_trace(go.Scatter(x=t.w[:, 0], y=t.w[:, 1], mode="lines", legendgroup=t.variant, showlegend=False,
+                                 line=dict(color="rgba(255,255,255,0.55)", width=4), hoverinfo="skip"))
         fig.add_trace(go.Scatter(x=t.w[:, 0], y=t.w[:, 1], mode="lines", name=t.label, legendgroup=t.variant,
                                  line=dict(color=c, width=1.2, dash=variant_dash(t.variant)), opacity=0.55,
                                  customdata=np.arange(len(t.w)),
@@ -174,30 +216,29 @@ def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | N
             fig.add_trace(go.Scatter(x=[end[0]], y=[end[1]], mode="markers", legendgroup=t.variant, showlegend=False,
                                      marker=dict(symbol="square", size=8, color=c),
                                      hovertemplate=f"{t.name} end<br>x=%{{x:.4g}}, y=%{{y:.4g}}<extra></extra>"))
-        n_static += 2
+        n_static += 3
     max_steps = max((t.steps for t in tracks), default=0)
     k0 = max_steps if step is None else int(np.clip(step, 0, max_steps))
     idx = frame_indices(max_steps, n_frames)
     if tracks:
         fig.add_traces(_dynamic_traces(tracks, k0, show_ball, idx))
-    (x0, x1), (y0, y1) = landscape.domain
     fig.update_layout(
         height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title,
-        xaxis=dict(range=[x0, x1], title="x", constrain="domain"),
-        yaxis=dict(range=[y0, y1], title="y", scaleanchor="x", scaleratio=1, constrain="domain"),
+        xaxis=dict(range=[x0, x1], title="x", constrain="domain", showgrid=False, zeroline=False),
+        yaxis=dict(range=[y0, y1], title="y", scaleanchor="x", scaleratio=1, constrain="domain", showgrid=False,
+                   zeroline=False),
         legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0), uirevision=landscape.key,
         clickmode="event+select", dragmode="pan", hovermode="closest",
     )
     if tracks and animate and max_steps > 0:
         dyn = list(range(n_static, n_static + len(tracks) + 3))
         # plain dicts: validated once on assignment (building go objects first costs three passes)
-        fig.frames = [dict(name=str(k), traces=dyn,
-                           data=[dict(type="scatter", x=x, y=y) for x, y in _dynamic_xy(tracks, int(k), show_ball, idx)])
-                      for k in idx]
+        fig.frames = [dict(name=str(k), traces=dyn, data=[
+            dict(type="scatter", x=x, y=y) for x, y in _dynamic_xy(tracks, int(k), show_ball, idx)]) for k in idx]
         unit = "evaluation" if x_axis == "evals" else "step"
         fig.update_layout(
-            updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.02, xanchor="left", yanchor="top",
-                              pad=dict(t=30), showactive=False, buttons=[
+            updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.1, xanchor="left", yanchor="top",
+                              pad=dict(t=0), showactive=False, buttons=[
                                   dict(label="▶ play", method="animate",
                                        args=[None, dict(frame=dict(duration=80, redraw=False), fromcurrent=True,
                                                         transition=dict(duration=0), mode="immediate")]),
@@ -205,12 +246,15 @@ def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | N
                                        args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate",
                                                           transition=dict(duration=0))]),
                               ])],
-            sliders=[dict(active=int(np.searchsorted(idx, k0).clip(0, len(idx) - 1)), x=0.18, y=-0.02, len=0.82,
-                          yanchor="top", pad=dict(t=20), currentvalue=dict(prefix=f"{unit} "),
+            sliders=[dict(active=int(np.searchsorted(idx, k0).clip(0, len(idx) - 1)), x=0.2, y=-0.1, len=0.8,
+                          yanchor="top", pad=dict(t=0, b=0), ticklen=3,
+                          currentvalue=dict(prefix=f"{unit} ", xanchor="right", font=dict(size=12, color="#444")),
+                          font=dict(color="rgba(0,0,0,0)"),  # no tick labels under every frame: the current value says it
                           steps=[dict(label=str(int(k)), method="animate",
                                       args=[[str(int(k))], dict(mode="immediate", frame=dict(duration=0, redraw=False),
-                                                                transition=dict(duration=0))]) for k in idx])],
-            margin=dict(b=90),
+                                                                transition=dict(duration=0))])
+                                 for k in idx])],
+            margin=dict(b=110),
         )
     return fig
 
@@ -257,8 +301,8 @@ def metrics_figure(tracks: Sequence, *, x_axis: str = "step", current: int | Non
         c, dash = variant_color(t.variant), variant_dash(t.variant)
         x_all = t.evals if x_axis == "evals" else np.arange(len(t.w))
         loss = t.loss - f_star if f_star is not None else t.loss
-        if f_star is not None:
-            loss = np.maximum(loss, 1e-300)
+        if f_star is not None:  # floor at float64 resolution: below it the difference is rounding
+            loss = np.maximum(loss, 1e-16 * max(1.0, abs(f_star)))
         common = dict(legendgroup=t.variant, line=dict(color=c, dash=dash, width=1.6), mode="lines")
         fig.add_trace(go.Scatter(x=x_all, y=loss, name=t.label, **common), 1, 1)
         fig.add_trace(go.Scatter(x=x_all[:-1], y=t.grad_norm, name=t.label, showlegend=False, **common), 1, 2)
@@ -300,9 +344,11 @@ def sweep_figure(df: pd.DataFrame, gd_bounds: Sequence[float] = (), *, metric: s
                           1, j)
             shown.add(v)
         for i, b in enumerate(gd_bounds):
-            fig.add_vline(x=b, line=dict(color="#555", dash="dash", width=1.2), row=1, col=j,
-                          annotation_text=f"2/λ_max = {b:.3g}" if i == 0 else "", annotation_position="top right",
-                          annotation_font_size=10)
+            fig.add_vline(x=b, line=dict(color="#555", dash="dash", width=1.2), row=1, col=j)
+            if i == 0:  # annotations on a log axis take log10 of the position (shapes take the value)
+                fig.add_annotation(x=math.log10(b) if log_x else b, y=1.0, yref="y domain", row=1, col=j,
+                                   text=f"GD bound 2/λ_max = {b:.3g}", showarrow=False, xanchor="left",
+                                   yanchor="bottom", font=dict(size=10, color="#555"))
     ylab = {"success_rate": "rate of successful training", "diverged_rate": "diverged fraction",
             "median_distance": "median distance to minimum"}.get(metric, metric)
     fig.update_xaxes(title_text="learning rate η", type="log" if log_x else "linear")
@@ -369,7 +415,7 @@ def basin_figure(maps: Sequence, landscape: Landscape, *, height: int = 420) -> 
         fig.add_trace(go.Heatmap(x=m.xs, y=m.ys, z=z, zmin=-0.5, zmax=n - 0.5, colorscale=scale, showscale=False,
                                  customdata=names[z], hovertemplate="start (%{x:.3g}, %{y:.3g})<br>→ %{customdata}<extra></extra>"),
                       1, j)
-        fig.add_trace(go.Contour(x=xs_c, y=ys_c, z=Zt, ncontours=15, showscale=False, hoverinfo="skip",
+        fig.add_trace(go.Contour(x=xs_c, y=ys_c, z=Zt, ncontours=15, showscale=False, hoverinfo="skip", showlegend=False,
                                  contours=dict(coloring="none"), line=dict(color="rgba(255,255,255,0.5)", width=0.7)), 1, j)
         if k:
             fig.add_trace(go.Scatter(x=landscape.minima[:, 0], y=landscape.minima[:, 1], mode="markers", showlegend=False,

@@ -1,0 +1,251 @@
+"""Landscape lab: race the SAM variants on 2-D functions, and sweep learning rate and ρ.
+
+Controls in the sidebar (function, variants and their hyperparameters, lr, steps, noise, start);
+three tabs: the race (contour + animation or 3-D surface, linked metric plots), sweeps (success vs
+lr with the GD bound, lr × ρ / lr × λ maps) and basins of attraction. Every trajectory comes from
+``sam_core.simulate``; races are cached per configuration, sweeps run as background jobs.
+"""
+
+import numpy as np
+import streamlit as st
+
+from sam_core import VARIANTS
+from sam_core.plots.landscape import (
+    MODEBAR_CONFIG,
+    basin_figure,
+    contour_figure,
+    figure_html,
+    heatmap_figure,
+    metrics_figure,
+    surface_figure,
+    sweep_figure,
+)
+from sam_core.race import race_steps, tracks_frame
+from sam_core.sweeps import Success, iter_basin_maps, iter_sweep_lr, sweep_grid
+from ui import common as uc
+from ui import landscape_controls as lc
+from ui.jobs import Job, job_panel, start_job
+
+st.title("Landscape lab")
+st.caption("Race the variants on 2-D test functions; sweep the learning rate and ρ over thousands of starts.")
+
+sb = st.sidebar
+sb.header("Landscape")
+spec, L, fn_error = lc.function_controls(sb)
+if fn_error:
+    st.error(fn_error)
+fn = spec.name
+sb.header("Variants")
+variants, hp = lc.variant_controls(sb, L)
+sb.header("Run")
+run = lc.run_controls(sb, L, fn)
+
+# ---------------------------------------------------------------------------------------- header
+head = st.columns([3, 2])
+head[0].latex(L.latex)
+facts = [f"domain x ∈ [{L.domain[0][0]:g}, {L.domain[0][1]:g}], y ∈ [{L.domain[1][0]:g}, {L.domain[1][1]:g}]",
+         f"{len(L.minima)} minim{'um' if len(L.minima) == 1 else 'a'}, {len(L.saddles)} saddle(s)"]
+if L.gd_bounds:
+    facts.append("GD bound 2/λ_max = " + ", ".join(f"{b:.4g}" for b in L.gd_bounds))
+head[1].caption(" · ".join(facts))
+if L.note:
+    head[1].caption(L.note)
+
+tab_race, tab_sweep, tab_basin = st.tabs(["Race", "Sweeps", "Basins"])
+
+# ---------------------------------------------------------------------------------------- race
+tracks = []
+with tab_race:
+    if not variants:
+        st.info("Pick at least one variant in the sidebar.")
+    opts = st.columns([2, 2, 2, 3])
+    view = opts[0].segmented_control("View", ["contour", "3-D surface"],
+                                     default=uc.qp_get("view", "contour") if uc.qp_get("view", "contour") in
+                                     ("contour", "3-D surface") else "contour", key="ls_view") or "contour"
+    show_ball = opts[1].toggle("ρ-ball and ascent point", value=uc.qp_get("ball", True, lc._bool), key="ls_ball")
+    animate = opts[2].toggle("Animation (play / pause)", value=uc.qp_get("anim", True, lc._bool), key="ls_anim")
+    try:
+        with st.spinner("Simulating…"):
+            for v in variants:
+                n = race_steps(v, run["steps"], run["equal_evals"])
+                tracks.append(lc.cached_track(spec, v, lc.hp_items(hp.get(v, {})), run["start"], run["lr"], n,
+                                              run["momentum"], run["noise"], run["seed"]))
+    except ValueError as err:
+        uc.show_error(err, "Cannot run the race")
+        tracks = []
+    max_steps = max((t.steps for t in tracks), default=0)
+    step = int(opts[3].number_input("Show step (◀ ▶ to step through)", 0, max(max_steps, 0), max_steps, 1,
+                                    key=f"ls_frame_{max_steps}",
+                                    help="The frame drawn: the iterate, its ascent point w+e and the ρ-ball at that "
+                                         "step. Play/pause and the slider under the plot animate it in the browser."))
+    x_axis = "evals" if run["equal_evals"] else "step"
+    left, right = st.columns([3, 2])
+    with left:
+        try:
+            if view == "3-D surface":
+                fig = surface_figure(L, tracks)
+                st.plotly_chart(fig, config=MODEBAR_CONFIG, key="ls_surface")
+            else:
+                fig = contour_figure(L, tracks, step=step, show_ball=show_ball, animate=animate, x_axis=x_axis)
+                st.plotly_chart(fig, config=MODEBAR_CONFIG, key="ls_contour", on_select=lambda: lc.on_plot_select(fn, "ls_contour"),
+                                selection_mode=("points", "box"))
+                st.caption("Click a point of the map (or draw a box) to start there. Stars: minima; red ×: saddles. "
+                           "Camera icon: PNG/SVG download.")
+        except Exception as err:  # a figure problem must not take the page down
+            uc.show_error(err, "Cannot draw the map")
+            fig = None
+    with right:
+        if tracks:
+            f_star = float(L.minima_values.min()) if len(L.minima) else None
+            st.plotly_chart(metrics_figure(tracks, x_axis=x_axis, current=step if x_axis == "step" else None,
+                                           f_star=f_star), config=MODEBAR_CONFIG, key="ls_metrics")
+    if tracks:
+        diverged = [t for t in tracks if t.diverged_step is not None]
+        for t in diverged:
+            st.warning(f"{t.name} diverged at step {t.diverged_step} (inf/NaN): its path stops at the last finite point.")
+        st.dataframe(lc.race_summary(tracks, L), hide_index=True, width="stretch")
+        dl = st.columns(3)
+        dl[0].download_button("Trajectories (CSV)", lambda: tracks_frame(tracks).to_csv(index=False),
+                              file_name=f"race_{fn}.csv", mime="text/csv", key="ls_dl_csv", on_click="ignore")
+        if fig is not None:
+            dl[1].download_button("Figure (HTML)", lambda: figure_html(fig), file_name=f"race_{fn}.html",
+                                  mime="text/html", key="ls_dl_html", on_click="ignore")
+        dl[2].caption("PNG/SVG: camera icon on each plot.")
+
+# ---------------------------------------------------------------------------------------- sweeps
+with tab_sweep:
+    if not len(L.minima):
+        st.info("This function has no minimum on its domain, so success is undefined: pick one with a minimum.")
+    else:
+        st.markdown("**Success** (adjust it: normalised SAM keeps bouncing around a minimum at a distance that grows "
+                    "with η, so a tiny radius on the final iterate alone makes it look as if it always failed)")
+        c = st.columns(4)
+        tol = c[0].number_input("tolerance radius", 1e-4, 10.0, lc._clip(uc.qp_get("tol", 0.2, lc._float), 1e-4, 10.0),
+                                format="%.3g", key="ls_tol")
+        last_k = int(c[1].number_input("average of last k iterates (1 = final)", 1, 1000,
+                                       int(lc._clip(uc.qp_get("lastk", 1, int), 1, 1000)), key="ls_lastk"))
+        target = c[2].selectbox("target", ["global", "any"], index=0 if uc.qp_get("target", "global") == "global" else 1,
+                                key="ls_target", help="global: the lowest minima only; any: any minimum")
+        mode_opts = ["saddle", "domain", "point"]
+        mode = c[3].selectbox("starts", mode_opts, key="ls_mode",
+                              index=mode_opts.index(uc.qp_get("mode", "saddle")) if uc.qp_get("mode", "saddle") in mode_opts else 0,
+                              help="saddle: Gaussian around the first saddle; domain: uniform; point: around the start point")
+        c = st.columns(4)
+        lr_lo = c[0].number_input("lr from", 1e-5, 10.0, lc._clip(uc.qp_get("swlo", 0.01, lc._float), 1e-5, 10.0),
+                                  format="%.3g", key="ls_swlo")
+        lr_hi = c[1].number_input("lr to", 1e-5, 10.0, lc._clip(uc.qp_get("swhi", 1.0, lc._float), 1e-5, 10.0),
+                                  format="%.3g", key="ls_swhi")
+        n_lr = int(c[2].number_input("number of lrs (log-spaced)", 2, 40, int(lc._clip(uc.qp_get("swn", 20, int), 2, 40)),
+                                     key="ls_swn"))
+        spread = c[3].number_input("start spread σ", 0.0, 10.0, lc._clip(uc.qp_get("spread", 0.1, lc._float), 0, 10),
+                                   format="%.3g", key="ls_spread")
+        c = st.columns(4)
+        n_starts = int(c[0].number_input("starts per lr", 1, 20000, int(lc._clip(uc.qp_get("swstarts", 500, int), 1, 20000)),
+                                         key="ls_swstarts"))
+        sw_steps = int(c[1].number_input("steps", 1, 5000, int(lc._clip(uc.qp_get("swsteps", 1000, int), 1, 5000)),
+                                         key="ls_swsteps"))
+        metric = c[2].selectbox("plot", ["success_rate", "diverged_rate", "median_distance"], key="ls_metric")
+        success = Success(tol=float(tol), last_k=min(last_k, sw_steps), target=target)
+        st.caption(success.describe() + ". Same starts for every lr; "
+                   + ("equal gradient evaluations: SAM-type rules get steps/2." if run["equal_evals"] else ""))
+        lrs = np.geomspace(min(lr_lo, lr_hi), max(lr_lo, lr_hi), n_lr)
+        sweep_kw = dict(starts=n_starts, steps=sw_steps, success=success, start_mode=mode, spread=float(spread),
+                        momentum=run["momentum"], noise=run["noise"], seed=run["seed"], equal_evals=run["equal_evals"])
+        if mode == "point":
+            sweep_kw["center"] = run["start"]
+        if c[3].button("Run sweep", type="primary", key="ls_run_sweep", disabled=not variants):
+            start_job("ls_sweep", Job.from_generator(iter_sweep_lr, L, list(variants), lrs, hp, name="sweep", **sweep_kw))
+
+        def _draw_sweep(df, state):
+            st.plotly_chart(sweep_figure(df, L.gd_bounds, metric=metric), config=MODEBAR_CONFIG, key="ls_sweep_fig")
+            st.dataframe(df, hide_index=True, width="stretch")
+            st.download_button("Sweep table (CSV)", df.to_csv(index=False), file_name=f"sweep_{fn}.csv",
+                               mime="text/csv", key="ls_dl_sweep", on_click="ignore")
+
+        job_panel("ls_sweep", _draw_sweep, label="Sweeping", idle_text="Set the range and press Run sweep.")
+
+        st.divider()
+        st.markdown("**lr × ρ map** (lr × λ for Unified SAM)")
+        two_pass = [v for v in variants if "rho" in VARIANTS[v].hparams]
+        if not two_pass:
+            st.info("Pick a variant with ρ (any but SGD) for a map.")
+        else:
+            c = st.columns(5)
+            hv = c[0].selectbox("variant", two_pass, format_func=uc.variant_label, key="ls_hm_variant")
+            params = ["rho"] + (["lam"] if hv == "unified_sam" else [])
+            param = c[1].selectbox("against", params, key="ls_hm_param")
+            lo_d, hi_d = (0.01, 1.0) if param == "rho" else (0.0, 1.0)
+            p_lo = c[2].number_input(f"{param} from", 0.0, 10.0, lo_d, format="%.3g", key=f"ls_hm_lo_{param}")
+            p_hi = c[3].number_input(f"{param} to", 0.0, 10.0, hi_d, format="%.3g", key=f"ls_hm_hi_{param}")
+            n_p = int(c[4].number_input("values", 2, 30, 10, key="ls_hm_n"))
+            if param == "rho" and p_lo > 0:
+                vals = np.geomspace(min(p_lo, p_hi), max(p_lo, p_hi), n_p)
+            else:
+                vals = np.linspace(min(p_lo, p_hi), min(max(p_lo, p_hi), 1.0 if param == "lam" else 10.0), n_p)
+            c = st.columns(3)
+            hm_starts = int(c[0].number_input("starts per cell", 1, 5000, 100, key="ls_hm_starts"))
+            hm_metric = c[1].selectbox("colour", ["success_rate", "median_distance", "diverged_rate"], key="ls_hm_metric")
+            if c[2].button("Run map", type="primary", key="ls_run_hm"):
+                hp_v = {k: v for k, v in hp.get(hv, {}).items() if k != param}
+
+                def _map_gen():
+                    yield 1.0, sweep_grid(L, hv, lrs, param, vals, hp_v, **{**sweep_kw, "starts": hm_starts})
+
+                start_job("ls_hm", Job.from_generator(_map_gen, name="map"))
+
+            def _draw_map(df, state):
+                p = [c for c in df.columns if c not in ("variant", "lr", "success_rate", "diverged_rate", "median_distance")][0]
+                st.plotly_chart(heatmap_figure(df, p, metric=hm_metric, gd_bound=L.gd_bound,
+                                               title=f"{uc.variant_label(df['variant'].iloc[0])}: {hm_metric}"),
+                                config=MODEBAR_CONFIG, key="ls_hm_fig")
+                st.download_button("Map table (CSV)", df.to_csv(index=False), file_name=f"map_{fn}.csv",
+                                   mime="text/csv", key="ls_dl_hm", on_click="ignore")
+
+            job_panel("ls_hm", _draw_map, label="Mapping", idle_text="Press Run map.")
+
+# ---------------------------------------------------------------------------------------- basins
+with tab_basin:
+    if not len(L.minima):
+        st.info("This function has no minimum on its domain: no basins to draw.")
+    else:
+        st.caption(f"Which minimum each start of a grid reaches (η = {run['lr']:.3g}, the race's settings; "
+                   "grey: near no minimum, black: diverged).")
+        c = st.columns(4)
+        n_grid = int(c[0].number_input("grid size", 10, 200, 60, key="ls_bs_n"))
+        bs_steps = int(c[1].number_input("steps", 1, 5000, 500, key="ls_bs_steps"))
+        bs_tol = c[2].number_input("tolerance radius", 1e-4, 10.0, 0.2, format="%.3g", key="ls_bs_tol")
+        if c[3].button("Run basins", type="primary", key="ls_run_bs", disabled=not variants):
+            start_job("ls_basin", Job.from_generator(
+                iter_basin_maps, L, list(variants), run["lr"], hp, n=n_grid, steps=bs_steps,
+                success=Success(tol=float(bs_tol), target="any"), momentum=run["momentum"], noise=run["noise"],
+                seed=run["seed"], name="basins"))
+
+        def _draw_basins(maps, state):
+            st.plotly_chart(basin_figure(maps, L), config=MODEBAR_CONFIG, key="ls_basin_fig")
+            rows = []
+            for m in maps:
+                fr = m.fractions()
+                rows.append({"variant": uc.variant_label(m.variant), "diverged": fr.get(-2, 0.0),
+                             "near no minimum": fr.get(-1, 0.0),
+                             **{f"min {i} ({p[0]:.3g}, {p[1]:.3g})": fr.get(i, 0.0)
+                                for i, p in enumerate(L.minima) if len(L.minima) <= 12}})
+            st.dataframe(rows, hide_index=True)
+
+        job_panel("ls_basin", _draw_basins, label="Mapping basins", idle_text="Press Run basins.")
+
+# ---------------------------------------------------------------------------------------- URL
+url = {"fn": fn, "variants": variants, "lr": run["lr"], "mom": run["momentum"], "steps": run["steps"],
+       "noise": run["noise"], "seed": run["seed"], "eq": int(run["equal_evals"]), "x0": run["start"][0],
+       "y0": run["start"][1], "view": view, "ball": int(show_ball), "anim": int(animate)}
+url.update({k: v for k, v in spec.params})
+if fn == "custom":
+    url["expr"] = spec.expr
+    url["dom"] = [spec.domain[0][0], spec.domain[0][1], spec.domain[1][0], spec.domain[1][1]]
+for v, vals in hp.items():
+    for k, val in vals.items():
+        url[f"{v}.{k}"] = int(val) if isinstance(val, bool) else val
+for k in ("tol", "lastk", "target", "mode", "swlo", "swhi", "swn", "spread", "swstarts", "swsteps"):
+    key = f"ls_{k}"
+    if key in st.session_state:
+        url[k] = st.session_state[key]
+lc.write_url(url)

@@ -1,0 +1,151 @@
+"""The landscape page under AppTest: changing a variant, a slider and the function changes the plotted paths."""
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui.landscape_controls import start_from_selection
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "landscape.py")
+
+
+def _arr(v):
+    if isinstance(v, dict) and "bdata" in v:  # plotly's typed-array JSON encoding
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v, dtype=float)
+
+
+def paths(at) -> dict[str, np.ndarray]:
+    """variant -> (K+1, 2) path drawn on the contour map (the full, named path traces)."""
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    out = {}
+    for tr in spec["data"]:
+        if tr.get("type") == "scatter" and tr.get("mode") == "lines" and tr.get("name") and tr.get("legendgroup"):
+            out[tr["legendgroup"]] = np.stack((_arr(tr["x"]), _arr(tr["y"])), -1)
+    return out
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture(scope="module")
+def app():
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    at.run()
+    return at
+
+
+def test_page_runs_and_draws_every_chosen_variant(app):
+    _ok(app)
+    p = paths(app)
+    assert set(p) == {"sgd", "sam", "ssam"}
+    assert all(np.isfinite(v).all() and len(v) > 10 for v in p.values())
+    assert app.query_params["fn"] == ["quartic"] or app.query_params["fn"] == "quartic"
+
+
+def test_changing_variant_slider_and_function_changes_the_paths(app):
+    at = app
+    before = paths(at)
+    # a variant: add USAM
+    at.multiselect(key="ls_variants").select("usam").run()
+    _ok(at)
+    p1 = paths(at)
+    assert set(p1) == {"sgd", "sam", "ssam", "usam"}
+    assert np.array_equal(p1["sgd"], before["sgd"])
+    # a slider: SAM's rho (only SAM's path changes)
+    at.select_slider(key="ls_sam_rho").set_value(0.01).run()
+    _ok(at)
+    p2 = paths(at)
+    assert not np.array_equal(p2["sam"][: len(p1["sam"])], p1["sam"][: len(p2["sam"])]) or len(p2["sam"]) != len(p1["sam"])
+    assert np.array_equal(p2["sgd"], p1["sgd"])
+    # the learning-rate slider changes every path
+    at.select_slider(key="ls_lr_quartic").set_value(0.1).run()
+    _ok(at)
+    p3 = paths(at)
+    for v in p3:
+        assert p3[v].shape != p2[v].shape or not np.allclose(p3[v], p2[v])
+    # the function
+    at.selectbox(key="ls_fn").select("himmelblau").run()
+    _ok(at)
+    p4 = paths(at)
+    assert set(p4) == set(p3)
+    for v in p4:
+        assert not np.allclose(p4[v][0], p3[v][0])  # new default start
+        assert p4[v].shape != p3[v].shape or not np.allclose(p4[v], p3[v])
+    assert at.query_params["fn"] in ("himmelblau", ["himmelblau"])
+
+
+def test_custom_expression_error_keeps_the_last_good_function():
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    at.query_params["fn"] = "custom"
+    at.query_params["variants"] = "sgd"
+    at.run()
+    _ok(at)
+    good = paths(at)["sgd"]
+    at.text_input(key="ls_expr").input("x**2 + __import__('os')").run()
+    _ok(at)
+    assert any("not allowed" in e.value for e in at.error)
+    assert np.array_equal(paths(at)["sgd"], good)  # still the last good function on screen
+    at.text_input(key="ls_expr").input("(x-1)**2 + 2*y**2").run()
+    _ok(at)
+    assert not at.error
+    end = paths(at)["sgd"][-1]
+    assert np.allclose(end, [1.0, 0.0], atol=1e-3)
+
+
+def test_url_restores_the_configuration():
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    qp = {"fn": "quadratic", "lam": "2", "kappa": "10", "variants": "sgd,usam", "lr": "0.1", "steps": "40",
+          "x0": "1.5", "y0": "-1", "usam.rho": "0.01", "noise": "0", "seed": "3"}
+    for k, v in qp.items():
+        at.query_params[k] = v
+    at.run()
+    _ok(at)
+    assert at.selectbox(key="ls_fn").value == "quadratic"
+    assert at.select_slider(key="ls_lr_quadratic").value == pytest.approx(0.1)
+    assert at.number_input(key="ls_steps").value == 40
+    assert at.select_slider(key="ls_usam_rho").value == pytest.approx(0.01)
+    p = paths(at)
+    assert set(p) == {"sgd", "usam"} and len(p["sgd"]) == 41
+    assert np.allclose(p["sgd"][0], [1.5, -1.0])
+    assert at.number_input(key="ls_p_quadratic_lam").value == 2.0
+    # GD on ½·2x² + ½·0.2y² from (1.5, -1) with lr 0.1: closed form (1 - lr·λ)^t per coordinate
+    assert np.allclose(p["sgd"][-1], [1.5 * 0.8**40, -1.0 * 0.98**40], rtol=1e-9)
+
+
+def test_click_selection_to_start_point():
+    assert start_from_selection({"selection": {"points": [{"x": 0.5, "y": -1.25, "curve_number": 1}], "box": []}}) \
+        == (0.5, -1.25)
+    assert start_from_selection({"selection": {"points": [], "box": [{"x": [0, 1], "y": [2, 4]}]}}) == (0.5, 3.0)
+    assert start_from_selection({"selection": {"points": [], "box": [], "lasso": []}}) is None
+    assert start_from_selection(None) is None
+    assert start_from_selection({"selection": {"points": [{"x": "nan", "y": 1}]}}) is None
+
+
+def test_sweep_tab_runs_a_background_sweep_and_draws_it():
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    for k, v in {"variants": "sgd,sam", "swstarts": "20", "swsteps": "100", "swn": "4", "swlo": "0.1",
+                 "swhi": "1"}.items():
+        at.query_params[k] = v
+    at.run()
+    _ok(at)
+    at.button(key="ls_run_sweep").click().run()
+    _ok(at)
+    job = at.session_state["job:ls_sweep"]
+    assert job.join(60)
+    at.run()
+    _ok(at)
+    st = job.state()
+    assert st.status == "done", st.error
+    df = st.result
+    assert list(df.variant.unique()) == ["sgd", "sam"] and len(df) == 8
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    sweep = [s for s in specs if s["layout"].get("xaxis", {}).get("title", {}).get("text") == "learning rate η"]
+    assert sweep, "the sweep figure is drawn"
+    shapes = sweep[0]["layout"].get("shapes", [])
+    assert any(abs(sh.get("x0", 0) - (2 - 2**0.5)) < 1e-9 for sh in shapes)  # the GD bound is marked
