@@ -83,19 +83,10 @@ def run(args) -> pd.DataFrame:
     success = Success(tol=args.tol, last_k=args.last_k, target=args.target)
     kw = dict(starts=args.starts, steps=args.steps, success=success, start_mode=args.start_mode, spread=args.spread,
               momentum=args.momentum, noise=args.noise, seed=args.seed, equal_evals=args.equal_evals)
-    parts = []
-    no_rho = [v for v in variants if "rho" not in VARIANTS[v].hparams]
-    with_rho = [v for v in variants if "rho" in VARIANTS[v].hparams]
-    if no_rho:
-        parts.append(sweep_lr(L, no_rho, lrs, **kw))
-    for rho in rhos:
-        if with_rho:
-            hp = {v: {"rho": float(rho)} for v in with_rho}
-            if args.lam is not None and "unified_sam" in hp:
-                lam = args.lam if args.lam in ("1/t", "1-1/t") else float(args.lam)
-                hp["unified_sam"]["lam"] = lam
-            parts.append(sweep_lr(L, with_rho, lrs, hp, **kw))
-    df = pd.concat(parts, ignore_index=True)
+    hp = {}
+    if args.lam is not None and "unified_sam" in variants:
+        hp["unified_sam"] = {"lam": args.lam if args.lam in ("1/t", "1-1/t") else float(args.lam)}
+    df = sweep_lr(L, variants, lrs, hp, rhos=[float(r) for r in rhos], **kw)
     order = {v: i for i, v in enumerate(variants)}
     df = df.sort_values(["rho", "variant", "lr"], key=lambda s: s.map(order) if s.name == "variant" else s,
                         na_position="first").reset_index(drop=True)

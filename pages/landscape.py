@@ -21,7 +21,7 @@ from sam_core.plots.landscape import (
     sweep_figure,
 )
 from sam_core.race import race_steps, tracks_frame
-from sam_core.sweeps import Success, iter_basin_maps, iter_sweep_lr, sweep_grid
+from sam_core.sweeps import Success, iter_basin_maps, iter_sweep_lr, parse_range, sweep_grid
 from ui import common as uc
 from ui import landscape_controls as lc
 from ui.jobs import Job, job_panel, start_job
@@ -145,16 +145,26 @@ with tab_sweep:
         sw_steps = int(c[1].number_input("steps", 1, 5000, int(lc._clip(uc.qp_get("swsteps", 1000, int), 1, 5000)),
                                          key="ls_swsteps"))
         metric = c[2].selectbox("plot", ["success_rate", "diverged_rate", "median_distance"], key="ls_metric")
+        rho_text = st.text_input("ρ values, one panel each (comma list; empty: each variant's own ρ from the sidebar)",
+                                 value=uc.qp_get("swrhos", ""), key="ls_swrhos", placeholder="e.g. 0.05, 0.1, 0.2")
+        rhos = None
+        if rho_text.strip():
+            try:
+                rhos = [float(r) for r in parse_range(rho_text, log=False)]
+            except ValueError as err:
+                uc.show_error(err, "ρ values")
         success = Success(tol=float(tol), last_k=min(last_k, sw_steps), target=target)
         st.caption(success.describe() + ". Same starts for every lr; "
                    + ("equal gradient evaluations: SAM-type rules get steps/2." if run["equal_evals"] else ""))
         lrs = np.geomspace(min(lr_lo, lr_hi), max(lr_lo, lr_hi), n_lr)
         sweep_kw = dict(starts=n_starts, steps=sw_steps, success=success, start_mode=mode, spread=float(spread),
                         momentum=run["momentum"], noise=run["noise"], seed=run["seed"], equal_evals=run["equal_evals"])
+        lr_kw = {"rhos": rhos} if rhos else {}
         if mode == "point":
             sweep_kw["center"] = run["start"]
         if c[3].button("Run sweep", type="primary", key="ls_run_sweep", disabled=not variants):
-            start_job("ls_sweep", Job.from_generator(iter_sweep_lr, L, list(variants), lrs, hp, name="sweep", **sweep_kw))
+            start_job("ls_sweep", Job.from_generator(iter_sweep_lr, L, list(variants), lrs, hp, name="sweep",
+                                                     **sweep_kw, **lr_kw))
 
         def _draw_sweep(df, state):
             st.plotly_chart(sweep_figure(df, L.gd_bounds, metric=metric), config=MODEBAR_CONFIG, key="ls_sweep_fig")
@@ -244,7 +254,7 @@ if fn == "custom":
 for v, vals in hp.items():
     for k, val in vals.items():
         url[f"{v}.{k}"] = int(val) if isinstance(val, bool) else val
-for k in ("tol", "lastk", "target", "mode", "swlo", "swhi", "swn", "spread", "swstarts", "swsteps"):
+for k in ("tol", "lastk", "target", "mode", "swlo", "swhi", "swn", "spread", "swstarts", "swsteps", "swrhos"):
     key = f"ls_{k}"
     if key in st.session_state:
         url[k] = st.session_state[key]

@@ -206,30 +206,42 @@ def iter_sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[s
                   starts: int = 1000, steps: int = 1000, success: Success = Success(), start_mode: str = "saddle",
                   spread: float = 0.1, momentum: float = 0.0, noise: float = 0.0, seed: int = 0,
                   equal_evals: bool = False, dtype: torch.dtype = torch.float32,
-                  center: Sequence[float] | None = None) -> Iterator[tuple[float, pd.DataFrame]]:
-    """:func:`sweep_lr` one variant at a time: yields ``(progress, table so far)`` (for a background job)."""
+                  center: Sequence[float] | None = None,
+                  rhos: Sequence[float] | None = None) -> Iterator[tuple[float, pd.DataFrame]]:
+    """:func:`sweep_lr` one variant at a time: yields ``(progress, table so far)`` (for a background job).
+
+    ``rhos``: sweep every variant that has a ρ once per value (overriding ``hp``), as in the paper's
+    one-panel-per-ρ figure; variants without ρ (SGD) run once.
+    """
     lrs = _check_lrs(lrs)
     steps = _check_int("steps", steps, 1, 1_000_000)
     S = _check_int("starts", starts, 1, 10_000_000)
     success = success.validate(steps)
     targets(landscape, success.target)
     hp = hp or {}
-    hpv_all = {v: resolve_hparams(v, **hp.get(v, {})) for v in variants}  # all errors before any work
+    jobs: list[tuple[str, dict]] = []
+    for v in variants:
+        own = dict(hp.get(v, {}))
+        if rhos is not None and "rho" in get_spec(v).hparams:
+            jobs += [(v, {**own, "rho": float(r)}) for r in rhos]
+        else:
+            jobs.append((v, own))
+    hpv_all = [resolve_hparams(v, **h) for v, h in jobs]  # every error before any work
     w0 = start_points(landscape, S, start_mode, spread, seed, center)
     L = len(lrs)
     lr_b = torch.as_tensor(np.repeat(lrs, S))  # (L*S,) lr of each trajectory, lr-major
     w0_b = w0.repeat(L, 1)  # (L*S, 2) the same starts for every lr
     rows: list[dict] = []
-    for i_v, v in enumerate(variants):
+    for i_j, ((v, h), hpv) in enumerate(zip(jobs, hpv_all)):
         n_steps = _steps_for(v, steps, equal_evals)
-        end, div = run_batch(landscape, v, w0_b, lr_b, n_steps, dict(hp.get(v, {})),
-                             last_k=min(success.last_k, n_steps), momentum=momentum, noise=noise, seed=seed, dtype=dtype)
+        end, div = run_batch(landscape, v, w0_b, lr_b, n_steps, h, last_k=min(success.last_k, n_steps),
+                             momentum=momentum, noise=noise, seed=seed, dtype=dtype)
         ok, dist = judge(landscape, end, div, success)
         summ = _summary(ok.reshape(L, S), div.reshape(L, S), dist.reshape(L, S))
-        rho = float(hpv_all[v]["rho"]) if "rho" in hpv_all[v] else float("nan")
+        rho = float(hpv["rho"]) if "rho" in hpv else float("nan")
         for i, lr in enumerate(lrs):
             rows.append({"variant": v, "lr": float(lr), "rho": rho, **{k: float(a[i]) for k, a in summ.items()}})
-        yield (i_v + 1) / len(variants), pd.DataFrame(rows, columns=COLUMNS)
+        yield (i_j + 1) / len(jobs), pd.DataFrame(rows, columns=COLUMNS)
 
 
 def sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[str, dict] | None = None,
@@ -238,7 +250,7 @@ def sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[str, d
 
     One ``simulate`` call per variant runs all ``len(lrs) × starts`` trajectories at once.
     Keywords as :func:`iter_sweep_lr` (starts, steps, success, start_mode, spread, momentum, noise,
-    seed, equal_evals, dtype). Returns one row per (variant, lr) with columns ``COLUMNS``
+    seed, equal_evals, dtype, center, rhos). Returns one row per (variant, lr) with columns ``COLUMNS``
     (``rho`` is NaN for SGD).
     """
     out = pd.DataFrame(columns=COLUMNS)

@@ -227,3 +227,43 @@ def test_race_tracks_and_divergence_label():
     L = make_landscape("quartic")
     t = race(L, ["sgd", "bsam"], lr=0.1, steps=30, equal_evals=True)
     assert t[0].steps == 30 and t[1].steps == 10 and t[1].evals[-1] == 30
+
+
+def test_rhos_give_one_block_per_rho_and_sgd_once():
+    L = make_landscape("quartic")
+    df = sweep_lr(L, ["sgd", "sam"], [0.1, 0.3], rhos=[0.05, 0.2], starts=20, steps=100)
+    assert len(df) == 2 + 2 * 2
+    assert df[df.variant == "sgd"].rho.isna().all()
+    assert sorted(df[df.variant == "sam"].rho.unique()) == [0.05, 0.2]
+    one = sweep_lr(L, ["sam"], [0.1, 0.3], hp={"sam": {"rho": 0.2}}, starts=20, steps=100)
+    both = df[(df.variant == "sam") & (df.rho == 0.2)].reset_index(drop=True)
+    assert np.allclose(both.success_rate, one.success_rate) and np.allclose(both.median_distance, one.median_distance)
+
+
+def test_stability_sweep_cli_writes_the_issue_columns(tmp_path, capsys):
+    from demos import stability_sweep
+
+    out = tmp_path / "out.csv"
+    html = tmp_path / "fig.html"
+    rc = stability_sweep.main(["--function", "quartic", "--variants", "sgd,sam,ssam", "--rho", "0.1",
+                               "--lrs", "0.01:1.0:4", "--starts", "20", "--steps", "50", "--tol", "0.2",
+                               "--seed", "0", "--csv", str(out), "--html", str(html)])
+    assert rc == 0
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["variant", "lr", "rho", "success_rate", "diverged_rate", "median_distance"]
+    assert len(df) == 3 * 4 and list(df.variant.unique()) == ["sgd", "sam", "ssam"]
+    text = html.read_text(encoding="utf-8")
+    assert "<html>" in text and "GD bound 2" in text and "_max = 0.586" in text  # the bound is marked
+    with pytest.raises(SystemExit):
+        stability_sweep.main(["--variants", "sgd,nope"])
+    assert "unknown variant 'nope'" in capsys.readouterr().err
+
+
+def test_landscape_cli_draws_a_race(tmp_path, capsys):
+    from demos import landscape
+
+    html, csv = tmp_path / "race.html", tmp_path / "race.csv"
+    assert landscape.main(["--function", "rosenbrock", "--variants", "sam,ssam", "--lr", "0.001", "--steps", "50",
+                           "--html", str(html), "--csv", str(csv)]) == 0
+    assert "Stable SAM (SSAM)" in capsys.readouterr().out
+    assert html.stat().st_size > 1000 and set(pd.read_csv(csv).variant) == {"sam", "ssam"}
