@@ -79,13 +79,14 @@ def _launch_form() -> None:
     momentum = c4.number_input("Momentum β", value=0.9, step=0.05, key="tl_momentum")
     weight_decay = c4.number_input("Weight decay", value=5e-4, step=1e-4, format="%.2g", key="tl_wd")
     c1, c2, c3, c4 = st.columns(4)
-    subset = c1.number_input("Training subset (0 = all)", value=0, step=100, key="tl_subset")
-    label_noise = c2.number_input("Label noise rate", value=0.0, step=0.1, key="tl_noise",
+    subset = c1.number_input("Training subset (0 = all)", value=qp_get("subset", 0, int), step=100, key="tl_subset")
+    label_noise = c2.number_input("Label noise rate", value=qp_get("label_noise", 0.0, float), step=0.1, key="tl_noise",
                                   help="Symmetric: this fraction of training labels moved to another class.")
     seed = c3.number_input("Seed", value=qp_get("seed", 0, int), step=1, key="tl_seed")
     schedule = c4.selectbox("LR schedule", SCHEDULES, key="tl_schedule")
     c1, c2, c3, c4 = st.columns(4)
-    hessian_every = c1.number_input("Hessian every m steps (0 = off)", value=RunConfig.hessian_every, step=10,
+    hessian_every = c1.number_input("Hessian every m steps (0 = off)",
+                                    value=qp_get("hessian_every", RunConfig.hessian_every, int), step=10,
                                     key="tl_hevery")
     hutchinson = c2.number_input("Hutchinson probes (0 = off)", value=0, step=5, key="tl_hutch")
     stability = c3.checkbox("Uniform-stability twin run", key="tl_stab",
@@ -98,7 +99,7 @@ def _launch_form() -> None:
         log_every = c1.number_input("Log every k steps", value=10, step=1, key="tl_logk")
         hessian_batch = c1.number_input("Hessian batch (fixed examples)", value=RunConfig.hessian_batch, step=32,
                                         key="tl_hbatch")
-        final_top_k = c2.number_input("Top-k eigenvalues at the end", value=5, step=1, key="tl_topk")
+        final_top_k = c2.number_input("Top-k eigenvalues at the end", value=qp_get("top_k", 5, int), step=1, key="tl_topk")
         final_density = c2.checkbox("Spectral density at the end (SLQ, 100 HVPs)", value=True, key="tl_density")
         eval_train = c2.number_input("Train examples evaluated per epoch", value=5000, step=500, key="tl_evaltr")
         loss = c3.selectbox("Loss", ["ce", "mse"], key="tl_loss",
@@ -140,6 +141,8 @@ def _launch_form() -> None:
         shared = [e for e in per_variant[variants[0]] if all(e in errs for errs in per_variant.values())]
         errors = shared + [f"{variant_label(v)}: {e}" for v, errs in per_variant.items() for e in errs
                            if e not in shared]
+        if isinstance(epochs, (int, float)) and epochs > settings.max_epochs:  # a cap for shared servers
+            errors.append(f"epochs must be at most {settings.max_epochs} on this server (SAMLAB_MAX_EPOCHS), got {epochs}")
         if errors:
             st.error("Not launched — please fix:\n\n" + "\n".join(f"- {e}" for e in errors))
             return
@@ -152,7 +155,9 @@ def _launch_form() -> None:
             show_error(exc, "Launch failed")
             return
         st.session_state["tl_show"] = ids  # the monitor below shows the new runs
-        qp_set(dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+        qp_set(dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+               subset=int(subset), label_noise=float(label_noise), hessian_every=int(hessian_every),
+               top_k=int(final_top_k), variants=variants)
         st.success(f"Launched {len(ids)} run(s): {', '.join(ids)}")
 
 

@@ -7,6 +7,7 @@
 | SAMLAB_MAX_RUNS     | training runs allowed at once                        | 1       |
 | SAMLAB_DEVICE       | auto / cpu / cuda / cuda:N                           | auto    |
 | SAMLAB_READ_ONLY    | 1/true: hide launch, stop and delete (class hosting) | false   |
+| SAMLAB_MAX_EPOCHS   | most epochs one launch from the page may ask for     | 200     |
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Settings:
     max_concurrent_runs: int
     device: str
     read_only: bool
+    max_epochs: int = 200
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":
@@ -44,6 +46,12 @@ def get_settings() -> Settings:
         raise ValueError("SAMLAB_MAX_RUNS must be an integer in [1, 64]") from None
     if not 1 <= max_runs <= 64:
         raise ValueError(f"SAMLAB_MAX_RUNS must be an integer in [1, 64], got {max_runs}")
+    try:
+        max_epochs = int(os.environ.get("SAMLAB_MAX_EPOCHS", "200"))
+    except ValueError:
+        raise ValueError("SAMLAB_MAX_EPOCHS must be an integer in [1, 100000]") from None
+    if not 1 <= max_epochs <= 100000:
+        raise ValueError(f"SAMLAB_MAX_EPOCHS must be an integer in [1, 100000], got {max_epochs}")
     device = os.environ.get("SAMLAB_DEVICE", "auto").strip() or "auto"
     if device != "auto" and not (device == "cpu" or device.startswith("cuda") or device == "mps"):
         raise ValueError(f"SAMLAB_DEVICE must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
@@ -53,6 +61,7 @@ def get_settings() -> Settings:
         max_concurrent_runs=max_runs,
         device=device,
         read_only=_flag(os.environ.get("SAMLAB_READ_ONLY")),
+        max_epochs=max_epochs,
     )
 
 

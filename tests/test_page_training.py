@@ -181,3 +181,16 @@ def test_stop_and_delete_buttons_act_on_the_store(roots):
     assert not at.exception
     assert not store.exists(gone) and gone not in at.multiselect(key="tl_show").value
     store.finish(active, "stopped")
+
+
+def test_epochs_are_capped_for_a_shared_server(roots, monkeypatch):
+    _, store, *_ = roots
+    monkeypatch.setenv("SAMLAB_MAX_EPOCHS", "3")
+    n_before = len(store.list_runs())
+    at = _page()
+    at.run()
+    at.number_input(key="tl_epochs").set_value(4)
+    at.button(key="tl_launch").click().run()
+    assert not at.exception
+    assert "epochs must be at most 3 on this server (SAMLAB_MAX_EPOCHS), got 4" in " ".join(e.value for e in at.error)
+    assert len(store.list_runs()) == n_before
