@@ -54,6 +54,8 @@ def qp_set(**values: Any) -> None:
         elif isinstance(v, float):
             v = f"{v:.6g}"
         st.query_params[k] = str(v)
+        if k == "variants":  # our own write: not a new link to apply over the user's choice
+            st.session_state["_variants_from_url"] = str(v)
 
 
 # ------------------------------------------------------------------------------------ widgets
@@ -80,14 +82,26 @@ def log_slider(label: str, low: float, high: float, default: float, key: str, he
 def variant_picker(key: str, default: Sequence[str] = ("sgd", "sam", "ssam"), container: Any = None,
                    label: str = "Variants", options: Sequence[str] | None = None,
                    max_selections: int | None = None) -> list[str]:
-    """Multiselect of variants; the choice is shared by all pages (kept in session state)."""
+    """Multiselect of variants; the choice is shared by all pages (kept in session state).
+
+    A `?variants=a,b` in the URL (a shared link or a Home preset) wins once over the remembered choice.
+    """
     c = container or st.sidebar
     options = list(options or VARIANTS)
     shared = KEYS["variants"]
-    if shared not in st.session_state:
+    raw = st.query_params.get("variants")
+    if raw and st.session_state.get("_variants_from_url") != raw:
+        st.session_state["_variants_from_url"] = raw
         st.session_state[shared] = qp_get_list("variants", default, allowed=options)
-    current = [v for v in st.session_state[shared] if v in options] or [v for v in default if v in options]
-    sel = c.multiselect(label, options, default=current, format_func=variant_label, key=key,
+        st.session_state.pop(key, None)  # the widget takes the new value below
+    if shared not in st.session_state:
+        st.session_state[shared] = list(default)
+    if key not in st.session_state:
+        current = [v for v in st.session_state[shared] if v in options] or [v for v in default if v in options]
+        if max_selections:
+            current = current[:max_selections]
+        st.session_state[key] = current
+    sel = c.multiselect(label, options, format_func=variant_label, key=key,
                         max_selections=max_selections, help="The same variants stay chosen on every page.")
     st.session_state[shared] = list(sel)
     return list(sel)
