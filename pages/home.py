@@ -1,4 +1,4 @@
-"""Home: what SAM is, and every variant with its update rule and paper (rendered from the registry)."""
+"""Home: what SAM is, one-click presets that open a configured page, and a card per variant."""
 
 import streamlit as st
 
@@ -7,22 +7,53 @@ from ui.common import variant_color
 
 st.title("SAM Lab")
 st.markdown(
-    "**Sharpness-Aware Minimization** looks for parameters whose whole neighbourhood has low loss: "
-    "each step first moves to the worst point of a small ball around the weights (the *ascent*), "
-    "then descends with the gradient found there. Its variants differ in how they pick that point "
-    "and how they use its gradient. Compare them here on toy landscapes, dynamics and real training."
+    "**Sharpness-Aware Minimization (SAM)** looks for weights whose whole neighbourhood has low loss, "
+    "because flat minima tend to generalise better. Each step first moves to the worst point of a small "
+    "ball of radius ρ around the weights (the *ascent*), then descends with the gradient found there. "
+    "The variants below differ in how they choose that point and how they use its gradient — and those "
+    "choices decide whether training is stable, escapes saddles, or gets stuck."
 )
+
+st.subheader("Start from a question")
+PRESETS = [
+    ("Why SAM fails at large learning rates", "Stable SAM, Fig. 2 — success rate vs η on the quartic; open *Sweeps*.",
+     "pages/landscape.py", {"fn": "quartic", "variants": "sgd,sam,ssam", "swrhos": "0.1", "swlo": "0.01",
+                            "swhi": "1.0"}, ":material/landscape:"),
+    ("SAM stuck at a saddle", "Stable SAM, Fig. 1 — a linear autoencoder starting next to a saddle.",
+     "pages/saddle.py", {"variants": "sgd,sam,usam,ssam", "rho": "0.01,0.05,0.2", "run": "1"}, ":material/moving:"),
+    ("The SAM edge of stability", "Long & Bartlett — sharpness climbs to 2/η for GD, to a lower edge for SAM.",
+     "pages/edge_of_stability.py", {"variants": "sgd,sam", "lr": "0.4", "rho": "0.05", "run": "1"},
+     ":material/show_chart:"),
+    ("γ_t during training", "Stable SAM, Fig. 3 — how much SSAM rescales SAM's step; launch and watch γ_t.",
+     "pages/training.py", {"variants": "sam,ssam", "dataset": "cifar10", "model": "lenet5", "epochs": "5",
+                           "hessian_every": "0"}, ":material/model_training:"),
+    ("Label noise: infoSAM vs SAM", "20 % symmetric label noise — does the noise-aware metric help?",
+     "pages/training.py", {"variants": "sgd,sam,asam,infosam", "dataset": "cifar10", "model": "resnet20",
+                           "epochs": "20", "label_noise": "0.2"}, ":material/blur_on:"),
+    ("BSAM vs SAM flatness", "Top Hessian eigenvalues at the end of training: does BSAM find flatter minima?",
+     "pages/training.py", {"variants": "sgd,sam,bsam", "dataset": "cifar100", "model": "resnet20", "epochs": "20",
+                           "top_k": "20"}, ":material/terrain:"),
+]
 cols = st.columns(3)
-for i, spec in enumerate(VARIANTS.values()):
+for i, (title, blurb, page, params, icon) in enumerate(PRESETS):
     with cols[i % 3].container(border=True):
-        st.markdown(f"<span style='color:{variant_color(spec.name)};font-size:1.2em'>■</span> "
-                    f"**{spec.label}** · `{spec.name}` · {spec.passes} gradient evaluation(s)/step",
-                    unsafe_allow_html=True)
+        st.page_link(page, label=f"**{title}**", icon=icon, query_params=params)
+        st.caption(blurb)
+
+st.subheader("The variants")
+st.caption("One colour per variant on every page. Each is implemented once in `sam_core` and used by every lab.")
+cols = st.columns(2)
+for i, spec in enumerate(VARIANTS.values()):
+    with cols[i % 2].container(border=True):
+        st.markdown(f"<span style='color:{variant_color(spec.name)};font-size:1.3em'>■</span> "
+                    f"**{spec.label}** · `{spec.name}` · {spec.passes} gradient evaluation"
+                    f"{'s' if spec.passes > 1 else ''} per step", unsafe_allow_html=True)
         st.caption(spec.summary)
         st.latex(spec.formula)
-        hps = ", ".join(f"{h.name}={h.default}" for h in spec.hparams.values() if h.ui)
+        hps = ", ".join(f"{h.name} = {h.default}" for h in spec.hparams.values() if h.ui)
         if hps:
             st.caption(f"Defaults: {hps}")
         st.caption(spec.reference + (f" — [paper]({spec.url})" if spec.url else ""))
         if spec.note:
-            st.caption(spec.note)
+            with st.expander("Note"):
+                st.write(spec.note)
