@@ -83,6 +83,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--baseline-steps", type=int, default=200, help="0: run the baselines in full")
     p.add_argument("--chunk", type=int, default=None, help="trajectories per simulate call (default: sweeps.CHUNK)")
+    p.add_argument("--layout", choices=["row", "col"], default=None, help="batch memory layout (default: sweeps.LAYOUT)")
     args = p.parse_args()
     L = make_landscape("quartic")
     lrs = np.geomspace(0.01, 1.0, args.lrs)
@@ -91,9 +92,13 @@ def main() -> None:
           f"({N} trajectories per variant), torch {torch.__version__}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}")
 
+    import sam_core.sweeps as sw
+
     if args.chunk:
-        import sam_core.sweeps as sw
         sw.CHUNK = args.chunk
+    if args.layout:
+        sw.LAYOUT = args.layout
+    print(f"chunks of {sw.CHUNK} trajectories, {sw.LAYOUT}-major batches, 1 intra-op thread, denormals flushed")
     t0 = time.perf_counter()
     per = {}
     for v in VARIANTS:

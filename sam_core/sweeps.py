@@ -33,6 +33,9 @@ from sam_core.registry import get_spec, resolve_hparams
 from sam_core.simulate import simulate
 
 CHUNK = 32_768  # trajectories per simulate call: x and y of a chunk stay in L2 cache (1.7x faster than 200k)
+# Memory layout of a batch. "col" was 2.3x faster per SAM step until rules.global_norm switched to
+# torch.linalg.vector_norm, which is 78x slower on a column-major (N, 2) than a sum of squares.
+LAYOUT = "row"
 COLUMNS = ["variant", "lr", "rho", "success_rate", "diverged_rate", "median_distance"]
 
 
@@ -155,22 +158,30 @@ def fast_cpu(threads: int | None = 1) -> Iterator[None]:
 
 def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: int, hp: dict | None = None,
               *, last_k: int = 1, momentum: float = 0.0, noise: float = 0.0, seed: int = 0,
-              dtype: torch.dtype = torch.float32, max_batch: int = CHUNK,
-              threads: int | None = 1) -> tuple[np.ndarray, np.ndarray]:
+              dtype: torch.dtype = torch.float32, max_batch: int | None = None,
+              threads: int | None = 1, layout: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run ``variant`` from every row of ``w0 (N, 2)``; ``lr`` and hp values may be (N,) tensors.
 
     Returns ``(end (N, 2) float64, diverged (N,) bool)``, where ``end`` is the final iterate or the
-    mean of the last ``last_k`` iterates. The batch is laid out column-major (x and y each
-    contiguous), which the landscapes' closed-form gradients keep: much faster on CPU. Chunks of
-    ``max_batch`` trajectories run one after the other under :func:`fast_cpu` (``threads``).
+    mean of the last ``last_k`` iterates. Chunks of ``max_batch`` trajectories run one after the
+    other under :func:`fast_cpu` (``threads``). ``layout`` (default :data:`LAYOUT`): ``"row"`` is
+    the usual contiguous (N, 2); ``"col"`` keeps x and y each contiguous (the landscapes' gradients
+    keep the layout), which makes every elementwise op faster but is only a win while the core's
+    per-trajectory norm is a sum of squares (see benchmarks/bench_sweep.py, ``--layout``).
     """
+    layout = LAYOUT if layout is None else layout
+    max_batch = CHUNK if max_batch is None else max(1, int(max_batch))
+    if layout not in ("row", "col"):
+        raise ValueError(f"layout: must be 'row' or 'col', got {layout!r}")
     N = w0.shape[0]
     lr_t = torch.as_tensor(lr, dtype=dtype)
     lr_t = lr_t.expand(N) if lr_t.dim() == 0 else lr_t
     ends, divs = [], []
     for a in range(0, N, max_batch):
         b = min(N, a + max_batch)
-        w = w0[a:b].to(dtype).T.contiguous().T  # (n, 2) column-major
+        w = w0[a:b].to(dtype).contiguous()  # (n, 2)
+        if layout == "col":
+            w = w.T.contiguous().T  # same values, x and y each contiguous
         hp_c = {k: (v[a:b].to(dtype) if isinstance(v, torch.Tensor) and v.dim() else v) for k, v in (hp or {}).items()}
         with fast_cpu(threads):
             res = simulate(variant, landscape.grad_fn, w, steps, lr_t[a:b].contiguous(), hp=hp_c, momentum=momentum,

@@ -102,6 +102,16 @@ def test_chunked_batch_equals_one_batch():
     assert np.array_equal(da, db) and np.allclose(a, b, atol=1e-12)
 
 
+@pytest.mark.parametrize("variant", ["sgd", "sam", "ssam", "bsam"])
+def test_column_major_batches_give_the_same_ends(variant):
+    L = make_landscape("himmelblau")
+    w0 = start_points(L, 40, "domain", seed=5)
+    hp = {} if variant == "sgd" else {"rho": 0.05}
+    a, da = run_batch(L, variant, w0, 0.01, 80, hp, dtype=torch.float64, layout="row")
+    b, db = run_batch(L, variant, w0, 0.01, 80, hp, dtype=torch.float64, layout="col")
+    assert np.array_equal(da, db) and np.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_sam_with_rho_zero_in_the_grid_equals_the_sgd_sweep():
     L = make_landscape("quartic")
     lrs = [0.1, 0.4, 0.7]
