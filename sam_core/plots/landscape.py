@@ -357,8 +357,8 @@ def sweep_figure(df: pd.DataFrame, gd_bounds: Sequence[float] = (), *, metric: s
         fig.update_yaxes(range=[-0.03, 1.05])
     elif metric == "median_distance":
         fig.update_yaxes(type="log")
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=10), title=title,
-                      legend=dict(orientation="h", y=1.12 if len(panels) > 1 else 1.02, yanchor="bottom"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=70 if title else 40, b=10), title=title,
+                      legend=dict(orientation="h", y=-0.22, yanchor="top", x=0))
     return fig
 
 
