@@ -43,11 +43,24 @@ def _sum_per_traj(ts: Sequence[torch.Tensor], bd: int) -> torch.Tensor:
     """Σ over all elements of each trajectory: a 0-dim tensor (bd = 0) or one of the batch shape."""
     if bd == 0:
         return torch.stack([t.sum() for t in ts]).sum() if len(ts) > 1 else ts[0].sum()
+    if len(ts) == 1 and ts[0].dim() == bd + 1:
+        return _last_dim_sum(ts[0])
     out = None
     for t in ts:
         s = t.reshape(*t.shape[:bd], -1).sum(-1)
         out = s if out is None else out + s
     return out
+
+
+def _last_dim_sum(x: torch.Tensor) -> torch.Tensor:
+    """Σ over the last dimension; unrolled when it is tiny (a 2-D point), where torch's reduction
+    kernels are ~10× slower than a few elementwise ops, and far slower still on column-major batches."""
+    if x.shape[-1] <= 4:
+        out = x[..., 0]
+        for i in range(1, x.shape[-1]):
+            out = out + x[..., i]
+        return out
+    return x.sum(-1)
 
 
 def global_norm(ts: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
@@ -56,6 +69,9 @@ def global_norm(ts: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
         if len(ts) == 1:
             return torch.linalg.vector_norm(ts[0])
         return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(ts))))
+    if len(ts) == 1 and ts[0].dim() == bd + 1 and ts[0].shape[-1] <= 4:  # points (N, D) with small D
+        t = ts[0]
+        return _last_dim_sum(t * t).sqrt()
     norms = [torch.linalg.vector_norm(t, dim=tuple(range(bd, t.dim()))) if t.dim() > bd else t.abs() for t in ts]
     if len(norms) == 1:
         return norms[0]
@@ -191,30 +207,33 @@ def combine(
     weight_mask: Sequence[bool] | None = None,
     reduce: Callable[[Tensors], Tensors] | None = None,
     g_norm: torch.Tensor | None = None,
+    diagnostics: bool = True,
 ) -> tuple[Tensors, dict[str, torch.Tensor]]:
     """The descent direction `d` and the step's diagnostics (tensors of the batch shape).
 
     `reduce` (data-parallel training only) averages a list of tensors over the workers. The clean `g`
     is then local (each worker perturbed with its own gradient) while `g_advs` arrive already
     averaged; what enters `d` must agree across workers, so BSAM's `g` term and the stable rules'
-    γ_t (a ratio of local norms) are averaged with it.
+    γ_t (a ratio of local norms) are averaged with it. `diagnostics=False` skips the statistics the
+    rule itself does not need (cos, ‖e‖, and ‖g_adv‖/γ_t where unused): sweeps over many trajectories.
     """
     bd = batch_dims
     g_norm = global_norm(g, bd) if g_norm is None else g_norm
     if variant == "sgd":
+        if not diagnostics:
+            return list(g), dict(grad_norm=g_norm)
         one = torch.ones_like(g_norm)
         return list(g), dict(grad_norm=g_norm, perturbed_grad_norm=g_norm, gamma=one, cos=one,
                              perturbation_norm=torch.zeros_like(g_norm))
     g_adv = g_advs[0]
-    adv_norm = global_norm(g_adv, bd)
-    gamma = g_norm / (adv_norm + EPS)
-    stats = dict(
-        grad_norm=g_norm,
-        perturbed_grad_norm=adv_norm,
-        gamma=gamma,
-        cos=dot(g, g_adv, bd) / (g_norm * adv_norm + EPS),
-        perturbation_norm=global_norm(es[0], bd),
-    )
+    needs_norms = diagnostics or variant == "bsam" or hp.get("stable", False)
+    stats = dict(grad_norm=g_norm)
+    if needs_norms:
+        adv_norm = global_norm(g_adv, bd)
+        gamma = g_norm / (adv_norm + EPS)
+        stats.update(perturbed_grad_norm=adv_norm, gamma=gamma)
+    if diagnostics:
+        stats.update(cos=dot(g, g_adv, bd) / (g_norm * adv_norm + EPS), perturbation_norm=global_norm(es[0], bd))
     if variant == "bsam":
         g_min = g_advs[1]
         sigma = adv_norm / (global_norm(g_min, bd) + EPS)
@@ -255,6 +274,7 @@ def sam_direction(
     lr_max: Any = None,
     weight_mask: Sequence[bool] | None = None,
     keep_e: bool = False,
+    diagnostics: bool = True,
 ) -> tuple[Tensors, dict[str, torch.Tensor], int]:
     """One full step's direction: evaluates `grad_fn` at w and at every ascent point.
 
@@ -265,7 +285,8 @@ def sam_direction(
     g_norm = global_norm(g, batch_dims)
     es = perturbations(variant, g, params, hp, state, step, batch_dims, lr, lr_max, weight_mask, g_norm=g_norm)
     g_advs = [grad_fn([p + e for p, e in zip(params, ek)])[1] for ek in es]
-    d, stats = combine(variant, g, g_advs, params, es, hp, batch_dims, weight_mask, g_norm=g_norm)
+    d, stats = combine(variant, g, g_advs, params, es, hp, batch_dims, weight_mask, g_norm=g_norm,
+                       diagnostics=diagnostics)
     stats["loss"] = loss
     if keep_e:
         stats["e"] = es

@@ -73,6 +73,7 @@ def simulate(
     state = rules.init_state(variant)
     gen = torch.Generator(device=w.device).manual_seed(seed) if noise > 0 else None
     alive = torch.ones(N, dtype=torch.bool, device=w.device)
+    all_alive = True
     diverged = torch.full((N,), -1, dtype=torch.long, device=w.device)
     ws, losses, gnorms, gammas, ascents = ([w] if record else None), [], [], [], []
     tail_sum = torch.zeros_like(w) if tail > 0 else None
@@ -92,7 +93,8 @@ def simulate(
                 loss, g = grad_fn(ps[0])
                 return loss, [g]
 
-        d, st, n = rules.sam_direction(variant, [w], gf, hpv, state, t, batch_dims=1, keep_e=record)
+        d, st, n = rules.sam_direction(variant, [w], gf, hpv, state, t, batch_dims=1, keep_e=record,
+                                       diagnostics=record)
         n_evals += n
         if momentum:
             buf = momentum * buf + d[0]
@@ -100,12 +102,16 @@ def simulate(
         else:
             step_dir = d[0]
         w_new = w - lr_b * step_dir
-        ok = torch.isfinite(w_new).all(1) & torch.isfinite(st["loss"])
-        diverged = torch.where(alive & ~ok, torch.full_like(diverged, t), diverged)
-        alive = alive & ok
-        w = torch.where(alive[:, None], w_new, w)
-        if momentum:
-            buf = torch.where(alive[:, None], buf, torch.zeros_like(buf))
+        ok = torch.isfinite(st["loss"] + rules._last_dim_sum(w_new))  # inf/NaN anywhere propagates
+        if all_alive and bool(ok.all()):  # the common case: no bookkeeping needed
+            w = w_new
+        else:
+            diverged = torch.where(alive & ~ok, t, diverged)
+            alive = alive & ok
+            all_alive = bool(alive.all())
+            w = torch.where(alive[:, None], w_new, w)
+            if momentum:
+                buf = torch.where(alive[:, None], buf, torch.zeros_like(buf))
         if tail_sum is not None and t > steps - tail:
             tail_sum = tail_sum + w
         if record:
