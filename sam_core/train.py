@@ -5,10 +5,16 @@
     python -m sam_core.train --config run.json [--epochs 3 …]     # options given also override the file
     python -m sam_core.train … --detach                            # queue it, start a worker, return at once
     python -m sam_core.train --run-id ID --runs-dir R              # the worker of an existing queued run
+    torchrun --standalone --nproc_per_node 4 -m sam_core.train … [--sync-perturbation]   # data-parallel
 
 Progress goes to stdout; the run id is the last line. Exit status 0 unless the run failed (1) or
 the options were invalid (2). The variant's hyperparameter options (--rho, --lam, --stable, …) come
 from the registry (`sam_core.VARIANTS`).
+
+Under torchrun (WORLD_SIZE > 1) every rank runs this command: rank 0 creates the run in the store
+(it takes no queue slot: the job owns its processes) and tells the others its id and config; the
+model is wrapped in DistributedDataParallel and `--batch-size` is the global batch. See
+`sam_core.training.distributed` for how SAM's passes, γ_t and the metrics are reduced.
 """
 
 from __future__ import annotations
@@ -119,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--num-workers", dest="num_workers", type=int)
     g.add_argument("--checkpoint-minutes", dest="checkpoint_minutes", type=float)
     g.add_argument("--poll-seconds", dest="poll_seconds", type=float, help="stop-flag/heartbeat interval")
+    g.add_argument("--sync-perturbation", dest="sync_perturbation", action="store_true",
+                   help="torchrun only: all-reduce the ascent gradient before perturbing (global-batch SAM); "
+                        "default: each rank perturbs with its own gradient (m-sharpness)")
     g.add_argument("--name")
     return p
 
@@ -145,10 +154,83 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
     return RunConfig.from_dict(base).validate()
 
 
+def _main_distributed(ns: argparse.Namespace, ctx) -> int:
+    """One rank of a torchrun job (see the module docstring)."""
+    from sam_core.settings import get_settings
+    from sam_core.training import distributed, worker
+    from sam_core.training.store import RunStore, check_run_id
+
+    given = vars(ns)
+    if "detach" in given:
+        print("error: --detach does not apply under torchrun (torchrun itself runs the job)", file=sys.stderr)
+        return 2
+    device = given.get("device")
+    if device is None and "config" in given and "run_id" not in given:
+        try:
+            device = RunConfig.from_json_file(given["config"]).device
+        except ConfigError:
+            device = None  # reported below by rank 0
+    ctx = distributed.init(ctx, None if device in (None, "auto") else device)
+    echo = (lambda s: print(s, flush=True)) if ctx.is_main else None
+    store = None
+    try:
+        if ctx.is_main:
+            try:
+                store = RunStore(given.get("runs_dir") or str(get_settings().runs_dir))
+                if "run_id" in given:
+                    run_id = check_run_id(given["run_id"])
+                    cfg = RunConfig.from_dict(store.get(run_id).config)
+                    distributed.check_batch(cfg.batch_size, ctx.world)
+                else:
+                    cfg = config_from_args(ns)
+                    distributed.check_batch(cfg.batch_size, ctx.world)
+                    run_id = worker.create(store, cfg)
+                    print(f"run {run_id} in {store.dir} ({ctx.world} processes, {ctx.backend})",
+                          file=sys.stderr, flush=True)
+                store.register_worker(run_id)
+                status = store.claim_slot(run_id, max_concurrent=10**9)  # no queue slot: the job is running
+                payload = {"run_id": run_id, "config": cfg.to_dict(), "status": status}
+            except (ConfigError, ValueError, KeyError) as exc:
+                payload = {"error": str(exc)}
+        else:
+            payload = None
+        payload = ctx.broadcast_object(payload)
+        if "error" in payload:
+            if ctx.is_main:
+                print(f"error: {payload['error']}", file=sys.stderr, flush=True)
+            return 2
+        run_id = payload["run_id"]
+        if payload["status"] != "running":
+            if ctx.is_main:
+                print(f"run {run_id} is {payload['status']}; nothing to do", flush=True)
+                print(run_id, flush=True)
+            return 0
+        status = worker.execute_claimed(store, run_id, RunConfig.from_dict(payload["config"]), echo=echo,
+                                        dist=ctx)
+        if not ctx.is_main:
+            return 1 if status == "failed" else 0
+        info = store.get(run_id)
+        if info.message:
+            print(f"{status}: {info.message}", flush=True)
+        print(run_id, flush=True)
+        return 1 if status == "failed" else 0
+    finally:
+        distributed.shutdown()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     ns = p.parse_args(argv)
     given = vars(ns)
+    from sam_core.training import distributed
+
+    try:
+        ctx = distributed.detect()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    if ctx is not None:
+        return _main_distributed(ns, ctx)
     from sam_core.settings import get_settings
     from sam_core.training import worker
     from sam_core.training.store import RunStore, check_run_id

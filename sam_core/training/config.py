@@ -80,6 +80,7 @@ class RunConfig:
     num_workers: int = 0
     checkpoint_minutes: float = 10.0  # also at every epoch end and on stop
     poll_seconds: float = 1.0  # how often the worker reads the stop flag and writes its heartbeat (0: every step)
+    sync_perturbation: bool = False  # torchrun only: all-reduce the ascent gradient (global-batch SAM)
     name: str = ""
     group: str = ""  # runs launched together by "compare variants"
 
@@ -185,6 +186,8 @@ class RunConfig:
         num("num_workers", 0, 64, integer=True)
         num("checkpoint_minutes", 0, 10**6, lo_open=True)
         num("poll_seconds", 0, 3600)
+        if not isinstance(self.sync_perturbation, bool):
+            err.append(f"sync_perturbation must be true or false, got {self.sync_perturbation!r}")
         if self.nesterov and not self.momentum:
             err.append("nesterov needs momentum > 0")
         if self.loss == "mse" and self.label_smoothing:

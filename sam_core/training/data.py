@@ -417,6 +417,17 @@ def epoch_plan(n: int, batch_size: int, seed: int, epoch: int, augment: bool, pa
     return EpochPlan(perm, flip, dx, dy, pad)
 
 
+def shard_plan(plan: EpochPlan, rank: int, world: int) -> EpochPlan:
+    """Rank `rank`'s share of every batch of `plan` (data-parallel training): columns
+    [rank·B/world, (rank+1)·B/world) of each step, so the ranks together see exactly the batches of the
+    single-process plan and every rank keeps the same number of steps."""
+    if world == 1:
+        return plan
+    b = plan.idx.shape[1] // world
+    cols = slice(rank * b, (rank + 1) * b)
+    return EpochPlan(plan.idx[:, cols], plan.flip[:, cols], plan.dx[:, cols], plan.dy[:, cols], plan.pad)
+
+
 def _norm_consts(spec: DatasetSpec, device, dtype=torch.float32):
     mean = torch.tensor(spec.mean, device=device, dtype=dtype).view(1, -1, 1, 1)
     std = torch.tensor(spec.std, device=device, dtype=dtype).view(1, -1, 1, 1)
@@ -454,7 +465,8 @@ class ResidentLoader:
     """The whole dataset as one tensor on the device; a batch is a gather + batched crop/flip."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, spec: DatasetSpec, batch_size: int, seed: int,
-                 augment: bool, device, channels_last: bool = False, pad: int = 4):
+                 augment: bool, device, channels_last: bool = False, pad: int = 4, shard: tuple[int, int] = (0, 1)):
+        self.shard = shard  # (rank, world): this process's columns of every batch (data-parallel)
         self.x = x.to(device)  # (N, C, H, W) uint8
         self.y = y.to(device)
         self.spec, self.batch_size, self.seed, self.augment, self.pad = spec, batch_size, seed, augment, pad
@@ -466,7 +478,8 @@ class ResidentLoader:
         return steps_per_epoch(len(self.y), self.batch_size)
 
     def batches(self, epoch: int, start_step: int = 0):
-        plan = epoch_plan(len(self.y), self.batch_size, self.seed, epoch, self.augment, self.pad)
+        plan = shard_plan(epoch_plan(len(self.y), self.batch_size, self.seed, epoch, self.augment, self.pad),
+                          *self.shard)
         dev = self.device
         idx, flip, dx, dy = (t.to(dev, non_blocking=True) for t in (plan.idx, plan.flip, plan.dx, plan.dy))
         for s in range(start_step, plan.steps):
@@ -509,7 +522,8 @@ class PlanDataLoader:
     """The standard DataLoader path (per-example transforms, optional worker processes), same plan."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, spec: DatasetSpec, batch_size: int, seed: int,
-                 augment: bool, num_workers: int = 0, pad: int = 4):
+                 augment: bool, num_workers: int = 0, pad: int = 4, shard: tuple[int, int] = (0, 1)):
+        self.shard = shard  # (rank, world): this process's columns of every batch (data-parallel)
         self.ds = _PlanDataset(x, y, spec, pad)
         self.n, self.batch_size, self.seed, self.augment, self.pad = len(y), batch_size, seed, augment, pad
         self.num_workers = num_workers
@@ -518,7 +532,7 @@ class PlanDataLoader:
         return steps_per_epoch(self.n, self.batch_size)
 
     def batches(self, epoch: int, start_step: int = 0):
-        plan = epoch_plan(self.n, self.batch_size, self.seed, epoch, self.augment, self.pad)
+        plan = shard_plan(epoch_plan(self.n, self.batch_size, self.seed, epoch, self.augment, self.pad), *self.shard)
         dl = torch.utils.data.DataLoader(self.ds, batch_sampler=_PlanBatchSampler(plan, start_step),
                                          num_workers=self.num_workers)
         yield from dl
@@ -592,7 +606,7 @@ def write_fake_mnist(root: str | os.PathLike, n_train: int = 200, n_test: int = 
 
 __all__ = [
     "DATASETS", "DatasetSpec", "DatasetMissingError", "DatasetFormatError", "RawData", "TrainData", "EpochPlan",
-    "get_dataset_spec", "load_raw", "prepare", "replace_one", "symmetric_label_noise", "epoch_plan",
+    "get_dataset_spec", "load_raw", "prepare", "replace_one", "symmetric_label_noise", "epoch_plan", "shard_plan",
     "steps_per_epoch", "augment_batch", "augment_one", "ResidentLoader", "PlanDataLoader", "eval_batches",
     "write_fake_cifar10", "write_fake_mnist", "missing_message",
 ]

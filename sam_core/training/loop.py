@@ -14,6 +14,9 @@ No SAM rule lives here: every update comes from the optimizer shell. The loop on
     augmentations) on the training set with one example replaced; ‖w − w_twin‖ is logged.
 The data order is a pure function of (seed, epoch), so a resume from a checkpoint replays nothing
 and continues the step counter, the metrics and the warm-start vector exactly.
+
+Under torchrun (`dist` given) the same loop trains a DistributedDataParallel model, each rank on its
+share of every batch; `distributed.py` says how SAM's passes, γ_t and the metrics are reduced.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from .data import (
     prepare,
     replace_one,
 )
+from .distributed import DistContext, NullStore, check_batch, rank_device, save_debug_weights
 from .models import build_model
 from .store import RunStore
 
@@ -145,12 +149,21 @@ def evaluate(model, x, y, spec, loss_fn, device, batch_size, autocast, channels_
 
 @dataclass
 class Replica:
-    """One network being trained: the main run, or the uniform-stability twin."""
+    """One network being trained: the main run, or the uniform-stability twin.
+
+    `net` is what the closure calls: the DistributedDataParallel wrapper of `model` under torchrun,
+    else `model` itself. Evaluation, Hessian and checkpoints use `model`.
+    """
 
     model: torch.nn.Module
     opt: Any
     loader: Any
     holder: dict = field(default_factory=dict)
+    net: Any = None
+
+    def __post_init__(self):
+        if self.net is None:
+            self.net = self.model
 
 
 def make_closure(rep: Replica, xb, yb, loss_fn, autocast):
@@ -160,7 +173,7 @@ def make_closure(rep: Replica, xb, yb, loss_fn, autocast):
     def closure():
         rep.opt.zero_grad(set_to_none=True)
         with autocast():
-            out = rep.model(xb)
+            out = rep.net(xb)
         loss = loss_fn(out, yb)
         loss.backward()
         if first[0]:
@@ -203,19 +216,35 @@ class _StopSignal:
 
 # ------------------------------------------------------------------------------------------- the run
 class Trainer:
-    """Trains one run of the store; `run()` returns the final status ('finished' or 'stopped')."""
+    """Trains one run of the store; `run()` returns the final status ('finished' or 'stopped').
+
+    dist:     this rank of a torchrun job (None: a single process). Ranks other than 0 write nothing.
+    on_epoch: called with (epoch, step, epoch metrics) after every epoch's evaluation (on rank 0);
+              a true return stops the run there (checkpointed, 'stopped'; single process only).
+              The Ray sweep executor reports to Tune through it.
+    """
 
     def __init__(self, cfg: RunConfig, store: RunStore, run_id: str, echo: Callable[[str], None] | None = None,
-                 data: TrainData | None = None):
+                 data: TrainData | None = None, dist: DistContext | None = None,
+                 on_epoch: Callable[[int, int, dict], None] | None = None):
         self.cfg = cfg.validate()
+        self.dist = dist
+        self.is_main = dist is None or dist.is_main
+        if not self.is_main:
+            store, echo = NullStore(), None
         self.store, self.run_id = store, run_id
         self.echo = echo or (lambda s: None)
         self._data = data
+        self.on_epoch = on_epoch
 
     # ------------------------------------------------------------------------------ setup
     def setup(self) -> None:
         cfg = self.cfg
-        self.device = resolve_device(cfg.device)
+        if self.dist is not None:
+            check_batch(cfg.batch_size, self.dist.world)
+            self.device = rank_device(self.dist, cfg.device)
+        else:
+            self.device = resolve_device(cfg.device)
         cuda = self.device.type == "cuda"
         self.channels_last = bool(cfg.channels_last and cuda)
         amp = bool(cfg.amp and cuda)
@@ -273,13 +302,19 @@ class Trainer:
         opt = sam_core.make_optimizer(cfg.optimizer, model.named_parameters(), base_optimizer=cls,
                                       **cfg.hparams, **kw)
         use_resident = cfg.loader == "resident" or (cfg.loader == "auto" and self.device.type == "cuda")
+        shard = (0, 1) if self.dist is None else (self.dist.rank, self.dist.world)
         if use_resident:
             loader = ResidentLoader(data.x_train, data.y_train, self.spec, cfg.batch_size, cfg.seed, self.augment,
-                                    self.device, self.channels_last)
+                                    self.device, self.channels_last, shard=shard)
         else:
             loader = PlanDataLoader(data.x_train, data.y_train, self.spec, cfg.batch_size, cfg.seed, self.augment,
-                                    cfg.num_workers)
-        return Replica(model, opt, loader)
+                                    cfg.num_workers, shard=shard)
+        if self.dist is None:
+            return Replica(model, opt, loader)
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        opt.distributed(net, sync_perturbation=cfg.sync_perturbation)
+        return Replica(model, opt, loader, net=net)
 
     # ------------------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> None:
@@ -293,10 +328,18 @@ class Trainer:
         _atomic_save(state, self.store.checkpoint_path(self.run_id))
 
     def load_checkpoint(self) -> bool:
-        path = self.store.checkpoint_path(self.run_id)
-        if not path.exists():
-            return False
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        if self.dist is None:
+            path = self.store.checkpoint_path(self.run_id)
+            if not path.exists():
+                return False
+            state = torch.load(path, map_location=self.device, weights_only=False)
+        else:  # rank 0 reads the file, every rank gets its content (no shared filesystem needed)
+            state = None
+            if self.is_main and self.store.checkpoint_path(self.run_id).exists():
+                state = torch.load(self.store.checkpoint_path(self.run_id), map_location="cpu", weights_only=False)
+            state = self.dist.broadcast_object(state)
+            if state is None:
+                return False
         if len(state["replicas"]) != len(self.reps):
             raise ValueError("the checkpoint's number of networks does not match the configuration (stability mode)")
         for rep, st in zip(self.reps, state["replicas"]):
@@ -378,11 +421,16 @@ class Trainer:
         dropped = store.truncate_metrics(rid, self.step if resumed else -1)
         if resumed:
             self.echo(f"resumed from the checkpoint at step {self.step} ({dropped} later metric rows replaced)")
-        stop = False
+        main, dist = self.is_main, self.dist
+        if dist is not None:
+            store.put_artifact(rid, "distributed", {"world_size": dist.world, "backend": dist.backend,
+                                                    "sync_perturbation": cfg.sync_perturbation,
+                                                    "per_rank_batch": cfg.batch_size // dist.world})
+        stop = stop_local = False  # distributed: a rank's own request, until the ranks agree at a flush
         with _StopSignal() as sig:
             t_run = time.perf_counter()
             seconds0 = self.train_seconds
-            if self.step == 0 and cfg.hessian_every:
+            if self.step == 0 and cfg.hessian_every and main:
                 self._log(0, self.hessian_point())
             window: list[torch.Tensor] = []
             t_win = time.perf_counter()
@@ -412,22 +460,37 @@ class Trainer:
                     if poll:
                         last_poll = now
                         self.train_seconds = seconds0 + time.perf_counter() - t_run
-                        stop = store.heartbeat(rid, self.step, epoch, self.train_seconds) or sig.flag
+                        if dist is None:
+                            stop = store.heartbeat(rid, self.step, epoch, self.train_seconds) or sig.flag
+                        else:
+                            stop_local = store.heartbeat(rid, self.step, epoch, self.train_seconds) or sig.flag \
+                                or stop_local
                     if self.step % cfg.log_every == 0 or end_of_epoch or stop:
                         overhead = self.hessian_seconds + self.eval_seconds - overhead0
-                        diverged = self._flush(window, time.perf_counter() - t_win - overhead, lr, yb)
+                        if dist is None:
+                            diverged = self._flush(window, time.perf_counter() - t_win - overhead, lr, yb)
+                        else:  # one all-reduce: the window's metrics (mean over ranks) and the stop flags
+                            diverged, stop = self._flush(window, time.perf_counter() - t_win - overhead, lr, yb,
+                                                         stop_local)
                         window, t_win = [], time.perf_counter()
                         overhead0 = self.hessian_seconds + self.eval_seconds
                         if diverged:
                             self.train_seconds = seconds0 + time.perf_counter() - t_run
                             return self._finish_diverged()
-                    if cfg.hessian_every and self.step % cfg.hessian_every == 0:
+                    if cfg.hessian_every and self.step % cfg.hessian_every == 0 and main:
                         self._log(self.step, self.hessian_point())
                     if end_of_epoch:
-                        ep = self.epoch_point()
-                        self._log(self.step, ep)
-                        self.echo(self._epoch_line(epoch, ep))
-                    if end_of_epoch or stop or (now - t_ckpt) >= 60 * cfg.checkpoint_minutes:
+                        if dist is not None:
+                            diff = dist.weight_diff(self.reps[0].model)  # a collective: every rank
+                        if main:
+                            ep = self.epoch_point()
+                            if dist is not None:
+                                ep["rank_weight_diff"] = diff
+                            self._log(self.step, ep)
+                            self.echo(self._epoch_line(epoch, ep))
+                            if self.on_epoch is not None and self.on_epoch(epoch, self.step, ep) and dist is None:
+                                stop = True  # the caller asked to stop here (e.g. ASHA early stopping)
+                    if main and (end_of_epoch or stop or (now - t_ckpt) >= 60 * cfg.checkpoint_minutes):
                         self.train_seconds = seconds0 + time.perf_counter() - t_run
                         self.save_checkpoint()
                         t_ckpt = now
@@ -438,6 +501,10 @@ class Trainer:
                         return "stopped"
             self.train_seconds = seconds0 + time.perf_counter() - t_run
             store.heartbeat(rid, self.step, cfg.epochs, self.train_seconds)
+            if dist is not None:
+                save_debug_weights(dist, self.reps[0].model)
+                if not main:
+                    return "finished"
             self.final_spectrum()
             self._timing()
             store.finish(rid, "finished", message=f"finished {self.step} steps")
@@ -446,19 +513,33 @@ class Trainer:
     def _log(self, step: int, values: dict[str, float]) -> None:
         self.store.log_metrics(self.run_id, [(step, k, v) for k, v in values.items()])
 
-    def _flush(self, window: list[torch.Tensor], seconds: float, lr: float, yb) -> bool:
-        """Write the window's means (one device→host transfer). Returns True if the loss diverged."""
+    def _flush(self, window: list[torch.Tensor], seconds: float, lr: float, yb, stop_local: bool | None = None):
+        """Write the window's means (one device→host transfer). Returns True if the loss diverged.
+
+        Distributed (`stop_local` given): the window is first averaged over ranks together with the
+        ranks' stop flags (one all-reduce); returns (diverged, stop) — the same on every rank.
+        """
+        if stop_local is not None:
+            if not window:  # cannot happen (a flush follows a step), but keep the collectives matched
+                window = [torch.full((len(WINDOW_KEYS) + 1 + (len(self.reps) > 1),), math.nan, device=self.device)]
+            m, stop = self.dist.reduce_window(torch.stack(window).double(), stop_local)
+            m = m.cpu()
+            return self._write_window(m, seconds, lr, yb), stop
         if not window:
             return False
         m = torch.stack(window).double().cpu()  # (k, n_keys): the one sync of this window
+        return self._write_window(m, seconds, lr, yb)
+
+    def _write_window(self, m: torch.Tensor, seconds: float, lr: float, yb) -> bool:
         k = m.shape[0]
         means = m.mean(0).tolist()
         names = list(WINDOW_KEYS) + ["accuracy"] + (["twin_distance"] if len(self.reps) > 1 else [])
         vals = dict(zip(names, means))
         if len(self.reps) > 1:
             vals["twin_distance"] = float(m[-1, -1])  # the distance now, not a window mean
+        per_step = len(yb) * (1 if self.dist is None else self.dist.world)  # images of the global batch
         vals.update(lr=lr, epoch=self.step / self.spe, step_time=seconds / k if seconds > 0 else math.nan,
-                    images_per_s=k * len(yb) / seconds if seconds > 0 else math.nan)
+                    images_per_s=k * per_step / seconds if seconds > 0 else math.nan)
         if "rho" in self.hp:
             vals["rho"] = float(self.hp["rho"])
         self._log(self.step, vals)

@@ -102,15 +102,31 @@ def execute(store: RunStore, run_id: str, max_concurrent: int | None = None,
             echo(f"run {run_id} waits for a free slot (at most {max_concurrent} running)")
             waited = True
         time.sleep(QUEUE_POLL_SECONDS)
+    return execute_claimed(store, run_id, None, echo)
+
+
+def execute_claimed(store: RunStore | None, run_id: str, cfg: RunConfig | None = None,
+                    echo: Callable[[str], None] | None = None, dist=None, **trainer_kw) -> str:
+    """Train a run already marked running; a crash marks it failed with its traceback. Returns the status.
+
+    `dist`: this rank of a torchrun job (ranks other than 0 pass store=None and write nothing).
+    `trainer_kw`: passed to `loop.Trainer` (e.g. on_epoch).
+    """
+    echo = echo or (lambda s: None)
+    main = dist is None or dist.is_main
     try:
         from . import loop
 
-        cfg = RunConfig.from_dict(store.get(run_id).config)
-        return loop.train(cfg, store, run_id, echo)
+        if cfg is None:
+            cfg = RunConfig.from_dict(store.get(run_id).config)
+        return loop.Trainer(cfg, store, run_id, echo, dist=dist, **trainer_kw).run()
     except BaseException as exc:  # noqa: B036 — a crash of any kind marks the run failed, with its traceback
         tb = traceback.format_exc()
-        store.finish(run_id, "failed", message=f"{type(exc).__name__}: {exc}", traceback=tb)
+        if main:
+            store.finish(run_id, "failed", message=f"{type(exc).__name__}: {exc}", traceback=tb)
         echo(tb)
+        if not main:
+            print(tb, file=sys.stderr, flush=True)
         if isinstance(exc, KeyboardInterrupt):
             raise
         return "failed"
