@@ -5,6 +5,9 @@
     <runs_dir>/<run_id>/worker.log      the worker's stdout/stderr when launched from the page
 
 Status: queued → running → finished | failed | stopped (stopped/failed runs can be resumed: queued again).
+Sweeps (`sam_core.sweep`) live in two more tables: `sweeps` (the spec, the executor, the driver process)
+and `sweep_trials` (each trial's swept values and config; its run id once started). A trial's run is
+an ordinary run whose group is the sweep id, so every run page shows it.
 A worker records its pid (and the process start time, against pid reuse) and a heartbeat; a
 `running` or `queued` run whose worker process is gone is marked `failed` by `reconcile()` (called by
 every listing), keeping the metrics written so far. Metrics are long rows (run_id, step, name, value);
@@ -34,6 +37,9 @@ import pandas as pd
 STATUSES = ("queued", "running", "finished", "failed", "stopped")
 ACTIVE = ("queued", "running")
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+SWEEP_ID_RE = re.compile(r"^sweep-\d{8}-\d{6}-[0-9a-f]{6}$")
+SWEEP_STATUSES = ("queued", "running", "finished", "stopped", "failed")
+TRIAL_STATES = ("pending", "started", "cancelled", "deleted")
 STALE_HEARTBEAT_S = 300.0  # for workers on another host (no pid check possible)
 
 _SCHEMA = """
@@ -62,11 +68,35 @@ CREATE TABLE IF NOT EXISTS metrics(
 CREATE TABLE IF NOT EXISTS artifacts(
     run_id TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(run_id, name)
 );
+CREATE TABLE IF NOT EXISTS sweeps(
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    spec TEXT NOT NULL,
+    executor TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    started REAL, finished REAL, heartbeat REAL,
+    pid INTEGER, pid_start TEXT, host TEXT,
+    n_trials INTEGER NOT NULL,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS sweep_trials(
+    sweep_id TEXT NOT NULL, trial INTEGER NOT NULL, params TEXT NOT NULL, config TEXT NOT NULL,
+    run_id TEXT, state TEXT NOT NULL DEFAULT 'pending',
+    PRIMARY KEY(sweep_id, trial)
+);
 """
 
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def check_sweep_id(sweep_id: str) -> str:
+    if not isinstance(sweep_id, str) or not SWEEP_ID_RE.match(sweep_id):
+        raise ValueError(f"sweep id must look like sweep-20250101-120000-a1b2c3, got {sweep_id!r}")
+    return sweep_id
 
 
 def check_run_id(run_id: str) -> str:
@@ -181,6 +211,13 @@ class RunStore:
         self._local = threading.local()
         self._con().executescript(_SCHEMA)  # idempotent; executescript commits by itself
 
+    def __getstate__(self) -> dict:  # picklable (Ray callbacks, processes): connections are per thread anyway
+        return {"dir": self.dir, "path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        self.dir, self.path = state["dir"], state["path"]
+        self._local = threading.local()
+
     # ------------------------------------------------------------------------------ connection
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -271,11 +308,15 @@ class RunStore:
         with self._tx() as con:
             con.execute(f"UPDATE runs SET {cols} WHERE id=?", (*fields.values(), run_id))
 
-    def register_worker(self, run_id: str, pid: int | None = None) -> None:
-        """Record the process that owns this run (the waiting worker of a queued run, or the trainer)."""
+    def register_worker(self, run_id: str, pid: int | None = None, host: str | None = None,
+                        pid_start: str | None = None) -> None:
+        """Record the process that owns this run (the waiting worker of a queued run, or the trainer).
+
+        `host`/`pid_start`: for a process on another machine (a Ray trial writing through the driver)."""
         pid = os.getpid() if pid is None else pid
-        self.update(run_id, pid=pid, pid_start=process_start_time(pid), host=socket.gethostname(),
-                    heartbeat=time.time())
+        if host is None:
+            host, pid_start = socket.gethostname(), process_start_time(pid)
+        self.update(run_id, pid=pid, pid_start=pid_start, host=host, heartbeat=time.time())
 
     def claim_slot(self, run_id: str, max_concurrent: int) -> str:
         """Try to move `run_id` from queued to running (first come, first served, at most
@@ -375,6 +416,7 @@ class RunStore:
         with self._tx() as con:
             for table, col in (("metrics", "run_id"), ("artifacts", "run_id"), ("runs", "id")):
                 con.execute(f"DELETE FROM {table} WHERE {col}=?", (run_id,))
+            con.execute("UPDATE sweep_trials SET state='deleted' WHERE run_id=?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
     # ------------------------------------------------------------------------------ metrics
@@ -427,6 +469,166 @@ class RunStore:
 
     def artifact_names(self, run_id: str) -> list[str]:
         return [r[0] for r in self._con().execute("SELECT name FROM artifacts WHERE run_id=? ORDER BY name", (run_id,))]
+
+    # ------------------------------------------------------------------------------ sweeps
+    def create_sweep(self, name: str, spec: dict, executor: str, trials: list[tuple[dict, dict]]) -> str:
+        """Record a sweep and its trials ((swept values, RunConfig dict) each, all pending). Returns its id."""
+        sweep_id = "sweep-" + new_run_id()
+        with self._tx() as con:
+            while con.execute("SELECT 1 FROM sweeps WHERE id=?", (sweep_id,)).fetchone():
+                sweep_id = "sweep-" + new_run_id()
+            con.execute("INSERT INTO sweeps(id, name, spec, executor, status, created, n_trials) "
+                        "VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                        (sweep_id, name, json.dumps(spec, sort_keys=True), executor, time.time(), len(trials)))
+            con.executemany("INSERT INTO sweep_trials(sweep_id, trial, params, config) VALUES (?, ?, ?, ?)",
+                            [(sweep_id, i, json.dumps(p, sort_keys=True), json.dumps(c, sort_keys=True))
+                             for i, (p, c) in enumerate(trials)])
+        return sweep_id
+
+    def get_sweep(self, sweep_id: str) -> SweepInfo:
+        r = self._con().execute("SELECT * FROM sweeps WHERE id=?", (check_sweep_id(sweep_id),)).fetchone()
+        if r is None:
+            raise KeyError(f"no sweep {sweep_id!r} in {self.dir}")
+        return _row_to_sweep(r)
+
+    def list_sweeps(self, reconcile: bool = True) -> list[SweepInfo]:
+        """All sweeps, newest first (sweeps whose driver died are marked failed first)."""
+        if reconcile:
+            self.reconcile_sweeps()
+        return [_row_to_sweep(r) for r in self._con().execute("SELECT * FROM sweeps ORDER BY created DESC, id DESC")]
+
+    def update_sweep(self, sweep_id: str, **fields: Any) -> None:
+        allowed = {"status", "started", "finished", "heartbeat", "pid", "pid_start", "host", "stop_requested",
+                   "message"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"cannot update {sorted(bad)}")
+        if "status" in fields and fields["status"] not in SWEEP_STATUSES:
+            raise ValueError(f"status must be one of {SWEEP_STATUSES}")
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self._tx() as con:
+            con.execute(f"UPDATE sweeps SET {cols} WHERE id=?", (*fields.values(), sweep_id))
+
+    def register_sweep_driver(self, sweep_id: str, pid: int | None = None) -> None:
+        pid = os.getpid() if pid is None else pid
+        self.update_sweep(sweep_id, pid=pid, pid_start=process_start_time(pid), host=socket.gethostname(),
+                          heartbeat=time.time())
+
+    def sweep_trials(self, sweep_id: str) -> list[TrialInfo]:
+        """The sweep's trials in order, each with its run's status (None while pending)."""
+        rows = self._con().execute(
+            "SELECT t.trial, t.params, t.config, t.run_id, t.state, r.status FROM sweep_trials t "
+            "LEFT JOIN runs r ON r.id = t.run_id WHERE t.sweep_id=? ORDER BY t.trial", (sweep_id,)).fetchall()
+        return [TrialInfo(r[0], json.loads(r[1]), json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    def start_trial(self, sweep_id: str, trial: int, run_id: str) -> bool:
+        """Attach `run_id` to a pending trial (False if the trial is no longer pending, e.g. cancelled)."""
+        with self._tx() as con:
+            cur = con.execute("UPDATE sweep_trials SET run_id=?, state='started' WHERE sweep_id=? AND trial=? "
+                              "AND state='pending'", (run_id, sweep_id, trial))
+            return cur.rowcount == 1
+
+    def cancel_pending_trials(self, sweep_id: str) -> int:
+        with self._tx() as con:
+            return con.execute("UPDATE sweep_trials SET state='cancelled' WHERE sweep_id=? AND state='pending'",
+                               (sweep_id,)).rowcount
+
+    def request_sweep_stop(self, sweep_id: str) -> str:
+        """Stop a sweep: no new trial starts, and every active trial's run is asked to stop (it
+        checkpoints first). Returns the sweep's status afterwards."""
+        info = self.get_sweep(sweep_id)
+        if info.status in ("queued", "running"):
+            self.update_sweep(sweep_id, stop_requested=1)
+            if info.pid is None or info.status == "queued":
+                self.cancel_pending_trials(sweep_id)
+        for t in self.sweep_trials(sweep_id):
+            if t.run_id and t.run_status in ACTIVE:
+                self.request_stop(t.run_id)
+        return self.get_sweep(sweep_id).status
+
+    def reconcile_sweeps(self) -> list[str]:
+        """Mark sweeps whose driver process is gone as failed (their pending trials are cancelled;
+        trials already started keep running in their own workers)."""
+        rows = self._con().execute(
+            "SELECT id, pid, pid_start, host, heartbeat FROM sweeps WHERE status IN ('queued','running')").fetchall()
+        host, now, dead = socket.gethostname(), time.time(), []
+        for r in rows:
+            if r["pid"] is None:
+                continue
+            if r["host"] and r["host"] != host:
+                gone = r["heartbeat"] is not None and now - r["heartbeat"] > STALE_HEARTBEAT_S
+            else:
+                gone = not pid_alive(r["pid"], r["pid_start"])
+            if gone:
+                dead.append((r["id"], r["pid"]))
+        for sweep_id, pid in dead:
+            with self._tx() as con:
+                cur = con.execute("SELECT status, pid FROM sweeps WHERE id=?", (sweep_id,)).fetchone()
+                if cur and cur["status"] in ("queued", "running") and cur["pid"] == pid:
+                    n = con.execute("UPDATE sweep_trials SET state='cancelled' WHERE sweep_id=? AND state='pending'",
+                                    (sweep_id,)).rowcount
+                    con.execute("UPDATE sweeps SET status='failed', finished=?, message=? WHERE id=?",
+                                (now, f"the sweep's driver process (pid {pid}) ended without reporting; {n} trial(s) "
+                                      f"not started were cancelled, started ones keep their runs", sweep_id))
+        return [d[0] for d in dead]
+
+    def delete_sweep(self, sweep_id: str, force: bool = False) -> None:
+        """Delete a sweep, its trials and their runs (an active sweep must be stopped first, or force=True)."""
+        info = self.get_sweep(sweep_id)
+        if info.status in ("queued", "running") and not force:
+            raise ValueError(f"sweep {sweep_id} is {info.status}; stop it before deleting it")
+        trials = self.sweep_trials(sweep_id)
+        if not force and any(t.run_status in ACTIVE for t in trials):
+            raise ValueError(f"sweep {sweep_id} still has running trials; stop it and wait, or force")
+        for t in trials:
+            if t.run_id and self.exists(t.run_id):
+                self.delete(t.run_id, force=force)
+        with self._tx() as con:
+            con.execute("DELETE FROM sweep_trials WHERE sweep_id=?", (sweep_id,))
+            con.execute("DELETE FROM sweeps WHERE id=?", (sweep_id,))
+
+
+@dataclass
+class SweepInfo:
+    id: str
+    name: str
+    spec: dict
+    executor: str
+    status: str
+    created: float
+    started: float | None
+    finished: float | None
+    heartbeat: float | None
+    pid: int | None
+    n_trials: int
+    stop_requested: bool
+    message: str
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("queued", "running")
+
+
+@dataclass
+class TrialInfo:
+    trial: int
+    params: dict  # the swept values of this trial
+    config: dict  # its full RunConfig
+    run_id: str | None
+    state: str  # pending | started | cancelled | deleted
+    run_status: str | None  # the run's status once started
+
+    @property
+    def status(self) -> str:
+        """pending / cancelled / deleted, or the run's status (queued, running, finished, failed, stopped)."""
+        return self.run_status if self.state == "started" and self.run_status else self.state
+
+
+def _row_to_sweep(r: sqlite3.Row) -> SweepInfo:
+    return SweepInfo(id=r["id"], name=r["name"], spec=json.loads(r["spec"]), executor=r["executor"],
+                     status=r["status"], created=r["created"], started=r["started"], finished=r["finished"],
+                     heartbeat=r["heartbeat"], pid=r["pid"], n_trials=r["n_trials"],
+                     stop_requested=bool(r["stop_requested"]), message=r["message"])
 
 
 def _real(v: Any) -> float | None:
