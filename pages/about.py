@@ -1,5 +1,9 @@
 """About / References: the papers behind each variant and experiment, and how SAM Lab computes things."""
 
+from ui.common import page_guard
+
+page_guard()  # deep links on a fresh server run inside app.py
+
 import streamlit as st
 
 from sam_core import VARIANTS

@@ -4,6 +4,10 @@ Runs launched together with "compare variants" form a group (same seed, data ord
 picking a group selects all of its runs. Read-only: nothing here starts or changes a run.
 """
 
+from ui.common import page_guard
+
+page_guard()  # deep links on a fresh server run inside app.py
+
 import streamlit as st
 
 from sam_core.plots import training as tplots

@@ -7,6 +7,10 @@ Lanczos every k steps, drawn against 2/η and the SAM edge from the current ‖g
 URL parameters: variants, lr, rho, steps, every, run=1 (start on open).
 """
 
+from ui.common import page_guard
+
+page_guard()  # deep links on a fresh server run inside app.py
+
 import numpy as np
 import streamlit as st
 

@@ -1,5 +1,9 @@
 """Home: what SAM is, one-click presets that open a configured page, and a card per variant."""
 
+from ui.common import page_guard
+
+page_guard()  # deep links on a fresh server run inside app.py
+
 import streamlit as st
 
 from sam_core import VARIANTS

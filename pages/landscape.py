@@ -6,6 +6,10 @@ lr with the GD bound, lr × ρ / lr × λ maps) and basins of attraction. Every 
 ``sam_core.simulate``; races are cached per configuration, sweeps run as background jobs.
 """
 
+from ui.common import page_guard
+
+page_guard()  # deep links on a fresh server run inside app.py
+
 import numpy as np
 import streamlit as st
 

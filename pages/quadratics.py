@@ -5,6 +5,10 @@ fragment draws relative-error curves, the λ × lr heatmap and the sampling comp
 URL parameters: problem, variants, sampling, b, steps, seeds, lr_mult, run=1 (start on open).
 """
 
+from ui.common import page_guard
+
+page_guard()  # deep links on a fresh server run inside app.py
+
 import math
 
 import pandas as pd

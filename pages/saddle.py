@@ -6,6 +6,10 @@ URL parameters (shareable, used by the Home presets): variants, rho, seeds, epoc
 (minibatch | full | population), batch, n, frac, run=1 (start on open).
 """
 
+from ui.common import page_guard
+
+page_guard()  # deep links on a fresh server run inside app.py
+
 import streamlit as st
 
 from sam_core.dynamics import SaddleConfig, run_saddle

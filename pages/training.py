@@ -5,6 +5,10 @@ the monitor below reads the store in an `st.fragment(run_every=…)` that stops 
 active. Reloads, second tabs and app restarts see the same runs.
 """
 
+from ui.common import page_guard
+
+page_guard()  # deep links on a fresh server run inside app.py
+
 import streamlit as st
 import torch
 

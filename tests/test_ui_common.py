@@ -36,3 +36,17 @@ def test_choice_is_shared_between_pages():
     at.session_state["_test_key"] = "k2"  # another page's widget
     at.run()
     assert _chosen(at) == ["asam", "ssam"]
+
+
+def _hp_app():
+    import streamlit as st
+
+    from ui.common import hparam_inputs
+
+    st.write("hp=" + repr(hparam_inputs("ssam", "t")))
+
+
+def test_registry_defaults_are_not_snapped_by_log_sliders():
+    at = AppTest.from_function(_hp_app, default_timeout=30).run()
+    text = [m.value for m in at.markdown if m.value.startswith("hp=")][0]
+    assert "'rho': 0.05" in text

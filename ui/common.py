@@ -69,10 +69,13 @@ def log_options(low: float, high: float, per_decade: int = 12) -> list[float]:
 
 def log_slider(label: str, low: float, high: float, default: float, key: str, help: str | None = None,
                container: Any = None, per_decade: int = 12) -> float:
-    """A slider whose positions are log-spaced; the default is snapped to the nearest position."""
+    """A slider whose positions are log-spaced (plus the default itself, when it lies in range)."""
     c = container or st
     opts = log_options(low, high, per_decade)
-    default = min(opts, key=lambda o: abs(math.log(max(o, 1e-300)) - math.log(max(default, 1e-300))))
+    if low <= default <= high:  # the default itself is a position: a registry default (ρ = 0.05) stays exact
+        opts = sorted(set(opts) | {float(default)})
+    else:
+        default = min(opts, key=lambda o: abs(math.log(max(o, 1e-300)) - math.log(max(default, 1e-300))))
     if key in st.session_state and st.session_state[key] not in opts:
         del st.session_state[key]
     return c.select_slider(label, options=opts, value=default, key=key, help=help,
@@ -146,6 +149,24 @@ def hparam_inputs(variant: str, key_prefix: str, container: Any = None, exclude:
                        help=h.help, symbol=h.symbol)
         out[name] = _hp_widget(h, f"{key_prefix}_{variant}_{name}", c, d)
     return out
+
+
+def page_guard() -> None:
+    """Call first on every page: run it inside app.py's navigation even when opened by a deep link.
+
+    Until `st.navigation` has run once in a server process, Streamlit treats an app with a `pages/`
+    folder as a legacy multipage app; a shared link such as /landscape?fn=… as the first request of a
+    fresh server would run the page file alone (no sections, no sidebar, legacy menu) and keep doing
+    so. Switching that legacy mode off and rerunning runs app.py, which resolves the same page (same
+    url_path) with the query parameters intact. Uses a Streamlit internal; a no-op if it is gone.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # pragma: no cover - another Streamlit layout
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def device_badge(container: Any = None) -> str:

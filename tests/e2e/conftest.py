@@ -7,6 +7,7 @@ use /usr/bin/chromium (installed by `make test` via scripts/ensure_chromium.sh).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -40,17 +41,20 @@ def e2e_dirs(tmp_path_factory):
     runs, data = base / "runs", base / "data"
     runs.mkdir()
     data.mkdir()
+    from sam_core.training.data import write_fake_cifar10
+
+    write_fake_cifar10(data, n_train=128, n_test=32)  # the real cifar-10-batches-py format, tiny
     return runs, data
 
 
-@pytest.fixture(scope="session")
-def server(e2e_dirs):
-    runs, data = e2e_dirs
+@contextlib.contextmanager
+def streamlit_server(runs: Path, data: Path, log_name: str = "e2e-server.log"):
+    """`streamlit run app.py` on a free port; yields its base URL once /_stcore/health answers ok."""
     port = _free_port()
     env = dict(os.environ, SAMLAB_RUNS_DIR=str(runs), SAMLAB_DATA=str(data), PYTHONUNBUFFERED="1",
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+               SAMLAB_OFFLINE="1", OMP_NUM_THREADS="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS.parent / "e2e-server.log", "w")
+    log = open(ARTIFACTS.parent / log_name, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
@@ -58,25 +62,33 @@ def server(e2e_dirs):
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError(f"streamlit did not become healthy; see {log.name}")
-        time.sleep(0.5)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"streamlit did not become healthy; see {log.name}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def server(e2e_dirs):
+    runs, data = e2e_dirs
+    with streamlit_server(runs, data) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,75 @@
+"""Browser interactions: a slider on the landscape page redraws the race; a training run launched
+from the page streams γ_t into its chart."""
+
+import time
+
+from .conftest import screenshot, streamlit_server, wait_for_app
+
+PLOT_DATA_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(p =>
+    JSON.stringify((p._fullData || []).map(t => [t.name || '', t.x ? Array.from(t.x).slice(0, 400) : [],
+                                                     t.y ? Array.from(t.y).slice(0, 400) : []])))"""
+
+
+def plots(page):
+    return page.evaluate(PLOT_DATA_JS)
+
+
+def test_slider_changes_the_landscape_plot(server, page):
+    page.goto(f"{server}/landscape")
+    wait_for_app(page)
+    before = plots(page)
+    assert before and any(len(p) > 20 for p in before)
+    slider = page.locator(".st-key-ls_mom input[type='range']")  # the momentum slider (react-aria range input)
+    slider.focus()
+    for _ in range(30):  # 0.00 -> 0.30
+        slider.press("ArrowRight")
+    wait_for_app(page)
+    deadline = time.time() + 30
+    while plots(page) == before and time.time() < deadline:
+        time.sleep(0.5)
+    after = plots(page)
+    assert after != before
+    assert page.locator("[data-testid='stException']").count() == 0
+    screenshot(page, "landscape_after_slider")
+
+
+GAMMA_POINTS_JS = """() => {
+  const p = document.querySelector('.st-key-tl_fig2 .js-plotly-plot');
+  if (!p || !p._fullData) return 0;  // _fullData: arrays decoded (data may hold base64 'bdata')
+  return p._fullData.reduce((n, t) => n + (t.y ? Array.from(t.y).filter(v => v !== null && isFinite(v)).length : 0), 0);
+}"""
+
+
+def test_tiny_training_run_streams_gamma(server, page):
+    # a shared link pre-fills the form: one SSAM run of LeNet-5 on the tiny generated CIFAR-10
+    page.goto(f"{server}/training?variants=ssam&dataset=cifar10&model=lenet5&epochs=1&batch_size=8"
+              f"&subset=96&hessian_every=2")
+    wait_for_app(page)
+    page.locator(".st-key-tl_launch button").click()
+    wait_for_app(page)
+    assert page.locator("[data-testid='stException']").count() == 0
+    deadline = time.time() + 180
+    n = 0
+    while time.time() < deadline:
+        n = page.evaluate(GAMMA_POINTS_JS)
+        if n >= 2:
+            break
+        time.sleep(1.0)
+    screenshot(page, "training_live")
+    assert n >= 2, "the γ_t chart never received points"
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_deep_link_as_first_request_of_a_fresh_server(e2e_dirs, page):
+    """A shared link opened before anyone visited Home still runs inside app.py's navigation."""
+    runs, data = e2e_dirs
+    with streamlit_server(runs, data, "e2e-fresh-server.log") as url:
+        page.goto(f"{url}/saddle?variants=sam,ssam&rho=0.1")
+        wait_for_app(page)
+        side = page.inner_text("[data-testid='stSidebar']")
+        assert "Dynamics lab" in side and "Landscape lab" in side  # app.py's sections, not a legacy list
+        main = page.inner_text("[data-testid='stMain']")
+        assert "Saddle escape" in main
+        assert "Stable SAM (SSAM)" in side and "USAM" not in side.split("Variants")[-1].split("ρ values")[0]
+        assert page.locator("[data-testid='stException']").count() == 0
+        screenshot(page, "deep_link_fresh_server")
