@@ -6,6 +6,7 @@
     python -m sam_core.train … --detach                            # queue it, start a worker, return at once
     python -m sam_core.train --run-id ID --runs-dir R              # the worker of an existing queued run
     torchrun --standalone --nproc_per_node 4 -m sam_core.train … [--sync-perturbation]   # data-parallel
+    torchrun --standalone --nproc_per_node 4 -m sam_core.train --run-id ID --runs-dir R  # resume on 4 GPUs
 
 Progress goes to stdout; the run id is the last line. Exit status 0 unless the run failed (1) or
 the options were invalid (2). The variant's hyperparameter options (--rho, --lam, --stable, …) come
@@ -13,7 +14,9 @@ from the registry (`sam_core.VARIANTS`).
 
 Under torchrun (WORLD_SIZE > 1) every rank runs this command: rank 0 creates the run in the store
 (it takes no queue slot: the job owns its processes) and tells the others its id and config; the
-model is wrapped in DistributedDataParallel and `--batch-size` is the global batch. See
+model is wrapped in DistributedDataParallel and `--batch-size` is the global batch. With `--run-id`
+of a stopped or failed run, the job resumes it from its checkpoint (written by any number of
+processes: a checkpoint holds one copy of the weights). See
 `sam_core.training.distributed` for how SAM's passes, γ_t and the metrics are reduced.
 """
 
@@ -181,6 +184,8 @@ def _main_distributed(ns: argparse.Namespace, ctx) -> int:
                     run_id = check_run_id(given["run_id"])
                     cfg = RunConfig.from_dict(store.get(run_id).config)
                     distributed.check_batch(cfg.batch_size, ctx.world)
+                    if store.get(run_id).status in ("stopped", "failed"):  # resume it on these processes
+                        store.prepare_resume(run_id)
                 else:
                     cfg = config_from_args(ns)
                     distributed.check_batch(cfg.batch_size, ctx.world)

@@ -111,6 +111,35 @@ def test_sync_perturbation_equals_single_process(env, tmp_path, single):
                                    rtol=1e-3, atol=1e-5, msg=col)
 
 
+def test_single_process_run_resumed_on_two_ranks(env, tmp_path):
+    """Stopped after epoch 1 by one process, resumed by `torchrun … --run-id ID`: rank 0 reads the
+    checkpoint and hands it to rank 1 (identical final weights prove rank 1 loaded it too: DDP only
+    syncs weights when it wraps the model, before the checkpoint is loaded)."""
+    from sam_core.training.loop import Trainer
+
+    store = RunStore(tmp_path / "runs")
+    cfg = RunConfig(**dict(BASE, data_dir=str(env / "data"), epochs=2, hessian_every=0))
+    rid = worker.create(store, cfg)
+    store.claim_slot(rid, 1)
+    assert Trainer(cfg, store, rid, on_epoch=lambda *a: True).run() == "stopped"
+    assert store.get(rid).step == 8
+    dbg = tmp_path / "dbg"
+    e = dict(os.environ, SAMLAB_DDP_DEBUG_DIR=str(dbg))
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        e.pop(k, None)
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+                          "-m", "sam_core.train", "--run-id", rid, "--runs-dir", str(tmp_path / "runs")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300, env=e)
+    assert out.returncode == 0, out.stderr[-4000:] + out.stdout
+    info = store.get(rid)
+    assert info.status == "finished" and info.step == 16, info.message + info.traceback
+    m = store.metrics(rid)
+    assert m.dropna(subset=["loss"]).index.tolist() == [2, 4, 6, 8, 10, 12, 14, 16]
+    assert m["rank_weight_diff"].dropna().tolist() == [0.0]  # logged by the DDP epoch only
+    w0, w1 = torch.load(dbg / "rank0.pt"), torch.load(dbg / "rank1.pt")
+    assert torch.equal(w0, w1) and torch.equal(flat_checkpoint(store, rid), w0)
+
+
 def test_shard_plan_splits_every_batch():
     plan = epoch_plan(100, 12, seed=3, epoch=2, augment=True)
     parts = [shard_plan(plan, r, 3) for r in range(3)]
