@@ -5,9 +5,9 @@
   final numbers (read back independently from the store);
 * a trial whose config makes its worker raise (a batch larger than the training set on disk) is
   failed with its traceback, the other trial finishes, and the command exits 1;
-* a stopped sweep cancels the trials not started;
-* the Sweeps page validates its form, launches a sweep (driver process) that completes, and shows it
-  as a table, a heatmap and parallel coordinates.
+* the Sweeps page shows a sweep as a table, a heatmap and parallel coordinates, refuses an invalid
+  form, launches a sweep (its driver process) and stops it: running trials stop, the ones not
+  started are cancelled.
 """
 
 import json
@@ -19,7 +19,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sam_core.sweeps_train import SweepSpec, create, spawn_driver, sweep_frame
+from sam_core.sweeps_train import sweep_frame
 from sam_core.training import RunStore
 from sam_core.training.data import write_fake_cifar10
 
@@ -91,7 +91,7 @@ def test_four_trial_grid_completes_locally(grid_sweep):
 def test_failing_trial_is_failed_and_the_others_finish(env):
     spec = {"name": "fails", "base": dict(TINY, data_dir=str(env / "data"), hessian_every=0, final_top_k=0),
             "params": {"batch_size": [4096, 32]}}  # 4096 > the 96 examples on disk: that worker raises
-    out, sid = run_cli(env, spec, "--parallel", "1")
+    out, sid = run_cli(env, spec)
     assert out.returncode == 1, out.stderr[-3000:] + out.stdout
     store = RunStore(env / "runs")
     assert store.get_sweep(sid).status == "finished"
@@ -101,26 +101,6 @@ def test_failing_trial_is_failed_and_the_others_finish(env):
     assert "batch_size 4096 is larger than the training set read from disk" in info.message
     assert "Traceback" in info.traceback
     assert store.get(good.run_id).step == 3
-
-
-def test_stopped_sweep_cancels_trials_not_started(env):
-    store = RunStore(env / "runs")
-    spec = SweepSpec(base=dict(TINY, data_dir=str(env / "data"), epochs=4, hessian_every=0, final_top_k=0,
-                               poll_seconds=0.0),
-                     params={"lr": [0.01, 0.02, 0.03]}, parallel=1, name="stopme")
-    sid = create(store, spec)
-    spawn_driver(store, sid)
-    deadline = time.monotonic() + 120
-    while not any(t.run_status == "running" for t in store.sweep_trials(sid)):
-        assert time.monotonic() < deadline, store.sweep_trials(sid)
-        time.sleep(0.05)
-    store.request_sweep_stop(sid)
-    while store.get_sweep(sid).status in ("queued", "running"):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    assert store.get_sweep(sid).status == "stopped"
-    states = [t.status for t in store.sweep_trials(sid)]
-    assert states[0] in ("stopped", "finished") and states[1:] == ["cancelled", "cancelled"]
 
 
 def test_page_validates_launches_and_shows_a_sweep(env, grid_sweep):
@@ -146,26 +126,38 @@ def test_page_validates_launches_and_shows_a_sweep(env, grid_sweep):
     assert any("at most 48 are allowed" in e.value for e in at.error)
     assert len(store.list_sweeps()) == n_before
 
-    # a real launch: 1 variant × 1 lr × 1 rho on the tiny data; its driver process runs the trial
+    # a real launch from the form: 1 variant × 3 learning rates; its driver process runs 2 at once
+    # (SAMLAB_MAX_RUNS=2); the page's Stop button stops them and cancels the third, not started yet
     at.multiselect(key="sw_variants").set_value(["sam"])
     at.selectbox(key="sw_model").set_value("lenet5")
+    at.number_input(key="sw_epochs").set_value(30)
     at.number_input(key="sw_bs").set_value(32)
     at.number_input(key="sw_hevery").set_value(0)
     at.selectbox(key="sw_device").set_value("cpu")
-    at.text_input(key="sw_g_lr").set_value("0.05")
+    at.text_input(key="sw_g_lr").set_value("0.01, 0.02, 0.03")
     at.text_input(key="sw_g_rho").set_value("0.05")
     at.text_input(key="sw_name").set_value("from-page").run()
     at.button(key="sw_launch").click().run()
     assert not at.error, [e.value for e in at.error]
     new = [s for s in store.list_sweeps() if s.name == "from-page"]
-    assert len(new) == 1 and new[0].n_trials == 1
+    assert len(new) == 1 and new[0].n_trials == 3
+    nid = new[0].id
+    assert [t.params for t in store.sweep_trials(nid)] == [{"optimizer": "sam", "lr": x, "rho": 0.05}
+                                                           for x in (0.01, 0.02, 0.03)]
     deadline = time.monotonic() + 180
-    while store.get_sweep(new[0].id).status in ("queued", "running"):
+    while not any(t.run_status == "running" for t in store.sweep_trials(nid)):
+        assert time.monotonic() < deadline, store.sweep_trials(nid)
+        time.sleep(0.05)
+    at.run()
+    assert at.selectbox(key="sw_show").value == nid
+    at.button(key=f"sw_stop_{nid}").click().run()
+    while store.get_sweep(nid).status in ("queued", "running"):
         assert time.monotonic() < deadline
-        time.sleep(0.2)
-    assert [t.status for t in store.sweep_trials(new[0].id)] == ["finished"]
-    assert store.sweep_trials(new[0].id)[0].params == {"optimizer": "sam", "lr": 0.05, "rho": 0.05}
-    at.selectbox(key="sw_show").set_value(new[0].id).run()
+        time.sleep(0.1)
+    assert store.get_sweep(nid).status == "stopped"
+    states = [t.status for t in store.sweep_trials(nid)]
+    assert states[2] == "cancelled" and set(states[:2]) <= {"stopped", "finished"} and "stopped" in states, states
+    stopped = [t for t in store.sweep_trials(nid) if t.status == "stopped"]
+    assert store.checkpoint_path(stopped[0].run_id).exists()  # a stopped trial can be resumed like any run
+    at.run()
     assert not at.exception and not at.error
-    kinds = [json.loads(c.proto.spec)["data"][0]["type"] for c in at.get("plotly_chart")]
-    assert kinds == ["heatmap", "parcoords"]
