@@ -6,6 +6,10 @@ The page never trains: a launch records the sweep in the run store and starts it
 Tune). Each trial is an ordinary run; pick a row of the table to open it in the Training lab.
 """
 
+from ui.common import page_guard
+
+page_guard()  # deep links on a fresh server run inside app.py
+
 import streamlit as st
 import torch
 
