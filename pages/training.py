@@ -216,6 +216,10 @@ def monitor() -> None:
             st.progress(r.progress, text=f"{run_label(r)} — step {r.step}/{r.total_steps}"
                                          f"{' · ETA ' + eta if eta else ''}")
     by_id = {r.id: r for r in runs}
+    linked = qp_get("run", "")
+    if linked and linked in by_id and st.session_state.get("_tl_linked") != linked:  # a link to one run
+        st.session_state["_tl_linked"] = linked
+        st.session_state["tl_show"] = [linked]
     shown = [i for i in st.session_state.get("tl_show", []) if i in by_id]  # deleted runs drop out
     st.session_state["tl_show"] = shown if "tl_show" in st.session_state else [runs[0].id]
     # labels must not change while a run progresses (a changed label would reset the widget)

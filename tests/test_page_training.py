@@ -194,3 +194,14 @@ def test_epochs_are_capped_for_a_shared_server(roots, monkeypatch):
     assert not at.exception
     assert "epochs must be at most 3 on this server (SAMLAB_MAX_EPOCHS), got 4" in " ".join(e.value for e in at.error)
     assert len(store.list_runs()) == n_before
+
+
+def test_a_link_with_run_id_shows_that_run(roots):
+    _, store, done, failed = roots
+    at = _page()
+    newest = store.list_runs()[0].id
+    target = done if newest != done else failed  # not the run shown by default
+    at.query_params["run"] = target
+    at.run()
+    assert not at.exception
+    assert at.multiselect(key="tl_show").value == [target]

@@ -12,6 +12,7 @@ PAGES = {  # url path -> text the page must show once rendered
     "edge_of_stability": "edge of stability",
     "training": "Training",
     "compare_runs": "Compare",
+    "sweeps": "Sweep",
     "about": "About SAM Lab",
 }
 
