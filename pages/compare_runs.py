@@ -5,28 +5,23 @@ picking a group selects all of its runs. Read-only: nothing here starts or chang
 """
 
 from ui.common import page_guard
+from ui.run_store import open_run_store
 
 page_guard()  # deep links on a fresh server run inside app.py
 
 import streamlit as st
 
 from sam_core.plots import training as tplots
-from sam_core.settings import confine, get_settings
-from sam_core.training import RunStore
 from sam_core.training.views import run_label, run_series, summary_frame
 from ui.common import show_error
 
 st.title("Compare runs")
 
+settings, store, runs_dir, _ = open_run_store("cr", with_data=False)
 try:
-    settings = get_settings()
-    runs_sub = st.sidebar.text_input("Runs folder", value=".", key="cr_runs_dir",
-                                     help=f"A folder inside {settings.runs_dir} (SAMLAB_RUNS_DIR).")
-    runs_dir = confine(runs_sub or ".", settings.runs_dir, "Runs folder")
-    store = RunStore(runs_dir)
     runs = store.list_runs()
-except Exception as exc:  # bad folder, unreadable store …
-    show_error(exc, "Cannot open the run store")
+except Exception as exc:  # unreadable store …
+    show_error(exc, "Cannot read the run store")
     st.stop()
 
 if not runs:

@@ -7,6 +7,7 @@ Tune). Each trial is an ordinary run; pick a row of the table to open it in the 
 """
 
 from ui.common import page_guard
+from ui.run_store import open_run_store
 
 page_guard()  # deep links on a fresh server run inside app.py
 
@@ -14,7 +15,6 @@ import streamlit as st
 import torch
 
 from sam_core.plots import sweeps as splots
-from sam_core.settings import confine, get_settings
 from sam_core.sweeps_train import (
     RESULT_METRICS,
     SweepError,
@@ -26,7 +26,6 @@ from sam_core.sweeps_train import (
 )
 from sam_core.sweeps_train.ray_executor import ray_available
 from sam_core.sweeps_train.results import sweep_frame
-from sam_core.training import RunStore
 from sam_core.training.data import DATASETS
 from sam_core.training.models import MODELS
 from ui.common import show_error, variant_picker
@@ -38,31 +37,7 @@ st.title("Sweeps")
 st.caption("A grid or random search over variants and hyperparameters of one training config. Trials run as "
            "ordinary runs in the local queue (or as Ray Tune trials) and stay in the run store.")
 
-try:
-    settings = get_settings()
-    side = st.sidebar
-    side.subheader("Folders")
-    runs_sub = side.text_input("Runs folder", value=".", key="sw_runs_dir",
-                               help=f"A folder inside {settings.runs_dir} (SAMLAB_RUNS_DIR).")
-    data_sub = side.text_input("Data folder", value=".", key="sw_data_dir",
-                               help=f"A folder inside {settings.data_dir} (SAMLAB_DATA).")
-    runs_dir = confine(runs_sub or ".", settings.runs_dir, "Runs folder")
-    data_dir = confine(data_sub or ".", settings.data_dir, "Data folder")
-except ValueError as exc:
-    show_error(exc)
-    st.stop()
-
-
-@st.cache_resource
-def _store(path: str) -> RunStore:
-    return RunStore(path)
-
-
-try:
-    store = _store(str(runs_dir))
-except Exception as exc:
-    show_error(exc, f"Cannot open the run store in {runs_dir}")
-    st.stop()
+settings, store, runs_dir, data_dir = open_run_store("sw")
 
 
 # ------------------------------------------------------------------------------------ launch form

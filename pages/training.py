@@ -6,6 +6,7 @@ active. Reloads, second tabs and app restarts see the same runs.
 """
 
 from ui.common import page_guard
+from ui.run_store import open_run_store
 
 page_guard()  # deep links on a fresh server run inside app.py
 
@@ -13,8 +14,7 @@ import streamlit as st
 import torch
 
 from sam_core.plots import training as tplots
-from sam_core.settings import confine, get_settings
-from sam_core.training import ConfigError, RunConfig, RunStore, launch, launch_variants
+from sam_core.training import ConfigError, RunConfig, launch, launch_variants
 from sam_core.training import resume as resume_run
 from sam_core.training.config import BASES, SCHEDULES
 from sam_core.training.data import DATASETS
@@ -29,38 +29,7 @@ st.title("Training lab")
 st.caption("Real networks, any SAM variant, live γ_t and Hessian curves. Each run trains in its own worker "
            "process (`python -m sam_core.train`) and lives in the run store.")
 
-try:
-    settings = get_settings()
-except ValueError as exc:
-    show_error(exc, "Settings")
-    st.stop()
-
-# ------------------------------------------------------------------------------------ folders (confined)
-side = st.sidebar
-side.subheader("Folders")
-runs_sub = side.text_input("Runs folder", value=".", key="tl_runs_dir",
-                           help=f"A folder inside {settings.runs_dir} (SAMLAB_RUNS_DIR).")
-data_sub = side.text_input("Data folder", value=".", key="tl_data_dir",
-                           help=f"A folder inside {settings.data_dir} (SAMLAB_DATA) holding e.g. cifar-10-batches-py/.")
-try:
-    runs_dir = confine(runs_sub or ".", settings.runs_dir, "Runs folder")
-    data_dir = confine(data_sub or ".", settings.data_dir, "Data folder")
-except ValueError as exc:
-    show_error(exc)
-    st.stop()
-
-
-@st.cache_resource
-def _store(path: str) -> RunStore:
-    return RunStore(path)
-
-
-try:
-    store = _store(str(runs_dir))
-except Exception as exc:  # unwritable folder, corrupt database …
-    show_error(exc, f"Cannot open the run store in {runs_dir}")
-    st.stop()
-side.caption(f"Runs: `{runs_dir}`  \nData: `{data_dir}`")
+settings, store, runs_dir, data_dir = open_run_store("tl")
 
 
 # ------------------------------------------------------------------------------------ launch form
