@@ -295,18 +295,23 @@ class RunStore:
             out = [r for r in out if r.status in keep]
         return out
 
+    def _update_row(self, table: str, row_id: str, fields: dict[str, Any], allowed: set[str],
+                    statuses: tuple) -> None:
+        """UPDATE one row of `table` (runs or sweeps): only the `allowed` columns, a known status."""
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"cannot update {sorted(bad)}")
+        if "status" in fields and fields["status"] not in statuses:
+            raise ValueError(f"status must be one of {statuses}")
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self._tx() as con:
+            con.execute(f"UPDATE {table} SET {cols} WHERE id=?", (*fields.values(), row_id))
+
     def update(self, run_id: str, **fields: Any) -> None:
         allowed = {"status", "started", "finished", "heartbeat", "pid", "pid_start", "host", "step", "epoch",
                    "total_steps", "steps_per_epoch", "train_seconds", "stop_requested", "message", "traceback",
                    "name"}
-        bad = set(fields) - allowed
-        if bad:
-            raise ValueError(f"cannot update {sorted(bad)}")
-        if "status" in fields and fields["status"] not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}")
-        cols = ", ".join(f"{k}=?" for k in fields)
-        with self._tx() as con:
-            con.execute(f"UPDATE runs SET {cols} WHERE id=?", (*fields.values(), run_id))
+        self._update_row("runs", run_id, fields, allowed, STATUSES)
 
     def register_worker(self, run_id: str, pid: int | None = None, host: str | None = None,
                         pid_start: str | None = None) -> None:
@@ -500,14 +505,7 @@ class RunStore:
     def update_sweep(self, sweep_id: str, **fields: Any) -> None:
         allowed = {"status", "started", "finished", "heartbeat", "pid", "pid_start", "host", "stop_requested",
                    "message"}
-        bad = set(fields) - allowed
-        if bad:
-            raise ValueError(f"cannot update {sorted(bad)}")
-        if "status" in fields and fields["status"] not in SWEEP_STATUSES:
-            raise ValueError(f"status must be one of {SWEEP_STATUSES}")
-        cols = ", ".join(f"{k}=?" for k in fields)
-        with self._tx() as con:
-            con.execute(f"UPDATE sweeps SET {cols} WHERE id=?", (*fields.values(), sweep_id))
+        self._update_row("sweeps", sweep_id, fields, allowed, SWEEP_STATUSES)
 
     def register_sweep_driver(self, sweep_id: str, pid: int | None = None) -> None:
         pid = os.getpid() if pid is None else pid
