@@ -47,6 +47,27 @@ def _is_zero(x: Any) -> bool:
     return isinstance(x, (int, float)) and x == 0
 
 
+def effective_rho(variant: str, hp: dict, grad_norm: float, step: int = 1) -> float | None:
+    """The radius ‖e‖ of a step's ascent, to place the SAM edge (None for SGD or without ρ).
+
+    Long & Bartlett's edge is for SAM's normalised ascent of radius ρ. An unnormalised ascent e = ρ g
+    (USAM, SSAM by default) is a normalised one of radius ρ‖g‖ at this step — on a quadratic this gives
+    exactly USAM's stability condition ηλ(1 + ρλ) < 2; Unified SAM mixes the two with λ_t. Other
+    variants use ρ itself. Outside plain SAM the edge is a heuristic (ALGORITHMS.md).
+    """
+    from .rules import unified_lam
+
+    if variant == "sgd" or "rho" not in hp:
+        return None
+    rho = float(hp["rho"])
+    if variant == "usam" or (variant == "ssam" and not hp.get("normalized", False)):
+        return rho * grad_norm
+    if variant == "unified_sam":
+        lam = float(unified_lam(hp["lam"], max(step, 1)))
+        return rho * ((1.0 - lam) * grad_norm + lam)
+    return rho
+
+
 def sam_edge_ratio(alpha: Any) -> Any:
     """λ_SAM / (2/η) as a function of α = η‖g‖/(2ρ) (Long & Bartlett, Fig. 1)."""
     return (_sqrt(alpha * alpha + 4.0 * alpha) - alpha) / 2.0

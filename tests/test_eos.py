@@ -120,3 +120,23 @@ def test_divergence_is_reported_not_raised():
 def test_config_errors_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         EoSConfig(**{field: value}).validate()
+
+
+def test_usam_edge_uses_the_effective_radius_and_matches_its_quadratic_stability():
+    """On ½λw², USAM (e = ρ g) is stable iff ηλ(1 + ρλ) < 2: the SAM edge at radius ρ‖g‖ is that λ."""
+    from sam_core.theory import effective_rho
+
+    lr, rho, g = 0.1, 0.05, 3.0
+    from sam_core import simulate
+
+    lam = sam_edge(g, lr, effective_rho("usam", {"rho": rho}, g))
+    assert lr * lam * (1 + rho * lam) == pytest.approx(2.0, rel=1e-10)
+    # and the simulated USAM iteration on that quadratic is on the edge: just below converges, just above blows up
+    for factor, stable in ((0.99, True), (1.01, False)):
+        curv = lam * factor
+
+        def gf(w, curv=curv):
+            return 0.5 * curv * (w * w).sum(1), curv * w
+
+        res = simulate("usam", gf, torch.ones(1, 1, dtype=torch.float64), 4000, lr, {"rho": rho}, record=False)
+        assert (res.diverged_step[0] == -1 and abs(float(res.final[0, 0])) < 1e-3) == stable

@@ -29,7 +29,7 @@ import torch
 from .. import hessian, rules
 from ..problems.mlp import ACTIVATIONS, flatten, init_mlp, make_eos_data, mlp_loss, mlp_loss_grad, unflatten
 from ..registry import get_spec, resolve_hparams
-from ..theory import gd_edge, sam_edge
+from ..theory import effective_rho, gd_edge, sam_edge
 from ._threads import limited_threads
 
 __all__ = ["CSV_COLUMNS", "EoSConfig", "EoSResult", "run_eos", "sam_edge_curve", "track_top_eigenvalue"]
@@ -242,8 +242,9 @@ def _log(res: EoSResult, v: str, step: int, loss: float, gn: float, cfg: EoSConf
     res.steps[v].append(step)
     res.loss[v].append(loss)
     res.grad_norm[v].append(gn)
-    if r["rho"] > 0 and gn > 0 and math.isfinite(gn):
-        res.sam_edge[v].append(float(sam_edge(gn, cfg.lr, r["rho"], cfg.momentum)))
+    rho_eff = effective_rho(v, r["hp"], gn, step + 1)  # ρ‖g‖ for the unnormalised ascents (USAM, SSAM)
+    if rho_eff is not None and rho_eff > 0 and gn > 0 and math.isfinite(gn):
+        res.sam_edge[v].append(float(sam_edge(gn, cfg.lr, rho_eff, cfg.momentum)))
     else:
         res.sam_edge[v].append(float("nan") if r["rho"] > 0 or v != "sgd" else float("nan"))
 

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 import sam_core
 from sam_core import hessian as H
-from sam_core.rules import unified_lam
+from sam_core.theory import effective_rho
 
 from .config import ConfigError, RunConfig
 from .data import (
@@ -96,24 +96,6 @@ def base_optimizer(cfg: RunConfig) -> tuple[type[torch.optim.Optimizer], dict[st
                                      nesterov=cfg.nesterov)
     cls = torch.optim.Adam if cfg.base == "adam" else torch.optim.AdamW
     return cls, dict(lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def effective_rho(variant: str, hp: dict, grad_norm: float, step: int) -> float | None:
-    """The radius ‖e‖ of this step's ascent, to place the SAM edge (None for SGD).
-
-    Long & Bartlett's edge is for SAM's normalised ascent of radius ρ. An unnormalised ascent e = ρ g
-    (USAM, SSAM by default) is a normalised one of radius ρ‖g‖ at this step; Unified SAM mixes the two
-    with λ_t. Other variants use ρ itself. Outside plain SAM the edge is a heuristic (ALGORITHMS.md).
-    """
-    if variant == "sgd" or "rho" not in hp:
-        return None
-    rho = float(hp["rho"])
-    if variant == "usam" or (variant == "ssam" and not hp.get("normalized", False)):
-        return rho * grad_norm
-    if variant == "unified_sam":
-        lam = float(unified_lam(hp["lam"], max(step, 1)))
-        return rho * ((1.0 - lam) * grad_norm + lam)
-    return rho
 
 
 def flat_params(model: torch.nn.Module) -> torch.Tensor:
