@@ -452,7 +452,7 @@ def test_bf16_autocast_runs():
         loss.backward()
         return loss
 
-    l0 = float(closure())
+    l0 = float(closure().detach())
     for _ in range(20):
         opt.step(closure)
     assert all(torch.isfinite(v) for v in opt.stats.values())

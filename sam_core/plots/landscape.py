@@ -294,8 +294,9 @@ def metrics_figure(tracks: Sequence, *, x_axis: str = "step", current: int | Non
     """Loss (minus f* when known, log), ‖g‖ (log), γ_t and distance to the nearest minimum (log) vs
     step or gradient evaluations; the four panels share the x axis; ``current`` draws a marker line."""
     sub = "f − f*" if f_star is not None else "loss f"
-    fig = make_subplots(rows=2, cols=2, shared_xaxes="all", vertical_spacing=0.1, horizontal_spacing=0.08,
-                        subplot_titles=(sub, "‖g‖", "γ_t = ‖g‖/‖g_adv‖", "distance to nearest minimum"))
+    # short titles: four panels share a narrow column on the page, long ones ran into each other
+    fig = make_subplots(rows=2, cols=2, shared_xaxes="all", vertical_spacing=0.14, horizontal_spacing=0.12,
+                        subplot_titles=(sub, "‖g‖", "γ_t", "dist. to minimum"))
     xlab = "gradient evaluations" if x_axis == "evals" else "step"
     for t in tracks:
         c, dash = variant_color(t.variant), variant_dash(t.variant)
