@@ -30,6 +30,9 @@ from ui import common as uc
 from ui import landscape_controls as lc
 from ui.jobs import Job, job_panel, start_job
 
+# Work one click may ask for (trajectory-steps): ~10-20 s here; keeps a shared server usable for everyone.
+MAX_WORK = 1e9
+
 st.title("Landscape lab")
 st.caption("Race the variants on 2-D test functions; sweep the learning rate and ρ over thousands of starts.")
 
@@ -166,9 +169,14 @@ with tab_sweep:
         lr_kw = {"rhos": rhos} if rhos else {}
         if mode == "point":
             sweep_kw["center"] = run["start"]
+        sweep_work = len(variants) * len(rhos or [1]) * n_lr * n_starts * sw_steps  # trajectory-steps
         if c[3].button("Run sweep", type="primary", key="ls_run_sweep", disabled=not variants):
-            start_job("ls_sweep", Job.from_generator(iter_sweep_lr, L, list(variants), lrs, hp, name="sweep",
-                                                     **sweep_kw, **lr_kw))
+            if sweep_work > MAX_WORK:
+                st.error(f"This sweep asks for {sweep_work:.2g} trajectory-steps (variants × ρ panels × lrs × starts × "
+                         f"steps); one click may ask for at most {MAX_WORK:.0e}. Use fewer starts, lrs or steps.")
+            else:
+                start_job("ls_sweep", Job.from_generator(iter_sweep_lr, L, list(variants), lrs, hp, name="sweep",
+                                                         **sweep_kw, **lr_kw))
 
         def _draw_sweep(df, state):
             st.plotly_chart(sweep_figure(df, L.gd_bounds, metric=metric), config=MODEBAR_CONFIG, key="ls_sweep_fig")
@@ -199,13 +207,18 @@ with tab_sweep:
             c = st.columns(3)
             hm_starts = int(c[0].number_input("starts per cell", 1, 5000, 100, key="ls_hm_starts"))
             hm_metric = c[1].selectbox("colour", ["success_rate", "median_distance", "diverged_rate"], key="ls_hm_metric")
+            map_work = len(lrs) * len(vals) * hm_starts * sw_steps
             if c[2].button("Run map", type="primary", key="ls_run_hm"):
                 hp_v = {k: v for k, v in hp.get(hv, {}).items() if k != param}
 
                 def _map_gen():
                     yield 1.0, sweep_grid(L, hv, lrs, param, vals, hp_v, **{**sweep_kw, "starts": hm_starts})
 
-                start_job("ls_hm", Job.from_generator(_map_gen, name="map"))
+                if map_work > MAX_WORK:
+                    st.error(f"This map asks for {map_work:.2g} trajectory-steps (lrs × values × starts × steps); "
+                             f"one click may ask for at most {MAX_WORK:.0e}. Use fewer starts, values or steps.")
+                else:
+                    start_job("ls_hm", Job.from_generator(_map_gen, name="map"))
 
             def _draw_map(df, state):
                 p = [c for c in df.columns if c not in ("variant", "lr", "success_rate", "diverged_rate", "median_distance")][0]

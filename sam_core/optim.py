@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -38,16 +39,18 @@ def frozen_bn(model: torch.nn.Module | None):
     saved = []
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
-            nbt = None if m.num_batches_tracked is None else m.num_batches_tracked.clone()
-            saved.append((m, m.momentum, nbt))
-            m.momentum = 0.0
+            bufs = [b.clone() if b is not None else None for b in (m.running_mean, m.running_var, m.num_batches_tracked)]
+            saved.append((m, m.momentum, bufs))
+            m.momentum = 0.0  # and the buffers are copied back: 0 · NaN is NaN, so momentum 0 alone is not enough
     try:
         yield
     finally:
-        for m, momentum, nbt in saved:
-            m.momentum = momentum
-            if nbt is not None:
-                m.num_batches_tracked.copy_(nbt)
+        with torch.no_grad():
+            for m, momentum, bufs in saved:
+                m.momentum = momentum
+                for cur, old in zip((m.running_mean, m.running_var, m.num_batches_tracked), bufs):
+                    if cur is not None and old is not None:
+                        cur.copy_(old)
 
 
 def _split_named(params: Iterable) -> tuple[list, dict[int, str]]:
@@ -85,7 +88,7 @@ class SAMOptimizer(torch.optim.Optimizer):
                  variant: str = "sam", **kwargs: Any):
         spec = get_spec(variant)
         hp_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in spec.hparams}
-        other_sam = {"rho", "lam", "rho_min", "rho_min_schedule", "adaptive", "eta", "flavour", "stable",
+        other_sam = {"rho", "lam", "rho_min", "rho_min_lo", "rho_min_schedule", "adaptive", "eta", "flavour", "stable",
                      "normalized", "precond", "beta", "delta", "d0", "clip_gamma"} & set(kwargs)
         if other_sam:
             raise ValueError(f"{variant}: hyperparameter(s) {sorted(other_sam)} do not apply to this variant; "
@@ -106,8 +109,10 @@ class SAMOptimizer(torch.optim.Optimizer):
         self.rule_state: dict = rules.init_state(variant)
         self.sam_step = 0
         self._lr0 = self.param_groups[0].get("lr")
+        self._lr_max = self._lr0
         self._pending: dict | None = None
         self.stats: dict[str, torch.Tensor] = {}
+        self._warned_names = False
         self._ddp_model = None
         self._sync_perturbation = False
         self._process_group = None
@@ -150,6 +155,11 @@ class SAMOptimizer(torch.optim.Optimizer):
 
     def _weight_mask(self, params: list[torch.Tensor]) -> list[bool] | None:
         if not self._names:
+            if self.variant == "asam" and self.hp.get("flavour") == "official" and not self._warned_names:
+                self._warned_names = True
+                warnings.warn("ASAM's official flavour scales only '*weight*' parameters, but no parameter names "
+                              "were given: T is applied to every parameter. Pass model.named_parameters().",
+                              stacklevel=3)
             return None  # names unknown: ASAM's T applies to every parameter (pass named_parameters())
         return ["weight" in self._names.get(id(p), "weight") for p in params]
 
@@ -162,7 +172,9 @@ class SAMOptimizer(torch.optim.Optimizer):
         self.sam_step += 1
         hp = self._current_hp()
         g0 = self.param_groups[0]
-        lr_max = g0.get("initial_lr", self._lr0)
+        lr_now = g0.get("lr")
+        self._lr_max = max(x for x in (self._lr_max, g0.get("initial_lr"), self._lr0, lr_now) if x is not None)
+        lr_max = self._lr_max  # the largest LR so far: a warm-up that starts low does not inflate ρ_min
         mask = self._weight_mask(params)
         w = [p.detach().clone() for p in params]
         g_norm = rules.global_norm(g)
@@ -257,8 +269,11 @@ class SAMOptimizer(torch.optim.Optimizer):
             with frozen_bn(bn_model):
                 closure()
             if scaler is not None and k < n_extra - 1:
-                found = found + self._unscale_(scaler)  # an overflow here shows up in the last pass
+                found = found + self._unscale_(scaler)
             if k == n_extra - 1 and scaler is not None:
+                if n_extra > 1:  # an overflow in an earlier extra pass (BSAM's g_max) must reach the scaler's check
+                    for p in self._params_with_grad():
+                        p.grad = torch.where(found > 0, torch.full_like(p.grad, math.nan), p.grad)
                 scaler.unscale_(self.base_optimizer)
             self._collect()
         if n_extra == 0 and scaler is not None:  # SGD: hand the gradient back for the scaler to unscale in place
@@ -283,7 +298,7 @@ class SAMOptimizer(torch.optim.Optimizer):
 
     def state_dict(self) -> dict:
         sd = self.base_optimizer.state_dict()
-        sd["sam"] = {"variant": self.variant, "step": self.sam_step, "lr0": self._lr0,
+        sd["sam"] = {"variant": self.variant, "step": self.sam_step, "lr0": self._lr0, "lr_max": self._lr_max,
                      "rule_state": {k: v for k, v in self.rule_state.items()}}
         return sd
 
@@ -297,6 +312,7 @@ class SAMOptimizer(torch.optim.Optimizer):
                 raise ValueError(f"state_dict is for variant {sam['variant']!r}, this optimizer is {self.variant!r}")
             self.sam_step = int(sam["step"])
             self._lr0 = sam.get("lr0", self._lr0)
+            self._lr_max = sam.get("lr_max", self._lr0)
             self.rule_state = dict(sam.get("rule_state", {}))
 
     def __repr__(self) -> str:

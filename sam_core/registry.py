@@ -175,6 +175,8 @@ _SPECS = [
             "rho": _rho(0.05, help="ρ_max, the radius of the ascent"),
             "rho_min": HParam("rho_min", 0.05, low=0.0, high=10.0, log=True, symbol=r"\rho_{min}",
                               help="ρ_min of the descent look (the value at the largest learning rate when tied to the LR)."),
+            "rho_min_lo": HParam("rho_min_lo", 0.0, low=0.0, high=10.0, symbol=r"\rho_{min,lo}",
+                                 help="ρ_min at learning rate 0 when tied to the LR (ALGORITHMS.md: 0)."),
             "rho_min_schedule": HParam("rho_min_schedule", "lr", kind="choice", choices=("lr", "constant"),
                                        help="'lr': ρ_min proportional to the current learning rate (ρ_min at the initial LR, 0 at LR 0); 'constant'."),
         },

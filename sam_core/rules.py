@@ -102,9 +102,13 @@ def unified_lam(lam: Any, step: Any) -> Any:
 
 
 def bsam_rho_min(hp: dict, lr: Any = None, lr_max: Any = None) -> Any:
-    """BSAM's ρ_min(t): proportional to the current LR (ρ_min at lr_max, 0 at lr 0), or constant."""
-    if hp["rho_min_schedule"] == "lr" and lr is not None and lr_max is not None:
-        return hp["rho_min"] * lr / lr_max if not _is_zero(lr_max) else hp["rho_min"]
+    """BSAM's ρ_min(t) = lo + (ρ_min − lo)·(η_t − η_min)/(η_max − η_min) with η_min = 0 and the ratio
+    clamped to [0, 1] (so ρ_min at the largest LR, `rho_min_lo` at LR 0), or the constant ρ_min."""
+    if hp["rho_min_schedule"] == "lr" and lr is not None and lr_max is not None and not _is_zero(lr_max):
+        ratio = lr / lr_max
+        ratio = ratio.clamp(0.0, 1.0) if isinstance(ratio, torch.Tensor) else min(max(ratio, 0.0), 1.0)
+        lo = hp.get("rho_min_lo", 0.0)
+        return lo + (hp["rho_min"] - lo) * ratio
     return hp["rho_min"]
 
 
@@ -140,7 +144,11 @@ def _infosam_D(g: Tensors, state: dict, hp: dict, bd: int) -> list[Any]:
 
 
 def _precond_ascent(g: Tensors, D: Sequence[Any], rho: Any, bd: int) -> Tensors:
-    """Constraint-preconditioned ascent e = ρ D⁻¹g / (√(gᵀD⁻¹g) + ε); D = I gives SAM exactly."""
+    """Constraint-preconditioned ascent e = ρ D⁻¹g / (√(gᵀD⁻¹g) + ε); D = I gives SAM exactly.
+
+    ALGORITHMS.md writes √(gᵀD⁻¹g + ε); ε outside the root keeps e = 0 at g = 0 just the same and makes
+    D = I reproduce SAM bit for bit.
+    """
     Dinv_g = [x / d if isinstance(d, torch.Tensor) else x for x, d in zip(g, D)]
     q = dot(g, Dinv_g, bd)
     return scale(Dinv_g, rho / (q.sqrt() + EPS), bd)
@@ -242,7 +250,9 @@ def combine(
         stats["sigma"] = sigma
         return d, stats
     if hp.get("stable", False):
-        if variant == "asam":  # weighted norms ‖T(w) g‖ and ‖T(w+e) g_adv‖ (ALGORITHMS.md, SSAM with ASAM)
+        if variant == "asam":  # weighted norms ‖T(w) g‖ and ‖T(w+e) g_adv‖ (ALGORITHMS.md, SSAM with ASAM).
+            # Our reading: T is ASAM's own metric (|w| + η on the parameters it scales), the same T as the
+            # ascent; the document writes ‖|w| ⊙ g‖, which is this T with η = 0 on every parameter.
             w_adv = [wi + ei for wi, ei in zip(w, es[0])]
             num = global_norm([t * x for t, x in zip(asam_T(w, hp, weight_mask), g)], bd)
             den = global_norm([t * x for t, x in zip(asam_T(w_adv, hp, weight_mask), g_adv)], bd)

@@ -457,3 +457,71 @@ def test_bf16_autocast_runs():
         opt.step(closure)
     assert all(torch.isfinite(v) for v in opt.stats.values())
     assert float(opt.stats["loss"]) < l0
+
+
+def test_fp16_overflow_in_bsam_middle_pass_skips_the_step():
+    """BSAM has two extra passes: an overflow only in the g_max pass must still skip the whole step."""
+    x, y = make_data()
+    model = make_model().float()
+    w0 = [p.detach().clone() for p in model.parameters()]
+    opt = sam_core.make_optimizer("bsam", model.parameters(), rho=0.05, lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    calls = [0]
+
+    def closure():
+        calls[0] += 1
+        opt.zero_grad()
+        loss = loss_of(model, x.float(), y)
+        (scaler.scale(loss) * (float("inf") if calls[0] == 2 else 1.0)).backward()
+        return loss
+
+    opt.step(closure, scaler=scaler)
+    scaler.update()
+    assert calls[0] == 3
+    assert_close([p.detach() for p in model.parameters()], w0, 0)
+    assert scaler.get_scale() < 1024.0
+
+
+def test_frozen_bn_survives_a_nan_pass():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6))
+    before = (model[1].running_mean.clone(), model[1].running_var.clone())
+    with sam_core.frozen_bn(model):
+        model(torch.full((8, 4), float("nan")))
+    torch.testing.assert_close(model[1].running_mean, before[0])
+    torch.testing.assert_close(model[1].running_var, before[1])
+
+
+def test_bsam_rho_min_under_warmup_never_exceeds_its_value():
+    model = make_model()
+    opt = sam_core.make_optimizer("bsam", model.parameters(), rho=0.1, rho_min=0.04, lr=0.2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.2, total_steps=20)  # starts at 0.2/25
+    x, y = make_data()
+    seen = []
+    for _ in range(20):
+        def closure():
+            opt.zero_grad()
+            loss = loss_of(model, x, y)
+            loss.backward()
+            return loss
+        opt.step(closure)
+        g0 = opt.param_groups[0]
+        seen.append(sam_core.rules.bsam_rho_min(opt._current_hp(), g0["lr"], opt._lr_max))
+        sched.step()
+    assert max(seen) <= 0.04 + 1e-12
+    assert min(seen) < 0.01  # follows the LR down at the end of the cycle
+
+
+def test_official_asam_without_names_warns():
+    model = make_model()
+    opt = sam_core.make_optimizer("asam", model.parameters(), lr=0.1)
+    x, y = make_data()
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_of(model, x, y)
+        loss.backward()
+        return loss
+
+    with pytest.warns(UserWarning, match="named_parameters"):
+        opt.step(closure)

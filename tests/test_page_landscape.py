@@ -149,3 +149,17 @@ def test_sweep_tab_runs_a_background_sweep_and_draws_it():
     assert sweep, "the sweep figure is drawn"
     shapes = sweep[0]["layout"].get("shapes", [])
     assert any(abs(sh.get("x0", 0) - (2 - 2**0.5)) < 1e-9 for sh in shapes)  # the GD bound is marked
+
+
+def test_one_click_cannot_ask_for_unbounded_work():
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    at.run()
+    at.number_input(key="ls_swn").set_value(40)
+    at.number_input(key="ls_swstarts").set_value(20000)
+    at.number_input(key="ls_swsteps").set_value(5000)
+    at.run()
+    at.button(key="ls_run_sweep").click().run()
+    _ok(at)
+    msg = " ".join(e.value for e in at.error)
+    assert "trajectory-steps" in msg and "at most" in msg
+    assert "job:ls_sweep" not in at.session_state or at.session_state["job:ls_sweep"] is None
