@@ -49,7 +49,10 @@ def test_result_arrays_and_tables(small_run):
     assert set(table.variant) == {"sgd", "sam", "usam", "ssam"} and len(table) == 10
     figs = [dplots.saddle_loss_figure(res), dplots.escape_time_figure(res), dplots.saddle_metric_figure(res, "w_norm"),
             dplots.saddle_metric_figure(res, "gamma")]
-    assert len([t for t in figs[0].data if t.mode == "lines"]) == 10  # one mean curve per (variant, ρ)
+    curves = [t for t in figs[0].data if t.mode == "lines" and not (t.name or "").startswith("escape")]
+    assert len(curves) == 10  # one mean curve per (variant, ρ)
+    thr = [t for t in figs[0].data if (t.name or "").startswith("escape")][0]  # the escape threshold, in data units
+    np.testing.assert_allclose(thr.y, 0.5 * np.mean([np.nanmean(res.loss[v][..., 0]) for v in res.variants]))
     assert all(len(f.data) > 0 for f in figs)
 
 

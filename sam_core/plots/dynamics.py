@@ -98,8 +98,11 @@ def saddle_loss_figure(res, band: str = "std", log_y: bool = True, escape_frac: 
     if escape_frac:
         l0 = [np.nanmean(res.loss[v][..., 0]) for v in res.variants]
         if l0 and np.isfinite(l0).any():
-            fig.add_hline(y=escape_frac * float(np.nanmean(l0)), line=dict(color="grey", dash="dot", width=1),
-                          annotation_text=f"escape: {escape_frac:g}·L(0)", annotation_position="bottom left")
+            # a trace, not add_hline + annotation: on a log axis the annotation's y is read as log10(y) and
+            # stretched the axis to 10^y
+            thr = escape_frac * float(np.nanmean(l0))
+            fig.add_trace(go.Scatter(x=[0, res.config.epochs], y=[thr, thr], mode="lines", name=f"escape: {escape_frac:g}·L(0)",
+                                     line=dict(color="grey", dash="dot", width=1), hoverinfo="skip"))
     fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="loss", hovermode="closest",
                       xaxis_range=[0, res.config.epochs], legend=dict(font=dict(size=11)),
                       margin=dict(l=60, r=20, t=50, b=50))
