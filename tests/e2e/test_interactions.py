@@ -3,6 +3,8 @@ from the page streams γ_t into its chart."""
 
 import time
 
+from playwright.sync_api import expect
+
 from .conftest import screenshot, streamlit_server, wait_for_app
 
 PLOT_DATA_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(p =>
@@ -66,11 +68,12 @@ def test_deep_link_as_first_request_of_a_fresh_server(e2e_dirs, page):
     with streamlit_server(runs, data, "e2e-fresh-server.log") as url:
         page.goto(f"{url}/saddle?variants=sam,ssam&rho=0.1")
         wait_for_app(page)
-        side = page.inner_text("[data-testid='stSidebar']")
-        assert "Dynamics lab" in side and "Landscape lab" in side  # app.py's sections, not a legacy list
-        main = page.inner_text("[data-testid='stMain']")
-        assert "Saddle escape" in main
-        picked = page.locator(".st-key-saddle_variants").text_content()  # textContent: also when collapsed
-        assert "Stable SAM (SSAM)" in picked and "USAM" not in picked  # the link's variants, not the defaults
+        side = page.locator("[data-testid='stSidebarNav']")
+        expect(side).to_contain_text("Dynamics lab", timeout=30_000)  # app.py's sections, not a legacy list
+        expect(side).to_contain_text("Landscape lab")
+        expect(page.locator("[data-testid='stMain']")).to_contain_text("Saddle escape", timeout=30_000)
+        widget = page.locator(".st-key-saddle_variants")
+        expect(widget).to_contain_text("Stable SAM (SSAM)", timeout=30_000)  # textContent, retried while it reruns
+        assert "USAM" not in widget.text_content()  # the link's variants, not the page's defaults
         assert page.locator("[data-testid='stException']").count() == 0
         screenshot(page, "deep_link_fresh_server")
