@@ -24,6 +24,16 @@ def loss_of(model, x, y):
     return torch.nn.functional.cross_entropy(model(x), y)
 
 
+def plain_closure(opt, model, x, y):
+    """The usual closure: zero_grad, forward, backward, return the loss (called once per pass)."""
+    def closure():
+        opt.zero_grad()
+        loss = loss_of(model, x, y)
+        loss.backward()
+        return loss
+    return closure
+
+
 def grads_at(model, params_values, x, y):
     """Gradient at given parameter values, computed on a deep copy (independent of the optimizer)."""
     m = copy.deepcopy(model)
@@ -43,11 +53,7 @@ def run_shell(variant, steps=4, base=torch.optim.SGD, base_kw=None, **hp):
     x, y = make_data()
     opt = sam_core.make_optimizer(variant, model.parameters(), base_optimizer=base, **(base_kw or {}), **hp)
 
-    def closure():
-        opt.zero_grad()
-        loss = loss_of(model, x, y)
-        loss.backward()
-        return loss
+    closure = plain_closure(opt, model, x, y)
 
     for _ in range(steps):
         opt.step(closure)
@@ -136,11 +142,7 @@ def test_ssam_renormalises_to_clean_gradient_norm():
     w0 = [p.detach().clone() for p in model.parameters()]
     opt = sam_core.make_optimizer("ssam", model.parameters(), rho=0.3, lr=1.0)  # plain SGD, lr 1: w1 = w0 - d
 
-    def closure():
-        opt.zero_grad()
-        loss = loss_of(model, x, y)
-        loss.backward()
-        return loss
+    closure = plain_closure(opt, model, x, y)
 
     opt.step(closure)
     d = [a - p.detach() for a, p in zip(w0, model.parameters())]
@@ -263,11 +265,7 @@ def test_state_dict_round_trip_continues_identically():
 
     def train(model, opt, steps):
         for _ in range(steps):
-            def closure():
-                opt.zero_grad()
-                loss = loss_of(model, x, y)
-                loss.backward()
-                return loss
+            closure = plain_closure(opt, model, x, y)
             opt.step(closure)
 
     m1 = make_model()
@@ -478,11 +476,7 @@ def test_bsam_rho_min_under_warmup_never_exceeds_its_value():
     x, y = make_data()
     seen = []
     for _ in range(20):
-        def closure():
-            opt.zero_grad()
-            loss = loss_of(model, x, y)
-            loss.backward()
-            return loss
+        closure = plain_closure(opt, model, x, y)
         opt.step(closure)
         g0 = opt.param_groups[0]
         seen.append(sam_core.rules.bsam_rho_min(opt._current_hp(), g0["lr"], opt._lr_max))
@@ -496,11 +490,7 @@ def test_official_asam_without_names_warns():
     opt = sam_core.make_optimizer("asam", model.parameters(), lr=0.1)
     x, y = make_data()
 
-    def closure():
-        opt.zero_grad()
-        loss = loss_of(model, x, y)
-        loss.backward()
-        return loss
+    closure = plain_closure(opt, model, x, y)
 
     with pytest.warns(UserWarning, match="named_parameters"):
         opt.step(closure)
