@@ -1,11 +1,14 @@
 """Speed of the landscape sweep: success vs lr, 3 variants × 20 lrs × 10 000 starts × 1000 steps.
 
-Prints the time of ``sam_core.sweeps.sweep_lr`` (every trajectory through ``sam_core.simulate``),
-of a plain numpy loop over the same batch (the baseline the issue quotes at ~20 s), and of a bare
-torch loop with no diagnostics and no divergence bookkeeping (what the arithmetic alone costs), with
-the ratios. Target of the issue: ≤ 3 s for the sweep on this 2-core CPU.
+Prints the time of ``sam_core.sweeps.sweep_lr`` (every trajectory through ``sam_core.simulate``):
+with the step compiled (what a sweep this size uses: the first sweep in a process, which compiles
+the three steps, then the same sweep again as the page's second click would run it) and eager
+(``compile=False``); then a plain numpy loop over the same batch (the baseline the issue quotes at
+~20 s) and a bare eager torch loop with no diagnostics and no divergence bookkeeping, with the
+ratios. Target of the issue: ≤ 3 s for the sweep on this 2-core CPU. ``--cold`` compiles into an
+empty inductor cache (the first sweep ever on a machine).
 
-    python benchmarks/bench_sweep.py [--starts 10000] [--steps 1000] [--baseline-steps 200]
+    python benchmarks/bench_sweep.py [--starts 10000] [--steps 1000] [--baseline-steps 200] [--cold]
 
 The two baselines run ``--baseline-steps`` steps and are scaled linearly to ``--steps`` (each step
 costs the same), which the output says; ``--baseline-steps 0`` runs them in full.
@@ -14,6 +17,7 @@ costs the same), which the output says; ``--baseline-steps 0`` runs them in full
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -24,7 +28,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from sam_core.landscapes import make_landscape  # noqa: E402
-from sam_core.sweeps import Success, fast_cpu, sweep_lr  # noqa: E402
+from sam_core.sweeps import Success, fast_cpu  # noqa: E402
 
 VARIANTS = ("sgd", "sam", "ssam")
 RHO = 0.1
@@ -76,6 +80,19 @@ def bare_torch(variant: str, w: torch.Tensor, lr: torch.Tensor, steps: int) -> t
     return torch.stack((x, y), 1)
 
 
+@contextlib.contextmanager
+def _eager():
+    old = os.environ.get("SAMLAB_COMPILE")
+    os.environ["SAMLAB_COMPILE"] = "off"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["SAMLAB_COMPILE"]
+        else:
+            os.environ["SAMLAB_COMPILE"] = old
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--starts", type=int, default=10_000)
@@ -84,7 +101,13 @@ def main() -> None:
     p.add_argument("--baseline-steps", type=int, default=200, help="0: run the baselines in full")
     p.add_argument("--chunk", type=int, default=None, help="trajectories per simulate call (default: sweeps.CHUNK)")
     p.add_argument("--layout", choices=["row", "col"], default=None, help="batch memory layout (default: sweeps.LAYOUT)")
+    p.add_argument("--cold", action="store_true", help="compile into a fresh, empty inductor cache directory")
+    p.add_argument("--no-eager", action="store_true", help="skip the eager sweep (~10 s)")
     args = p.parse_args()
+    if args.cold:
+        import tempfile
+
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="samlab_inductor_")
     L = make_landscape("quartic")
     lrs = np.geomspace(0.01, 1.0, args.lrs)
     N = args.lrs * args.starts
@@ -98,17 +121,36 @@ def main() -> None:
         sw.CHUNK = args.chunk
     if args.layout:
         sw.LAYOUT = args.layout
-    print(f"chunks of {sw.CHUNK} trajectories, {sw.LAYOUT}-major batches, 1 intra-op thread, denormals flushed")
-    t0 = time.perf_counter()
-    per = {}
-    for v in VARIANTS:
-        t = time.perf_counter()
-        sweep_lr(L, [v], lrs, {v: {"rho": RHO}} if v != "sgd" else None, starts=args.starts, steps=args.steps,
-                 success=Success(tol=0.2))
-        per[v] = time.perf_counter() - t
-    total = time.perf_counter() - t0
-    print(f"sam_core.sweeps.sweep_lr (simulate):   {total:7.2f} s   (" +
-          ", ".join(f"{v} {t:.2f} s" for v, t in per.items()) + ")   target ≤ 3 s")
+    print(f"eager: chunks of {sw.CHUNK} trajectories, {sw.LAYOUT}-major batches; compiled: chunks of "
+          f"{sw.COMPILE_CHUNK}; 1 intra-op thread, denormals flushed")
+
+    def run_sweep(compile: bool) -> tuple[float, dict]:
+        t0 = time.perf_counter()
+        per = {}
+        for v in VARIANTS:
+            t = time.perf_counter()
+            iters = sw.iter_sweep_lr(L, [v], lrs, {v: {"rho": RHO}} if v != "sgd" else None, starts=args.starts,
+                                     steps=args.steps, success=Success(tol=0.2))
+            if compile is False:
+                with _eager():
+                    list(iters)
+            else:
+                list(iters)
+            per[v] = time.perf_counter() - t
+        return time.perf_counter() - t0, per
+
+    def show(label: str, total: float, per: dict, target: bool = False) -> None:
+        print(f"{label:<44}{total:7.2f} s   (" + ", ".join(f"{v} {t:.2f} s" for v, t in per.items()) + ")"
+              + ("   target ≤ 3 s" if target else ""))
+
+    auto = sw.use_compile(L, N * args.steps)
+    first, per1 = run_sweep(True)
+    show(f"sweep_lr, {'compiled' if auto else 'eager (auto)'}, first in this process:", first, per1)
+    total, per = run_sweep(True)
+    show(f"sweep_lr, {'compiled' if auto else 'eager (auto)'}, again:", total, per, target=True)
+    if not args.no_eager:
+        t_eager, per_e = run_sweep(False)
+        show("sweep_lr, eager (SAMLAB_COMPILE=off):", t_eager, per_e)
 
     bs = args.steps if args.baseline_steps <= 0 else min(args.baseline_steps, args.steps)
     scale = args.steps / bs
@@ -127,8 +169,11 @@ def main() -> None:
     note = "" if scale == 1 else f"   ({bs} steps measured, ×{scale:g})"
     print(f"plain numpy loop, same batch:          {t_np:7.2f} s{note}")
     print(f"bare torch loop (no stats/NaN checks): {t_bare:7.2f} s{note}")
-    print(f"ratio numpy / sweep_lr:                {t_np / total:7.2f}x")
-    print(f"ratio sweep_lr / bare torch:           {total / t_bare:7.2f}x   (what simulate's generality costs)")
+    print(f"ratio numpy / sweep_lr:                {t_np / total:7.2f}x   (first sweep in the process: "
+          f"{t_np / first:.2f}x)")
+    print(f"ratio bare eager torch / sweep_lr:     {t_bare / total:7.2f}x")
+    if not args.no_eager:
+        print(f"ratio eager sweep_lr / compiled:       {t_eager / total:7.2f}x")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,14 @@ class Landscape:
             return f, stack_like(w, gx, gy)
         return autograd_grad_fn(self.f, w)
 
+    def grad_parts(self, ps: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        """The same on coordinate columns: ``[x, y] -> (loss, [∂f/∂x, ∂f/∂y])`` (the compiled sweeps' form)."""
+        if self.fg is not None:
+            f, gx, gy = self.fg(ps[0], ps[1])
+            return f, [gx, gy]
+        loss, g = autograd_grad_fn(self.f, torch.stack(ps, -1))
+        return loss, [g[..., 0], g[..., 1]]
+
     def value(self, w: Tensor | np.ndarray) -> np.ndarray:
         """f at points ``w (..., 2)`` as float64 numpy (for plots and tables)."""
         w = torch.as_tensor(np.asarray(w, dtype=np.float64))

@@ -47,7 +47,7 @@ def _sum_per_traj(ts: Sequence[torch.Tensor], bd: int) -> torch.Tensor:
         return _last_dim_sum(ts[0])
     out = None
     for t in ts:
-        s = t.reshape(*t.shape[:bd], -1).sum(-1)
+        s = t if t.dim() == bd else t.reshape(*t.shape[:bd], -1).sum(-1)
         out = s if out is None else out + s
     return out
 
@@ -72,6 +72,8 @@ def global_norm(ts: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
     if len(ts) == 1 and ts[0].dim() == bd + 1 and ts[0].shape[-1] <= 4:  # points (N, D) with small D
         t = ts[0]
         return _last_dim_sum(t * t).sqrt()
+    if all(t.dim() == bd for t in ts):  # one number per trajectory in each tensor: (x, y) of 2-D points
+        return _sum_per_traj([t * t for t in ts], bd).sqrt()  # plain arithmetic fuses (hypot does not)
     norms = [torch.linalg.vector_norm(t, dim=tuple(range(bd, t.dim()))) if t.dim() > bd else t.abs() for t in ts]
     if len(norms) == 1:
         return norms[0]

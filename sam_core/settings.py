@@ -8,6 +8,7 @@
 | SAMLAB_DEVICE       | auto / cpu / cuda / cuda:N                           | auto    |
 | SAMLAB_READ_ONLY    | 1/true: hide launch, stop and delete (class hosting) | false   |
 | SAMLAB_MAX_EPOCHS   | most epochs one launch from the page may ask for     | 200     |
+| SAMLAB_COMPILE      | torch.compile large 2-D sweeps: auto / on / off      | auto    |
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Settings:
     device: str
     read_only: bool
     max_epochs: int = 200
+    compile: str = "auto"
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":
@@ -55,6 +57,11 @@ def get_settings() -> Settings:
     device = os.environ.get("SAMLAB_DEVICE", "auto").strip() or "auto"
     if device != "auto" and not (device == "cpu" or device.startswith("cuda") or device == "mps"):
         raise ValueError(f"SAMLAB_DEVICE must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+    compile_mode = os.environ.get("SAMLAB_COMPILE", "auto").strip().lower() or "auto"
+    compile_mode = {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}.get(compile_mode,
+                                                                                                      compile_mode)
+    if compile_mode not in ("auto", "on", "off"):
+        raise ValueError(f"SAMLAB_COMPILE must be auto, on or off, got {compile_mode!r}")
     return Settings(
         runs_dir=Path(os.environ.get("SAMLAB_RUNS_DIR", "runs")).expanduser().resolve(),
         data_dir=Path(os.environ.get("SAMLAB_DATA", "data")).expanduser().resolve(),
@@ -62,6 +69,7 @@ def get_settings() -> Settings:
         device=device,
         read_only=_flag(os.environ.get("SAMLAB_READ_ONLY")),
         max_epochs=max_epochs,
+        compile=compile_mode,
     )
 
 

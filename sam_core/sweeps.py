@@ -30,6 +30,7 @@ import torch
 
 from sam_core.landscapes import Landscape
 from sam_core.registry import get_spec, resolve_hparams
+from sam_core.settings import get_settings
 from sam_core.simulate import simulate
 
 CHUNK = 32_768  # trajectories per simulate call: x and y of a chunk stay in L2 cache (1.7x faster than 200k)
@@ -37,6 +38,11 @@ CHUNK = 32_768  # trajectories per simulate call: x and y of a chunk stay in L2 
 # over the 2 coordinates in rules.global_norm) and the (N, 1) broadcasts are plain contiguous ops:
 # 3-4x faster per step than the row-major (N, 2) (benchmarks/bench_sweep.py --layout).
 LAYOUT = "col"
+# From this much work (trajectories × steps in one batch) the sweeps run the step through torch.compile:
+# eager costs ~15-25 ns per trajectory-step per variant here, the fused step ~1-2 ns, compiling ~0.3-3 s
+# per variant (once per process; the first ever on a machine ~15 s while inductor fills its disk cache).
+COMPILE_MIN_WORK = 5e7
+COMPILE_CHUNK = 1 << 20  # the fused step makes one pass over the batch, so no cache-sized chunks: fewer calls
 COLUMNS = ["variant", "lr", "rho", "success_rate", "diverged_rate", "median_distance"]
 
 
@@ -160,7 +166,8 @@ def fast_cpu(threads: int | None = 1) -> Iterator[None]:
 def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: int, hp: dict | None = None,
               *, last_k: int = 1, momentum: float = 0.0, noise: float = 0.0, seed: int = 0,
               dtype: torch.dtype = torch.float32, max_batch: int | None = None,
-              threads: int | None = 1, layout: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+              threads: int | None = 1, layout: str | None = None,
+              compile: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run ``variant`` from every row of ``w0 (N, 2)``; ``lr`` and hp values may be (N,) tensors.
 
     Returns ``(end (N, 2) float64, diverged (N,) bool)``, where ``end`` is the final iterate or the
@@ -169,12 +176,18 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: i
     the usual contiguous (N, 2); ``"col"`` keeps x and y each contiguous (the landscapes' gradients
     keep the layout), which makes every elementwise op faster but is only a win while the core's
     per-trajectory norm is a sum of squares (see benchmarks/bench_sweep.py, ``--layout``).
+    ``compile`` (default: :func:`use_compile`) runs the step through ``torch.compile`` (same rule code,
+    one fused loop per step; see ``sam_core.simulate``).
     """
     layout = LAYOUT if layout is None else layout
     max_batch = CHUNK if max_batch is None else max(1, int(max_batch))
     if layout not in ("row", "col"):
         raise ValueError(f"layout: must be 'row' or 'col', got {layout!r}")
     N = w0.shape[0]
+    if compile is None:
+        compile = use_compile(landscape, N * steps)
+    if compile:
+        max_batch = max(max_batch, COMPILE_CHUNK)
     lr_t = torch.as_tensor(lr, dtype=dtype)
     lr_t = lr_t.expand(N) if lr_t.dim() == 0 else lr_t
     ends, divs = [], []
@@ -186,11 +199,21 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: i
         hp_c = {k: (v[a:b].to(dtype) if isinstance(v, torch.Tensor) and v.dim() else v) for k, v in (hp or {}).items()}
         with fast_cpu(threads):
             res = simulate(variant, landscape.grad_fn, w, steps, lr_t[a:b].contiguous(), hp=hp_c, momentum=momentum,
-                           noise=noise, seed=seed + a, record=False, tail=last_k if last_k > 1 else 0)
+                           noise=noise, seed=seed + a, record=False, tail=last_k if last_k > 1 else 0,
+                           compile=compile, grad_parts=landscape.grad_parts)
         end = res.tail_mean if last_k > 1 and res.tail_mean is not None else res.final
         ends.append(end.double().numpy())
         divs.append((res.diverged_step >= 0).numpy())
     return np.concatenate(ends), np.concatenate(divs)
+
+
+def use_compile(landscape: Landscape, work: float) -> bool:
+    """Whether a batch of ``work`` trajectory-steps compiles its step: SAMLAB_COMPILE=on/off decides, else
+    (auto) when the landscape has a closed-form gradient and ``work`` ≥ :data:`COMPILE_MIN_WORK`."""
+    mode = get_settings().compile
+    if mode != "auto":
+        return mode == "on"
+    return landscape.fg is not None and work >= COMPILE_MIN_WORK
 
 
 def judge(landscape: Landscape, end: np.ndarray, diverged: np.ndarray, success: Success) -> tuple[np.ndarray, np.ndarray]:

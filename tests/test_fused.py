@@ -1,0 +1,150 @@
+"""The compiled (torch.compile) sweep step against the eager loop it must reproduce.
+
+The eager ``simulate`` is itself checked against hand-written loops and closed forms (test_rules_functional,
+test_sweeps); here every stateless rule runs both ways on the same batch in float64, where the fused
+loop's rounding differences stay ~1e-12 over a few dozen steps, and the divergence bookkeeping must
+agree trajectory for trajectory (normalised ascents near g = 0 amplify last-bit differences,
+hence 1e-6 after 25 steps rather than 1e-12). Compiling costs ~0.5-2 s per configuration (the first one in a
+process ~4 s, ~15 s on a machine whose inductor cache is empty).
+"""
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch._dynamo.utils import counters
+
+from sam_core.expr import custom_landscape
+from sam_core.landscapes import make_landscape
+from sam_core.registry import VARIANTS
+from sam_core.simulate import STATEFUL, simulate
+from sam_core.sweeps import (
+    COMPILE_MIN_WORK,
+    Success,
+    run_batch,
+    start_points,
+    sweep_grid,
+    sweep_lr,
+    use_compile,
+)
+
+Q = make_landscape("quartic")
+HP = {"sgd": {}, "asam": {"rho": 0.5}, "unified_sam": {"rho": 0.1, "lam": "1/t"}}
+
+
+def _batch(n=600, dtype=torch.float64):
+    w0 = start_points(Q, n, "domain", seed=1).to(dtype)
+    lr = torch.linspace(0.02, 1.2, n, dtype=dtype)  # the upper half blows up on the quartic
+    return w0, lr
+
+
+def _both(variant, hp, steps=25, **kw):
+    w0, lr = _batch()
+    a = simulate(variant, Q.grad_fn, w0, steps, lr, hp, record=False, compile=True, grad_parts=Q.grad_parts, **kw)
+    b = simulate(variant, Q.grad_fn, w0, steps, lr, hp, record=False, **kw)
+    return a, b
+
+
+def _assert_same(a, b):
+    assert torch.equal(a.diverged_step, b.diverged_step)
+    ok = a.diverged_step < 0
+    assert 0 < int(ok.sum()) < len(ok), "the batch should hold both finite and diverged trajectories"
+    torch.testing.assert_close(a.final[ok], b.final[ok], rtol=1e-6, atol=1e-6)
+    assert a.n_evals == b.n_evals
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v not in STATEFUL])
+def test_compiled_step_reproduces_the_eager_loop(variant):
+    a, b = _both(variant, HP.get(variant, {"rho": 0.1}))
+    _assert_same(a, b)
+
+
+def test_compiled_step_with_momentum_noise_and_tail_mean():
+    a, b = _both("ssam", {"rho": 0.1}, momentum=0.6, noise=0.2, seed=5, tail=7)
+    _assert_same(a, b)
+    ok = a.diverged_step < 0
+    torch.testing.assert_close(a.tail_mean[ok], b.tail_mean[ok], rtol=1e-6, atol=1e-6)
+
+
+def test_per_trajectory_rho_and_a_new_rho_reuse_the_compiled_step():
+    w0, lr = _batch()
+    rho = torch.linspace(0.0, 0.5, len(lr), dtype=torch.float64)
+    a = simulate("sam", Q.grad_fn, w0, 30, lr, {"rho": rho}, record=False, compile=True, grad_parts=Q.grad_parts)
+    b = simulate("sam", Q.grad_fn, w0, 30, lr, {"rho": rho}, record=False)
+    _assert_same(a, b)
+    simulate("sam", Q.grad_fn, w0, 3, lr, {"rho": 0.05}, record=False, compile=True, grad_parts=Q.grad_parts)
+    graphs = counters["stats"]["unique_graphs"]
+    for r in (0.1, 0.2):  # numbers are inputs of the compiled step, not constants baked into it
+        c = simulate("sam", Q.grad_fn, w0, 3, lr, {"rho": r}, record=False, compile=True, grad_parts=Q.grad_parts)
+        e = simulate("sam", Q.grad_fn, w0, 3, lr, {"rho": r}, record=False)
+        torch.testing.assert_close(c.final, e.final, rtol=1e-6, atol=1e-6, equal_nan=True)
+    assert counters["stats"]["unique_graphs"] == graphs
+
+
+def test_an_uncompilable_gradient_falls_back_to_the_eager_loop_with_a_warning():
+    # a custom function has no closed form: its gradient comes from autograd, which a full graph cannot hold
+    C = custom_landscape("x**2 + 3*y**2 + 0.1*x*y", find_points=False)
+    w0 = start_points(C, 50, "domain").double()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = simulate("sam", C.grad_fn, w0, 20, 0.05, {"rho": 0.1}, record=False, compile=True,
+                     grad_parts=C.grad_parts)
+    assert any("running it eagerly" in str(w.message) for w in caught)
+    b = simulate("sam", C.grad_fn, w0, 20, 0.05, {"rho": 0.1}, record=False)
+    assert torch.equal(a.final, b.final)
+
+
+def test_compiling_from_a_background_thread():
+    # the page runs sweeps in job threads, never in the script thread
+    out = {}
+
+    def work():
+        out["res"] = _both("bsam", {"rho": 0.1}, steps=25)
+
+    th = threading.Thread(target=work)
+    th.start()
+    th.join(300)
+    _assert_same(*out["res"])
+
+
+def test_sweep_tables_agree_compiled_and_eager(monkeypatch):
+    kw = dict(starts=300, steps=300, success=Success(tol=0.2))
+    lrs = np.geomspace(0.05, 1.0, 8)
+    monkeypatch.setenv("SAMLAB_COMPILE", "on")
+    on = sweep_lr(Q, ["sgd", "ssam"], lrs, {"ssam": {"rho": 0.1}}, **kw)
+    monkeypatch.setenv("SAMLAB_COMPILE", "off")
+    off = sweep_lr(Q, ["sgd", "ssam"], lrs, {"ssam": {"rho": 0.1}}, **kw)
+    # float32: rounding may tip a chaotic start either way, so rates agree closely rather than exactly
+    np.testing.assert_allclose(on.success_rate, off.success_rate, atol=0.02)
+    np.testing.assert_allclose(on.diverged_rate, off.diverged_rate, atol=0.02)
+    assert on.success_rate.max() > 0.5 and on.diverged_rate.max() > 0.5  # the sweep shows both regimes
+    monkeypatch.setenv("SAMLAB_COMPILE", "on")
+    g_on = sweep_grid(Q, "sam", lrs[:4], "rho", [0.05, 0.3], starts=100, steps=200)
+    monkeypatch.setenv("SAMLAB_COMPILE", "off")
+    g_off = sweep_grid(Q, "sam", lrs[:4], "rho", [0.05, 0.3], starts=100, steps=200)
+    np.testing.assert_allclose(g_on.success_rate, g_off.success_rate, atol=0.03)
+
+
+def test_use_compile_follows_the_setting_and_the_work(monkeypatch):
+    C = custom_landscape("x**2 + y**2", find_points=False)
+    monkeypatch.delenv("SAMLAB_COMPILE", raising=False)
+    assert use_compile(Q, COMPILE_MIN_WORK) and not use_compile(Q, COMPILE_MIN_WORK / 2)
+    assert not use_compile(C, 10 * COMPILE_MIN_WORK)  # autograd gradient: stays eager
+    monkeypatch.setenv("SAMLAB_COMPILE", "off")
+    assert not use_compile(Q, 10 * COMPILE_MIN_WORK)
+    monkeypatch.setenv("SAMLAB_COMPILE", "on")
+    assert use_compile(Q, 1)
+    monkeypatch.setenv("SAMLAB_COMPILE", "sometimes")
+    with pytest.raises(ValueError, match="SAMLAB_COMPILE"):
+        use_compile(Q, 1)
+
+
+def test_run_batch_compiled_keeps_the_eager_results_for_a_stateful_rule():
+    # infoSAM keeps moments between steps: simulate ignores compile=True and runs it eagerly
+    w0, lr = _batch(200, torch.float32)
+    a = run_batch(Q, "infosam", w0, lr, 30, {"rho": 0.1}, compile=True)
+    b = run_batch(Q, "infosam", w0, lr, 30, {"rho": 0.1}, compile=False)
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[0], b[0])
