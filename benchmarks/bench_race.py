@@ -2,7 +2,8 @@
 
 Prints (1) the race of all 8 variants from scratch (``sam_core.race`` on ``simulate``), (2) what a
 slider change costs on the page: one variant recomputed (the others come from the per-variant cache)
-plus building the animated contour and the metric figures and serialising them as Streamlit does,
+plus building the animated contour and the metric figures and serialising them as Streamlit does
+(``to_dict`` and JSON),
 and (3) a plain numpy loop for the SGD/SAM/SSAM part of the race, with ratios. Target of the issue:
 the redraw after a slider change in ≤ 0.5 s.
 
@@ -21,6 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
+import plotly.io  # noqa: E402
 
 from sam_core.landscapes import make_landscape  # noqa: E402
 from sam_core.plots.landscape import contour_figure, metrics_figure  # noqa: E402
@@ -87,15 +89,19 @@ def main() -> None:
     print(f"race from scratch ({len(variants)} simulate calls):  {t_full:6.3f} s   (" +
           ", ".join(f"{v} {t * 1e3:.0f} ms" for v, t in per.items()) + ")")
 
+    def shipped(fig) -> str:
+        """What st.plotly_chart does with a figure: to_dict(), then JSON for the browser."""
+        return plotly.io.to_json(fig.to_dict(), validate=False)
+
     def redraw():
         tracks[1] = run_track(L, "sam", {"rho": 0.05}, L.start, L.lr, args.steps)  # the changed variant
-        contour_figure(L, tracks, step=args.steps // 2).to_dict()
-        metrics_figure(tracks, current=args.steps // 2).to_dict()
+        shipped(contour_figure(L, tracks, step=args.steps // 2))
+        shipped(metrics_figure(tracks, current=args.steps // 2))
 
     t_sim1 = best(lambda: run_track(L, "sam", {"rho": 0.05}, L.start, L.lr, args.steps), args.repeat)
-    t_fig = best(lambda: contour_figure(L, tracks, step=args.steps // 2).to_dict(), args.repeat)
-    t_fig_static = best(lambda: contour_figure(L, tracks, step=args.steps // 2, animate=False).to_dict(), args.repeat)
-    t_met = best(lambda: metrics_figure(tracks, current=args.steps // 2).to_dict(), args.repeat)
+    t_fig = best(lambda: shipped(contour_figure(L, tracks, step=args.steps // 2)), args.repeat)
+    t_fig_static = best(lambda: shipped(contour_figure(L, tracks, step=args.steps // 2, animate=False)), args.repeat)
+    t_met = best(lambda: shipped(metrics_figure(tracks, current=args.steps // 2)), args.repeat)
     t_redraw = best(redraw, args.repeat)
     print(f"slider change: 1 variant re-simulated: {t_sim1:6.3f} s")
     print(f"               contour + animation:    {t_fig:6.3f} s   (without animation frames {t_fig_static:.3f} s)")

@@ -25,12 +25,21 @@ from sam_core.plots.landscape import (
     sweep_figure,
 )
 from sam_core.race import race_steps, tracks_frame
-from sam_core.sweeps import Success, iter_basin_maps, iter_sweep_lr, parse_range, sweep_grid
+from sam_core.sweeps import (
+    Success,
+    iter_basin_maps,
+    iter_sweep_lr,
+    parse_range,
+    prewarm,
+    sweep_grid,
+    use_compile,
+)
 from ui import common as uc
 from ui import landscape_controls as lc
 from ui.jobs import Job, job_panel, start_job
 
-# Work one click may ask for (trajectory-steps): ~10-20 s here; keeps a shared server usable for everyone.
+# Work one click may ask for (trajectory-steps): ~10-20 s here eager (autograd functions), ~2 s compiled
+# (closed-form ones, sam_core.sweeps.use_compile); keeps a shared server usable for everyone.
 MAX_WORK = 1e9
 
 st.title("Landscape lab")
@@ -170,6 +179,8 @@ with tab_sweep:
         if mode == "point":
             sweep_kw["center"] = run["start"]
         sweep_work = len(variants) * len(rhos or [1]) * n_lr * n_starts * sw_steps  # trajectory-steps
+        if use_compile(L, n_lr * n_starts * sw_steps):  # big enough to compile: do it while the user looks
+            prewarm(L, variants, hp, momentum=run["momentum"], noise=run["noise"])
         if c[3].button("Run sweep", type="primary", key="ls_run_sweep", disabled=not variants):
             if sweep_work > MAX_WORK:
                 st.error(f"This sweep asks for {sweep_work:.2g} trajectory-steps (variants × ρ panels × lrs × starts × "

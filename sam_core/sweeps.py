@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -214,6 +215,45 @@ def use_compile(landscape: Landscape, work: float) -> bool:
     if mode != "auto":
         return mode == "on"
     return landscape.fg is not None and work >= COMPILE_MIN_WORK
+
+
+_PREWARMED: set[tuple] = set()
+
+
+def prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, dict] | None = None, *,
+            momentum: float = 0.0, noise: float = 0.0, dtype: torch.dtype = torch.float32) -> threading.Thread | None:
+    """Compile the sweep step of each variant on a tiny batch in a background thread, so that a large sweep
+    started a moment later finds it compiled (the first compile in a process also pays ~3 s of
+    torch.compile's own start-up). Once per configuration per process; a no-op with SAMLAB_COMPILE=off
+    or an autograd gradient. Returns the thread (None when there was nothing to do)."""
+    if get_settings().compile == "off" or landscape.fg is None:
+        return None
+    todo = []
+    for v in variants:
+        h = dict((hp or {}).get(v, {}))
+        try:
+            resolve_hparams(v, **h)
+        except ValueError:
+            continue  # the page shows that error; nothing to compile
+        key = (landscape, v, repr(sorted(h.items())), bool(momentum), noise > 0, dtype)
+        if key not in _PREWARMED:
+            _PREWARMED.add(key)
+            todo.append((v, h))
+    if not todo:
+        return None
+
+    def work() -> None:
+        w0 = start_points(landscape, 8, "domain")
+        lr = torch.full((8,), 1e-3, dtype=torch.float64)
+        for v, h in todo:
+            try:
+                run_batch(landscape, v, w0, lr, 2, h, momentum=momentum, noise=noise, dtype=dtype, compile=True)
+            except Exception:  # noqa: BLE001 - a warm-up only; the sweep itself reports any error
+                pass
+
+    th = threading.Thread(target=work, name="samlab-prewarm", daemon=True)
+    th.start()
+    return th
 
 
 def judge(landscape: Landscape, end: np.ndarray, diverged: np.ndarray, success: Success) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,5 @@
-"""The compiled (torch.compile) sweep step against the eager loop it must reproduce.
+"""The fast paths of simulate against what they must reproduce: the compiled (torch.compile) sweep
+step against the eager loop, and the batched after-the-loop diagnostics against a step-by-step loop.
 
 The eager ``simulate`` is itself checked against hand-written loops and closed forms (test_rules_functional,
 test_sweeps); here every stateless rule runs both ways on the same batch in float64, where the fused
@@ -16,13 +17,15 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
+from sam_core import rules
 from sam_core.expr import custom_landscape
 from sam_core.landscapes import make_landscape
-from sam_core.registry import VARIANTS
+from sam_core.registry import VARIANTS, resolve_hparams
 from sam_core.simulate import STATEFUL, simulate
 from sam_core.sweeps import (
     COMPILE_MIN_WORK,
     Success,
+    prewarm,
     run_batch,
     start_points,
     sweep_grid,
@@ -148,3 +151,50 @@ def test_run_batch_compiled_keeps_the_eager_results_for_a_stateful_rule():
     b = run_batch(Q, "infosam", w0, lr, 30, {"rho": 0.1}, compile=False)
     np.testing.assert_array_equal(a[1], b[1])
     np.testing.assert_array_equal(a[0], b[0])
+
+
+@pytest.mark.parametrize("variant,hp", [("sgd", {}), ("sam", {"rho": 0.1}), ("ssam", {"rho": 0.2}),
+                                        ("unified_sam", {"rho": 0.1, "lam": "1/t"}), ("bsam", {"rho": 0.1})])
+def test_recorded_diagnostics_equal_a_step_by_step_loop(variant, hp):
+    # simulate(record=True) computes loss, ‖g‖, γ_t and the ascent point after the loop in one batch;
+    # here they are recomputed one step at a time, drawing the noise the way simulate documents it
+    w0 = torch.tensor([[0.3, -0.2], [1.5, 0.4]], dtype=torch.float64)
+    lr, noise, seed, steps = 0.2, 0.3, 7, 30
+    res = simulate(variant, Q.grad_fn, w0, steps, lr, hp, noise=noise, seed=seed, record=True)
+    hpv = resolve_hparams(variant, **hp)
+    gen = torch.Generator().manual_seed(seed)
+    w = w0.clone()
+    for t in range(1, steps + 1):
+        xi = noise * torch.randn(w.shape, generator=gen, dtype=w.dtype)
+
+        def gf(ps, xi=xi):
+            loss, g = Q.grad_fn(ps[0])
+            return loss, [g + xi]
+
+        d, st, _ = rules.sam_direction(variant, [w], gf, hpv, {}, t, batch_dims=1, keep_e=True)
+        torch.testing.assert_close(res.loss[t - 1], st["loss"], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(res.grad_norm[t - 1], st["grad_norm"], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(res.gamma[t - 1], st["gamma"], rtol=1e-12, atol=1e-12)
+        asc = w + st["e"][0][0] if st["e"] else w
+        torch.testing.assert_close(res.ascent[t - 1], asc, rtol=1e-12, atol=1e-12)
+        w = w - lr * d[0]
+        torch.testing.assert_close(res.w[t], w, rtol=1e-12, atol=1e-12)
+
+
+def test_prewarm_compiles_in_the_background_once(monkeypatch):
+    monkeypatch.setenv("SAMLAB_COMPILE", "auto")
+    R = make_landscape("rosenbrock")
+    th = prewarm(R, ["sgd", "usam"], {"usam": {"rho": 0.02}})
+    assert th is not None and th.daemon
+    th.join(300)
+    assert prewarm(R, ["sgd", "usam"], {"usam": {"rho": 0.02}}) is None  # already done in this process
+    graphs = counters["stats"]["unique_graphs"]
+    w0 = start_points(R, 500, "domain").float()
+    lr = torch.full((500,), 1e-4)
+    run_batch(R, "usam", w0, lr, 20, {"rho": 0.05}, compile=True)  # another ρ, another batch size
+    assert counters["stats"]["unique_graphs"] == graphs  # nothing left to compile
+    monkeypatch.setenv("SAMLAB_COMPILE", "off")
+    assert prewarm(R, ["sam"], {}) is None
+    C = custom_landscape("x**2 + y**2", find_points=False)
+    monkeypatch.setenv("SAMLAB_COMPILE", "auto")
+    assert prewarm(C, ["sam"], {}) is None  # autograd gradient: the sweep stays eager, nothing to warm

@@ -35,7 +35,8 @@ MODEBAR_CONFIG = {
     "modeBarButtonsToAdd": ["drawline", "eraseshape"],
 }
 BASIN_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"]
-_CIRCLE = np.stack((np.cos(np.linspace(0, 2 * np.pi, 49)), np.sin(np.linspace(0, 2 * np.pi, 49))), -1)  # (49, 2)
+_CIRCLE = np.stack((np.cos(np.linspace(0, 2 * np.pi, 29)), np.sin(np.linspace(0, 2 * np.pi, 29))), -1)  # (29, 2): round
+# enough at the size a ρ-ball is drawn, and these points are most of what every animation frame carries
 
 
 def _variant_label(name: str) -> str:
@@ -68,6 +69,13 @@ def _fmt(v: float) -> str:
 def frame_indices(n_steps: int, n_frames: int = 60) -> np.ndarray:
     """≤ n_frames + 1 step indices from 0 to n_steps (the animation's frames)."""
     return np.unique(np.linspace(0, max(0, n_steps), min(n_steps, n_frames) + 1).round().astype(int))
+
+
+def _typed(a: np.ndarray) -> dict:
+    """A float64 array as plotly.js's typed-array spec, the very form plotly.py ≥ 6 ships a numpy array in;
+    given in this form, plotly.py passes it through instead of inspecting and copying it, which was most
+    of the time an animation's frames took to build (benchmarks/bench_race.py)."""
+    return {"dtype": "f8", "bdata": base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")}
 
 
 def _ball(center: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
@@ -234,7 +242,8 @@ def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | N
         dyn = list(range(n_static, n_static + len(tracks) + 3))
         # plain dicts: validated once on assignment (building go objects first costs three passes)
         fig.frames = [dict(name=str(k), traces=dyn, data=[
-            dict(type="scatter", x=x, y=y) for x, y in _dynamic_xy(tracks, int(k), show_ball, idx)]) for k in idx]
+            dict(type="scatter", x=_typed(x), y=_typed(y)) for x, y in _dynamic_xy(tracks, int(k), show_ball, idx)])
+            for k in idx]
         unit = "evaluation" if x_axis == "evals" else "step"
         fig.update_layout(
             updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.1, xanchor="left", yanchor="top",
