@@ -77,3 +77,31 @@ def test_deep_link_as_first_request_of_a_fresh_server(e2e_dirs, page):
         assert "USAM" not in widget.text_content()  # the link's variants, not the page's defaults
         assert page.locator("[data-testid='stException']").count() == 0
         screenshot(page, "deep_link_fresh_server")
+
+
+RACE_JS = """() => { const p = document.querySelector('.st-key-ls_contour .js-plotly-plot') ||
+                                document.querySelector('.js-plotly-plot');
+  if (!p || !p._fullData) return null;
+  return p._fullData.map(t => [t.mode || '', t.x ? Array.from(t.x) : []]); }"""
+
+
+def test_play_animates_the_race_from_its_frames(server, page):
+    # the frames carry typed arrays (base64 'bdata'); playing must move the trails and draw the ρ-balls
+    page.goto(f"{server}/landscape")
+    wait_for_app(page)
+    end = page.evaluate(RACE_JS)
+    full = max(len(x) for m, x in end if m == "lines")  # the faint full paths
+    rail = page.locator(".js-plotly-plot rect.slider-rail-rect").first
+    bb = rail.bounding_box()
+    page.mouse.click(bb["x"] + 2, bb["y"] + bb["height"] / 2)  # back to the first frame
+    time.sleep(1.0)
+    page.get_by_text("▶ play").first.click()
+    time.sleep(1.5)
+    page.get_by_text("⏸ pause").first.click()
+    mid = page.evaluate(RACE_JS)
+    trails = [len(x) for m, x in mid if m == "lines" and 1 < len(x) < full]
+    assert trails, f"no trail part-way through the race: {[len(x) for m, x in mid]}"
+    pts = [v for m, x in mid if m in ("lines", "lines+markers") for v in x if v is not None]
+    assert any(v == v for v in pts)  # decoded numbers, not NaN/empty placeholders
+    assert page.locator("[data-testid='stException']").count() == 0
+    screenshot(page, "landscape_playing")
