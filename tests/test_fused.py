@@ -43,9 +43,19 @@ def _batch(n=600, dtype=torch.float64):
     return w0, lr
 
 
+def _compiled(*args, **kw):
+    """simulate(compile=True) that must really compile (the eager fallback would pass every comparison)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = simulate(*args, record=False, compile=True, **kw)
+    failed = [str(w.message) for w in caught if "running it eagerly" in str(w.message)]
+    assert not failed, f"torch.compile could not build the step (is a C++ compiler installed?): {failed}"
+    return res
+
+
 def _both(variant, hp, steps=25, **kw):
     w0, lr = _batch()
-    a = simulate(variant, Q.grad_fn, w0, steps, lr, hp, record=False, compile=True, grad_parts=Q.grad_parts, **kw)
+    a = _compiled(variant, Q.grad_fn, w0, steps, lr, hp, grad_parts=Q.grad_parts, **kw)
     b = simulate(variant, Q.grad_fn, w0, steps, lr, hp, record=False, **kw)
     return a, b
 
@@ -74,13 +84,13 @@ def test_compiled_step_with_momentum_noise_and_tail_mean():
 def test_per_trajectory_rho_and_a_new_rho_reuse_the_compiled_step():
     w0, lr = _batch()
     rho = torch.linspace(0.0, 0.5, len(lr), dtype=torch.float64)
-    a = simulate("sam", Q.grad_fn, w0, 30, lr, {"rho": rho}, record=False, compile=True, grad_parts=Q.grad_parts)
+    a = _compiled("sam", Q.grad_fn, w0, 30, lr, {"rho": rho}, grad_parts=Q.grad_parts)
     b = simulate("sam", Q.grad_fn, w0, 30, lr, {"rho": rho}, record=False)
     _assert_same(a, b)
-    simulate("sam", Q.grad_fn, w0, 3, lr, {"rho": 0.05}, record=False, compile=True, grad_parts=Q.grad_parts)
+    _compiled("sam", Q.grad_fn, w0, 3, lr, {"rho": 0.05}, grad_parts=Q.grad_parts)
     graphs = counters["stats"]["unique_graphs"]
     for r in (0.1, 0.2):  # numbers are inputs of the compiled step, not constants baked into it
-        c = simulate("sam", Q.grad_fn, w0, 3, lr, {"rho": r}, record=False, compile=True, grad_parts=Q.grad_parts)
+        c = _compiled("sam", Q.grad_fn, w0, 3, lr, {"rho": r}, grad_parts=Q.grad_parts)
         e = simulate("sam", Q.grad_fn, w0, 3, lr, {"rho": r}, record=False)
         torch.testing.assert_close(c.final, e.final, rtol=1e-6, atol=1e-6, equal_nan=True)
     assert counters["stats"]["unique_graphs"] == graphs
