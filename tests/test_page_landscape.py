@@ -163,3 +163,36 @@ def test_one_click_cannot_ask_for_unbounded_work():
     msg = " ".join(e.value for e in at.error)
     assert "trajectory-steps" in msg and "at most" in msg
     assert "job:ls_sweep" not in at.session_state or at.session_state["job:ls_sweep"] is None
+
+
+def test_a_large_sweep_prewarms_and_runs_its_compiled_steps(monkeypatch):
+    import threading
+
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setenv("SAMLAB_COMPILE", "auto")
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params["variants"] = "sgd,usam"  # a configuration no other test compiles in this process
+    at.run()
+    _ok(at)
+    at.number_input(key="ls_swn").set_value(10)
+    at.number_input(key="ls_swstarts").set_value(20000)
+    at.number_input(key="ls_swsteps").set_value(300)  # 10 × 20 000 × 300 = 6e7 trajectory-steps: compiled
+    graphs = counters["stats"]["unique_graphs"]
+    at.run()
+    _ok(at)
+    warm = [t for t in threading.enumerate() if t.name == "samlab-prewarm"]
+    assert warm, "the page should compile the sweep's steps in the background once the sweep is large"
+    for t in warm:
+        t.join(300)
+    assert counters["stats"]["unique_graphs"] > graphs  # the steps were compiled
+    graphs = counters["stats"]["unique_graphs"]
+    at.button(key="ls_run_sweep").click().run()
+    _ok(at)
+    job = at.session_state["job:ls_sweep"]
+    assert job.join(300)
+    at.run()
+    st = job.state()
+    assert st.status == "done", st.error
+    assert len(st.result) == 20 and st.result.success_rate.max() > 0.5
+    assert counters["stats"]["unique_graphs"] == graphs  # the sweep found them compiled
