@@ -143,11 +143,13 @@ def main() -> None:
         print(f"{label:<44}{total:7.2f} s   (" + ", ".join(f"{v} {t:.2f} s" for v, t in per.items()) + ")"
               + ("   target ≤ 3 s" if target else ""))
 
-    auto = sw.use_compile(L, N * args.steps)
     first, per1 = run_sweep(True)
-    show(f"sweep_lr, {'compiled' if auto else 'eager (auto)'}, first in this process:", first, per1)
+    # compiled only if use_compile said so and no step fell back to the eager loop
+    how = "compiled" if sw.use_compile(L, N * args.steps) and not sys.modules["sam_core.simulate"]._FUSED_FAILED \
+        else "EAGER (compile off or failed)"
+    show(f"sweep_lr, {how}, first in this process:", first, per1)
     total, per = run_sweep(True)
-    show(f"sweep_lr, {'compiled' if auto else 'eager (auto)'}, again:", total, per, target=True)
+    show(f"sweep_lr, {how}, again:", total, per, target=True)
     if not args.no_eager:
         t_eager, per_e = run_sweep(False)
         show("sweep_lr, eager (SAMLAB_COMPILE=off):", t_eager, per_e)

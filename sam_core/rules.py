@@ -96,10 +96,11 @@ def numel_per_traj(ts: Sequence[torch.Tensor], bd: int) -> int:
 
 def unified_lam(lam: Any, step: Any) -> Any:
     """λ of Unified SAM at step t ≥ 1: a number/tensor, or the schedules '1/t' and '1-1/t'."""
-    if lam == "1/t":
-        return 1.0 / step
-    if lam == "1-1/t":
-        return 1.0 - 1.0 / step
+    if isinstance(lam, str):  # never compare a tensor λ (a λ sweep) with a string
+        if lam == "1/t":
+            return 1.0 / step
+        if lam == "1-1/t":
+            return 1.0 - 1.0 / step
     return lam
 
 

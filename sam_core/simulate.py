@@ -14,8 +14,11 @@ it warns once and the eager loop runs instead.
 
 from __future__ import annotations
 
+import itertools
 import threading
+import types
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -80,24 +83,40 @@ def simulate(
     hpv = resolve_hparams(variant, **(hp or {}))
     N, D = w0.shape
     if compile and not record and variant not in STATEFUL:
-        res = _simulate_fused(variant, grad_fn, grad_parts, w0, steps, lr, hpv, momentum, noise, seed, tail, should_stop)
+        try:
+            res = _simulate_fused(variant, grad_fn, grad_parts, w0, steps, lr, hpv, momentum, noise, seed, tail,
+                                  should_stop)
+        except _CompileFailed as cf:
+            # the eager loop decides whose fault it was: if it fails too, the error is the caller's (a bad
+            # input) and propagates; if it runs, the compiler is the problem and is not tried again
+            res = simulate(variant, grad_fn, w0, steps, lr, hp, momentum, noise, seed, record, tail, should_stop)
+            _FUSED_FAILED.add(cf.key)
+            warnings.warn(f"simulate: compiling the {variant} step failed ({cf.reason}); ran it eagerly", stacklevel=2)
+            return res
         if res is not None:
             return res
     lr_b = lr.reshape(N, 1).to(w0) if isinstance(lr, torch.Tensor) else lr
     # With record, a stateless rule's diagnostics (loss, ‖g‖, γ_t, ascent point) are functions of w_t and
     # the step's noise alone: one batched pass after the loop computes them for every step at once,
     # instead of ~15 extra small ops per step (the race's single trajectories are dispatch-bound).
-    posthoc = record and variant not in STATEFUL
-    with torch.no_grad():  # ~10% less dispatch per op; autograd gradients (grad_fn) re-enable it
-        w, diverged, ws, xis, losses, gnorms, gammas, ascents, tail_sum, n_evals = _loop(
-            variant, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record, posthoc, tail, should_stop)
-        if posthoc and len(ws) > 1:
-            losses, gnorms, gammas, ascents = _diagnostics(variant, grad_fn, ws, xis, hpv)
+    posthoc = record and variant not in STATEFUL and all(_per_traj_ok(v, N) for v in hpv.values())
+    w, diverged, ws, xis, losses, gnorms, gammas, ascents, tail_sum, n_evals = _loop(
+        variant, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record, posthoc, tail, should_stop)
+    if posthoc and len(ws) > 1:
+        losses, gnorms, gammas, ascents = _diagnostics(variant, grad_fn, ws, xis, hpv)
     tail_mean = tail_sum / min(tail, steps) if tail_sum is not None and steps else None
     if record:
         return SimResult(torch.stack(ws), _stack(losses, (0, N)), _stack(gnorms, (0, N)), _stack(gammas, (0, N)),
                          _stack(ascents, (0, N, D)), diverged, tail_mean, n_evals)
     return SimResult(w, None, None, None, None, diverged, tail_mean, n_evals)
+
+
+def _per_traj_ok(v: Any, N: int) -> bool:
+    """A hyperparameter that is the same for every step and at most one number per trajectory (what the
+    batched after-the-loop diagnostics and the compiled step can take): not a list such as presam's D."""
+    if isinstance(v, torch.Tensor):
+        return v.dim() == 0 or (v.dim() == 1 and v.shape[0] == N)
+    return v is None or isinstance(v, (bool, int, float, str))
 
 
 def _stack(x: list[torch.Tensor] | torch.Tensor, empty: tuple[int, ...]) -> torch.Tensor:
@@ -173,27 +192,41 @@ def _diagnostics(variant, grad_fn, ws, xis, hpv):
     """Loss, ‖g‖, γ_t and the ascent point of every recorded step in one batched call of the rule:
     the K steps × N trajectories become K·N independent trajectories (step t, iterate w_{t-1}, draw ξ_t)."""
     K, (N, D) = len(ws) - 1, ws[0].shape
-    W = torch.stack(ws[:-1]).reshape(K * N, D)
-    X = torch.stack(xis).reshape(K * N, D) if xis else None
-    t = torch.arange(1, K + 1, dtype=W.dtype, device=W.device).repeat_interleave(N)  # schedules such as λ = 1/t
-    hp = {k: (v.repeat(K) if isinstance(v, torch.Tensor) and v.dim() else v) for k, v in hpv.items()}
+    block = max(1, DIAG_BLOCK // N)  # steps per call: bounded memory for large N × K
+    out: list[list[torch.Tensor]] = [[], [], [], []]
+    for a in range(0, K, block):
+        b = min(K, a + block)
+        k = b - a
+        W = torch.stack(ws[a:b]).reshape(k * N, D)
+        X = torch.stack(xis[a:b]).reshape(k * N, D) if xis else None
+        t = torch.arange(a + 1, b + 1, dtype=W.dtype, device=W.device).repeat_interleave(N)  # λ = 1/t schedules
+        hp = {n: (v.repeat(k) if isinstance(v, torch.Tensor) and v.dim() else v) for n, v in hpv.items()}
 
-    def gf(ps):
-        loss, g = grad_fn(ps[0])
-        return loss, [g + X if X is not None else g]
+        def gf(ps, X=X):
+            loss, g = grad_fn(ps[0])
+            return loss, [g + X if X is not None else g]
 
-    _, st, _ = rules.sam_direction(variant, [W], gf, hp, {}, t, batch_dims=1, keep_e=True, diagnostics=True)
-    es = st["e"]
-    asc = W + es[0][0] if es else W
-    return (st["loss"].reshape(K, N), st["grad_norm"].reshape(K, N), st["gamma"].reshape(K, N),
-            asc.reshape(K, N, D))
+        _, st, _ = rules.sam_direction(variant, [W], gf, hp, {}, t, batch_dims=1, keep_e=True, diagnostics=True)
+        es = st["e"]
+        for lst, v in zip(out, (st["loss"], st["grad_norm"], st["gamma"], W + es[0][0] if es else W)):
+            lst.append(v.reshape(k, N, *v.shape[1:]))
+    return tuple(torch.cat(x) for x in out)
 
 
 # ---------------------------------------------------------------------------------------------- fused
 STATEFUL = ("infosam",)  # rules whose state (Python counters, moment lists) a compiled step cannot carry
-_FUSED: dict[tuple, Callable] = {}
+DIAG_BLOCK = 1 << 16  # trajectory-steps per batched diagnostics call
+FUSED_CACHE = 32  # compiled steps kept per process (least recently used dropped, with their compiled code)
+_FUSED: OrderedDict[tuple, Callable] = OrderedDict()
 _FUSED_FAILED: set[tuple] = set()
 _FUSED_LOCK = threading.Lock()
+_FUSED_COUNT = itertools.count()
+
+
+class _CompileFailed(Exception):
+    def __init__(self, key: tuple, reason: str):
+        super().__init__(reason)
+        self.key, self.reason = key, reason
 
 
 def _split_hp(hpv: dict) -> tuple[tuple, tuple[str, ...], list[Any]]:
@@ -204,8 +237,8 @@ def _split_hp(hpv: dict) -> tuple[tuple, tuple[str, ...], list[Any]]:
         if isinstance(v, torch.Tensor) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
             keys.append(k)
             vals.append(v)
-        else:
-            static.append((k, v if isinstance(v, (str, bool, type(None))) else repr(v)))
+        else:  # str, bool or None (callers check with _per_traj_ok first)
+            static.append((k, v))
     return tuple(static), tuple(keys), vals
 
 
@@ -224,7 +257,7 @@ def _make_fused(variant: str, gf_parts: Callable, static: dict, keys: tuple[str,
         dirs = [mom * b + di for b, di in zip(bufs, d)] if momentum else d
         new = [w - lr * di for w, di in zip(ws, dirs)]
         # alive/ok as 0/1 floats, not bools: bool tensors in and out made the fused CPU loop 5x slower
-        ok = alive * torch.isfinite(rules._sum_per_traj([st["loss"], *new], 1)).to(ws[0].dtype)
+        ok = alive * torch.isfinite(st["loss"] + rules._sum_per_traj(new, 1)).to(ws[0].dtype)  # as eager
         div = div + (alive - ok) * t  # t at the step a trajectory blew up, 0 otherwise
         keep = ok > 0
         ws = [torch.where(keep, n, w) for n, w in zip(new, ws)]
@@ -232,11 +265,20 @@ def _make_fused(variant: str, gf_parts: Callable, static: dict, keys: tuple[str,
             bufs = [torch.where(keep, di, torch.zeros_like(di)) for di in dirs]
         return ws, ok, div, bufs
 
-    return torch.compile(fused_step, dynamic=True, fullgraph=True)
+    # dynamo keeps compiled code per code object and caps recompiles per code object: a code object of its
+    # own per configuration keeps configurations from counting against each other, and lets the compiled
+    # code go when the configuration leaves the cache
+    code = fused_step.__code__.replace(co_name=f"fused_step_{next(_FUSED_COUNT)}")
+    fn = types.FunctionType(code, fused_step.__globals__, code.co_name, fused_step.__defaults__, fused_step.__closure__)
+    return torch.compile(fn, dynamic=True, fullgraph=True)
 
 
 def _simulate_fused(variant, grad_fn, grad_parts, w0, steps, lr, hpv, momentum, noise, seed, tail, should_stop):
-    """`simulate(record=False)` through a compiled step; None when it cannot compile (the caller runs eagerly)."""
+    """`simulate(record=False)` through a compiled step. None when this configuration cannot be compiled
+    (the caller runs eagerly); raises _CompileFailed when compiling fails."""
+    N, D = w0.shape
+    if not all(_per_traj_ok(v, N) for v in hpv.values()):
+        return None  # e.g. presam's per-parameter D: a list the trace would not see through
     static, keys, vals = _split_hp(hpv)
     key = (variant, grad_parts if grad_parts is not None else grad_fn, grad_parts is not None, static, keys,
            bool(momentum), noise > 0, w0.dtype, w0.device.type)
@@ -248,18 +290,16 @@ def _simulate_fused(variant, grad_fn, grad_parts, w0, steps, lr, hpv, momentum, 
         return None
     with _FUSED_LOCK:
         fn = _FUSED.get(key)
-        if fn is None:
-            import torch._dynamo.config as dcfg
-
-            # each configuration (variant, landscape, flags) is one entry of the step's compile cache
-            dcfg.recompile_limit = max(dcfg.recompile_limit, 256)
-            dcfg.accumulated_recompile_limit = max(dcfg.accumulated_recompile_limit, 1024)
+        if fn is not None:
+            _FUSED.move_to_end(key)
+        else:
             if grad_parts is None:
                 def grad_parts(ps, grad_fn=grad_fn):  # noqa: E306 - the (N, D) gradient, cut into columns
                     loss, g = grad_fn(torch.stack(ps, 1))
                     return loss, list(g.unbind(1))
             fn = _FUSED[key] = _make_fused(variant, grad_parts, dict(static), keys, bool(momentum), noise > 0)
-    N, D = w0.shape
+            while len(_FUSED) > FUSED_CACHE:
+                _FUSED.popitem(last=False)
     dt, dev = w0.dtype, w0.device
     ws = [w0[:, i].detach().clone(memory_format=torch.contiguous_format) for i in range(D)]
     lr_t = lr.reshape(N).to(w0) if isinstance(lr, torch.Tensor) else torch.tensor(float(lr), dtype=dt, device=dev)
@@ -279,14 +319,11 @@ def _simulate_fused(variant, grad_fn, grad_parts, w0, steps, lr, hpv, momentum, 
         tt = torch.tensor(float(t), dtype=dt, device=dev)
         try:
             ws, alive, div, bufs = fn(ws, lr_t, alive, div, tt, vals, bufs, mom, xis)
-        except Exception as e:  # noqa: BLE001 - any compiler failure means: run the eager loop
+        except Exception as e:  # noqa: BLE001 - compiling happens in the first call; simulate sorts it out
             if t > 1:
                 raise
-            _FUSED_FAILED.add(key)
             first = str(e).splitlines()[0][:200] if str(e) else ""
-            warnings.warn(f"simulate: compiling the {variant} step failed ({type(e).__name__}: {first}); "
-                          "running it eagerly", stacklevel=3)
-            return None
+            raise _CompileFailed(key, f"{type(e).__name__}: {first}") from e
         if tail_sum is not None and t > steps - tail:
             tail_sum = [a + w for a, w in zip(tail_sum, ws)]
         done = t

@@ -181,13 +181,16 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: i
     one fused loop per step; see ``sam_core.simulate``).
     """
     layout = LAYOUT if layout is None else layout
+    chunk_given = max_batch is not None
     max_batch = CHUNK if max_batch is None else max(1, int(max_batch))
     if layout not in ("row", "col"):
         raise ValueError(f"layout: must be 'row' or 'col', got {layout!r}")
     N = w0.shape[0]
     if compile is None:
         compile = use_compile(landscape, N * steps)
-    if compile:
+    if compile and not chunk_given and noise == 0:
+        # no cache-sized chunks for a fused step; with noise, the chunks (each seeded seed + offset) stay as
+        # they are, so that a seed gives the same draws compiled or not
         max_batch = max(max_batch, COMPILE_CHUNK)
     lr_t = torch.as_tensor(lr, dtype=dtype)
     lr_t = lr_t.expand(N) if lr_t.dim() == 0 else lr_t
@@ -235,8 +238,10 @@ def prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, dict] |
             resolve_hparams(v, **h)
         except ValueError:
             continue  # the page shows that error; nothing to compile
-        key = (landscape, v, repr(sorted(h.items())), bool(momentum), noise > 0, dtype)
+        key = (id(landscape), v, repr(sorted(h.items())), bool(momentum), noise > 0, dtype)
         if key not in _PREWARMED:
+            if len(_PREWARMED) > 1024:  # a long-running server: forget old ones (a repeat costs one tiny run)
+                _PREWARMED.clear()
             _PREWARMED.add(key)
             todo.append((v, h))
     if not todo:

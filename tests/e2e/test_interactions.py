@@ -91,6 +91,9 @@ def test_play_animates_the_race_from_its_frames(server, page):
     wait_for_app(page)
     end = page.evaluate(RACE_JS)
     full = max(len(x) for m, x in end if m == "lines")  # the faint full paths
+    # shown at its last step, the animated trails are the line traces that are neither full paths nor empty
+    trails = [i for i, (m, x) in enumerate(end) if m == "lines" and 1 < len(x) < full]
+    assert trails, [(m, len(x)) for m, x in end]
     rail = page.locator(".js-plotly-plot rect.slider-rail-rect").first
     bb = rail.bounding_box()
     page.mouse.click(bb["x"] + 2, bb["y"] + bb["height"] / 2)  # back to the first frame
@@ -99,9 +102,10 @@ def test_play_animates_the_race_from_its_frames(server, page):
     time.sleep(1.5)
     page.get_by_text("⏸ pause").first.click()
     mid = page.evaluate(RACE_JS)
-    trails = [len(x) for m, x in mid if m == "lines" and 1 < len(x) < full]
-    assert trails, f"no trail part-way through the race: {[len(x) for m, x in mid]}"
-    pts = [v for m, x in mid if m in ("lines", "lines+markers") for v in x if v is not None]
-    assert any(v == v for v in pts)  # decoded numbers, not NaN/empty placeholders
+    assert any(len(mid[i][1]) < len(end[i][1]) for i in trails), "playing did not move the trails"
+    moving = [v for i in trails for v in mid[i][1] if v is not None]
+    assert moving and all(v == v for v in moving)  # decoded numbers from the frames, no NaN
+    balls = [x for m, x in mid[max(trails) + 1:] if m in ("lines", "lines+markers")]
+    assert any(any(v is not None and v == v for v in x) for x in balls), "no ascent segment or ρ-ball drawn"
     assert page.locator("[data-testid='stException']").count() == 0
     screenshot(page, "landscape_playing")
