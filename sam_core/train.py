@@ -23,6 +23,7 @@ processes: a checkpoint holds one copy of the weights). See
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import fields
 
@@ -269,4 +270,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if os.environ.get("WORLD_SIZE", "1").strip() not in ("", "1"):
+        # a torchrun rank, its run already saved in the store: leave without interpreter teardown, where
+        # Gloo's threads and the process group may be destroyed in either order and abort the process
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -67,6 +67,9 @@ def _worker(rank, world, port, out_dir):
             json.dump(result, f)
     dist.barrier()
     dist.destroy_process_group()
+    # results are on disk: skip interpreter teardown, where Gloo's threads occasionally abort the process
+    # ("terminate called without an active exception"), which mp.spawn would report as a failure
+    os._exit(0)
 
 
 @pytest.fixture(scope="module")

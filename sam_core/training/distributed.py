@@ -127,11 +127,22 @@ def init(ctx: DistContext, device: str | None = None, timeout_minutes: float = 3
     return DistContext(ctx.rank, ctx.world, ctx.local_rank, backend)
 
 
-def shutdown() -> None:
+def shutdown(timeout_s: float = 120.0) -> None:
+    """Leave the process group together: a barrier first (bounded, so a rank that crashed cannot hang the
+    others), then destroy it. A rank tearing its Gloo connections down while another still used them
+    occasionally aborted ("terminate called without an active exception") after a finished run."""
     import torch.distributed as dist
 
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    if not dist.is_initialized():
+        return
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=timeout_s))
+        else:
+            dist.barrier()
+    except Exception:  # noqa: BLE001 - a peer is gone: nothing left to wait for
+        pass
+    dist.destroy_process_group()
 
 
 def rank_device(ctx: DistContext, requested: str) -> torch.device:
