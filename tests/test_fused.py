@@ -245,3 +245,16 @@ def test_a_bad_input_is_the_callers_error_not_a_compile_failure():
                  compile=True, grad_parts=Q.grad_parts)
     _compiled("sam", Q.grad_fn, w0, 5, lr, {"rho": torch.full((40,), 0.1, dtype=torch.float64)},
               grad_parts=Q.grad_parts)  # the same configuration still compiles afterwards
+
+
+def test_a_noisy_sweep_draws_the_same_noise_compiled_or_not():
+    # run_batch seeds each chunk with seed + offset: compiled, the chunks must stay the eager ones
+    from sam_core.sweeps import CHUNK
+
+    n = CHUNK + 500
+    w0 = start_points(Q, n, "domain", seed=2)
+    lr = torch.full((n,), 0.05)
+    a = run_batch(Q, "sgd", w0, lr, 5, {}, noise=0.5, seed=3, compile=True)
+    b = run_batch(Q, "sgd", w0, lr, 5, {}, noise=0.5, seed=3, compile=False)
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-5, atol=1e-5)
