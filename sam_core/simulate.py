@@ -125,6 +125,16 @@ def _stack(x: list[torch.Tensor] | torch.Tensor, empty: tuple[int, ...]) -> torc
     return torch.stack(x) if x else torch.empty(empty)
 
 
+def _with_noise(grad_fn: GradFn, xi: torch.Tensor | None) -> Callable:
+    """The rules' gradient callable on one (N, D) tensor: `grad_fn`, plus the step's noise draw `xi` if any
+    (every pass of a step gets the same draw, like one mini-batch)."""
+    def gf(ps):
+        loss, g = grad_fn(ps[0])
+        return loss, [g if xi is None else g + xi]
+
+    return gf
+
+
 def _loop(variant, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record, posthoc, tail, should_stop):
     """The eager loop of `simulate`; with `posthoc` it records iterates and noise draws only."""
     N = w0.shape[0]
@@ -142,21 +152,10 @@ def _loop(variant, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record,
     for t in range(1, steps + 1):
         if should_stop is not None and should_stop():
             break
-        if gen is not None:
-            xi = noise * torch.randn(w.shape, generator=gen, device=w.device, dtype=w.dtype)
-            if posthoc:
-                xis.append(xi)
-
-            def gf(ps, xi=xi):
-                loss, g = grad_fn(ps[0])
-                return loss, [g + xi]
-        else:
-
-            def gf(ps):
-                loss, g = grad_fn(ps[0])
-                return loss, [g]
-
-        d, st, n = rules.sam_direction(variant, [w], gf, hpv, state, t, batch_dims=1, keep_e=in_loop,
+        xi = noise * torch.randn(w.shape, generator=gen, device=w.device, dtype=w.dtype) if gen is not None else None
+        if posthoc and xi is not None:
+            xis.append(xi)
+        d, st, n = rules.sam_direction(variant, [w], _with_noise(grad_fn, xi), hpv, state, t, batch_dims=1, keep_e=in_loop,
                                        diagnostics=in_loop)
         n_evals += n
         if momentum:
@@ -201,12 +200,7 @@ def _diagnostics(variant, grad_fn, ws, xis, hpv):
         X = torch.stack(xis[a:b]).reshape(k * N, D) if xis else None
         t = torch.arange(a + 1, b + 1, dtype=W.dtype, device=W.device).repeat_interleave(N)  # λ = 1/t schedules
         hp = {n: (v.repeat(k) if isinstance(v, torch.Tensor) and v.dim() else v) for n, v in hpv.items()}
-
-        def gf(ps, X=X):
-            loss, g = grad_fn(ps[0])
-            return loss, [g + X if X is not None else g]
-
-        _, st, _ = rules.sam_direction(variant, [W], gf, hp, {}, t, batch_dims=1, keep_e=True, diagnostics=True)
+        _, st, _ = rules.sam_direction(variant, [W], _with_noise(grad_fn, X), hp, {}, t, batch_dims=1, keep_e=True, diagnostics=True)
         es = st["e"]
         for lst, v in zip(out, (st["loss"], st["grad_norm"], st["gamma"], W + es[0][0] if es else W)):
             lst.append(v.reshape(k, N, *v.shape[1:]))
