@@ -20,6 +20,10 @@ def test_slider_changes_the_landscape_plot(server, page):
     page.goto(f"{server}/landscape")
     wait_for_app(page)
     before = plots(page)
+    deadline = time.time() + 60  # the first page of a fresh server can look idle before its charts arrive
+    while not (before and any(len(p) > 20 for p in before)) and time.time() < deadline:
+        time.sleep(0.5)
+        before = plots(page)
     assert before and any(len(p) > 20 for p in before)
     slider = page.locator(".st-key-ls_mom input[type='range']")  # the momentum slider (react-aria range input)
     slider.focus()
