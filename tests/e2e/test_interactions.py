@@ -5,7 +5,7 @@ import time
 
 from playwright.sync_api import expect
 
-from .conftest import screenshot, streamlit_server, wait_for_app
+from .conftest import E2E_ENV, screenshot, streamlit_server, wait_for_app
 
 PLOT_DATA_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(p =>
     JSON.stringify((p._fullData || []).map(t => [t.name || '', t.x ? Array.from(t.x).slice(0, 400) : [],
@@ -69,7 +69,7 @@ def test_tiny_training_run_streams_gamma(server, page):
 def test_deep_link_as_first_request_of_a_fresh_server(e2e_dirs, page):
     """A shared link opened before anyone visited Home still runs inside app.py's navigation."""
     runs, data = e2e_dirs
-    with streamlit_server(runs, data, "e2e-fresh-server.log") as url:
+    with streamlit_server(runs, data, "e2e-fresh-server.log", env_extra=E2E_ENV) as url:
         page.goto(f"{url}/saddle?variants=sam,ssam&rho=0.1")
         wait_for_app(page)
         side = page.locator("[data-testid='stSidebarNav']")
