@@ -3,6 +3,7 @@
 import streamlit as st
 
 from sam_core.settings import get_settings
+from sam_core.workers import get_pool
 from ui.common import device_badge
 
 st.set_page_config(page_title="SAM Lab", page_icon=":material/landscape:", layout="wide")
@@ -29,6 +30,10 @@ PAGES = {
     ],
 }
 
+try:
+    get_pool().warm()  # lab jobs run in worker processes: start them before the first Run
+except ValueError as exc:  # a bad SAMLAB_MAX_JOBS: say which
+    st.sidebar.error(str(exc))
 nav = st.navigation(PAGES)
 device_badge()
 try:

@@ -28,10 +28,10 @@ from sam_core.race import race_steps, tracks_frame
 from sam_core.sweeps import (
     Success,
     iter_basin_maps,
+    iter_prewarm,
+    iter_sweep_grid,
     iter_sweep_lr,
     parse_range,
-    prewarm,
-    sweep_grid,
     use_compile,
 )
 from ui import common as uc
@@ -179,8 +179,13 @@ with tab_sweep:
         if mode == "point":
             sweep_kw["center"] = run["start"]
         sweep_work = len(variants) * len(rhos or [1]) * n_lr * n_starts * sw_steps  # trajectory-steps
-        if use_compile(L, n_lr * n_starts * sw_steps):  # big enough to compile: do it while the user looks
-            prewarm(L, variants, hp, momentum=run["momentum"], noise=run["noise"])
+        if use_compile(L, n_lr * n_starts * sw_steps):  # big enough to compile: the worker does it while the user looks
+            warm_key = repr((spec, sorted(variants), sorted((k, sorted(v.items())) for k, v in hp.items()),
+                             run["momentum"], run["noise"] > 0))
+            if st.session_state.get("ls_prewarmed") != warm_key:
+                st.session_state["ls_prewarmed"] = warm_key
+                start_job("ls_prewarm", Job.from_generator(iter_prewarm, L, list(variants), hp, name="prewarm",
+                                                           momentum=run["momentum"], noise=run["noise"]))
         if c[3].button("Run sweep", type="primary", key="ls_run_sweep", disabled=not variants):
             if sweep_work > MAX_WORK:
                 st.error(f"This sweep asks for {sweep_work:.2g} trajectory-steps (variants × ρ panels × lrs × starts × "
@@ -222,14 +227,12 @@ with tab_sweep:
             if c[2].button("Run map", type="primary", key="ls_run_hm"):
                 hp_v = {k: v for k, v in hp.get(hv, {}).items() if k != param}
 
-                def _map_gen():
-                    yield 1.0, sweep_grid(L, hv, lrs, param, vals, hp_v, **{**sweep_kw, "starts": hm_starts})
-
                 if map_work > MAX_WORK:
                     st.error(f"This map asks for {map_work:.2g} trajectory-steps (lrs × values × starts × steps); "
                              f"one click may ask for at most {MAX_WORK:.0e}. Use fewer starts, values or steps.")
                 else:
-                    start_job("ls_hm", Job.from_generator(_map_gen, name="map"))
+                    start_job("ls_hm", Job.from_generator(iter_sweep_grid, L, hv, lrs, param, vals, hp_v, name="map",
+                                                          **{**sweep_kw, "starts": hm_starts}))
 
             def _draw_map(df, state):
                 p = [c for c in df.columns if c not in ("variant", "lr", "success_rate", "diverged_rate", "median_distance")][0]

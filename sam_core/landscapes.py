@@ -75,6 +75,11 @@ class Landscape:
     params: dict = field(default_factory=dict)
     note: str = ""
 
+    def __reduce__(self):
+        """Pickled as its recipe (name and parameters, or the expression and domain) plus its critical
+        points, so a lab job can ship a landscape to a worker process (its functions are closures)."""
+        return _rebuild_landscape, (self.key, dict(self.params), self.minima, self.saddles, self.maxima)
+
     def __post_init__(self) -> None:
         self.minima = np.asarray(self.minima, dtype=np.float64).reshape(-1, 2)
         self.saddles = np.asarray(self.saddles, dtype=np.float64).reshape(-1, 2)
@@ -548,6 +553,30 @@ LANDSCAPE_PARAMS: dict[str, dict[str, LParam]] = {
 }
 
 NAMES = tuple(_BUILDERS)
+
+
+_REBUILT: dict[str, Landscape] = {}  # recipe -> landscape, in a worker: the same object for every job, so its
+# compiled sweep steps (keyed by the landscape's gradient function) are reused instead of compiled again
+
+
+def _rebuild_landscape(key: str, params: dict, minima, saddles, maxima) -> Landscape:
+    """The inverse of ``Landscape.__reduce__`` (memoised per recipe)."""
+    recipe = repr((key, sorted(params.items())))
+    if recipe not in _REBUILT:
+        if len(_REBUILT) >= 32:
+            _REBUILT.pop(next(iter(_REBUILT)))
+        _REBUILT[recipe] = _build_from_recipe(key, params, minima, saddles, maxima)
+    return _REBUILT[recipe]
+
+
+def _build_from_recipe(key: str, params: dict, minima, saddles, maxima) -> Landscape:
+    if key == "custom":
+        from sam_core.expr import custom_landscape
+
+        L = custom_landscape(params["expr"], params["domain"], find_points=False)
+        L.minima, L.saddles, L.maxima = (np.asarray(a, dtype=np.float64).reshape(-1, 2) for a in (minima, saddles, maxima))
+        return L
+    return make_landscape(key, **params)
 
 
 def make_landscape(name: str = "quartic", **params) -> Landscape:

@@ -238,7 +238,7 @@ def prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, dict] |
             resolve_hparams(v, **h)
         except ValueError:
             continue  # the page shows that error; nothing to compile
-        key = (id(landscape), v, repr(sorted(h.items())), bool(momentum), noise > 0, dtype)
+        key = (id(landscape), landscape.key, v, repr(sorted(h.items())), bool(momentum), noise > 0, dtype)
         if key not in _PREWARMED:
             if len(_PREWARMED) > 1024:  # a long-running server: forget old ones (a repeat costs one tiny run)
                 _PREWARMED.clear()
@@ -428,3 +428,18 @@ def basin_map(landscape: Landscape, variant: str, lr: float, hp: dict | None = N
     idx, dist = landscape.nearest(end, mins)
     label = np.where(div, -2, np.where(dist <= success.tol, idx, -1)).reshape(n, n)
     return BasinMap(variant, xs, ys, label, mins, success.tol)
+
+
+def iter_sweep_grid(landscape: Landscape, variant: str, lrs, param: str, values, hp: dict | None = None,
+                    **kwargs) -> Iterator[tuple[float, pd.DataFrame]]:
+    """:func:`sweep_grid` as a lab job (one batch: one ``(1.0, table)`` item)."""
+    yield 1.0, sweep_grid(landscape, variant, lrs, param, values, hp, **kwargs)
+
+
+def iter_prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, dict] | None = None, *,
+                 momentum: float = 0.0, noise: float = 0.0) -> Iterator[tuple[float, None]]:
+    """:func:`prewarm` as a lab job: compiles in the worker process that will run the sweep."""
+    th = prewarm(landscape, variants, hp, momentum=momentum, noise=noise)
+    if th is not None:
+        th.join()
+    yield 1.0, None

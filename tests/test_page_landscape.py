@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -165,12 +166,20 @@ def test_one_click_cannot_ask_for_unbounded_work():
     assert "job:ls_sweep" not in at.session_state or at.session_state["job:ls_sweep"] is None
 
 
-def test_a_large_sweep_prewarms_and_runs_its_compiled_steps(monkeypatch):
-    import threading
+def _worker_stats() -> dict:
+    """The dynamo counters of the pool's worker (one worker in the tests: SAMLAB_MAX_JOBS=1 on 2 cores)."""
+    from sam_core.workers import get_pool, iter_worker_stats
 
-    from torch._dynamo.utils import counters
+    job = get_pool().submit(iter_worker_stats)
+    assert job.join(120) and job.status == "done", job.error
+    return job.result
+
+
+def test_a_large_sweep_prewarms_and_runs_its_compiled_steps(monkeypatch):
+    from sam_core.workers import get_pool
 
     monkeypatch.setenv("SAMLAB_COMPILE", "auto")
+    assert get_pool().size == 1 or os.environ.get("SAMLAB_MAX_JOBS") == "1", "this test reads the one worker"
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params["variants"] = "sgd,usam"  # a configuration no other test compiles in this process
     at.run()
@@ -178,15 +187,14 @@ def test_a_large_sweep_prewarms_and_runs_its_compiled_steps(monkeypatch):
     at.number_input(key="ls_swn").set_value(10)
     at.number_input(key="ls_swstarts").set_value(20000)
     at.number_input(key="ls_swsteps").set_value(300)  # 10 × 20 000 × 300 = 6e7 trajectory-steps: compiled
-    graphs = counters["stats"]["unique_graphs"]
+    before = _worker_stats()
     at.run()
     _ok(at)
-    warm = [t for t in threading.enumerate() if t.name == "samlab-prewarm"]
-    assert warm, "the page should compile the sweep's steps in the background once the sweep is large"
-    for t in warm:
-        t.join(300)
-    assert counters["stats"]["unique_graphs"] > graphs  # the steps were compiled
-    graphs = counters["stats"]["unique_graphs"]
+    warm = at.session_state["job:ls_prewarm"]  # the page asks the worker to compile the steps while the user looks
+    assert warm.join(300) and warm.state().status == "done", warm.state().error
+    after = _worker_stats()
+    assert after["pid"] == before["pid"]
+    assert after["unique_graphs"] > before["unique_graphs"]  # the steps were compiled, in the worker
     at.button(key="ls_run_sweep").click().run()
     _ok(at)
     job = at.session_state["job:ls_sweep"]
@@ -195,4 +203,4 @@ def test_a_large_sweep_prewarms_and_runs_its_compiled_steps(monkeypatch):
     st = job.state()
     assert st.status == "done", st.error
     assert len(st.result) == 20 and st.result.success_rate.max() > 0.5
-    assert counters["stats"]["unique_graphs"] == graphs  # the sweep found them compiled
+    assert _worker_stats()["unique_graphs"] == after["unique_graphs"]  # the sweep found them compiled

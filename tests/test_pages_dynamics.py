@@ -18,7 +18,7 @@ def test_generator_job_publishes_partial_results_and_finishes():
         for i in range(n):
             yield (i + 1) / n, {"i": i}
 
-    job = Job.from_generator(gen, 5).start()
+    job = Job.thread_from_generator(gen, 5).start()
     assert job.join(10)
     st = job.state()
     assert st.status == "done" and st.progress == 1.0 and st.result == {"i": 4} and st.updates == 5
@@ -40,7 +40,7 @@ def test_stop_keeps_what_was_computed_and_closes_the_generator():
         finally:
             closed.set()
 
-    job = Job.from_generator(gen).start()
+    job = Job.thread_from_generator(gen).start()
     assert release.wait(10)
     job.stop(wait=10)
     st = job.state()
@@ -156,8 +156,10 @@ def test_quadratics_page_runs_changes_controls_and_stops():
     assert _wait(job, lambda s: s.result is not None and s.result.phase.startswith("curves"))
     time.sleep(0.5)  # some steps of the first, long curve
     st = _stop_long_run(at, "quadratics", lambda r: True)
-    # the stop event reaches inside the curve: the part computed so far is kept
-    assert len(st.result.curves) == 1 and 0 < st.result.curves[0].steps[-1] < 200_000
+    # the stop event reaches inside a curve: the part computed so far is kept, the later variants never run
+    # (in a worker process the first curve may already be done by the time Stop arrives)
+    assert len(st.result.curves) < len(st.result.config.variants)
+    assert 0 < st.result.curves[-1].steps[-1] < 200_000
 
 
 def test_edge_of_stability_page_theory_calculator_and_live_run():

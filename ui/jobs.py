@@ -1,6 +1,7 @@
 """Background jobs for Streamlit pages: run a computation in a thread and stream its partial results.
 
-A page never computes in the script thread. It starts a :class:`Job` (a daemon thread) and draws
+A page never computes in the script thread. It starts a job — a generator run by the server-wide pool of
+worker processes (:class:`ProcessJob`, ``sam_core.workers``), or a daemon thread (:class:`Job`) — and draws
 the job's latest partial result in a fragment that polls it (``st.fragment(run_every=...)``) while
 it runs; a Stop button sets the job's stop event and keeps what was computed.
 
@@ -37,7 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Job", "JobContext", "JobState", "get_job", "job_panel", "start_job", "stop_job"]
+__all__ = ["Job", "JobContext", "JobState", "ProcessJob", "eta_text", "get_job", "job_panel", "start_job", "stop_job"]
 
 STATUSES = ("pending", "running", "done", "stopped", "error")
 
@@ -53,6 +54,7 @@ class JobState:
     error: str
     elapsed_s: float
     updates: int
+    ahead: int = 0  # jobs ahead of this one in the server-wide queue (process jobs)
 
     @property
     def running(self) -> bool:
@@ -106,13 +108,21 @@ class Job:
     # ----------------------------------------------------------------------------- construction
     @classmethod
     def from_generator(cls, gen_fn: Callable[..., Iterable], *args: Any, name: str = "job",
-                       pass_stop: str | None = None, **kwargs: Any) -> Job:
-        """A job that runs ``gen_fn(*args, **kwargs)``; each yielded ``(progress, result)`` is published.
+                       pass_stop: str | None = None, **kwargs: Any) -> ProcessJob:
+        """A job that runs ``gen_fn(*args, **kwargs)`` in a worker process (``sam_core.workers``): the
+        server-wide pool runs at most ``SAMLAB_MAX_JOBS`` at once, the rest queue. Each yielded
+        ``(progress, result)`` is published (throttled). ``gen_fn`` and its arguments must pickle.
 
         The generator is closed at the first yield after a stop request. A generator whose items take
-        long can also watch the stop event itself: ``pass_stop="stop_event"`` passes the job's
-        ``threading.Event`` as that keyword argument.
+        long can also watch the stop event itself: ``pass_stop="stop_event"`` passes the job's stop
+        event as that keyword argument.
         """
+        return ProcessJob(gen_fn, args, kwargs, name=name, pass_stop=pass_stop)
+
+    @classmethod
+    def thread_from_generator(cls, gen_fn: Callable[..., Iterable], *args: Any, name: str = "job",
+                              pass_stop: str | None = None, **kwargs: Any) -> Job:
+        """The same in a thread of the server (for work that cannot be pickled; it shares the GIL)."""
 
         def target(ctx: JobContext):
             kw = dict(kwargs)
@@ -200,18 +210,75 @@ class Job:
         return self.state().result
 
 
+class ProcessJob:
+    """A generator job run by the server-wide worker pool; the same interface as :class:`Job`."""
+
+    def __init__(self, gen_fn: Callable[..., Iterable], args: tuple, kwargs: dict, name: str = "job",
+                 pass_stop: str | None = None, interval: float = 0.3):
+        self.name = name
+        self._spec = (gen_fn, args, kwargs, pass_stop, interval)
+        self._handle = None
+
+    def start(self) -> ProcessJob:
+        from sam_core.workers import get_pool
+
+        if self._handle is not None:
+            raise RuntimeError(f"job {self.name!r} was already started")
+        gen_fn, args, kwargs, pass_stop, interval = self._spec
+        self._handle = get_pool().submit(gen_fn, *args, pass_stop=pass_stop, interval=interval, **kwargs)
+        return self
+
+    def stop(self, wait: float | None = None) -> None:
+        if self._handle is not None:
+            self._handle.stop()
+            if wait:
+                self.join(wait)
+
+    def join(self, timeout: float | None = None) -> bool:
+        return True if self._handle is None else self._handle.join(timeout)
+
+    @property
+    def traceback(self) -> str:
+        return "" if self._handle is None else self._handle.traceback
+
+    def state(self) -> JobState:
+        h = self._handle
+        if h is None:
+            return JobState("pending", 0.0, None, "", "", 0.0, 0)
+        status, progress, result, error, updates = h.snapshot()
+        ahead = h.queue_position() if status == "pending" else 0
+        return JobState(status, progress, result, "", error, h.elapsed(), updates, ahead)
+
+    @property
+    def running(self) -> bool:
+        return self.state().running
+
+    @property
+    def result(self) -> Any:
+        return self.state().result
+
+
+def eta_text(state: JobState) -> str:
+    """'· ETA 12 s' from the elapsed time and the progress (empty until there is enough to say)."""
+    p = state.progress
+    if not state.running or p < 0.02 or p >= 1 or state.elapsed_s < 0.5:
+        return ""
+    eta = state.elapsed_s * (1 - p) / p
+    return f" · about {eta:.0f} s left" if eta >= 1 else " · less than a second left"
+
+
 # --------------------------------------------------------------------------------- Streamlit glue
 def _skey(key: str) -> str:
     return f"job:{key}"
 
 
-def get_job(key: str) -> Job | None:
+def get_job(key: str) -> Job | ProcessJob | None:
     import streamlit as st
 
     return st.session_state.get(_skey(key))
 
 
-def start_job(key: str, job: Job, stop_wait: float = 2.0) -> Job:
+def start_job(key: str, job: Job | ProcessJob, stop_wait: float = 2.0) -> Job | ProcessJob:
     """Stop the job already under ``key`` (if any), then start ``job`` and keep it in session state."""
     import streamlit as st
 
@@ -250,8 +317,13 @@ def job_panel(key: str, render: Callable[[Any, JobState], None], interval: float
         state = job.state()
         if state.running:
             cols = st.columns([5, 1])
-            cols[0].progress(state.progress, text=f"{label}… {100 * state.progress:.0f} %"
-                             + (f" · {state.message}" if state.message else "") + f" · {state.elapsed_s:.1f} s")
+            if state.status == "pending":
+                text = ("Waiting for a free worker: " + (f"{state.ahead} job(s) ahead of you" if state.ahead
+                                                         else "starting") + " (the server runs a few lab jobs at once)")
+            else:
+                text = (f"{label}… {100 * state.progress:.0f} %" + (f" · {state.message}" if state.message else "")
+                        + f" · {state.elapsed_s:.1f} s" + eta_text(state))
+            cols[0].progress(state.progress, text=text)
             if cols[1].button(stop_label, key=f"{key}__stop", type="secondary"):
                 job.stop(wait=5.0)
                 st.rerun()

@@ -13,7 +13,6 @@ import pytest
 
 from .harness import chromium, screenshot, streamlit_server, wait_for_app  # noqa: F401  (the tests import them here)
 
-
 E2E_ENV = {"OMP_NUM_THREADS": "1"}  # the suite shares two cores with the browser
 
 
