@@ -10,6 +10,7 @@ Debian's Chromium through Playwright on the same machine and prints one table:
                the map to start there; toggle 3-D;
 - ``presets``: the Home presets that compute in the page (Stable SAM Fig. 2 sweep, saddle, edge of
                stability) and the Quadratics defaults: first curve and finished figure;
+- ``tabs``:    two tabs start the saddle preset at the same moment (the server-wide job queue);
 - ``cli``:     the same computations through their CLIs in this run, and the ratio page / CLI.
 
 Redraws are detected in the browser (``tests/e2e/harness.py``: plotly.js's decoded data, polled every
@@ -199,6 +200,28 @@ def bench_presets(browser, url: str, args, page_times: dict) -> None:
     ctx.close()
 
 
+def bench_two_tabs(browser, url: str, args, page_times: dict) -> None:
+    """Two visitors start the saddle preset at the same moment: both finished, against one alone."""
+    q = "&".join(f"{k}={v}" for k, v in SADDLE.items())
+    ctxs = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+    pages = [c.new_page() for c in ctxs]
+    t0 = time.perf_counter()
+    for pg in pages:
+        pg.goto(f"{url}/saddle?{q}&run=1", wait_until="commit")
+    done = []
+    try:
+        for pg in pages:
+            _wait_finished(pg, 2 * args.timeout)
+            done.append(time.perf_counter() - t0)
+        one = page_times.get("saddle")
+        row("two tabs start the saddle preset at once → both finished", f"{done[0]:.1f} / {done[1]:.1f} s",
+            f"one alone: {one:.1f} s" if one else "")
+    except Exception as exc:  # noqa: BLE001
+        row("two tabs start the saddle preset at once", f"> {2 * args.timeout} s", type(exc).__name__)
+    for c in ctxs:
+        c.close()
+
+
 def bench_cli(args, page_times: dict) -> None:
     py = sys.executable
     out = Path(tempfile.mkdtemp())
@@ -229,7 +252,7 @@ def bench_cli(args, page_times: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", default="open,slider,presets,cli")
+    ap.add_argument("--only", default="open,slider,presets,tabs,cli")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--timeout", type=float, default=300.0)
     args = ap.parse_args()
@@ -250,6 +273,8 @@ def main() -> None:
             bench_slider(browser, url, args)
         if "presets" in only:
             bench_presets(browser, url, args, page_times)
+        if "tabs" in only:
+            bench_two_tabs(browser, url, args, page_times)
     if "cli" in only:
         bench_cli(args, page_times)
     print("\n| interaction | measured | note |\n|---|---|---|")

@@ -85,7 +85,7 @@ with tab_race:
             for v in variants:
                 n = race_steps(v, run["steps"], run["equal_evals"])
                 tracks.append(lc.cached_track(spec, v, lc.hp_items(hp.get(v, {})), run["start"], run["lr"], n,
-                                              run["momentum"], run["noise"], run["seed"]))
+                                              run["momentum"], run["noise"], run["seed"], lr_grid=run["lr_grid"]))
     except ValueError as err:
         uc.show_error(err, "Cannot run the race")
         tracks = []

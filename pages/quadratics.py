@@ -156,5 +156,12 @@ def render(res, state):
         st.json({k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in res.problem.items()})
 
 
-job_panel(KEY, render, interval=0.5, label="Running",
+def live(res, state):
+    if res.phase:
+        st.caption(f"Now: {res.phase} · the heatmap, the sampling comparison and the theory appear when it finishes.")
+    if res.curves:
+        st.plotly_chart(dplots.relative_error_figure(res.curves, x="step"), key=f"{KEY}_curves")
+
+
+job_panel(KEY, render, interval=0.5, label="Running", live=live,
           idle_text="Pick a problem, the variants and a sampling in the sidebar, then press **Run**.")

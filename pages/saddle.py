@@ -114,7 +114,13 @@ def render(res, state):
                f"computation per variant · {res.elapsed_s:.1f} s")
 
 
-job_panel(KEY, render, interval=0.5, label="Training",
+def live(res, state):
+    st.plotly_chart(dplots.saddle_loss_figure(res, escape_frac=frac), key=f"{KEY}_loss")
+    st.caption(f"{res.epochs_done}/{res.config.epochs} epochs · escape times, ‖W‖, γ_t and the table appear when "
+               "it finishes (or when you stop it).")
+
+
+job_panel(KEY, render, interval=0.5, label="Training", live=live,
           idle_text="Choose variants and ρ values in the sidebar, then press **Run**.")
 if get_job(KEY) is not None and get_job(KEY).running:
     st.caption("The plot updates while it computes; **Stop** keeps what was computed.")

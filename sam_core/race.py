@@ -80,27 +80,40 @@ def _check_start(start) -> tuple[float, float]:
 def run_track(landscape: Landscape, variant: str, hp: dict | None, start, lr: float, steps: int,
               momentum: float = 0.0, noise: float = 0.0, seed: int = 0) -> Track:
     """One variant from one start, all steps recorded (float64)."""
+    return run_tracks(landscape, variant, hp, start, [lr], steps, momentum, noise, seed)[0]
+
+
+def run_tracks(landscape: Landscape, variant: str, hp: dict | None, start, lrs: Sequence[float], steps: int,
+               momentum: float = 0.0, noise: float = 0.0, seed: int = 0) -> list[Track]:
+    """The same race at every lr of ``lrs`` in one batched ``simulate`` (one row per lr, the same noise
+    draws for all): each track equals ``run_track`` at its lr. A single trajectory is dispatch-bound, so 60
+    learning rates cost about what one does, and an lr slider over ``lrs`` then never waits."""
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= 100_000:
         raise ValueError(f"steps: must be an integer in [1, 100000], got {steps!r}")
+    if not len(lrs):
+        return []
     hpv = resolve_hparams(variant, **(hp or {}))
     x, y = _check_start(start)
-    w0 = torch.tensor([[x, y]], dtype=torch.float64)
-    res = simulate(variant, landscape.grad_fn, w0, int(steps), float(lr), hp=dict(hp or {}),
-                   momentum=momentum, noise=noise, seed=seed, record=True)
-    div = int(res.diverged_step[0])
-    K = int(steps) if div < 0 else div - 1  # steps completed with a finite result
-    w = res.w[: K + 1, 0].numpy().copy()
-    ascent = res.ascent[:K, 0].numpy().copy()
-    loss = landscape.value(w)
-    _, dist = landscape.nearest(w)
-    if not len(landscape.minima):
-        dist = np.full(len(w), np.nan)
-    return Track(
-        variant=variant, hp=hpv, lr=float(lr), w=w, ascent=ascent, loss=loss,
-        grad_norm=res.grad_norm[:K, 0].numpy().copy(), gamma=res.gamma[:K, 0].numpy().copy(), dist=dist,
-        passes=get_spec(variant).passes, diverged_step=None if div < 0 else div,
-        meta={"momentum": momentum, "noise": noise, "seed": seed, "start": (x, y)},
-    )
+    n = len(lrs)
+    w0 = torch.tensor([[x, y]], dtype=torch.float64).repeat(n, 1)
+    lr = float(lrs[0]) if n == 1 else torch.tensor([float(v) for v in lrs], dtype=torch.float64)
+    res = simulate(variant, landscape.grad_fn, w0, int(steps), lr, hp=dict(hp or {}),
+                   momentum=momentum, noise=noise, seed=seed, record=True, shared_noise=True)
+    passes = get_spec(variant).passes
+    out = []
+    for i, lr_i in enumerate(lrs):
+        div = int(res.diverged_step[i])
+        K = int(steps) if div < 0 else div - 1  # steps completed with a finite result
+        w = res.w[: K + 1, i].numpy().copy()
+        _, dist = landscape.nearest(w)
+        out.append(Track(
+            variant=variant, hp=hpv, lr=float(lr_i), w=w, ascent=res.ascent[:K, i].numpy().copy(),
+            loss=landscape.value(w), grad_norm=res.grad_norm[:K, i].numpy().copy(),
+            gamma=res.gamma[:K, i].numpy().copy(), dist=dist if len(landscape.minima) else np.full(len(w), np.nan),
+            passes=passes, diverged_step=None if div < 0 else div,
+            meta={"momentum": momentum, "noise": noise, "seed": seed, "start": (x, y)},
+        ))
+    return out
 
 
 def race_steps(variant: str, steps: int, equal_evals: bool) -> int:

@@ -62,6 +62,7 @@ def simulate(
     should_stop: Callable[[], bool] | None = None,
     compile: bool = False,
     grad_parts: Callable[[list[torch.Tensor]], tuple[torch.Tensor, list[torch.Tensor]]] | None = None,
+    shared_noise: bool = False,
 ) -> SimResult:
     """Run `steps` steps of `variant` from each row of `w0`.
 
@@ -69,6 +70,8 @@ def simulate(
     evaluation; all passes of one step share the same draw, like one mini-batch.
     `compile=True` runs the compiled step (module docstring); `grad_parts([w[:, 0], …]) -> (loss,
     [∂₀, …])` is the same gradient on coordinate columns, which lets that step fuse completely.
+    `shared_noise=True` gives every row the same draw per step (one (1, D) sample, as a single trajectory
+    with this seed gets): rows that differ only in lr or a hyperparameter then see identical noise.
     """
     get_spec(variant)
     if w0.dim() != 2:
@@ -101,7 +104,7 @@ def simulate(
     # instead of ~15 extra small ops per step (the race's single trajectories are dispatch-bound).
     posthoc = record and variant not in STATEFUL and all(_per_traj_ok(v, N) for v in hpv.values())
     w, diverged, ws, xis, losses, gnorms, gammas, ascents, tail_sum, n_evals = _loop(
-        variant, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record, posthoc, tail, should_stop)
+        variant, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record, posthoc, tail, should_stop, shared_noise)
     if posthoc and len(ws) > 1:
         losses, gnorms, gammas, ascents = _diagnostics(variant, grad_fn, ws, xis, hpv)
     tail_mean = tail_sum / min(tail, steps) if tail_sum is not None and steps else None
@@ -135,7 +138,8 @@ def _with_noise(grad_fn: GradFn, xi: torch.Tensor | None) -> Callable:
     return gf
 
 
-def _loop(variant, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record, posthoc, tail, should_stop):
+def _loop(variant, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record, posthoc, tail, should_stop,
+          shared_noise=False):
     """The eager loop of `simulate`; with `posthoc` it records iterates and noise draws only."""
     N = w0.shape[0]
     in_loop = record and not posthoc  # diagnostics computed step by step (stateful rules)
@@ -152,7 +156,11 @@ def _loop(variant, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record,
     for t in range(1, steps + 1):
         if should_stop is not None and should_stop():
             break
-        xi = noise * torch.randn(w.shape, generator=gen, device=w.device, dtype=w.dtype) if gen is not None else None
+        xi = None
+        if gen is not None:
+            xi = noise * torch.randn((1, w.shape[1]) if shared_noise else w.shape, generator=gen, device=w.device,
+                                     dtype=w.dtype)
+            xi = xi.expand(w.shape) if shared_noise else xi
         if posthoc and xi is not None:
             xis.append(xi)
         d, st, n = rules.sam_direction(variant, [w], _with_noise(grad_fn, xi), hpv, state, t, batch_dims=1, keep_e=in_loop,

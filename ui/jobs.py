@@ -214,7 +214,7 @@ class ProcessJob:
     """A generator job run by the server-wide worker pool; the same interface as :class:`Job`."""
 
     def __init__(self, gen_fn: Callable[..., Iterable], args: tuple, kwargs: dict, name: str = "job",
-                 pass_stop: str | None = None, interval: float = 0.3):
+                 pass_stop: str | None = None, interval: float = 1.0):
         self.name = name
         self._spec = (gen_fn, args, kwargs, pass_stop, interval)
         self._handle = None
@@ -295,12 +295,16 @@ def stop_job(key: str, wait: float = 2.0) -> None:
         job.stop(wait=wait)
 
 
-def job_panel(key: str, render: Callable[[Any, JobState], None], interval: float = 0.5,
-              label: str = "Computing", stop_label: str = "Stop", idle_text: str | None = None) -> JobState | None:
+def job_panel(key: str, render: Callable[[Any, JobState], None], interval: float = 1.0,
+              label: str = "Computing", stop_label: str = "Stop", idle_text: str | None = None,
+              live: Callable[[Any, JobState], None] | None = None) -> JobState | None:
     """Draw the job under ``key``: progress bar, Stop button and ``render(result, state)``.
 
     Polls every ``interval`` seconds while the job runs (a fragment rerun, not a full page rerun) and
-    switches polling off once it has finished. ``render`` errors are shown, never raised.
+    switches polling off once it has finished. While it runs, ``live(result, state)`` draws instead of
+    ``render`` when given: the one figure worth watching, not every tab — each poll rebuilds what it
+    draws on the server and the browser redraws it, on the cores the computation needs
+    (benchmarks/bench_browser.py measures that tax). ``render`` errors are shown, never raised.
     """
     import streamlit as st
 
@@ -336,7 +340,7 @@ def job_panel(key: str, render: Callable[[Any, JobState], None], interval: float
             st.caption(f"Finished in {state.elapsed_s:.1f} s.")
         if state.result is not None:
             try:
-                render(state.result, state)
+                (live if live is not None and state.running else render)(state.result, state)
             except Exception as exc:  # never a traceback on screen
                 st.error(f"Could not draw the result: {exc}")
         if polling and state.finished:

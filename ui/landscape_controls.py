@@ -19,7 +19,7 @@ import streamlit as st
 from sam_core import VARIANTS
 from sam_core.expr import ExprError, custom_landscape
 from sam_core.landscapes import LANDSCAPE_LABELS, LANDSCAPE_PARAMS, NAMES, Landscape, make_landscape
-from sam_core.race import Track, run_track
+from sam_core.race import Track, run_track, run_tracks
 from ui import common as uc
 
 DEFAULT_EXPR = "sin(x)*y + 0.1*x**2"
@@ -113,11 +113,32 @@ def get_landscape(spec: LandscapeSpec) -> Landscape:
     return make_landscape(spec.name, **dict(spec.params))
 
 
+# A race over every position of the lr slider costs about one race (single trajectories are dispatch-bound):
+# then moving the lr slider only looks tracks up. Up to this many steps (memory: ~9 floats per step and lr).
+LR_GRID_MAX_STEPS = 2500
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def cached_lr_tracks(spec: LandscapeSpec, variant: str, hp_items: tuple, start: tuple, lrs: tuple, steps: int,
+                     momentum: float, noise: float, seed: int) -> dict[float, Track]:
+    """One variant's race at every lr of ``lrs`` (one batched run), by lr; shared read-only, not copied."""
+    tracks = run_tracks(get_landscape(spec), variant, dict(hp_items), start, list(lrs), steps, momentum, noise, seed)
+    return {t.lr: t for t in tracks}
+
+
 @st.cache_data(max_entries=512, show_spinner=False)
-def cached_track(spec: LandscapeSpec, variant: str, hp_items: tuple, start: tuple, lr: float, steps: int,
-                 momentum: float, noise: float, seed: int) -> Track:
-    """One variant's race track, cached per configuration (a slider change recomputes one variant)."""
+def _single_track(spec: LandscapeSpec, variant: str, hp_items: tuple, start: tuple, lr: float, steps: int,
+                  momentum: float, noise: float, seed: int) -> Track:
     return run_track(get_landscape(spec), variant, dict(hp_items), start, lr, steps, momentum, noise, seed)
+
+
+def cached_track(spec: LandscapeSpec, variant: str, hp_items: tuple, start: tuple, lr: float, steps: int,
+                 momentum: float, noise: float, seed: int, lr_grid: tuple = ()) -> Track:
+    """One variant's race track, cached per configuration (a slider change recomputes one variant). With
+    ``lr_grid`` (the lr slider's positions, ``lr`` among them) the race is run at all of them at once."""
+    if lr_grid and float(lr) in lr_grid and steps <= LR_GRID_MAX_STEPS:
+        return cached_lr_tracks(spec, variant, hp_items, start, tuple(lr_grid), steps, momentum, noise, seed)[float(lr)]
+    return _single_track(spec, variant, hp_items, start, lr, steps, momentum, noise, seed)
 
 
 def hp_items(hp: dict) -> tuple:
@@ -189,6 +210,7 @@ def run_controls(c, landscape: Landscape, fn: str) -> dict:
     """lr (log slider), momentum, steps, noise, seed, equal-evaluations mode, start point."""
     same_fn = uc.qp_get("fn", "quartic") == fn
     lr0 = _clip(uc.qp_get("lr", landscape.lr, _float) if same_fn else landscape.lr, *LR_RANGE)
+    lr_grid = tuple(uc.log_slider_options(*LR_RANGE, lr0)[0])
     lr = uc.log_slider("Learning rate η", *LR_RANGE, lr0, key=f"ls_lr_{fn}", container=c,
                        help=f"Shared by all variants. GD bound on this function: 2/λ_max = "
                             f"{landscape.gd_bound:.3g}" if landscape.gd_bound else "Shared by all variants.")
@@ -212,7 +234,7 @@ def run_controls(c, landscape: Landscape, fn: str) -> dict:
     span = max(x1 - x0, y1 - y0)
     x = _number(cols[0], "x₀", f"ls_x0_{fn}", float(sx), min_value=x0 - span, max_value=x1 + span, format="%.4g", step=0.05)
     y = _number(cols[1], "y₀", f"ls_y0_{fn}", float(sy), min_value=y0 - span, max_value=y1 + span, format="%.4g", step=0.05)
-    return dict(lr=float(lr), momentum=float(momentum), steps=steps, noise=noise, seed=seed, equal_evals=bool(equal),
+    return dict(lr=float(lr), lr_grid=lr_grid, momentum=float(momentum), steps=steps, noise=noise, seed=seed, equal_evals=bool(equal),
                 start=(float(x), float(y)))
 
 

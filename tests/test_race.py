@@ -1,0 +1,34 @@
+"""The landscape race: one batched run over many learning rates equals the single runs it replaces."""
+
+import numpy as np
+import pytest
+
+from sam_core.landscapes import make_landscape
+from sam_core.race import run_track, run_tracks
+from sam_core.registry import VARIANTS
+
+LRS = [1e-3, 0.05, 0.3, 0.9, 3.0]  # the last ones diverge on the quartic from this start
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("noise,momentum", [(0.0, 0.0), (0.3, 0.5)])
+def test_tracks_over_lrs_equal_single_tracks(variant, noise, momentum):
+    L = make_landscape("quartic")
+    batch = run_tracks(L, variant, {}, (-1.5, 1.0), LRS, 200, momentum, noise, seed=4)
+    assert [t.lr for t in batch] == LRS
+    assert any(t.diverged_step is not None for t in batch) and any(t.diverged_step is None for t in batch)
+    for lr, b in zip(LRS, batch):
+        s = run_track(L, variant, {}, (-1.5, 1.0), lr, 200, momentum, noise, seed=4)
+        assert b.diverged_step == s.diverged_step
+        for name in ("w", "ascent", "loss", "grad_norm", "gamma", "dist"):
+            np.testing.assert_array_equal(getattr(b, name), getattr(s, name), err_msg=f"{variant} lr={lr} {name}")
+
+
+def test_noise_is_shared_by_the_lrs_of_a_batch():
+    # at a tiny lr the iterate barely moves, so the gradient seen is the same and the noise decides ‖g‖:
+    # two lrs of one batch must see the same draws (not one independent draw per row)
+    L = make_landscape("quartic")
+    a, b = run_tracks(L, "sgd", {}, (0.3, 0.2), [1e-9, 2e-9], 50, noise=1.0, seed=1)
+    np.testing.assert_allclose(a.grad_norm, b.grad_norm, rtol=1e-6)
+    c = run_track(L, "sgd", {}, (0.3, 0.2), 1e-9, 50, noise=1.0, seed=2)
+    assert not np.allclose(a.grad_norm, c.grad_norm, rtol=1e-3)
