@@ -35,9 +35,19 @@ class Settings:
     compile: str = "auto"
 
     def torch_device(self) -> torch.device:
+        """The device every lab computes on; a CUDA device that is not there is a clear error, not a crash."""
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        dev = torch.device(self.device)
+        if dev.type == "cuda":
+            n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if (dev.index or 0) >= n:
+                raise ValueError(f"SAMLAB_DEVICE={self.device}: this machine has "
+                                 + (f"{n} CUDA device(s) (cuda:0…cuda:{n - 1})" if n else "no CUDA device")
+                                 + "; use auto or cpu")
+        if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ValueError(f"SAMLAB_DEVICE={self.device}: MPS is not available here; use auto or cpu")
+        return dev
 
 
 def get_settings() -> Settings:

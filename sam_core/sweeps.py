@@ -168,7 +168,7 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: i
               *, last_k: int = 1, momentum: float = 0.0, noise: float = 0.0, seed: int = 0,
               dtype: torch.dtype = torch.float32, max_batch: int | None = None,
               threads: int | None = 1, layout: str | None = None,
-              compile: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+              compile: bool | None = None, device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run ``variant`` from every row of ``w0 (N, 2)``; ``lr`` and hp values may be (N,) tensors.
 
     Returns ``(end (N, 2) float64, diverged (N,) bool)``, where ``end`` is the final iterate or the
@@ -178,8 +178,11 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: i
     keep the layout), which makes every elementwise op faster but is only a win while the core's
     per-trajectory norm is a sum of squares (see benchmarks/bench_sweep.py, ``--layout``).
     ``compile`` (default: :func:`use_compile`) runs the step through ``torch.compile`` (same rule code,
-    one fused loop per step; see ``sam_core.simulate``).
+    one fused loop per step; see ``sam_core.simulate``). ``device`` (default: ``SAMLAB_DEVICE``, see
+    ``sam_core.settings``): where the trajectories run; on a GPU the whole batch is one chunk.
     """
+    dev = get_settings().torch_device() if device is None else torch.device(device)
+    on_cpu = dev.type == "cpu"
     layout = LAYOUT if layout is None else layout
     chunk_given = max_batch is not None
     max_batch = CHUNK if max_batch is None else max(1, int(max_batch))
@@ -192,22 +195,25 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: i
         # no cache-sized chunks for a fused step; with noise, the chunks (each seeded seed + offset) stay as
         # they are, so that a seed gives the same draws compiled or not
         max_batch = max(max_batch, COMPILE_CHUNK)
-    lr_t = torch.as_tensor(lr, dtype=dtype)
+    if not on_cpu and not chunk_given and noise == 0:
+        max_batch = max(max_batch, N)  # a GPU wants the whole batch at once (CPU chunks are cache-sized)
+    lr_t = torch.as_tensor(lr, dtype=dtype).to(dev)
     lr_t = lr_t.expand(N) if lr_t.dim() == 0 else lr_t
     ends, divs = [], []
     for a in range(0, N, max_batch):
         b = min(N, a + max_batch)
-        w = w0[a:b].to(dtype).contiguous()  # (n, 2)
+        w = w0[a:b].to(device=dev, dtype=dtype).contiguous()  # (n, 2)
         if layout == "col":
             w = w.T.contiguous().T  # same values, x and y each contiguous
-        hp_c = {k: (v[a:b].to(dtype) if isinstance(v, torch.Tensor) and v.dim() else v) for k, v in (hp or {}).items()}
-        with fast_cpu(threads):
+        hp_c = {k: (v[a:b].to(device=dev, dtype=dtype) if isinstance(v, torch.Tensor) and v.dim() else v)
+                for k, v in (hp or {}).items()}
+        with fast_cpu(threads if on_cpu else None):
             res = simulate(variant, landscape.grad_fn, w, steps, lr_t[a:b].contiguous(), hp=hp_c, momentum=momentum,
                            noise=noise, seed=seed + a, record=False, tail=last_k if last_k > 1 else 0,
                            compile=compile, grad_parts=landscape.grad_parts)
         end = res.tail_mean if last_k > 1 and res.tail_mean is not None else res.final
-        ends.append(end.double().numpy())
-        divs.append((res.diverged_step >= 0).numpy())
+        ends.append(end.double().cpu().numpy())
+        divs.append((res.diverged_step >= 0).cpu().numpy())
     return np.concatenate(ends), np.concatenate(divs)
 
 

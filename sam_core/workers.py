@@ -135,7 +135,7 @@ class JobHandle:
         return (self.t_end or time.perf_counter()) - self.t_start
 
     def queue_position(self) -> int:
-        """Jobs ahead of this one in the queue (0 once it runs)."""
+        """Jobs queued ahead of this one (0: it starts when a worker frees up, or it runs already)."""
         return self._pool.position(self)
 
     def stop(self) -> None:

@@ -43,3 +43,38 @@ def test_confine(tmp_path):
     for bad in ("..", "../x", "/etc", "a/../../x"):
         with pytest.raises(ValueError, match="must lie inside"):
             confine(bad, root, "Runs folder")
+
+
+def test_device_setting_names_what_is_missing(monkeypatch):
+    import torch
+
+    from sam_core.settings import get_settings
+
+    monkeypatch.setenv("SAMLAB_DEVICE", "cpu")
+    assert get_settings().torch_device() == torch.device("cpu")
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("SAMLAB_DEVICE", "cuda:7")
+        with pytest.raises(ValueError, match=r"SAMLAB_DEVICE=cuda:7: this machine has no CUDA device"):
+            get_settings().torch_device()
+
+
+def test_sweeps_run_on_the_device_of_the_setting(monkeypatch):
+    # the 2-D sweeps take their device from SAMLAB_DEVICE (a GPU when there is one); on this CPU the same
+    # code path with an explicit device gives the same numbers as the default
+    import numpy as np
+    import torch
+
+    from sam_core.landscapes import make_landscape
+    from sam_core.sweeps import run_batch, start_points
+
+    L = make_landscape("quartic")
+    w0 = start_points(L, 64, "domain", seed=1)
+    lr = torch.full((64,), 0.3)
+    monkeypatch.setenv("SAMLAB_DEVICE", "cpu")
+    a = run_batch(L, "ssam", w0, lr, 50, {"rho": 0.1}, compile=False)
+    b = run_batch(L, "ssam", w0, lr, 50, {"rho": 0.1}, compile=False, device="cpu")
+    np.testing.assert_array_equal(a[0], b[0])
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("SAMLAB_DEVICE", "cuda")
+        with pytest.raises(ValueError, match="SAMLAB_DEVICE"):
+            run_batch(L, "ssam", w0, lr, 50, {"rho": 0.1}, compile=False)

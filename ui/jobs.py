@@ -322,8 +322,8 @@ def job_panel(key: str, render: Callable[[Any, JobState], None], interval: float
         if state.running:
             cols = st.columns([5, 1])
             if state.status == "pending":
-                text = ("Waiting for a free worker: " + (f"{state.ahead} job(s) ahead of you" if state.ahead
-                                                         else "starting") + " (the server runs a few lab jobs at once)")
+                text = ("Waiting for a free worker (the server runs a few lab jobs at once, in turn): "
+                        + (f"{state.ahead} queued ahead of you" if state.ahead else "you are next"))
             else:
                 text = (f"{label}… {100 * state.progress:.0f} %" + (f" · {state.message}" if state.message else "")
                         + f" · {state.elapsed_s:.1f} s" + eta_text(state))

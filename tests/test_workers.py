@@ -1,0 +1,132 @@
+"""The lab-job worker pool (sam_core.workers): jobs run in other processes, queue behind a server-wide cap,
+stream partial results, stop, fail with a message, and a worker that ignores Stop is replaced."""
+
+import os
+import time
+
+import pytest
+
+from sam_core.workers import WorkerPool
+
+
+def counting(n, delay=0.0):
+    for i in range(n):
+        time.sleep(delay)
+        yield (i + 1) / n, {"i": i, "pid": os.getpid()}
+
+
+def sleeper_ignoring_stop():
+    yield 0.1, "started"
+    time.sleep(600)  # never yields again: only a kill ends it
+    yield 1.0, "never"
+
+
+def failing():
+    yield 0.5, "half"
+    raise ValueError("lr: must be in (0, 10], got -1")
+
+
+def unpicklable():
+    yield 1.0, (lambda: None)
+
+
+def polls_stop(stop_event=None):
+    i = 0
+    while not stop_event.is_set():
+        i += 1
+        time.sleep(0.01)
+    yield 1.0, i
+
+
+@pytest.fixture(scope="module")
+def pool():
+    p = WorkerPool(size=1, kill_after=2.0)
+    yield p
+    p.close()
+
+
+def test_a_job_runs_in_another_process_and_streams(pool):
+    job = pool.submit(counting, 5, 0.05, interval=0.0)
+    assert job.join(120), job.status
+    assert job.status == "done" and job.progress == 1.0
+    assert job.result["i"] == 4 and job.result["pid"] != os.getpid()
+    assert job.updates == 5  # interval 0: every item is sent
+
+
+def test_updates_are_throttled_but_the_last_always_arrives(pool):
+    job = pool.submit(counting, 200, 0.001, interval=10.0)
+    assert job.join(120)
+    assert job.result["i"] == 199 and job.updates == 2  # the first item, then the last one
+
+
+def test_second_job_waits_its_turn_then_runs(pool):
+    a = pool.submit(counting, 20, 0.05)
+    b = pool.submit(counting, 1)
+    time.sleep(0.3)
+    assert a.status == "running" and b.status == "pending"
+    assert b.queue_position() == 0 and pool.stats()["running"] == 1 and pool.stats()["queued"] == 1
+    assert a.join(120) and b.join(120)
+    assert a.status == b.status == "done" and b.t_start >= a.t_end
+
+
+def test_stop_keeps_what_was_computed_and_a_queued_job_never_runs(pool):
+    a = pool.submit(counting, 10_000, 0.01, interval=0.0)
+    b = pool.submit(counting, 3)
+    deadline = time.time() + 60
+    while (a.result is None or a.result["i"] < 3) and time.time() < deadline:
+        time.sleep(0.02)
+    b.stop()
+    a.stop()
+    assert a.join(30) and b.join(5)
+    assert a.status == "stopped" and 3 <= a.result["i"] < 9_999
+    assert b.status == "stopped" and b.result is None and b.t_start is None
+
+
+def test_stop_event_reaches_a_job_that_polls_it(pool):
+    job = pool.submit(polls_stop, pass_stop="stop_event")
+    time.sleep(0.5)
+    job.stop()
+    assert job.join(30) and job.status == "stopped" and job.result > 0
+
+
+def test_errors_are_reported_with_their_message(pool):
+    job = pool.submit(failing, interval=0.0)
+    assert job.join(60)
+    assert job.status == "error" and job.error == "lr: must be in (0, 10], got -1" and job.result == "half"
+    assert "Traceback" in job.traceback
+    bad = pool.submit(unpicklable)
+    assert bad.join(60) and bad.status == "error" and "pickle" in bad.error.lower()
+    ok = pool.submit(counting, 2)  # the worker still serves
+    assert ok.join(60) and ok.status == "done"
+
+
+def test_a_worker_that_ignores_stop_is_killed_and_replaced(pool):
+    job = pool.submit(sleeper_ignoring_stop)
+    deadline = time.time() + 60
+    while job.result is None and time.time() < deadline:
+        time.sleep(0.05)
+    t = time.time()
+    job.stop()
+    assert job.join(30) and job.status == "stopped" and job.result == "started"
+    assert time.time() - t < 15
+    nxt = pool.submit(counting, 2)
+    assert nxt.join(120) and nxt.status == "done" and nxt.result["pid"] != os.getpid()
+
+
+def test_local_functions_are_refused(pool):
+    def gen():
+        yield 1.0, None
+
+    with pytest.raises(ValueError, match="module-level"):
+        pool.submit(gen)
+
+
+def test_pool_size_setting(monkeypatch):
+    from sam_core.workers import default_pool_size
+
+    monkeypatch.setenv("SAMLAB_MAX_JOBS", "3")
+    assert default_pool_size() == 3
+    for bad in ("0", "x", "65"):
+        monkeypatch.setenv("SAMLAB_MAX_JOBS", bad)
+        with pytest.raises(ValueError, match="SAMLAB_MAX_JOBS"):
+            default_pool_size()
