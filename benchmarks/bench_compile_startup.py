@@ -67,7 +67,9 @@ def main() -> None:
         first, again = statistics.median(o[0] for o in out), statistics.median(o[1] for o in out)
         print(f"  {label:<50} first {first:6.2f} s · again {again:5.2f} s · ratio {first / again:4.1f}×")
     os.environ["SAMLAB_COMPILE"] = "on"
-    from benchmarks.bench_compile_startup import iter_sweep_twice as job_fn  # by module name: the worker imports it
+    from benchmarks.bench_compile_startup import (
+        iter_sweep_twice as job_fn,  # by module name: the worker imports it
+    )
     from sam_core.workers import WorkerPool
 
     out = []
