@@ -9,6 +9,18 @@ import streamlit as st
 from sam_core import VARIANTS
 from ui.common import variant_color
 
+
+@st.cache_resource(show_spinner=False)
+def home_race_figure():
+    """A small example race (cached once per server): the picture Home opens with."""
+    from sam_core.landscapes import make_landscape
+    from sam_core.plots.landscape import contour_figure
+    from sam_core.race import race
+
+    L = make_landscape("quartic")
+    tracks = race(L, ["sgd", "sam", "ssam"], lr=0.3, steps=300, hp={"sam": {"rho": 0.1}, "ssam": {"rho": 0.1}})
+    return contour_figure(L, tracks, animate=False, click_grid=0, show_ball=False, height=380)
+
 st.title("SAM Lab")
 st.markdown(
     "**Sharpness-Aware Minimization (SAM)** looks for weights whose whole neighbourhood has low loss, "
@@ -43,6 +55,23 @@ for i, (title, blurb, page, params, icon) in enumerate(PRESETS):
     with cols[i % 3].container(border=True):
         st.page_link(page, label=f"**{title}**", icon=icon, query_params=params)
         st.caption(blurb)
+
+st.subheader("What a race looks like")
+c1, c2 = st.columns([3, 2])
+with c1:
+    try:
+        st.plotly_chart(home_race_figure(), key="home_race", config={"displaylogo": False})
+    except Exception as exc:  # a picture must not take Home down
+        st.caption(f"(The example race could not be drawn: {exc})")
+with c2:
+    st.markdown("SGD, SAM and Stable SAM from one start next to the saddle of the Stable SAM paper's quartic "
+                "x₁⁴/4 − x₁x₂ + x₂²/2, at η = 0.3 and ρ = 0.1. **Look for** SAM staying by the saddle at the "
+                "origin while SGD and SSAM run down to the minimum at (1, 1): SAM's normalised ascent keeps "
+                "its step from shrinking where the gradient does. Open the **Landscape lab** to move η and ρ and "
+                "watch the paths change live.")
+    st.page_link("pages/landscape.py", label="Open the Landscape lab", icon=":material/landscape:",
+                 query_params={"fn": "quartic", "variants": "sgd,sam,ssam", "lr": "0.3", "sam.rho": "0.1",
+                               "ssam.rho": "0.1"})
 
 st.subheader("The variants")
 st.caption("One colour per variant on every page. Each is implemented once in `sam_core` and used by every lab.")
