@@ -226,16 +226,20 @@ def bench_two_tabs(browser, url: str, args, page_times: dict) -> None:
     t0 = time.perf_counter()
     for pg in pages:
         pg.goto(f"{url}/saddle?{q}&run=1", wait_until="commit")
-    done = []
-    try:
-        for pg in pages:
-            _wait_finished(pg, 2 * args.timeout)
-            done.append(time.perf_counter() - t0)
-        one = page_times.get("saddle")
-        row("two tabs start the saddle preset at once → both finished", f"{done[0]:.1f} / {done[1]:.1f} s",
+    done: dict[int, float] = {}
+    deadline = time.perf_counter() + 2 * args.timeout
+    while len(done) < 2 and time.perf_counter() < deadline:  # whichever finishes first, each timed on its own
+        for i, pg in enumerate(pages):
+            if i not in done and pg.get_by_text("Finished in").count():
+                done[i] = time.perf_counter() - t0
+        time.sleep(0.1)
+    one = page_times.get("saddle")
+    if len(done) == 2:
+        a, b = sorted(done.values())
+        row("two tabs start the saddle preset at once → first / second finished", f"{a:.1f} / {b:.1f} s",
             f"one alone: {one:.1f} s" if one else "")
-    except Exception as exc:  # noqa: BLE001
-        row("two tabs start the saddle preset at once", f"> {2 * args.timeout} s", type(exc).__name__)
+    else:
+        row("two tabs start the saddle preset at once", f"> {2 * args.timeout} s", "timeout")
     for c in ctxs:
         c.close()
 

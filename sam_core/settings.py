@@ -5,6 +5,7 @@
 | SAMLAB_RUNS_DIR     | run store directory (SQLite + checkpoints)           | runs    |
 | SAMLAB_DATA         | dataset root directory                               | data    |
 | SAMLAB_MAX_RUNS     | training runs allowed at once                        | 1       |
+| SAMLAB_MAX_JOBS     | lab jobs computing at once (sam_core.workers)        | cores/2 |
 | SAMLAB_DEVICE       | auto / cpu / cuda / cuda:N                           | auto    |
 | SAMLAB_READ_ONLY    | 1/true: hide launch, stop and delete (class hosting) | false   |
 | SAMLAB_MAX_EPOCHS   | most epochs one launch from the page may ask for     | 200     |
