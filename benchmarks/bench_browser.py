@@ -173,6 +173,19 @@ def _from_home(page, url: str, title: str, timeout_s: float) -> float:
     return t0
 
 
+def _time_job(page, t0: float, first_sel: str, key: str, label: str, note: str, args, page_times: dict) -> None:
+    """Row: from ``t0`` to the job's first drawn plot and to its 'Finished in' caption."""
+    try:
+        _first_plot(page, first_sel, args.timeout)
+        t1 = time.perf_counter() - t0
+        _wait_finished(page, args.timeout)
+        t2 = time.perf_counter() - t0
+        page_times[key] = t2
+        row(f"{label} → first curve / finished", f"{t1:.1f} / {t2:.1f} s", note)
+    except Exception as exc:  # noqa: BLE001 - a timeout is a result here
+        row(f"{label} → finished", f"> {args.timeout} s", type(exc).__name__)
+
+
 def bench_presets(browser, url: str, args, page_times: dict) -> None:
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
@@ -183,38 +196,16 @@ def bench_presets(browser, url: str, args, page_times: dict) -> None:
     page.get_by_role("tab", name="Sweeps").click()
     t0 = time.perf_counter()
     page.locator(".st-key-ls_run_sweep button").click()
-    try:
-        _first_plot(page, ".st-key-ls_sweep_fig .js-plotly-plot", args.timeout)
-        t1 = time.perf_counter() - t0
-        _wait_finished(page, args.timeout)
-        t2 = time.perf_counter() - t0
-        page_times["sweep"] = t2
-        row("Fig. 2 preset: Run sweep → first curve / finished", f"{t1:.1f} / {t2:.1f} s", "20 lrs × 500 starts × 1000 steps")
-    except Exception as exc:  # noqa: BLE001 - a timeout is a result here
-        row("Fig. 2 preset: Run sweep → finished", f"> {args.timeout} s", type(exc).__name__)
+    _time_job(page, t0, ".st-key-ls_sweep_fig .js-plotly-plot", "sweep", "Fig. 2 preset: Run sweep",
+              "20 lrs × 500 starts × 1000 steps", args, page_times)
     for key, title, first_sel in (("saddle", "SAM stuck at a saddle", ".st-key-saddle_loss .js-plotly-plot"),
                                   ("eos", "The SAM edge of stability", ".st-key-eos_fig .js-plotly-plot")):
         t0 = _from_home(page, url, title, args.timeout)
-        try:
-            _first_plot(page, first_sel, args.timeout)
-            t1 = time.perf_counter() - t0
-            _wait_finished(page, args.timeout)
-            t2 = time.perf_counter() - t0
-            page_times[key] = t2
-            row(f"Home card '{title}' → first curve / finished", f"{t1:.1f} / {t2:.1f} s")
-        except Exception as exc:  # noqa: BLE001
-            row(f"Home card '{title}' → finished", f"> {args.timeout} s", type(exc).__name__)
+        _time_job(page, t0, first_sel, key, f"Home card '{title}'", "", args, page_times)
     t0 = time.perf_counter()
     page.goto(f"{url}/quadratics?run=1")
-    try:
-        _first_plot(page, ".st-key-quadratics_curves .js-plotly-plot", args.timeout)
-        t1 = time.perf_counter() - t0
-        _wait_finished(page, args.timeout)
-        t2 = time.perf_counter() - t0
-        page_times["quadratics"] = t2
-        row("Quadratics defaults (both extra experiments), URL run=1 → first curve / finished", f"{t1:.1f} / {t2:.1f} s")
-    except Exception as exc:  # noqa: BLE001
-        row("Quadratics defaults → finished", f"> {args.timeout} s", type(exc).__name__)
+    _time_job(page, t0, ".st-key-quadratics_curves .js-plotly-plot", "quadratics",
+              "Quadratics defaults (both extra experiments), URL run=1", "", args, page_times)
     ctx.close()
 
 

@@ -86,7 +86,22 @@ class JobContext:
 _UNSET = object()
 
 
-class Job:
+class _Readable:
+    """``running`` and ``result`` from ``state()``, for both kinds of job."""
+
+    def state(self) -> JobState:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        return self.state().running
+
+    @property
+    def result(self) -> Any:
+        return self.state().result
+
+
+class Job(_Readable):
     """A computation running in a background thread, with a stop event and thread-safe partial results."""
 
     def __init__(self, target: Callable[[JobContext], Any], name: str = "job"):
@@ -201,16 +216,9 @@ class Job:
             return JobState(self._status, self._progress, self._result, self._message, self._error,
                             0.0 if self._t0 is None else end - self._t0, self._updates)
 
-    @property
-    def running(self) -> bool:
-        return self.state().running
-
-    @property
-    def result(self) -> Any:
-        return self.state().result
 
 
-class ProcessJob:
+class ProcessJob(_Readable):
     """A generator job run by the server-wide worker pool; the same interface as :class:`Job`."""
 
     def __init__(self, gen_fn: Callable[..., Iterable], args: tuple, kwargs: dict, name: str = "job",
@@ -249,13 +257,6 @@ class ProcessJob:
         ahead = h.queue_position() if status == "pending" else 0
         return JobState(status, progress, result, "", error, h.elapsed(), updates, ahead)
 
-    @property
-    def running(self) -> bool:
-        return self.state().running
-
-    @property
-    def result(self) -> Any:
-        return self.state().result
 
 
 def eta_text(state: JobState) -> str:
