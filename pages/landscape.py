@@ -182,10 +182,11 @@ with tab_sweep:
         if use_compile(L, n_lr * n_starts * sw_steps):  # big enough to compile: the worker does it while the user looks
             warm_key = repr((spec, sorted(variants), sorted((k, sorted(v.items())) for k, v in hp.items()),
                              run["momentum"], run["noise"] > 0))
-            if st.session_state.get("ls_prewarmed") != warm_key:
-                st.session_state["ls_prewarmed"] = warm_key
-                start_job("ls_prewarm", Job.from_generator(iter_prewarm, L, list(variants), hp, name="prewarm",
-                                                           momentum=run["momentum"], noise=run["noise"]))
+            if st.session_state.get("ls_prewarmed") != warm_key:  # never stopped or replaced: it is idempotent,
+                st.session_state["ls_prewarmed"] = warm_key  # and a stopped compile would be work thrown away
+                st.session_state["job:ls_prewarm"] = Job.from_generator(
+                    iter_prewarm, L, list(variants), hp, name="prewarm", momentum=run["momentum"],
+                    noise=run["noise"]).start()
         if c[3].button("Run sweep", type="primary", key="ls_run_sweep", disabled=not variants):
             if sweep_work > MAX_WORK:
                 st.error(f"This sweep asks for {sweep_work:.2g} trajectory-steps (variants × ρ panels × lrs × starts × "

@@ -446,6 +446,7 @@ def iter_prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, di
                  momentum: float = 0.0, noise: float = 0.0) -> Iterator[tuple[float, None]]:
     """:func:`prewarm` as a lab job: compiles in the worker process that will run the sweep."""
     th = prewarm(landscape, variants, hp, momentum=momentum, noise=noise)
-    if th is not None:
-        th.join()
+    while th is not None and th.is_alive():  # yields while it compiles, so a Stop is answered at once
+        th.join(0.2)
+        yield 0.5, None
     yield 1.0, None

@@ -91,6 +91,7 @@ class _Task:
     kwargs: dict
     pass_stop: str | None
     interval: float
+    env: dict  # the server's SAMLAB_* settings when the job was submitted (the worker applies them)
 
 
 class JobHandle:
@@ -160,9 +161,14 @@ class _Worker:
         r_res, w_res = os.pipe()
         paths = [p for p in sys.path if p and os.path.isdir(p)]  # it imports what the server can import
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(paths))
-        self.proc = subprocess.Popen([sys.executable, "-m", "sam_core.workers", str(w_res)], stdin=subprocess.PIPE,
-                                     pass_fds=(w_res,), env=env, cwd=os.getcwd())
-        os.close(w_res)
+        try:  # its own session: the server's Ctrl-C does not hit a job mid-way, and a kill reaches its children
+            self.proc = subprocess.Popen([sys.executable, "-m", "sam_core.workers", str(w_res)], stdin=subprocess.PIPE,
+                                         pass_fds=(w_res,), env=env, cwd=os.getcwd(), start_new_session=True)
+        except Exception:
+            os.close(r_res)
+            raise
+        finally:
+            os.close(w_res)
         self.results = os.fdopen(r_res, "rb")
         self.lock = threading.Lock()
         self.alive = True
@@ -172,7 +178,12 @@ class _Worker:
             _write(self.proc.stdin, obj)
 
     def kill(self) -> None:
+        """Kill the worker and its children (its process group), then close the pipes (the reader sees EOF)."""
         self.alive = False
+        try:
+            os.killpg(self.proc.pid, 9)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
         try:
             self.proc.kill()
             self.proc.wait(5)
@@ -205,7 +216,7 @@ class _Worker:
         with job._lock:
             job.status = "running"
         try:
-            self.send(("task", t.fn, t.args, t.kwargs, t.pass_stop, t.interval))
+            self.send(("task", t.fn, t.args, t.kwargs, t.pass_stop, t.interval, t.env))
         except Exception as exc:  # noqa: BLE001 - e.g. an argument that cannot be pickled
             job._finish("error", f"could not start the job: {_describe(exc)}", traceback.format_exc())
             return self.proc.poll() is None
@@ -268,6 +279,7 @@ class WorkerPool:
         self._idle: list[_Worker] = []
         self._busy = 0
         self._starting = 0
+        self._start_failures = 0  # consecutive failed worker starts
         self._closed = False
 
     # ---- public
@@ -277,7 +289,8 @@ class WorkerPool:
         if (getattr(fn, "__qualname__", "").count("<locals>") or getattr(fn, "__name__", "") == "<lambda>"
                 or getattr(fn, "__module__", "") == "__main__"):
             raise ValueError(f"worker jobs need a module-level function of an importable module, got {fn!r}")
-        job = JobHandle(self, _Task(fn, args, kwargs, pass_stop, float(interval)))
+        env = {k: v for k, v in os.environ.items() if k.startswith("SAMLAB_")}
+        job = JobHandle(self, _Task(fn, args, kwargs, pass_stop, float(interval), env))
         with self._cond:
             if self._closed:
                 raise RuntimeError("the worker pool is closed")
@@ -315,12 +328,17 @@ class WorkerPool:
         with self._cond:
             self._closed = True
             workers, self._idle = self._idle, []
+            queued, self._queue = self._queue, []
             self._cond.notify_all()
+        for job in queued:
+            job._finish("stopped")
         for w in workers:
             w.kill()
 
     # ---- internals
     def _ensure_workers(self) -> None:  # holds self._cond
+        if self._closed:
+            return
         have = len(self._idle) + self._busy + self._starting
         for _ in range(max(0, self.size - have)):
             self._starting += 1
@@ -333,27 +351,36 @@ class WorkerPool:
             ok = w.ready(self.start_timeout)
         except Exception:  # noqa: BLE001
             ok = False
+        if not ok and w is not None:
+            w.kill()
         with self._cond:
             self._starting -= 1
             if ok and not self._closed:
                 self._idle.append(w)
-            elif w is not None:
-                w.kill()
-            if not ok and not self._closed:
-                self._start_failures = getattr(self, "_start_failures", 0) + 1
+                self._start_failures = 0
+            elif not ok and not self._closed:
+                self._start_failures += 1
+                if self._queue and self._start_failures < 3:
+                    self._ensure_workers()  # jobs are waiting: try again
             self._cond.notify_all()
+        if ok and self._closed:
+            w.kill()
 
     def _drive(self, job: JobHandle) -> None:
         with self._cond:
             while True:
                 if job.finished.is_set():  # cancelled while queued
                     return
+                while self._idle and self._idle[-1].proc.poll() is not None:  # died while idle (e.g. out of memory)
+                    dead = self._idle.pop()
+                    threading.Thread(target=dead.kill, daemon=True).start()
+                    self._ensure_workers()
                 if self._queue and self._queue[0] is job and self._idle:
                     self._queue.pop(0)
                     worker = self._idle.pop()
                     self._busy += 1
                     break
-                if getattr(self, "_start_failures", 0) >= 3 and not self._idle and not self._starting:
+                if (self._start_failures >= 3 and not self._idle and not self._starting and not self._busy):
                     self._queue.remove(job)
                     job._finish("error", "no worker process could be started (see the server log)")
                     self._cond.notify_all()
@@ -363,12 +390,14 @@ class WorkerPool:
         try:
             keep = worker.run(job)
         finally:
+            keep = keep and worker.proc.poll() is None and not self._closed
+            if not keep:
+                worker.kill()  # outside the lock: it may wait for the process
             with self._cond:
                 self._busy -= 1
-                if keep and worker.proc.poll() is None and not self._closed:
+                if keep:
                     self._idle.append(worker)
                 else:
-                    worker.kill()
                     self._ensure_workers()
                 self._cond.notify_all()
 
@@ -406,12 +435,12 @@ def _serve(out_fd: int) -> None:
                     continue
                 if msg[0] == "stop":
                     stop.set()
-                else:
+                else:  # one task at a time per worker, in pipe order: a stop before it was for the job before
+                    stop.clear()
                     tasks.put(msg)
-        except Exception:  # noqa: BLE001 - the server went away: leave
+        except Exception:  # noqa: BLE001 - the server went away: nobody can receive results any more
             pass
-        tasks.put(None)
-        stop.set()
+        os._exit(0)
 
     importlib.import_module("sam_core")  # torch and the core, before saying ready
     threading.Thread(target=control, name="samlab-worker-control", daemon=True).start()
@@ -428,15 +457,18 @@ def _serve(out_fd: int) -> None:
         if msg[0] == "bad":
             _write(out, ("end", "error", msg[1], ""))
             continue
-        _, fn, args, kwargs, pass_stop, interval = msg
-        stop.clear()
+        _, fn, args, kwargs, pass_stop, interval, env = msg
+        for k in [k for k in os.environ if k.startswith("SAMLAB_") and k not in env]:
+            del os.environ[k]
+        os.environ.update(env)  # the settings the server had when the job was submitted
         status, err, tb = "done", "", ""
+        pending = None
         try:
             kw = dict(kwargs)
             if pass_stop:
                 kw[pass_stop] = stop
             gen = fn(*args, **kw)
-            last_sent, pending, t_task = 0.0, None, time.perf_counter()
+            last_sent, t_task = 0.0, time.perf_counter()
             try:
                 for item in gen:
                     prog, res = (float(item[0]), item[1]) if (isinstance(item, tuple) and len(item) == 2 and
@@ -455,13 +487,16 @@ def _serve(out_fd: int) -> None:
                 close = getattr(gen, "close", None)
                 if close is not None:
                     close()
-            if pending is not None:
-                _write(out, ("update", *pending))
             if stop.is_set():
                 status = "stopped"
         except Exception as exc:  # noqa: BLE001 - the page shows the message; the traceback goes to the log
             status, err, tb = "error", _describe(exc), traceback.format_exc()
             print(tb, file=sys.stderr, flush=True)
+        if pending is not None:  # what was computed stays, on an error too
+            try:
+                _write(out, ("update", *pending))
+            except Exception:  # noqa: BLE001 - it cannot be pickled: the error says so below
+                pass
         try:
             _write(out, ("end", status, err, tb))
         except Exception:  # noqa: BLE001 - the result cannot be pickled or the server left

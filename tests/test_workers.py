@@ -41,6 +41,7 @@ def polls_stop(stop_event=None):
 @pytest.fixture(scope="module")
 def pool():
     p = WorkerPool(size=1, kill_after=2.0)
+    assert p.submit(counting, 1).join(120)  # a warm worker before the timing-sensitive tests, in any order
     yield p
     p.close()
 
@@ -88,6 +89,9 @@ def test_stop_event_reaches_a_job_that_polls_it(pool):
     time.sleep(0.5)
     job.stop()
     assert job.join(30) and job.status == "stopped" and job.result > 0
+    job = pool.submit(polls_stop, pass_stop="stop_event")
+    job.stop()  # a Stop right after the submit (as the task reaches the worker) is not lost
+    assert job.join(30) and job.status == "stopped" and job.result > 0
 
 
 def test_errors_are_reported_with_their_message(pool):
@@ -133,6 +137,19 @@ def test_local_functions_are_refused(pool):
 
     with pytest.raises(ValueError, match="module-level"):
         pool.submit(gen)
+
+
+def env_setting():
+    yield 1.0, os.environ.get("SAMLAB_COMPILE")
+
+
+def test_a_job_sees_the_settings_of_its_submit(pool, monkeypatch):
+    monkeypatch.setenv("SAMLAB_COMPILE", "off")
+    job = pool.submit(env_setting)
+    assert job.join(60) and job.result == "off"
+    monkeypatch.delenv("SAMLAB_COMPILE")
+    job = pool.submit(env_setting)
+    assert job.join(60) and job.result is None
 
 
 def test_pool_size_setting(monkeypatch):

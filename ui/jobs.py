@@ -226,14 +226,20 @@ class ProcessJob(_Readable):
         self.name = name
         self._spec = (gen_fn, args, kwargs, pass_stop, interval)
         self._handle = None
+        self._started = False
+        self._start_error = ""
 
     def start(self) -> ProcessJob:
         from sam_core.workers import get_pool
 
-        if self._handle is not None:
+        if self._started:
             raise RuntimeError(f"job {self.name!r} was already started")
         gen_fn, args, kwargs, pass_stop, interval = self._spec
-        self._handle = get_pool().submit(gen_fn, *args, pass_stop=pass_stop, interval=interval, **kwargs)
+        self._started = True
+        try:
+            self._handle = get_pool().submit(gen_fn, *args, pass_stop=pass_stop, interval=interval, **kwargs)
+        except (ValueError, RuntimeError) as exc:  # a bad SAMLAB_MAX_JOBS, a closed pool: shown, not raised
+            self._start_error = str(exc)
         return self
 
     def stop(self, wait: float | None = None) -> None:
@@ -252,6 +258,8 @@ class ProcessJob(_Readable):
     def state(self) -> JobState:
         h = self._handle
         if h is None:
+            if self._start_error:
+                return JobState("error", 0.0, None, "", f"could not start: {self._start_error}", 0.0, 0)
             return JobState("pending", 0.0, None, "", "", 0.0, 0)
         status, progress, result, error, updates = h.snapshot()
         ahead = h.queue_position() if status == "pending" else 0

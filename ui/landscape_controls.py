@@ -118,7 +118,7 @@ def get_landscape(spec: LandscapeSpec) -> Landscape:
 LR_GRID_MAX_STEPS = 2500
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@st.cache_resource(max_entries=16, show_spinner=False)
 def cached_lr_tracks(spec: LandscapeSpec, variant: str, hp_items: tuple, start: tuple, lrs: tuple, steps: int,
                      momentum: float, noise: float, seed: int) -> dict[float, Track]:
     """One variant's race at every lr of ``lrs`` (one batched run), by lr; shared read-only, not copied."""
@@ -210,7 +210,7 @@ def run_controls(c, landscape: Landscape, fn: str) -> dict:
     """lr (log slider), momentum, steps, noise, seed, equal-evaluations mode, start point."""
     same_fn = uc.qp_get("fn", "quartic") == fn
     lr0 = _clip(uc.qp_get("lr", landscape.lr, _float) if same_fn else landscape.lr, *LR_RANGE)
-    lr_grid = tuple(uc.log_slider_options(*LR_RANGE, lr0)[0])
+    lr_grid = tuple(uc.log_options(*LR_RANGE))  # the slider's fixed positions (an off-grid default runs alone)
     lr = uc.log_slider("Learning rate η", *LR_RANGE, lr0, key=f"ls_lr_{fn}", container=c,
                        help=f"Shared by all variants. GD bound on this function: 2/λ_max = "
                             f"{landscape.gd_bound:.3g}" if landscape.gd_bound else "Shared by all variants.")
