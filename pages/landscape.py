@@ -193,6 +193,7 @@ with tab_sweep:
                          f"steps); one click may ask for at most {MAX_WORK:.0e}. Use fewer starts, lrs or steps.")
             else:
                 start_job("ls_sweep", Job.from_generator(iter_sweep_lr, L, list(variants), lrs, hp, name="sweep",
+                                                         pass_stop="stop_event",
                                                          **sweep_kw, **lr_kw))
 
         def _draw_sweep(df, state):
@@ -233,6 +234,7 @@ with tab_sweep:
                              f"one click may ask for at most {MAX_WORK:.0e}. Use fewer starts, values or steps.")
                 else:
                     start_job("ls_hm", Job.from_generator(iter_sweep_grid, L, hv, lrs, param, vals, hp_v, name="map",
+                                                          pass_stop="stop_event",
                                                           **{**sweep_kw, "starts": hm_starts}))
 
             def _draw_map(df, state):
@@ -258,7 +260,7 @@ with tab_basin:
         bs_tol = c[2].number_input("tolerance radius", 1e-4, 10.0, 0.2, format="%.3g", key="ls_bs_tol")
         if c[3].button("Run basins", type="primary", key="ls_run_bs", disabled=not variants):
             start_job("ls_basin", Job.from_generator(
-                iter_basin_maps, L, list(variants), run["lr"], hp, n=n_grid, steps=bs_steps,
+                iter_basin_maps, L, list(variants), run["lr"], hp, n=n_grid, steps=bs_steps, pass_stop="stop_event",
                 success=Success(tol=float(bs_tol), target="any"), momentum=run["momentum"], noise=run["noise"],
                 seed=run["seed"], name="basins"))
 

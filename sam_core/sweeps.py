@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,7 +168,8 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: i
               *, last_k: int = 1, momentum: float = 0.0, noise: float = 0.0, seed: int = 0,
               dtype: torch.dtype = torch.float32, max_batch: int | None = None,
               threads: int | None = 1, layout: str | None = None,
-              compile: bool | None = None, device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
+              compile: bool | None = None, device: str | torch.device | None = None,
+              should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run ``variant`` from every row of ``w0 (N, 2)``; ``lr`` and hp values may be (N,) tensors.
 
     Returns ``(end (N, 2) float64, diverged (N,) bool)``, where ``end`` is the final iterate or the
@@ -180,6 +181,7 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: i
     ``compile`` (default: :func:`use_compile`) runs the step through ``torch.compile`` (same rule code,
     one fused loop per step; see ``sam_core.simulate``). ``device`` (default: ``SAMLAB_DEVICE``, see
     ``sam_core.settings``): where the trajectories run; on a GPU the whole batch is one chunk.
+    ``should_stop()`` is polled every step: once it is true the result is incomplete (the caller drops it).
     """
     dev = get_settings().torch_device() if device is None else torch.device(device)
     on_cpu = dev.type == "cpu"
@@ -210,7 +212,7 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: i
         with fast_cpu(threads if on_cpu else None):
             res = simulate(variant, landscape.grad_fn, w, steps, lr_t[a:b].contiguous(), hp=hp_c, momentum=momentum,
                            noise=noise, seed=seed + a, record=False, tail=last_k if last_k > 1 else 0,
-                           compile=compile, grad_parts=landscape.grad_parts)
+                           compile=compile, grad_parts=landscape.grad_parts, should_stop=should_stop)
         end = res.tail_mean if last_k > 1 and res.tail_mean is not None else res.final
         ends.append(end.double().cpu().numpy())
         divs.append((res.diverged_step >= 0).cpu().numpy())
@@ -293,8 +295,10 @@ def iter_sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[s
                   spread: float = 0.1, momentum: float = 0.0, noise: float = 0.0, seed: int = 0,
                   equal_evals: bool = False, dtype: torch.dtype = torch.float32,
                   center: Sequence[float] | None = None,
-                  rhos: Sequence[float] | None = None) -> Iterator[tuple[float, pd.DataFrame]]:
-    """:func:`sweep_lr` one variant at a time: yields ``(progress, table so far)`` (for a background job).
+                  rhos: Sequence[float] | None = None,
+                  stop_event=None) -> Iterator[tuple[float, pd.DataFrame]]:
+    """:func:`sweep_lr` one variant at a time: yields ``(progress, table so far)`` (for a background job;
+    a set ``stop_event`` ends it within a step, keeping the variants that finished).
 
     ``rhos``: sweep every variant that has a ρ once per value (overriding ``hp``), as in the paper's
     one-panel-per-ρ figure; variants without ρ (SGD) run once.
@@ -321,13 +325,19 @@ def iter_sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[s
     for i_j, ((v, h), hpv) in enumerate(zip(jobs, hpv_all)):
         n_steps = _steps_for(v, steps, equal_evals)
         end, div = run_batch(landscape, v, w0_b, lr_b, n_steps, h, last_k=min(success.last_k, n_steps),
-                             momentum=momentum, noise=noise, seed=seed, dtype=dtype)
+                             momentum=momentum, noise=noise, seed=seed, dtype=dtype, should_stop=_stopper(stop_event))
+        if stop_event is not None and stop_event.is_set():
+            return  # this variant did not finish: the table keeps the ones that did
         ok, dist = judge(landscape, end, div, success)
         summ = _summary(ok.reshape(L, S), div.reshape(L, S), dist.reshape(L, S))
         rho = float(hpv["rho"]) if "rho" in hpv else float("nan")
         for i, lr in enumerate(lrs):
             rows.append({"variant": v, "lr": float(lr), "rho": rho, **{k: float(a[i]) for k, a in summ.items()}})
         yield (i_j + 1) / len(jobs), pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _stopper(stop_event) -> Callable[[], bool] | None:
+    return None if stop_event is None else stop_event.is_set
 
 
 def sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[str, dict] | None = None,
@@ -349,7 +359,7 @@ def sweep_grid(landscape: Landscape, variant: str, lrs, param: str, values, hp: 
                starts: int = 200, steps: int = 1000, success: Success = Success(), start_mode: str = "saddle",
                spread: float = 0.1, momentum: float = 0.0, noise: float = 0.0, seed: int = 0,
                equal_evals: bool = False, dtype: torch.dtype = torch.float32,
-               center: Sequence[float] | None = None) -> pd.DataFrame:
+               center: Sequence[float] | None = None, should_stop: Callable[[], bool] | None = None) -> pd.DataFrame:
     """An lr × ``param`` map (``param`` = "rho", or "lam" for Unified SAM) in one batch.
 
     Returns one row per (lr, value): ``variant, lr, <param>, success_rate, diverged_rate, median_distance``.
@@ -377,7 +387,8 @@ def sweep_grid(landscape: Landscape, variant: str, lrs, param: str, values, hp: 
     resolve_hparams(variant, **hp, **{param: val_b})  # range check of every value, names the field
     n_steps = _steps_for(variant, steps, equal_evals)
     end, div = run_batch(landscape, variant, w0_b, lr_b, n_steps, {**hp, param: val_b},
-                         last_k=min(success.last_k, n_steps), momentum=momentum, noise=noise, seed=seed, dtype=dtype)
+                         last_k=min(success.last_k, n_steps), momentum=momentum, noise=noise, seed=seed, dtype=dtype,
+                         should_stop=should_stop)
     ok, dist = judge(landscape, end, div, success)
     summ = _summary(ok.reshape(L, V, S), div.reshape(L, V, S), dist.reshape(L, V, S))
     rows = []
@@ -406,17 +417,22 @@ class BasinMap:
 
 
 def iter_basin_maps(landscape: Landscape, variants: Sequence[str], lr: float, hp: dict[str, dict] | None = None,
-                    **kw) -> Iterator[tuple[float, list[BasinMap]]]:
-    """:func:`basin_map` for several variants, yielding ``(progress, maps so far)``."""
+                    stop_event=None, **kw) -> Iterator[tuple[float, list[BasinMap]]]:
+    """:func:`basin_map` for several variants, yielding ``(progress, maps so far)`` (a set ``stop_event``
+    ends it within a step, keeping the finished maps)."""
     maps: list[BasinMap] = []
     for i, v in enumerate(variants):
-        maps.append(basin_map(landscape, v, lr, (hp or {}).get(v), **kw))
+        m = basin_map(landscape, v, lr, (hp or {}).get(v), should_stop=_stopper(stop_event), **kw)
+        if stop_event is not None and stop_event.is_set():
+            return
+        maps.append(m)
         yield (i + 1) / len(variants), list(maps)
 
 
 def basin_map(landscape: Landscape, variant: str, lr: float, hp: dict | None = None, *, n: int = 80,
               steps: int = 500, success: Success = Success(target="any"), momentum: float = 0.0,
-              noise: float = 0.0, seed: int = 0, dtype: torch.dtype = torch.float32) -> BasinMap:
+              noise: float = 0.0, seed: int = 0, dtype: torch.dtype = torch.float32,
+              should_stop: Callable[[], bool] | None = None) -> BasinMap:
     """Basin of attraction of each minimum for ``variant`` from an n×n grid of starts over the domain."""
     n = _check_int("grid size", n, 2, 1000)
     steps = _check_int("steps", steps, 1, 1_000_000)
@@ -430,16 +446,18 @@ def basin_map(landscape: Landscape, variant: str, lr: float, hp: dict | None = N
     X, Y = np.meshgrid(xs, ys)
     w0 = torch.as_tensor(np.stack((X.ravel(), Y.ravel()), -1))
     end, div = run_batch(landscape, variant, w0, float(lr), steps, hp or {}, last_k=success.last_k,
-                         momentum=momentum, noise=noise, seed=seed, dtype=dtype)
+                         momentum=momentum, noise=noise, seed=seed, dtype=dtype, should_stop=should_stop)
     idx, dist = landscape.nearest(end, mins)
     label = np.where(div, -2, np.where(dist <= success.tol, idx, -1)).reshape(n, n)
     return BasinMap(variant, xs, ys, label, mins, success.tol)
 
 
 def iter_sweep_grid(landscape: Landscape, variant: str, lrs, param: str, values, hp: dict | None = None,
-                    **kwargs) -> Iterator[tuple[float, pd.DataFrame]]:
-    """:func:`sweep_grid` as a lab job (one batch: one ``(1.0, table)`` item)."""
-    yield 1.0, sweep_grid(landscape, variant, lrs, param, values, hp, **kwargs)
+                    stop_event=None, **kwargs) -> Iterator[tuple[float, pd.DataFrame]]:
+    """:func:`sweep_grid` as a lab job (one batch: one ``(1.0, table)`` item; nothing if stopped first)."""
+    df = sweep_grid(landscape, variant, lrs, param, values, hp, should_stop=_stopper(stop_event), **kwargs)
+    if stop_event is None or not stop_event.is_set():
+        yield 1.0, df
 
 
 def iter_prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, dict] | None = None, *,

@@ -277,3 +277,32 @@ def test_landscape_cli_draws_a_race(tmp_path, capsys):
                            "--html", str(html), "--csv", str(csv)]) == 0
     assert "Stable SAM (SSAM)" in capsys.readouterr().out
     assert html.stat().st_size > 1000 and set(pd.read_csv(csv).variant) == {"sam", "ssam"}
+
+
+class _StopAfter:
+    """A stop event that becomes set after ``n`` polls (a Stop pressed in the middle of a variant)."""
+
+    def __init__(self, n):
+        self.n, self.polls = n, 0
+
+    def is_set(self):
+        self.polls += 1
+        return self.polls > self.n
+
+
+def test_a_stop_inside_a_variant_keeps_the_finished_variants_only():
+    from sam_core.sweeps import iter_basin_maps, iter_sweep_lr
+
+    L = make_landscape("quartic")
+    ev = _StopAfter(10**9)
+    gen = iter_sweep_lr(L, ["sgd", "sam"], [0.1, 0.3], starts=20, steps=400, stop_event=ev)
+    _, first = next(gen)
+    assert set(first.variant) == {"sgd"}
+    polls_for_a_variant = ev.polls  # one poll per step, plus the check after the batch
+    assert polls_for_a_variant >= 400
+    ev.n = ev.polls + 50  # Stop arrives 50 steps into SAM
+    assert list(gen) == []  # the half-done SAM batch is not reported as a result
+    assert ev.polls < polls_for_a_variant + 60  # it ended within a step of the Stop, not after 400 steps
+    ev = _StopAfter(30)
+    assert list(iter_basin_maps(L, ["sgd"], 0.1, n=5, steps=300, stop_event=ev)) == []
+    assert ev.polls < 40
