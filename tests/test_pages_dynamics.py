@@ -193,3 +193,27 @@ def test_saddle_page_reads_a_shared_url():
     job = _finish(at, "saddle")
     res = job.state().result
     assert res.variants == ["sgd", "usam"] and res.rhos["usam"] == [0.3, 0.05] and res.config.population
+
+
+def test_a_job_behind_another_visitors_waits_and_says_so():
+    # one worker (tests/conftest.py): another visitor's long job holds it, so this page's job queues
+    from sam_core.dynamics import SaddleConfig, run_saddle
+    from sam_core.workers import get_pool
+
+    other = get_pool().submit(run_saddle, ["sgd"], [0.0], [0], SaddleConfig(epochs=5000).validate(), {})
+    try:
+        deadline = time.time() + 60
+        while other.status != "running" and time.time() < deadline:
+            time.sleep(0.05)
+        at = _app("saddle.py")
+        at.number_input(key="saddle_epochs").set_value(20)
+        at.button(key="saddle_run").click().run()
+        assert not at.exception, at.exception
+        job = at.session_state["job:saddle"]
+        assert job.state().status == "pending"
+        texts = [p.proto.text for p in at.get("progress")]
+        assert any("Waiting for a free worker" in t for t in texts), texts
+        other.stop()
+        _finish(at, "saddle")  # it runs once the worker is free
+    finally:
+        other.stop()
