@@ -35,7 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.harness import (  # noqa: E402
-    app_running,
     chromium,
     plot_signature,
     streamlit_server,
@@ -296,5 +295,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    _ = app_running  # re-exported helper, kept for interactive use
     main()

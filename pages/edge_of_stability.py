@@ -106,7 +106,7 @@ def render(res, state):
 
 
 with live_tab:
-    job_panel(KEY, render, interval=0.5, label="Training", live=lambda res, state: st.plotly_chart(
+    job_panel(KEY, render, label="Training", live=lambda res, state: st.plotly_chart(
         dplots.eos_figure(res), key=f"{KEY}_fig"),
               idle_text="Choose variants, η and ρ in the sidebar, then press **Run**. The sharpness of GD "
                         "rises to 2/η and hovers there; SAM's hovers at its own, lower edge.")

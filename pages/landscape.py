@@ -202,7 +202,7 @@ with tab_sweep:
             st.download_button("Sweep table (CSV)", df.to_csv(index=False), file_name=f"sweep_{fn}.csv",
                                mime="text/csv", key="ls_dl_sweep", on_click="ignore")
 
-        job_panel("ls_sweep", _draw_sweep, interval=0.5, label="Sweeping", idle_text="Set the range and press Run sweep.")
+        job_panel("ls_sweep", _draw_sweep, label="Sweeping", idle_text="Set the range and press Run sweep.")
 
         st.divider()
         st.markdown("**lr × ρ map** (lr × λ for Unified SAM)")
@@ -245,7 +245,7 @@ with tab_sweep:
                 st.download_button("Map table (CSV)", df.to_csv(index=False), file_name=f"map_{fn}.csv",
                                    mime="text/csv", key="ls_dl_hm", on_click="ignore")
 
-            job_panel("ls_hm", _draw_map, interval=0.5, label="Mapping", idle_text="Press Run map.")
+            job_panel("ls_hm", _draw_map, label="Mapping", idle_text="Press Run map.")
 
 # ---------------------------------------------------------------------------------------- basins
 with tab_basin:
@@ -275,7 +275,7 @@ with tab_basin:
                                 for i, p in enumerate(L.minima) if len(L.minima) <= 12}})
             st.dataframe(rows, hide_index=True)
 
-        job_panel("ls_basin", _draw_basins, interval=0.5, label="Mapping basins", idle_text="Press Run basins.")
+        job_panel("ls_basin", _draw_basins, label="Mapping basins", idle_text="Press Run basins.")
 
 # ---------------------------------------------------------------------------------------- URL
 url = {"fn": fn, "variants": variants, "lr": run["lr"], "mom": run["momentum"], "steps": run["steps"],

@@ -163,5 +163,5 @@ def live(res, state):
         st.plotly_chart(dplots.relative_error_figure(res.curves, x="step"), key=f"{KEY}_curves")
 
 
-job_panel(KEY, render, interval=0.5, label="Running", live=live,
+job_panel(KEY, render, label="Running", live=live,
           idle_text="Pick a problem, the variants and a sampling in the sidebar, then press **Run**.")

@@ -120,7 +120,7 @@ def live(res, state):
                "it finishes (or when you stop it).")
 
 
-job_panel(KEY, render, interval=0.5, label="Training", live=live,
+job_panel(KEY, render, label="Training", live=live,
           idle_text="Choose variants and ρ values in the sidebar, then press **Run**.")
 if get_job(KEY) is not None and get_job(KEY).running:
     st.caption("The plot updates while it computes; **Stop** keeps what was computed.")

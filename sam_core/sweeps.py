@@ -246,7 +246,7 @@ def prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, dict] |
             resolve_hparams(v, **h)
         except ValueError:
             continue  # the page shows that error; nothing to compile
-        key = (id(landscape), landscape.key, v, repr(sorted(h.items())), bool(momentum), noise > 0, dtype)
+        key = (id(landscape), v, repr(sorted(h.items())), bool(momentum), noise > 0, dtype)
         if key not in _PREWARMED:
             if len(_PREWARMED) > 1024:  # a long-running server: forget old ones (a repeat costs one tiny run)
                 _PREWARMED.clear()
@@ -326,7 +326,7 @@ def iter_sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[s
         n_steps = _steps_for(v, steps, equal_evals)
         end, div = run_batch(landscape, v, w0_b, lr_b, n_steps, h, last_k=min(success.last_k, n_steps),
                              momentum=momentum, noise=noise, seed=seed, dtype=dtype, should_stop=_stopper(stop_event))
-        if stop_event is not None and stop_event.is_set():
+        if _stopped(stop_event):
             return  # this variant did not finish: the table keeps the ones that did
         ok, dist = judge(landscape, end, div, success)
         summ = _summary(ok.reshape(L, S), div.reshape(L, S), dist.reshape(L, S))
@@ -338,6 +338,10 @@ def iter_sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[s
 
 def _stopper(stop_event) -> Callable[[], bool] | None:
     return None if stop_event is None else stop_event.is_set
+
+
+def _stopped(stop_event) -> bool:
+    return stop_event is not None and stop_event.is_set()
 
 
 def sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[str, dict] | None = None,
@@ -423,7 +427,7 @@ def iter_basin_maps(landscape: Landscape, variants: Sequence[str], lr: float, hp
     maps: list[BasinMap] = []
     for i, v in enumerate(variants):
         m = basin_map(landscape, v, lr, (hp or {}).get(v), should_stop=_stopper(stop_event), **kw)
-        if stop_event is not None and stop_event.is_set():
+        if _stopped(stop_event):
             return
         maps.append(m)
         yield (i + 1) / len(variants), list(maps)
@@ -456,7 +460,7 @@ def iter_sweep_grid(landscape: Landscape, variant: str, lrs, param: str, values,
                     stop_event=None, **kwargs) -> Iterator[tuple[float, pd.DataFrame]]:
     """:func:`sweep_grid` as a lab job (one batch: one ``(1.0, table)`` item; nothing if stopped first)."""
     df = sweep_grid(landscape, variant, lrs, param, values, hp, should_stop=_stopper(stop_event), **kwargs)
-    if stop_event is None or not stop_event.is_set():
+    if not _stopped(stop_event):
         yield 1.0, df
 
 

@@ -36,10 +36,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-FAST_START_S, FAST_INTERVAL = 3.0, 0.25
-PREIMPORT = ("torch._dynamo", "torch._inductor.compile_fx", "torch._inductor.codecache")  # the first seconds of a job stream at up to 4 updates/s
+FAST_START_S, FAST_INTERVAL = 3.0, 0.25  # the first seconds of a job stream at up to 4 updates/s
+PREIMPORT = ("torch._dynamo", "torch._inductor.compile_fx", "torch._inductor.codecache")  # imported while idle
 
-__all__ = ["JobHandle", "WorkerPool", "default_pool_size", "get_pool", "iter_worker_stats"]
+__all__ = ["JobHandle", "WorkerPool", "default_pool_size", "describe_error", "get_pool", "iter_worker_stats",
+           "split_item"]
 
 
 def default_pool_size() -> int:
@@ -79,8 +80,16 @@ def _read(fh) -> Any:
     return pickle.loads(_read_exact(fh, n))
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """What a page shows for a failed job: a ValueError's own message (it names the field), else the type too."""
     return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+
+
+def split_item(item: Any) -> tuple[float | None, Any]:
+    """A job's yielded item as ``(progress, result)``: ``(p, r)`` pairs as they are, anything else as a result."""
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], (int, float)):
+        return float(item[0]), item[1]
+    return None, item
 
 
 # ----------------------------------------------------------------------------------------- handle
@@ -107,7 +116,6 @@ class JobHandle:
         self.error = ""
         self.traceback = ""
         self.updates = 0
-        self.t_submit = time.perf_counter()
         self.t_start: float | None = None
         self.t_end: float | None = None
         self.stop_requested = threading.Event()
@@ -171,7 +179,6 @@ class _Worker:
             os.close(w_res)
         self.results = os.fdopen(r_res, "rb")
         self.lock = threading.Lock()
-        self.alive = True
 
     def send(self, obj: Any) -> None:
         with self.lock:
@@ -179,7 +186,6 @@ class _Worker:
 
     def kill(self) -> None:
         """Kill the worker and its children (its process group), then close the pipes (the reader sees EOF)."""
-        self.alive = False
         try:
             os.killpg(self.proc.pid, 9)
         except Exception:  # noqa: BLE001 - already gone
@@ -218,7 +224,7 @@ class _Worker:
         try:
             self.send(("task", t.fn, t.args, t.kwargs, t.pass_stop, t.interval, t.env))
         except Exception as exc:  # noqa: BLE001 - e.g. an argument that cannot be pickled
-            job._finish("error", f"could not start the job: {_describe(exc)}", traceback.format_exc())
+            job._finish("error", f"could not start the job: {describe_error(exc)}", traceback.format_exc())
             return self.proc.poll() is None
         box: dict = {}
         reader_done = threading.Event()
@@ -431,7 +437,7 @@ def _serve(out_fd: int) -> None:
                 try:
                     msg = pickle.loads(raw)
                 except Exception as exc:  # noqa: BLE001 - e.g. a function this process cannot import
-                    tasks.put(("bad", f"the worker could not load the job: {_describe(exc)}"))
+                    tasks.put(("bad", f"the worker could not load the job: {describe_error(exc)}"))
                     continue
                 if msg[0] == "stop":
                     stop.set()
@@ -471,8 +477,7 @@ def _serve(out_fd: int) -> None:
             last_sent, t_task = 0.0, time.perf_counter()
             try:
                 for item in gen:
-                    prog, res = (float(item[0]), item[1]) if (isinstance(item, tuple) and len(item) == 2 and
-                                                             isinstance(item[0], (int, float))) else (None, item)
+                    prog, res = split_item(item)
                     now = time.perf_counter()
                     # faster at first (the first curves within a second or two), then every `interval`
                     gap = interval if now - t_task > FAST_START_S else min(interval, FAST_INTERVAL)
@@ -490,7 +495,7 @@ def _serve(out_fd: int) -> None:
             if stop.is_set():
                 status = "stopped"
         except Exception as exc:  # noqa: BLE001 - the page shows the message; the traceback goes to the log
-            status, err, tb = "error", _describe(exc), traceback.format_exc()
+            status, err, tb = "error", describe_error(exc), traceback.format_exc()
             print(tb, file=sys.stderr, flush=True)
         if pending is not None:  # what was computed stays, on an error too
             try:

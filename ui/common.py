@@ -67,19 +67,15 @@ def log_options(low: float, high: float, per_decade: int = 12) -> list[float]:
     return sorted(set(vals))
 
 
-def log_slider_options(low: float, high: float, default: float, per_decade: int = 12) -> tuple[list[float], float]:
-    """The positions of :func:`log_slider` and the default snapped onto them."""
-    opts = log_options(low, high, per_decade)
-    if low <= default <= high:  # the default itself is a position: a registry default (ρ = 0.05) stays exact
-        return sorted(set(opts) | {float(default)}), float(default)
-    return opts, min(opts, key=lambda o: abs(math.log(max(o, 1e-300)) - math.log(max(default, 1e-300))))
-
-
 def log_slider(label: str, low: float, high: float, default: float, key: str, help: str | None = None,
                container: Any = None, per_decade: int = 12) -> float:
     """A slider whose positions are log-spaced (plus the default itself, when it lies in range)."""
     c = container or st
-    opts, default = log_slider_options(low, high, default, per_decade)
+    opts = log_options(low, high, per_decade)
+    if low <= default <= high:  # the default itself is a position: a registry default (ρ = 0.05) stays exact
+        opts = sorted(set(opts) | {float(default)})
+    else:
+        default = min(opts, key=lambda o: abs(math.log(max(o, 1e-300)) - math.log(max(default, 1e-300))))
     if key in st.session_state and st.session_state[key] not in opts:
         del st.session_state[key]
     return c.select_slider(label, options=opts, value=default, key=key, help=help,

@@ -1,4 +1,4 @@
-"""Background jobs for Streamlit pages: run a computation in a thread and stream its partial results.
+"""Background jobs for Streamlit pages: run a computation off the script thread and stream its partial results.
 
 A page never computes in the script thread. It starts a job — a generator run by the server-wide pool of
 worker processes (:class:`ProcessJob`, ``sam_core.workers``), or a daemon thread (:class:`Job`) — and draws
@@ -37,6 +37,8 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from sam_core.workers import describe_error, split_item
 
 __all__ = ["Job", "JobContext", "JobState", "ProcessJob", "eta_text", "get_job", "job_panel", "start_job", "stop_job"]
 
@@ -146,10 +148,8 @@ class Job(_Readable):
             gen = gen_fn(*args, **kw)
             try:
                 for item in gen:
-                    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], (int, float)):
-                        ctx.report(result=item[1], progress=float(item[0]))
-                    else:
-                        ctx.report(result=item)
+                    progress, result = split_item(item)
+                    ctx.report(result=result, progress=progress)
                     if ctx.stop_requested:
                         break
             finally:
@@ -194,7 +194,7 @@ class Job(_Readable):
         except Exception as exc:  # the page shows the message; the traceback is kept for logs
             with self._lock:
                 self._status = "error"
-                self._error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
+                self._error = describe_error(exc)
                 self.traceback = traceback.format_exc()
         finally:
             self._t1 = time.perf_counter()
@@ -215,7 +215,6 @@ class Job(_Readable):
             end = self._t1 if self._t1 is not None else time.perf_counter()
             return JobState(self._status, self._progress, self._result, self._message, self._error,
                             0.0 if self._t0 is None else end - self._t0, self._updates)
-
 
 
 class ProcessJob(_Readable):
@@ -266,9 +265,8 @@ class ProcessJob(_Readable):
         return JobState(status, progress, result, "", error, h.elapsed(), updates, ahead)
 
 
-
 def eta_text(state: JobState) -> str:
-    """'· ETA 12 s' from the elapsed time and the progress (empty until there is enough to say)."""
+    """' · about 12 s left' from the elapsed time and the progress (empty until there is enough to say)."""
     p = state.progress
     if not state.running or p < 0.02 or p >= 1 or state.elapsed_s < 0.5:
         return ""
@@ -304,7 +302,7 @@ def stop_job(key: str, wait: float = 2.0) -> None:
         job.stop(wait=wait)
 
 
-def job_panel(key: str, render: Callable[[Any, JobState], None], interval: float = 1.0,
+def job_panel(key: str, render: Callable[[Any, JobState], None], interval: float = 0.5,
               label: str = "Computing", stop_label: str = "Stop", idle_text: str | None = None,
               live: Callable[[Any, JobState], None] | None = None) -> JobState | None:
     """Draw the job under ``key``: progress bar, Stop button and ``render(result, state)``.

@@ -134,8 +134,8 @@ def _single_track(spec: LandscapeSpec, variant: str, hp_items: tuple, start: tup
 
 def cached_track(spec: LandscapeSpec, variant: str, hp_items: tuple, start: tuple, lr: float, steps: int,
                  momentum: float, noise: float, seed: int, lr_grid: tuple = ()) -> Track:
-    """One variant's race track, cached per configuration (a slider change recomputes one variant). With
-    ``lr_grid`` (the lr slider's positions, ``lr`` among them) the race is run at all of them at once."""
+    """One variant's race track, cached per configuration (a slider change recomputes one variant). When
+    ``lr`` is one of ``lr_grid`` (the lr slider's positions) the race is run at all of them at once."""
     if lr_grid and float(lr) in lr_grid and steps <= LR_GRID_MAX_STEPS:
         return cached_lr_tracks(spec, variant, hp_items, start, tuple(lr_grid), steps, momentum, noise, seed)[float(lr)]
     return _single_track(spec, variant, hp_items, start, lr, steps, momentum, noise, seed)
@@ -234,8 +234,8 @@ def run_controls(c, landscape: Landscape, fn: str) -> dict:
     span = max(x1 - x0, y1 - y0)
     x = _number(cols[0], "x₀", f"ls_x0_{fn}", float(sx), min_value=x0 - span, max_value=x1 + span, format="%.4g", step=0.05)
     y = _number(cols[1], "y₀", f"ls_y0_{fn}", float(sy), min_value=y0 - span, max_value=y1 + span, format="%.4g", step=0.05)
-    return dict(lr=float(lr), lr_grid=lr_grid, momentum=float(momentum), steps=steps, noise=noise, seed=seed, equal_evals=bool(equal),
-                start=(float(x), float(y)))
+    return dict(lr=float(lr), lr_grid=lr_grid, momentum=float(momentum), steps=steps, noise=noise, seed=seed,
+                equal_evals=bool(equal), start=(float(x), float(y)))
 
 
 def start_from_selection(selection: Any) -> tuple[float, float] | None:
