@@ -5,7 +5,9 @@ decay, HVPs by double backward with the gradient graph built once. Vectors are f
 
 - `top_eigenvalues`: Lanczos with full reorthogonalisation (default) or power iteration with
   deflation; both stop when the top-k Ritz values change by < `tol` relatively, or at `max_iter`.
-  They find the largest |λ| and keep its sign. `v0` warm-starts from a previous eigenvector.
+  `which="algebraic"` (what the labs plot as λ_max, the number the edge of stability compares with 2/η)
+  finds the largest λ; `which="magnitude"` (PyHessian's convention, the default) the largest |λ| with its
+  sign, which early in training can be a negative eigenvalue. `v0` warm-starts from a previous eigenvector.
 - `hutchinson_trace`: mean of vᵀHv over Rademacher vectors.
 - `spectral_density`: stochastic Lanczos quadrature with Gaussian smoothing (σ² = 1e-5 · width).
 """
@@ -86,7 +88,7 @@ class MatrixOperator:
 
 @dataclass
 class EigResult:
-    values: torch.Tensor  # (k,) sorted by |λ| descending, sign kept
+    values: torch.Tensor  # (k,) sorted descending by |λ| (sign kept) or by λ, as `which` asked
     vectors: torch.Tensor  # (k, P), unit norm
     n_hvp: int
     converged: bool
@@ -103,6 +105,26 @@ def _start(op, v0: torch.Tensor | None, seed: int) -> torch.Tensor:
 
 def _top_by_abs(vals: torch.Tensor, k: int) -> torch.Tensor:
     return torch.argsort(vals.abs(), descending=True)[:k]
+
+
+def _top_idx(vals: torch.Tensor, k: int, which: str) -> torch.Tensor:
+    return _top_by_abs(vals, k) if which == "magnitude" else torch.argsort(vals, descending=True)[:k]
+
+
+class _Shifted:
+    """H + s·I as an operator (power iteration for the algebraic top: with s ≥ |λ_min| every eigenvalue
+    is ≥ 0, so the largest magnitude of H + sI is the largest algebraic λ of H plus s)."""
+
+    def __init__(self, op, s: float):
+        self.op, self.s = op, s
+        self.dim, self.device, self.dtype = op.dim, op.device, op.dtype
+
+    @property
+    def n_hvp(self) -> int:
+        return self.op.n_hvp
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        return self.op.matvec(v) + self.s * v
 
 
 def lanczos(op, n_steps: int, v0: torch.Tensor | None = None, seed: int = 0,
@@ -144,14 +166,26 @@ def _tridiag(alphas: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
 
 
 def top_eigenvalues(op, k: int = 1, method: str = "lanczos", v0: torch.Tensor | None = None, tol: float = 1e-3,
-                    max_iter: int = 100, seed: int = 0) -> EigResult:
-    """The k eigenvalues of largest magnitude (sign kept) and their eigenvectors."""
+                    max_iter: int = 100, seed: int = 0, which: str = "magnitude") -> EigResult:
+    """The k largest eigenvalues and their eigenvectors: by magnitude, sign kept (`which="magnitude"`,
+    PyHessian's convention), or the k algebraically largest (`which="algebraic"`: λ_max, λ_2, …)."""
     if k < 1 or k > op.dim:
         raise ValueError(f"k must be in [1, {op.dim}], got {k}")
     if not tol > 0:
         raise ValueError(f"tol must be > 0, got {tol}")
+    if which not in ("magnitude", "algebraic"):
+        raise ValueError(f"which must be 'magnitude' or 'algebraic', got {which!r}")
     if method == "power":
-        return _power(op, k, v0, tol, max_iter, seed)
+        if which == "magnitude":
+            return _power(op, k, v0, tol, max_iter, seed)
+        first = _power(op, 1, v0, tol, max_iter, seed)
+        lam = float(first.values[0])
+        if lam >= 0 and k == 1:
+            return first
+        s = abs(lam) * (1.0 + 1e-6)
+        shifted = _power(_Shifted(op, s), k, v0 if lam >= 0 else None, tol, max_iter, seed + 1)
+        return EigResult((shifted.values - s).to(op.dtype), shifted.vectors, first.n_hvp + shifted.n_hvp,
+                         first.converged and shifted.converged)
     if method != "lanczos":
         raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}")
     start = op.n_hvp
@@ -162,7 +196,7 @@ def top_eigenvalues(op, k: int = 1, method: str = "lanczos", v0: torch.Tensor | 
         if j < k:
             return False
         ev = torch.linalg.eigvalsh(_tridiag(alphas, betas))
-        top = ev[_top_by_abs(ev, k)]
+        top = ev[_top_idx(ev, k, which)]
         p = prev[0]
         prev[0] = top
         if p is not None and p.numel() == top.numel():
@@ -173,7 +207,7 @@ def top_eigenvalues(op, k: int = 1, method: str = "lanczos", v0: torch.Tensor | 
 
     alphas, betas, Q = lanczos(op, min(max_iter, op.dim), v0, seed, on_step=check)
     evals, evecs = torch.linalg.eigh(_tridiag(alphas, betas))
-    idx = _top_by_abs(evals, min(k, evals.numel()))
+    idx = _top_idx(evals, min(k, evals.numel()), which)
     vecs = (evecs[:, idx].T.to(Q.dtype) @ Q)  # (k, P)
     vecs = vecs / vecs.norm(dim=1, keepdim=True)
     converged = done[0] or alphas.numel() == op.dim or alphas.numel() < min(max_iter, op.dim)

@@ -82,6 +82,36 @@ def global_norm(ts: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(norms), dim=0)
 
 
+def _wide_norm(ts: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
+    """‖·‖₂ as `global_norm`, computed in float64 where the tensors are narrower (not on MPS, which has
+    no float64): squares of a float32 gradient underflow once ‖g‖ < ~1e-22, float64's only below ~1e-154."""
+    t0 = ts[0]
+    if t0.dtype == torch.float64 or not t0.dtype.is_floating_point or t0.device.type == "mps":
+        return global_norm(ts, bd)
+    if bd == 0:
+        norms = torch._foreach_norm(list(ts), dtype=torch.float64)
+        return norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
+    return global_norm([t.double() for t in ts], bd)
+
+
+def norm_ratio(num: Sequence[torch.Tensor], den: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
+    """‖num‖ / ‖den‖ per trajectory, exact down to the smallest gradients: no ε in the denominator (an ε
+    of 1e-12 takes over as ‖g‖ nears it and drives SSAM's γ_t to 0 near every minimum), norms in float64,
+    and 1 where ‖den‖ = 0 (then the direction is 0 whatever γ is). Returned in the tensors' dtype."""
+    a, b = num[0], den[0]
+    if (bd and len(num) == len(den) == 1 and a.dim() == bd + 1 and a.shape[-1] <= 4 and a.dtype != torch.float64
+            and a.dtype.is_floating_point):
+        # 2-D points in float32 (the landscape sweeps): scale both by their common max |component| instead
+        # of widening, a few elementwise ops that fuse into the compiled step
+        m = torch.maximum(a.abs().amax(-1, keepdim=True), b.abs().amax(-1, keepdim=True))
+        inv = 1.0 / torch.where(m > 0, m, torch.ones_like(m))
+        n, d = _last_dim_sum((a * inv) ** 2).sqrt(), _last_dim_sum((b * inv) ** 2).sqrt()
+    else:
+        n, d = _wide_norm(num, bd), _wide_norm(den, bd)
+    pos = d > 0
+    return torch.where(pos, n / torch.where(pos, d, torch.ones_like(d)), torch.ones_like(d)).to(num[0].dtype)
+
+
 def dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
     return _sum_per_traj([x * y for x, y in zip(a, b)], bd)
 
@@ -241,7 +271,7 @@ def combine(
     stats = dict(grad_norm=g_norm)
     if needs_norms:
         adv_norm = global_norm(g_adv, bd)
-        gamma = g_norm / (adv_norm + EPS)
+        gamma = norm_ratio(g, g_adv, bd)
         stats.update(perturbed_grad_norm=adv_norm, gamma=gamma)
     if diagnostics:
         stats.update(cos=dot(g, g_adv, bd) / (g_norm * adv_norm + EPS), perturbation_norm=global_norm(es[0], bd))
@@ -257,9 +287,8 @@ def combine(
             # Our reading: T is ASAM's own metric (|w| + η on the parameters it scales), the same T as the
             # ascent; the document writes ‖|w| ⊙ g‖, which is this T with η = 0 on every parameter.
             w_adv = [wi + ei for wi, ei in zip(w, es[0])]
-            num = global_norm([t * x for t, x in zip(asam_T(w, hp, weight_mask), g)], bd)
-            den = global_norm([t * x for t, x in zip(asam_T(w_adv, hp, weight_mask), g_adv)], bd)
-            gamma = num / (den + EPS)
+            gamma = norm_ratio([t * x for t, x in zip(asam_T(w, hp, weight_mask), g)],
+                               [t * x for t, x in zip(asam_T(w_adv, hp, weight_mask), g_adv)], bd)
         if reduce is not None:
             gamma = reduce([gamma])[0]
         if hp.get("clip_gamma", False):

@@ -105,3 +105,24 @@ def test_bad_arguments():
         hessian.top_eigenvalues(op, k=5)
     with pytest.raises(ValueError, match="method"):
         hessian.top_eigenvalues(op, method="qr")
+
+
+@pytest.mark.parametrize("method", ["lanczos", "power"])
+def test_algebraic_top_is_lambda_max_when_a_negative_eigenvalue_dominates(method):
+    """Early in training the largest-|λ| eigenvalue can be negative (−2.2, −2.7 on the Training lab's MLP);
+    λ_max — what the edge of stability compares with 2/η — is the algebraically largest one."""
+    gen = torch.Generator().manual_seed(3)
+    Q, _ = torch.linalg.qr(torch.randn(12, 12, dtype=torch.float64, generator=gen))
+    lam = torch.tensor([-5.0, 3.0, 2.0, 1.5, 1.0, 0.5, 0.2, 0.0, -0.1, -0.7, -1.0, -2.0], dtype=torch.float64)
+    H = Q @ torch.diag(lam) @ Q.T
+    op = hessian.MatrixOperator(H)
+    mag = hessian.top_eigenvalues(op, k=1, method=method, tol=1e-10, max_iter=2000)
+    alg = hessian.top_eigenvalues(op, k=1, method=method, tol=1e-10, max_iter=2000, which="algebraic")
+    assert float(mag.values[0]) == pytest.approx(-5.0, rel=1e-4)
+    assert float(alg.values[0]) == pytest.approx(3.0, rel=1e-4)
+    v = alg.vectors[0]
+    assert float((H @ v - 3.0 * v).norm()) < 1e-2
+    top2 = hessian.top_eigenvalues(op, k=2, method=method, tol=1e-12, max_iter=2000, which="algebraic")
+    torch.testing.assert_close(top2.values, torch.tensor([3.0, 2.0], dtype=torch.float64), rtol=1e-3, atol=1e-6)
+    with pytest.raises(ValueError, match="which"):
+        hessian.top_eigenvalues(op, which="largest")

@@ -153,3 +153,57 @@ def test_infosam_uses_noise_aware_metric_after_warmup():
         else:
             expect = 0.2 * g / (g.norm() + 1e-12)
         torch.testing.assert_close(e, expect, rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------------ γ_t near a minimum (closed form)
+@pytest.mark.parametrize("dtype,smallest", [(torch.float64, 1e-30), (torch.float32, 1e-30)])
+@pytest.mark.parametrize("rho", [0.05, 0.5])
+def test_ssam_gamma_closed_form_down_to_tiny_gradients(dtype, smallest, rho):
+    """On f = x² + y² the USAM ascent gives g_adv = (1 + 2ρ) g, so γ_t = 1/(1 + 2ρ) at every point,
+    however close to the minimum; the renormalised step keeps ‖d‖ = ‖g‖. An ε added to ‖g_adv‖ drove
+    γ_t to 0 once ‖g‖ came near it (0.012 instead of 0.748 at ‖g‖ ≈ 1e-12)."""
+    scales = [10.0 ** -k for k in range(0, 31, 3) if 10.0 ** -k >= smallest]
+    w = torch.tensor([[0.6 * s, -0.8 * s] for s in scales], dtype=dtype)  # ‖w‖ = s, ‖g‖ = 2s
+
+    def grad_fn(ps):
+        (p,) = ps
+        return (p * p).sum(-1), [2.0 * p]
+
+    d, stats, _ = rules.sam_direction("ssam", [w], grad_fn, sam_core.resolve_hparams("ssam", rho=rho), batch_dims=1)
+    want = 1.0 / (1.0 + 2.0 * rho)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    np.testing.assert_allclose(stats["gamma"].double().numpy(), want, rtol=tol)
+    dn = d[0].double().norm(dim=1)
+    np.testing.assert_allclose((dn / (2.0 * w.double().norm(dim=1))).numpy(), 1.0, rtol=tol)
+    # the same through the torch.optim shell, one point at a time
+    for s in (1.0, 1e-12, smallest):
+        p = torch.nn.Parameter(torch.tensor([0.6 * s, -0.8 * s], dtype=dtype))
+        opt = sam_core.make_optimizer("ssam", [p], base_optimizer=torch.optim.SGD, rho=rho, lr=0.1)
+
+        def closure(opt=opt, p=p):
+            opt.zero_grad()
+            loss = (p * p).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        np.testing.assert_allclose(float(opt.stats["gamma"]), want, rtol=tol)
+
+
+def test_gamma_is_one_at_an_exact_stationary_point():
+    """At g = 0 every pass sees 0: γ_t is 1 (not 0/ε = 0 and not NaN) and the step is 0."""
+    w = torch.zeros(3, 2, dtype=torch.float64)
+    d, stats, _ = rules.sam_direction("ssam", [w], lambda ps: ((ps[0] ** 2).sum(-1), [2 * ps[0]]),
+                                      sam_core.resolve_hparams("ssam", rho=0.1), batch_dims=1)
+    assert torch.equal(stats["gamma"], torch.ones(3, dtype=torch.float64))
+    assert torch.equal(d[0], torch.zeros_like(w))
+
+
+def test_ssam_keeps_converging_where_the_epsilon_stalled_it():
+    """SSAM on x² + y² from (1, 1): lr·2·(…) contracts every step; ‖w‖ after 400 steps follows the
+    closed form |1 − 2·lr|ⁿ (γ_t·(1 + 2ρ) = 1 makes the step exactly lr·g), down to ~1e-100."""
+    lr, rho, n = 0.25, 0.3, 400
+    w0 = torch.tensor([[1.0, 1.0]], dtype=torch.float64)
+    res = sam_core.simulate("ssam", lambda w: ((w * w).sum(1), 2.0 * w), w0, n, lr, {"rho": rho})
+    final = res.w[-1].norm().item()
+    np.testing.assert_allclose(final, math.sqrt(2.0) * abs(1 - 2 * lr) ** n, rtol=1e-9)

@@ -135,7 +135,8 @@ def track_top_eigenvalue(loss_of_flat, w_flat: torch.Tensor, v0: torch.Tensor | 
     Returns ``(eigenvalue, eigenvector, alignment |⟨g, v⟩|/‖g‖, grad, n_hvp)``.
     """
     op = hessian.FunctionOperator(loss_of_flat, w_flat)
-    res = hessian.top_eigenvalues(op, k=1, method=method, v0=v0, tol=tol, max_iter=max_iter, seed=seed)
+    res = hessian.top_eigenvalues(op, k=1, method=method, v0=v0, tol=tol, max_iter=max_iter, seed=seed,
+                                  which="algebraic")
     v = res.vectors[0]
     g = op.grad
     align = float((g @ v).abs() / (g.norm() + 1e-30))

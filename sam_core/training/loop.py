@@ -341,7 +341,7 @@ class Trainer:
         t0 = time.perf_counter()
         cfg, model = self.cfg, self.reps[0].model
         op = H.HessianOperator(model, self.loss_fn, self.hx, self.hy)
-        res = H.top_eigenvalues(op, k=1, method="lanczos", v0=self.v_eig, tol=1e-3,
+        res = H.top_eigenvalues(op, k=1, method="lanczos", v0=self.v_eig, tol=1e-3, which="algebraic",
                                 max_iter=min(cfg.hessian_iters, op.dim), seed=self.cfg.seed + self.step)
         self.v_eig = res.vectors[0].detach()
         gnorm = float(op.grad.norm())
@@ -385,7 +385,7 @@ class Trainer:
         op = H.HessianOperator(self.reps[0].model, self.loss_fn, self.hx, self.hy)
         if cfg.final_top_k:
             k = min(cfg.final_top_k, op.dim)
-            res = H.top_eigenvalues(op, k=k, method="lanczos", v0=self.v_eig, tol=1e-3,
+            res = H.top_eigenvalues(op, k=k, method="lanczos", v0=self.v_eig, tol=1e-3, which="algebraic",
                                     max_iter=min(op.dim, max(3 * k + 20, 60)), seed=cfg.seed)
             self.store.put_artifact(self.run_id, "top_eigenvalues",
                                     {"step": self.step, "values": [float(v) for v in res.values],
