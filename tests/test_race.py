@@ -32,3 +32,24 @@ def test_noise_is_shared_by_the_lrs_of_a_batch():
     np.testing.assert_allclose(a.grad_norm, b.grad_norm, rtol=1e-6)
     c = run_track(L, "sgd", {}, (0.3, 0.2), 1e-9, 50, noise=1.0, seed=2)
     assert not np.allclose(a.grad_norm, c.grad_norm, rtol=1e-3)
+
+
+def test_a_diverged_run_does_not_flatten_the_metric_axes():
+    """GD at 1.6× its stability bound on the quadratic grows ‖g‖ geometrically (past 1e30); SAM converges. The log panels
+    stop at 1e4 × the start, so SAM's curve stays readable, and the figure says what it clipped."""
+    from sam_core.plots.landscape import metrics_figure
+
+    L = make_landscape("quadratic")
+    bound = L.gd_bounds[0]
+    gd = run_track(L, "sgd", None, (1.0, 1.0), 1.6 * bound, 300)
+    sam = run_track(L, "sam", {"rho": 0.05}, (1.0, 1.0), 0.5 * bound, 300)
+    assert np.nanmax(gd.grad_norm) > 1e30  # the divergence is real
+    fig = metrics_figure([gd, sam], f_star=0.0)
+    g_axis = fig.layout.yaxis2  # (1, 2): ‖g‖
+    top = 10 ** g_axis.range[1]
+    assert top <= 1e4 * max(gd.grad_norm[0], sam.grad_norm[0]) * 1.2
+    assert 10 ** g_axis.range[0] <= np.nanmin(sam.grad_norm)  # all of SAM's descent stays in view
+    texts = " ".join(a.text for a in fig.layout.annotations)
+    assert "not shown" in texts and "diverged" in texts
+    clean = metrics_figure([sam], f_star=0.0)
+    assert "not shown" not in " ".join(a.text for a in clean.layout.annotations)

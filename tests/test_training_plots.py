@@ -66,3 +66,15 @@ def test_epoch_and_spectrum_figures():
 
 def test_dashes_distinguish_runs_of_one_variant():
     assert T.dashes_for(["a", "b", "c"], ["#1", "#1", "#2"]) == ["solid", "dash", "solid"]
+
+
+def test_spectrum_log_axis_stops_ten_decades_below_the_peak():
+    """SLQ's Gaussian tails reach 1e-304 far from the eigenvalues; the axis shows ten decades and says so."""
+    grid = np.linspace(-1.0, 5.0, 400)
+    dens = np.exp(-((grid - 2.0) ** 2) / 2e-3) + 1e-304
+    sp = T.spectrum_figure({"grid": grid.tolist(), "density": dens.tolist()}, None)
+    lo, hi = sp.layout.yaxis.range
+    assert hi == pytest.approx(np.log10(dens.max()), abs=0.1)
+    assert lo == pytest.approx(np.log10(dens.max()) - 10.0, abs=0.1)
+    assert min(sp.data[0].y) >= dens.max() * 1e-10
+    assert any("not shown" in a.text for a in sp.layout.annotations)

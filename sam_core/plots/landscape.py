@@ -27,7 +27,7 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from sam_core.landscapes import Landscape
-from sam_core.plots.style import variant_color, variant_dash
+from sam_core.plots.style import log_axis_range, variant_color, variant_dash
 
 MODEBAR_CONFIG = {
     "displaylogo": False,
@@ -318,10 +318,28 @@ def metrics_figure(tracks: Sequence, *, x_axis: str = "step", current: int | Non
         fig.add_trace(go.Scatter(x=x_all[:-1], y=t.grad_norm, name=t.label, showlegend=False, **common), 1, 2)
         fig.add_trace(go.Scatter(x=x_all[:-1], y=t.gamma, name=t.label, showlegend=False, **common), 2, 1)
         fig.add_trace(go.Scatter(x=x_all, y=t.dist, name=t.label, showlegend=False, **common), 2, 2)
+    notes = []
+    panels = [(1, 2, "‖g‖", [t.grad_norm for t in tracks]), (2, 2, "dist.", [t.dist for t in tracks])]
     if f_star is not None:
-        fig.update_yaxes(type="log", row=1, col=1)
-    fig.update_yaxes(type="log", row=1, col=2)
-    fig.update_yaxes(type="log", row=2, col=2)
+        panels.insert(0, (1, 1, sub, [np.maximum(t.loss - f_star, 1e-16 * max(1.0, abs(f_star))) for t in tracks]))
+    for r, c, name, ys in panels:
+        fig.update_yaxes(type="log", row=r, col=c)
+        rng, note = log_axis_range(ys, [y[0] for y in ys if len(y)])
+        if rng is not None:
+            fig.update_yaxes(range=rng, row=r, col=c)
+        if note:
+            notes.append(f"{name}: {note}")
+        if name == "dist." and all(not np.isfinite(np.asarray(y, dtype=float)).any() for y in ys):
+            fig.add_annotation(text="no known minimum<br>for this function", showarrow=False, row=r, col=c,
+                               xref="x domain", yref="y domain", x=0.5, y=0.5, font=dict(color="grey"))
+    gam = [np.asarray(t.gamma, dtype=float) for t in tracks]
+    gmax = max((float(np.nanmax(np.abs(g[np.isfinite(g)]))) for g in gam if np.isfinite(g).any()), default=1.0)
+    if gmax > 3.0:  # γ_t of a diverging run: keep the others' γ ∈ (0, ~1.5] readable
+        fig.update_yaxes(range=[0.0, 3.0], row=2, col=1)
+        notes.append(f"γ_t: values above 3 not shown (up to {gmax:.2g})")
+    if notes:
+        fig.add_annotation(text="Axes clipped — " + " · ".join(notes), showarrow=False, xref="paper", yref="paper",
+                           x=0.0, y=-0.32, xanchor="left", font=dict(size=10, color="grey"))
     fig.update_xaxes(title_text=xlab, row=2)
     if current is not None:
         for r in (1, 2):

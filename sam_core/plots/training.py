@@ -17,6 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from sam_core.plots.style import log_axis_range
+
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 
 
@@ -149,9 +151,16 @@ def spectrum_figure(density: dict | None, top_eigs: dict | None, label: str = ""
     if density and density.get("grid"):
         g = np.asarray(density["grid"], dtype=float)
         d = np.asarray(density["density"], dtype=float)
-        keep = d > 0
+        # SLQ's Gaussian tails reach 1e-304 far from every eigenvalue: show ten decades below the peak
+        rng, note = log_axis_range([d], decades=10.0)
+        keep = d > (10.0 ** rng[0] if rng else 0.0)
         fig.add_trace(go.Scatter(x=g[keep], y=d[keep], mode="lines", name=f"{label} density".strip(),
                                  line=dict(color=color)))
+        if rng:
+            fig.update_yaxes(range=rng)
+        if note:
+            fig.add_annotation(text=f"density: {note}", showarrow=False, xref="paper", yref="paper", x=0.0,
+                               y=1.0, xanchor="left", yanchor="bottom", font=dict(size=10, color="grey"))
     if top_eigs and top_eigs.get("values"):
         for i, v in enumerate(top_eigs["values"]):
             fig.add_vline(x=float(v), line=dict(color=color, dash="dot", width=1),
