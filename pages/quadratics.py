@@ -18,7 +18,7 @@ from sam_core.dynamics.quadratics import QuadraticLabConfig, run_quadratic_lab, 
 from sam_core.plots import dynamics as dplots
 from sam_core.problems import PROBLEM_KINDS, SAMPLING_KINDS, Sampling
 from ui.common import log_slider, qp_get, qp_set, show_error, variant_picker
-from ui.jobs import Job, job_panel, start_job
+from ui.jobs import Job, get_job, job_panel, start_job
 
 KEY = "quadratics"
 LAM_OPTIONS = [0.0, 0.25, 0.5, 0.75, 1.0, "1/t", "1-1/t"]
@@ -109,7 +109,8 @@ if cfg is not None:
         cfg = None
 
 run_clicked = side.button("Run", type="primary", key="quad_run", disabled=cfg is None or not variants)
-autorun = qp_get("run", "0") == "1" and not st.session_state.get("quad_autorun_done")
+autorun = (qp_get("run", "0") == "1" and not st.session_state.get("quad_autorun_done")
+           and get_job(KEY) is None)  # after a reload the URL's job is found again, not restarted
 if (run_clicked or autorun) and cfg is not None and variants:
     st.session_state["quad_autorun_done"] = True
     start_job(KEY, Job.from_generator(run_quadratic_lab, cfg, name=KEY, pass_stop="stop_event"))

@@ -72,7 +72,8 @@ if others:
             extra[v] = hparam_inputs(v, "saddle", exclude=("rho",))
 
 run_clicked = side.button("Run", type="primary", key="saddle_run", disabled=not variants)
-autorun = qp_get("run", "0") == "1" and not st.session_state.get("saddle_autorun_done")
+autorun = (qp_get("run", "0") == "1" and not st.session_state.get("saddle_autorun_done")
+           and get_job(KEY) is None)  # after a reload the URL's job is found again, not restarted
 if run_clicked or autorun:
     st.session_state["saddle_autorun_done"] = True
     try:

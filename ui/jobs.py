@@ -27,15 +27,22 @@ In a page::
 
 State lives in ``st.session_state`` under ``job:<key>``, so a rerun (any widget change) keeps the job
 and its result; starting a new job under the same key stops the old one first.
+
+A reload (or the same link in another tab) is a new session: the job is also registered server-wide
+under a random token written into the URL (``job.<key>=<token>``), so the page finds it again, running
+or finished, and draws it. A running job whose every session has gone (the tab was closed) and that no
+page reattaches within ``GRACE_S`` seconds is stopped, keeping what it computed; finished jobs stay
+findable for ``RETAIN_S`` seconds (at most ``MAX_KEPT`` of them).
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sam_core.workers import describe_error, split_item
@@ -279,20 +286,132 @@ def _skey(key: str) -> str:
     return f"job:{key}"
 
 
+GRACE_S = 20.0  # a running job nobody watches is stopped after this long (a reload reattaches well within it)
+RETAIN_S = 1800.0  # a finished job stays findable by its link this long
+MAX_KEPT = 64
+
+
+@dataclass
+class _Entry:
+    job: Any
+    key: str
+    sessions: set = field(default_factory=set)
+    detached_since: float | None = None
+    finished_at: float | None = None
+
+
+_REGISTRY: dict[str, _Entry] = {}
+_REG_LOCK = threading.Lock()
+_REAPER: list[threading.Thread] = []
+
+
+def _session_id() -> str | None:
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        return None if ctx is None else ctx.session_id
+    except Exception:  # pragma: no cover - a Streamlit without this internal
+        return None
+
+
+def _session_alive(session_id: str) -> bool | None:
+    """Whether a browser session is still connected; None when the runtime cannot tell (AppTest, bare mode)."""
+    try:
+        from streamlit import runtime
+
+        if not runtime.exists():
+            return None
+        return runtime.get_instance().is_active_session(session_id)
+    except Exception:  # pragma: no cover
+        return None
+
+
+def reap(now: float | None = None, alive: Callable[[str], bool | None] = _session_alive) -> list[str]:
+    """One pass over the registry: stop running jobs left without a session for ``GRACE_S``, forget
+    finished ones after ``RETAIN_S`` (or beyond ``MAX_KEPT``). Returns the tokens of the jobs stopped."""
+    now = time.monotonic() if now is None else now
+    stopped = []
+    with _REG_LOCK:
+        for tok, e in list(_REGISTRY.items()):
+            views = [alive(sid) for sid in e.sessions]
+            if not views or any(v is None or v for v in views):  # watched, or nobody can tell
+                e.detached_since = None
+            elif e.detached_since is None:
+                e.detached_since = now
+            running = e.job.running
+            if running and e.detached_since is not None and now - e.detached_since >= GRACE_S:
+                e.job.stop()
+                stopped.append(tok)
+            elif not running:
+                e.finished_at = e.finished_at or now
+                if now - e.finished_at >= RETAIN_S:
+                    del _REGISTRY[tok]
+        done = sorted((e.finished_at, t) for t, e in _REGISTRY.items() if e.finished_at is not None)
+        for _, tok in done[: max(0, len(_REGISTRY) - MAX_KEPT)]:
+            del _REGISTRY[tok]
+    return stopped
+
+
+def _reaper_loop() -> None:  # pragma: no cover - timing loop; reap() itself is tested
+    while True:
+        time.sleep(5.0)
+        try:
+            reap()
+        except Exception:
+            pass
+
+
+def register(key: str, job: Any, session_id: str | None) -> str:
+    """Keep ``job`` findable server-wide; returns its token (what the URL carries)."""
+    tok = secrets.token_urlsafe(9)
+    with _REG_LOCK:
+        _REGISTRY[tok] = _Entry(job, key, {session_id} if session_id else set())
+        if not _REAPER:
+            t = threading.Thread(target=_reaper_loop, name="samlab-job-reaper", daemon=True)
+            _REAPER.append(t)
+            t.start()
+    return tok
+
+
+def find(key: str, token: str | None, session_id: str | None) -> Any:
+    """The job registered under ``token`` for ``key`` (attaching ``session_id`` to it), or None."""
+    with _REG_LOCK:
+        e = _REGISTRY.get(token or "")
+        if e is None or e.key != key:
+            return None
+        if session_id:
+            e.sessions.add(session_id)
+        e.detached_since = None
+        return e.job
+
+
+def _qkey(key: str) -> str:
+    return f"job.{key}"
+
+
 def get_job(key: str) -> Job | ProcessJob | None:
+    """The page's job under ``key``: this session's, or the one the URL's token names (after a reload)."""
     import streamlit as st
 
-    return st.session_state.get(_skey(key))
+    job = st.session_state.get(_skey(key))
+    if job is None:
+        job = find(key, st.query_params.get(_qkey(key)), _session_id())
+        if job is not None:
+            st.session_state[_skey(key)] = job
+    return job
 
 
 def start_job(key: str, job: Job | ProcessJob, stop_wait: float = 2.0) -> Job | ProcessJob:
-    """Stop the job already under ``key`` (if any), then start ``job`` and keep it in session state."""
+    """Stop the job already under ``key`` (if any), then start ``job``, keep it in session state and
+    register it under a token in the URL, so a reload finds it."""
     import streamlit as st
 
     old = st.session_state.get(_skey(key))
     if old is not None and old.running:
         old.stop(wait=stop_wait)
     st.session_state[_skey(key)] = job
+    st.query_params[_qkey(key)] = register(key, job, _session_id())
     return job.start()
 
 

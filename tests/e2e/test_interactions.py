@@ -113,3 +113,48 @@ def test_play_animates_the_race_from_its_frames(server, page):
     assert any(any(v is not None and v == v for v in x) for x in balls), "no ascent segment or ρ-ball drawn"
     assert page.locator("[data-testid='stException']").count() == 0
     screenshot(page, "landscape_playing")
+
+
+PROGRESS_JS = """() => { const b = document.querySelector('[data-testid="stProgress"]');
+  return b ? b.innerText : ''; }"""
+
+
+def _percent(text):
+    import re
+
+    m = re.search(r"(\d+) %", text)
+    return int(m.group(1)) if m else -1
+
+
+def test_a_reload_mid_job_finds_the_job_again(server, page):
+    """Reloading during a Saddle run used to lose the result (and leave the computation running unseen):
+    the URL carries the job's token, so the reloaded page shows the same job, further along, then its result."""
+    page.goto(f"{server}/saddle?variants=sgd,sam,usam,ssam&rho=0.01,0.05,0.2&run=1")
+    wait_for_app(page)
+    deadline = time.time() + 120
+    while "Training" not in page.evaluate(PROGRESS_JS) and time.time() < deadline:
+        time.sleep(0.2)
+    assert "Training" in page.evaluate(PROGRESS_JS), "the preset did not start"
+    assert "job.saddle=" in page.url
+    token_url = page.url
+    deadline = time.time() + 60
+    while (before := _percent(page.evaluate(PROGRESS_JS))) < 5 and time.time() < deadline:
+        time.sleep(0.2)
+    page.reload()
+    wait_for_app(page)
+    assert page.url == token_url
+    deadline = time.time() + 60
+    while not (page.evaluate(PROGRESS_JS) or page.get_by_text("Finished in").count()) and time.time() < deadline:
+        time.sleep(0.1)
+    text = page.evaluate(PROGRESS_JS)
+    if text:  # still running: the same job, further along — not a fresh start at 0 %
+        assert _percent(text) >= before > 0, (before, text)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if page.get_by_text("Finished in").count() or page.get_by_text("Stopped after").count():
+            break
+        time.sleep(0.5)
+    assert page.get_by_text("Finished in").count() == 1, "the reloaded page did not find the job's result"
+    assert page.get_by_text("Press **Run**").count() == 0
+    assert page.locator("[data-testid='stException']").count() == 0
+    screenshot(page, "saddle_after_reload")

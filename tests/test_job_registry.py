@@ -1,0 +1,58 @@
+"""Lab jobs survive a reload (found again by the URL's token) and stop when nobody watches (ui.jobs)."""
+
+import time
+
+from ui import jobs
+
+
+def slow_count(n=2000, delay=0.005):
+    for i in range(n):
+        time.sleep(delay)
+        yield (i + 1) / n, i
+
+
+def _wait_result(job, timeout=10.0):
+    t0 = time.monotonic()
+    while job.state().result is None and time.monotonic() - t0 < timeout:
+        time.sleep(0.02)
+
+
+def test_a_reload_finds_the_running_job_and_a_closed_tab_stops_it():
+    job = jobs.Job.thread_from_generator(slow_count, name="t").start()
+    tok = jobs.register("saddle", job, "session-A")
+    _wait_result(job)
+    # the reload: a new session with the same URL finds the same job (and only under its own page key)
+    assert jobs.find("eos", tok, "session-B") is None
+    assert jobs.find("saddle", "not-a-token", "session-B") is None
+    assert jobs.find("saddle", tok, "session-B") is job
+    alive = {"session-A": False, "session-B": True}
+    t0 = 1000.0
+    assert jobs.reap(t0, alive.get) == [] and job.running  # B still watches
+    alive["session-B"] = False  # the tab is closed
+    assert jobs.reap(t0 + 1, alive.get) == [] and job.running  # within the grace period a reload may come
+    assert jobs.reap(t0 + 1 + jobs.GRACE_S, alive.get) != [] or not job.running
+    assert job.join(5.0)
+    state = job.state()
+    assert state.status == "stopped" and state.result is not None  # what was computed is kept
+    # a finished job stays findable (a reload after it finished still shows the result) ...
+    assert jobs.find("saddle", tok, "session-C") is job
+    alive["session-C"] = False
+    jobs.reap(t0 + 100, alive.get)
+    assert jobs.find("saddle", tok, None) is job
+    # ... until RETAIN_S after it finished
+    jobs.reap(t0 + 200 + jobs.RETAIN_S, alive.get)
+    assert jobs.find("saddle", tok, None) is None
+
+
+def test_a_job_whose_sessions_cannot_be_checked_is_never_stopped():
+    job = jobs.Job.thread_from_generator(slow_count, 300, 0.01, name="t").start()
+    tok = jobs.register("quadratics", job, "s")
+    try:
+        assert jobs.reap(5000.0, lambda sid: None) == []
+        assert jobs.reap(5000.0 + 10 * jobs.GRACE_S, lambda sid: None) == []
+        assert job.running
+    finally:
+        job.stop(wait=5.0)
+        jobs.reap(1e9, lambda sid: None)  # marks it finished
+        jobs.reap(1e9 + jobs.RETAIN_S, lambda sid: None)
+        assert jobs.find("quadratics", tok, None) is None
