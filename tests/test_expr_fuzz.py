@@ -158,7 +158,7 @@ def test_only_expr_error_escapes_and_accepted_formulas_evaluate():
 
 def test_huge_literals_and_deep_nesting_are_refusals_naming_the_limit():
     for text, msg in [("0x" + "f" * 298, "too large"), ("9" * 299, "too large"), ("x*" + "1" * 200, "too large"),
-                      ("-" * 190 + "x", "nested too deeply"), ("abs(" * 66 + "x" + ")" * 66, "nested too deeply")]:
+                      ("-" * 190 + "x", "nested too deeply"), ("+-" * 40 + "x", "nested too deeply")]:
         try:
             E.compile_expression(text)
         except E.ExprError as err:
