@@ -231,3 +231,11 @@ def test_hosted_detection_and_show_error(roots, monkeypatch):
         assert "/srv/secret" in at.error[0].value
     finally:
         page.unlink()
+
+
+def test_the_sweeps_page_caps_a_grid_box_before_launching(roots):
+    at = open_page("sweeps", {})
+    at.text_input(key="sw_g_seed").set_value(" ".join(str(i) for i in range(100_000))).run()
+    at.button(key="sw_launch").click().run()
+    assert not at.exception
+    assert any("seed: at most 48 values" in e.value for e in at.error)
