@@ -89,6 +89,18 @@ CASES: list[tuple[str, dict[str, str], tuple[str, ...]]] = [
     ("home", {"variants": "<b>", "fn": HEX300}, ()),
     ("about", {"x": "\x00" * 100}, ()),
 ]
+# every parameter each page reads, all set to one hostile value at once (a crash of any one fails the link)
+PARAMS = {
+    "landscape": ("fn dom eq expr lr mom noise seed steps x0 y0 anim ball lastk mode spread swhi swlo swn swrhos "
+                  "swstarts swsteps target tol view variants sam.rho ssam.rho unified_sam.lam asam.flavour asam.eta "
+                  "sam.stable lam kappa").split(),
+    "edge_of_stability": "every lr rho steps variants".split(),
+    "saddle": "batch d epochs frac lr mode n rho seeds variants".split(),
+    "quadratics": "b lr_mult problem sampling seeds steps variants".split(),
+    "training": "batch_size dataset epochs hessian_every label_noise lr model run seed subset top_k variants".split(),
+    "sweeps": ["variants"], "compare_runs": ["run"], "home": ["variants"], "about": ["variants"],
+}
+EVERYWHERE = ["nan", "-inf", "1e308", "-" + BIG, "abc", "", "x" * 3000]
 # the links whose lists or ranges would allocate without a cap (memory is measured around them)
 HUGE = {i for i, (_, q, _) in enumerate(CASES) if any(":" + "1" in v or len(v) > 1000 or "1000000000" in v
                                                       for v in q.values())}
@@ -154,6 +166,18 @@ def test_every_page_renders_hostile_links_with_a_notice_naming_the_field(roots):
     assert not failed, failed
     assert not missing, missing
     assert grown < 300, f"peak memory grew by {grown:.0f} MB"  # 0:1:1000000000 would ask for 7.45 GiB
+
+
+@pytest.mark.parametrize("value", EVERYWHERE, ids=lambda v: repr(v[:8]))
+def test_every_parameter_of_every_page_at_once(roots, value):
+    failed = []
+    for page, names in PARAMS.items():
+        at = open_page(page, {n: value for n in names})
+        if at.exception:
+            failed.append((page, [e.value[:120] for e in at.exception]))
+    print(f"\nall parameters = {value[:8]!r}: {len(PARAMS)} pages tried, {len(PARAMS) - len(failed)} rendered, "
+          f"{len(failed)} failed")
+    assert not failed, failed
 
 
 def test_each_bad_field_gets_one_notice_with_its_range(roots):
