@@ -45,7 +45,7 @@ def _floats(text: str, default: list[float]) -> list[float]:
     try:
         vals = list(parse_range(text, log=False, max_count=MAX_RHOS, name="rho"))
     except ValueError as exc:
-        url_notice("rho", f"{exc}; using {', '.join(map(str, default))}.")
+        url_notice("rho", f"{str(exc).removeprefix('rho: ')}; using {', '.join(map(str, default))}.")
         return default
     kept = list(dict.fromkeys(float(v) for v in vals if 0 < v <= 10))
     if len(kept) < len(vals):

@@ -81,7 +81,7 @@ def _range(low: Any, high: Any, options: Sequence | None) -> str:
         shown = ", ".join(map(str, opts[:12])) + (", …" if len(opts) > 12 else "")
         return f"one of {shown}"
     if low is not None and high is not None:
-        return f"in [{_fmt(low)}, {_fmt(high)}]"
+        return f"[{_fmt(low)}, {_fmt(high)}]"
     if low is not None:
         return f"≥ {_fmt(low)}"
     if high is not None:
@@ -134,7 +134,7 @@ def qp_get(name: str, default: Any, cast: Callable[[str], Any] = str, *, low: An
         return default
     if options is not None:
         if v not in options:
-            url_notice(name, f"{_show(raw)} is not allowed{tail}; {_using(default)}.")
+            url_notice(name, f"{_show(raw)} is unknown{tail}; {_using(default)}.")
             return default
         return v
     if isinstance(v, float) and math.isnan(v):
