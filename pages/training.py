@@ -21,7 +21,7 @@ from sam_core.training.data import DATASETS
 from sam_core.training.models import MODELS
 from sam_core.training.store import export_csv
 from sam_core.training.views import run_label, run_series, runs_frame
-from ui.common import hparam_inputs, qp_get, qp_set, show_error, variant_label, variant_picker
+from ui.common import hosted, hparam_inputs, qp_get, qp_set, show_error, variant_label, variant_picker
 
 POLL_SECONDS = 2.0
 
@@ -202,8 +202,11 @@ def monitor() -> None:
             st.markdown(f"**{run_label(info)}** · `{info.id}` · {info.status}"
                         f"{' — ' + info.message if info.message else ''}")
             if info.status == "failed" and info.traceback:
-                with st.expander("Traceback of the failure"):
-                    st.code(info.traceback, language="text")
+                if hosted():  # server paths stay off visitors' screens; the CLI shows it to the admin
+                    st.caption(f"The traceback is in the run store: `python -m sam_core.runs show {info.id}`.")
+                else:
+                    with st.expander("Traceback of the failure"):
+                        st.code(info.traceback, language="text")
             _actions(info)
     c1, c2, c3 = st.columns(3)
     smoothing = c1.slider("Smoothing (EMA, as TensorBoard)", 0.0, 0.99, 0.6, 0.01, key="tl_smooth")

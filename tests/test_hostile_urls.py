@@ -263,3 +263,22 @@ def test_the_sweeps_page_caps_a_grid_box_before_launching(roots):
     at.button(key="sw_launch").click().run()
     assert not at.exception
     assert any("seed: at most 48 values" in e.value for e in at.error)
+
+
+def test_hosted_training_page_keeps_a_failed_runs_traceback_off_screen(roots, monkeypatch):
+    from sam_core.training import RunConfig, RunStore
+    from sam_core.training.worker import create
+
+    store = RunStore(roots / "runs")
+    rid = create(store, RunConfig(dataset="cifar10", model="lenet5", optimizer="sam", epochs=1, subset=64,
+                                  batch_size=32, download=False), name="broken")
+    store.update(rid, status="failed", message="RuntimeError: boom")
+    store.update(rid, traceback='Traceback (most recent call last):\n  File "/srv/secret/x.py"\nRuntimeError: boom')
+    for flag, shown in (("1", False), ("0", True)):
+        monkeypatch.setenv("SAMLAB_HOSTED", flag)
+        at = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=60)
+        at.session_state["tl_show"] = [rid]
+        at.run()
+        assert not at.exception
+        assert any("/srv/secret" in c.value for c in at.code) is shown
+        assert any("RuntimeError: boom" in m.value for m in at.markdown)  # the one-line message stays
