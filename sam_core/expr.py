@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -223,7 +224,9 @@ def _compile(text: str) -> Fn:
     if len(src) > MAX_CHARS:
         raise ExprError(f"expression is too long: at most {MAX_CHARS} characters, got {len(src)}")
     try:
-        tree = ast.parse(src, mode="eval")
+        with warnings.catch_warnings():  # e.g. "invalid escape sequence" in a quoted string: refused below anyway
+            warnings.simplefilter("ignore")
+            tree = ast.parse(src, mode="eval")
     except SyntaxError as err:
         col = (err.offset or 1)
         caret = " " * (col - 1) + "^"
