@@ -291,6 +291,7 @@ def page_guard() -> None:
     fresh server would run the page file alone (no sections, no sidebar, legacy menu) and keep doing
     so. Switching that legacy mode off and rerunning runs app.py, which resolves the same page (same
     url_path) with the query parameters intact. Uses a Streamlit internal; a no-op if it is gone.
+    Then it starts the run's URL notices (``reset_url_notices``): they appear at the top of the page.
     """
     try:
         from streamlit.runtime.pages_manager import PagesManager
