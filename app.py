@@ -4,8 +4,9 @@ import streamlit as st
 
 from sam_core.settings import get_settings
 from sam_core.workers import get_pool
-from ui.common import device_badge
+from ui.common import apply_error_details, device_badge
 
+apply_error_details()  # hosted: an exception page shows a short message, the traceback goes to the server log
 st.set_page_config(page_title="SAM Lab", page_icon=":material/landscape:", layout="wide")
 
 PAGES = {

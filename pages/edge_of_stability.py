@@ -63,11 +63,11 @@ with theory_tab:
 side = st.sidebar
 side.subheader("Edge of stability: live")
 variants = variant_picker("eos_variants", default=("sgd", "sam"), container=side)
-lr = log_slider("Learning rate η", 1e-3, 2.0, qp_get("lr", 0.4, float), key="eos_lr", container=side)
-rho = log_slider("ρ (every variant that has one)", 1e-3, 2.0, qp_get("rho", 0.05, float), key="eos_rho",
+lr = log_slider("Learning rate η", 1e-3, 2.0, qp_get("lr", 0.4, float, low=1e-3, high=2.0), key="eos_lr", container=side)
+rho = log_slider("ρ (every variant that has one)", 1e-3, 2.0, qp_get("rho", 0.05, float, low=1e-3, high=2.0), key="eos_rho",
                  container=side)
-steps = side.number_input("Steps", 10, 100_000, qp_get("steps", 1500, int), step=100, key="eos_steps")
-every = side.number_input("Eigenvalue every k steps", 1, 10_000, qp_get("every", 50, int), key="eos_every",
+steps = side.number_input("Steps", 10, 100_000, qp_get("steps", 1500, int, low=10, high=100_000), step=100, key="eos_steps")
+every = side.number_input("Eigenvalue every k steps", 1, 10_000, qp_get("every", 50, int, low=1, high=10_000), key="eos_every",
                           help="Warm-started Lanczos: ~6 Hessian-vector products per estimate.")
 with side.expander("Model and data", expanded=False):
     dataset = st.selectbox("Data", EOS_DATASETS, key="eos_data",

@@ -41,6 +41,8 @@ from ui.jobs import Job, job_panel, start_job
 # Work one click may ask for (trajectory-steps): ~10-20 s here eager (autograd functions), ~2 s compiled
 # (closed-form ones, sam_core.sweeps.use_compile); keeps a shared server usable for everyone.
 MAX_WORK = 1e9
+MAX_RHO_PANELS = 24  # ρ values (one panel each) a sweep may ask for: checked before the list is built
+MAX_RHO_TEXT = 500  # characters of the ρ-values box
 
 st.title("Landscape lab")
 st.caption("Race the variants on 2-D test functions; sweep the learning rate and ρ over thousands of starts.")
@@ -76,10 +78,12 @@ with tab_race:
         st.info("Pick at least one variant in the sidebar.")
     opts = st.columns([2, 2, 2, 3])
     view = opts[0].segmented_control("View", ["contour", "3-D surface"],
-                                     default=uc.qp_get("view", "contour") if uc.qp_get("view", "contour") in
-                                     ("contour", "3-D surface") else "contour", key="ls_view") or "contour"
-    show_ball = opts[1].toggle("ρ-ball and ascent point", value=uc.qp_get("ball", True, lc._bool), key="ls_ball")
-    animate = opts[2].toggle("Animation (play / pause)", value=uc.qp_get("anim", True, lc._bool), key="ls_anim")
+                                     default=uc.qp_get("view", "contour", options=("contour", "3-D surface")),
+                                     key="ls_view") or "contour"
+    show_ball = opts[1].toggle("ρ-ball and ascent point", value=uc.qp_get("ball", True, lc._bool, expect="1 or 0"),
+                               key="ls_ball")
+    animate = opts[2].toggle("Animation (play / pause)", value=uc.qp_get("anim", True, lc._bool, expect="1 or 0"),
+                             key="ls_anim")
     try:
         with st.spinner("Simulating…"):
             for v in variants:
@@ -136,39 +140,40 @@ with tab_sweep:
         st.markdown("**Success** (adjust it: normalised SAM keeps bouncing around a minimum at a distance that grows "
                     "with η, so a tiny radius on the final iterate alone makes it look as if it always failed)")
         c = st.columns(4)
-        tol = c[0].number_input("tolerance radius", 1e-4, 10.0, lc._clip(uc.qp_get("tol", 0.2, lc._float), 1e-4, 10.0),
+        tol = c[0].number_input("tolerance radius", 1e-4, 10.0, uc.qp_get("tol", 0.2, float, low=1e-4, high=10.0),
                                 format="%.3g", key="ls_tol")
         last_k = int(c[1].number_input("average of last k iterates (1 = final)", 1, 1000,
-                                       int(lc._clip(uc.qp_get("lastk", 1, int), 1, 1000)), key="ls_lastk"))
-        target = c[2].selectbox("target", ["global", "any"], index=0 if uc.qp_get("target", "global") == "global" else 1,
+                                       uc.qp_get("lastk", 1, int, low=1, high=1000), key="ls_lastk"))
+        target = c[2].selectbox("target", ["global", "any"], index=0 if uc.qp_get("target", "global", options=("global", "any")) == "global" else 1,
                                 key="ls_target", help="global: the lowest minima only; any: any minimum")
         mode_opts = ["saddle", "domain", "point"]
         mode = c[3].selectbox("starts", mode_opts, key="ls_mode",
-                              index=mode_opts.index(uc.qp_get("mode", "saddle")) if uc.qp_get("mode", "saddle") in mode_opts else 0,
+                              index=mode_opts.index(uc.qp_get("mode", "saddle", options=mode_opts)),
                               help="saddle: Gaussian around the first saddle; domain: uniform; point: around the start point")
         c = st.columns(4)
-        lr_lo = c[0].number_input("lr from", 1e-5, 10.0, lc._clip(uc.qp_get("swlo", 0.01, lc._float), 1e-5, 10.0),
+        lr_lo = c[0].number_input("lr from", 1e-5, 10.0, uc.qp_get("swlo", 0.01, float, low=1e-5, high=10.0),
                                   format="%.3g", key="ls_swlo")
-        lr_hi = c[1].number_input("lr to", 1e-5, 10.0, lc._clip(uc.qp_get("swhi", 1.0, lc._float), 1e-5, 10.0),
+        lr_hi = c[1].number_input("lr to", 1e-5, 10.0, uc.qp_get("swhi", 1.0, float, low=1e-5, high=10.0),
                                   format="%.3g", key="ls_swhi")
-        n_lr = int(c[2].number_input("number of lrs (log-spaced)", 2, 40, int(lc._clip(uc.qp_get("swn", 20, int), 2, 40)),
+        n_lr = int(c[2].number_input("number of lrs (log-spaced)", 2, 40, uc.qp_get("swn", 20, int, low=2, high=40),
                                      key="ls_swn"))
-        spread = c[3].number_input("start spread σ", 0.0, 10.0, lc._clip(uc.qp_get("spread", 0.1, lc._float), 0, 10),
+        spread = c[3].number_input("start spread σ", 0.0, 10.0, uc.qp_get("spread", 0.1, float, low=0.0, high=10.0),
                                    format="%.3g", key="ls_spread")
         c = st.columns(4)
-        n_starts = int(c[0].number_input("starts per lr", 1, 20000, int(lc._clip(uc.qp_get("swstarts", 500, int), 1, 20000)),
+        n_starts = int(c[0].number_input("starts per lr", 1, 20000, uc.qp_get("swstarts", 500, int, low=1, high=20000),
                                          key="ls_swstarts"))
-        sw_steps = int(c[1].number_input("steps", 1, 5000, int(lc._clip(uc.qp_get("swsteps", 1000, int), 1, 5000)),
+        sw_steps = int(c[1].number_input("steps", 1, 5000, uc.qp_get("swsteps", 1000, int, low=1, high=5000),
                                          key="ls_swsteps"))
         metric = c[2].selectbox("plot", ["success_rate", "diverged_rate", "median_distance"], key="ls_metric")
         rho_text = st.text_input("ρ values, one panel each (comma list; empty: each variant's own ρ from the sidebar)",
-                                 value=uc.qp_get("swrhos", ""), key="ls_swrhos", placeholder="e.g. 0.05, 0.1, 0.2")
+                                 value=uc.qp_get("swrhos", "", max_len=MAX_RHO_TEXT), key="ls_swrhos",
+                                 max_chars=MAX_RHO_TEXT, placeholder="e.g. 0.05, 0.1, 0.2")
         rhos = None
         if rho_text.strip():
             try:
-                rhos = [float(r) for r in parse_range(rho_text, log=False)]
+                rhos = [float(r) for r in parse_range(rho_text, log=False, max_count=MAX_RHO_PANELS, name="ρ values")]
             except ValueError as err:
-                uc.show_error(err, "ρ values")
+                uc.show_error(err)  # names the field and the cap
         success = Success(tol=float(tol), last_k=min(last_k, sw_steps), target=target)
         st.caption(success.describe() + ". Same starts for every lr; "
                    + ("equal gradient evaluations: SAM-type rules get steps/2." if run["equal_evals"] else ""))

@@ -32,7 +32,7 @@ st.caption("Unified SAM's ascent e = ρ(1 − λ + λ/‖g‖)g interpolates USA
 
 side = st.sidebar
 side.subheader("Problem")
-pq = qp_get("problem", "ridge")
+pq = qp_get("problem", "ridge", options=PROBLEM_KINDS)
 problem_kind = side.selectbox("Problem", PROBLEM_KINDS, index=PROBLEM_KINDS.index(pq) if pq in PROBLEM_KINDS else 1,
                               key="quad_problem",
                               format_func={"quadratic": "½ wᵀAw", "ridge": "ridge regression",
@@ -51,22 +51,22 @@ side.subheader("Optimizers")
 variants = variant_picker("quad_variants", default=("sgd", "sam", "usam", "ssam", "unified_sam"), container=side)
 lams = side.multiselect("Unified SAM λ (values or schedules)", LAM_OPTIONS, default=[0.0, 0.5, 1.0, "1/t"],
                         key="quad_lams", format_func=str)
-sq = qp_get("sampling", "nice")
+sq = qp_get("sampling", "nice", options=SAMPLING_KINDS)
 sampling_kind = side.selectbox("Sampling", SAMPLING_KINDS,
                                index=SAMPLING_KINDS.index(sq) if sq in SAMPLING_KINDS else 2,
                                format_func=SAMPLING_LABELS.get, key="quad_sampling", disabled=not finite_sum)
-batch = side.number_input("Batch size b", 1, 10_000, qp_get("b", 10, int), key="quad_b",
+batch = side.number_input("Batch size b", 1, 10_000, qp_get("b", 10, int, low=1, high=10_000), key="quad_b",
                           disabled=not finite_sum or sampling_kind in ("full", "uniform"))
 reweight = side.checkbox("Reweight importance samples by 1/(n p_i)", value=True, key="quad_reweight",
                          disabled=sampling_kind != "importance",
                          help="Default on: the estimator is then unbiased. The authors' released numpy code "
                               "uses the plain ∇f_i, which converges to the minimiser of Σ p_i f_i instead of f.")
-lr_mult = log_slider("Step size: × theoretical γ", 0.1, 1000.0, qp_get("lr_mult", 1.0, float), key="quad_lr_mult",
+lr_mult = log_slider("Step size: × theoretical γ", 0.1, 1000.0, qp_get("lr_mult", 1.0, float, low=0.1, high=1000.0), key="quad_lr_mult",
                      container=side, per_decade=6)
 rho_mult = log_slider("Radius: × theoretical ρ", 0.01, 100.0, 1.0, key="quad_rho_mult", container=side,
                       per_decade=6)
-steps = side.number_input("Steps", 10, 200_000, qp_get("steps", 2000, int), step=500, key="quad_steps")
-seeds = side.slider("Seeds", 1, 10, qp_get("seeds", 3, int), key="quad_seeds")
+steps = side.number_input("Steps", 10, 200_000, qp_get("steps", 2000, int, low=10, high=200_000), step=500, key="quad_steps")
+seeds = side.slider("Seeds", 1, 10, qp_get("seeds", 3, int, low=1, high=10), key="quad_seeds")
 with side.expander("Extra experiments", expanded=True):
     heatmap = st.checkbox("λ × lr heatmap (Unified SAM)", value=True, key="quad_heat")
     compare = st.checkbox("Sampling strategies at equal gradient evaluations", value=True, key="quad_cmp",

@@ -16,7 +16,17 @@ from sam_core.dynamics import SaddleConfig, run_saddle
 from sam_core.plots import dynamics as dplots
 from sam_core.registry import VARIANTS
 from sam_core.settings import get_settings
-from ui.common import hparam_inputs, log_slider, qp_get, qp_set, show_error, variant_label, variant_picker
+from sam_core.sweeps import parse_range
+from ui.common import (
+    hparam_inputs,
+    log_slider,
+    qp_get,
+    qp_set,
+    show_error,
+    url_notice,
+    variant_label,
+    variant_picker,
+)
 from ui.jobs import Job, get_job, job_panel, start_job
 
 KEY = "saddle"
@@ -25,13 +35,22 @@ MODES = {"minibatch": "mini-batch (synthetic x ~ N(0, I))", "full": "full batch 
          "population": "population loss ½‖W₂W₁ − I‖²"}
 
 
+MAX_RHOS = 16  # ρ values one link may ask for
+
+
 def _floats(text: str, default: list[float]) -> list[float]:
-    """ρ values from the URL (comma-separated, each in (0, 10]); the default if malformed."""
-    try:
-        vals = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
+    """ρ values from the URL (comma-separated, each in (0, 10], at most MAX_RHOS); the default if malformed."""
+    if not text.strip():
         return default
-    return [v for v in vals if 0 < v <= 10] or default
+    try:
+        vals = list(parse_range(text, log=False, max_count=MAX_RHOS, name="rho"))
+    except ValueError as exc:
+        url_notice("rho", f"{str(exc).removeprefix('rho: ')}; using {', '.join(map(str, default))}.")
+        return default
+    kept = list(dict.fromkeys(float(v) for v in vals if 0 < v <= 10))
+    if len(kept) < len(vals):
+        url_notice("rho", "values outside (0, 10] dropped.")
+    return kept or default
 
 
 st.title("Saddle escape")
@@ -45,23 +64,23 @@ variants = variant_picker("saddle_variants", default=("sgd", "sam", "usam", "ssa
 rho_default = _floats(qp_get("rho", ""), [0.01, 0.05, 0.2])
 rhos = side.multiselect("ρ values", sorted(set(RHO_OPTIONS) | set(rho_default)), default=rho_default,
                         key="saddle_rhos", help="Every variant with a ρ runs once per value (batched).")
-seeds = side.slider("Seeds", 1, 10, qp_get("seeds", 5, int), key="saddle_seeds",
+seeds = side.slider("Seeds", 1, 10, qp_get("seeds", 5, int, low=1, high=10), key="saddle_seeds",
                     help="Initialisation and batch order; the band is ±1 std over seeds.")
-epochs = side.number_input("Epochs", 1, 5000, qp_get("epochs", 500, int), step=50, key="saddle_epochs")
-lr = log_slider("Learning rate η", 1e-4, 1e-1, qp_get("lr", 1e-3, float), key="saddle_lr", container=side)
-mode_q = qp_get("mode", "minibatch")
+epochs = side.number_input("Epochs", 1, 5000, qp_get("epochs", 500, int, low=1, high=5000), step=50, key="saddle_epochs")
+lr = log_slider("Learning rate η", 1e-4, 1e-1, qp_get("lr", 1e-3, float, low=1e-4, high=1e-1), key="saddle_lr", container=side)
+mode_q = qp_get("mode", "minibatch", options=list(MODES))
 mode = side.radio("Loss", list(MODES), index=list(MODES).index(mode_q) if mode_q in MODES else 0,
                   format_func=MODES.get, key="saddle_mode")
 with side.expander("Problem", expanded=False):
-    d = st.slider("d (matrix size)", 2, 64, qp_get("d", 20, int), key="saddle_d")
+    d = st.slider("d (matrix size)", 2, 64, qp_get("d", 20, int, low=2, high=64), key="saddle_d")
     init_var = st.select_slider("Init variance σ²", [1e-6, 1e-5, 1e-4, 1e-3, 1e-2], value=1e-4,
                                 key="saddle_init", format_func=lambda v: f"{v:.0e}")
-    n_samples = st.number_input("Samples n", 1, 100_000, qp_get("n", 1000, int), key="saddle_n",
+    n_samples = st.number_input("Samples n", 1, 100_000, qp_get("n", 1000, int, low=1, high=100_000), key="saddle_n",
                                 disabled=mode == "population")
-    batch = st.number_input("Batch size", 1, 100_000, qp_get("batch", 50, int), key="saddle_batch",
+    batch = st.number_input("Batch size", 1, 100_000, qp_get("batch", 50, int, low=1, high=100_000), key="saddle_batch",
                             disabled=mode != "minibatch", help="An epoch is one pass over the n samples.")
     momentum = st.slider("Heavy-ball momentum β", 0.0, 0.99, 0.0, 0.01, key="saddle_mom")
-frac = side.slider("Escape threshold: fraction of L(0)", 0.05, 0.95, qp_get("frac", 0.5, float), 0.05,
+frac = side.slider("Escape threshold: fraction of L(0)", 0.05, 0.95, qp_get("frac", 0.5, float, low=0.05, high=0.95), 0.05,
                    key="saddle_frac")
 extra: dict = {}
 others = [v for v in variants if any(h.ui and n != "rho" for n, h in VARIANTS[v].hparams.items())]

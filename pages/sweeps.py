@@ -42,7 +42,8 @@ settings, store, runs_dir, data_dir = open_run_store("sw")
 
 # ------------------------------------------------------------------------------------ launch form
 def _values(text: str, name: str, kind=float) -> list:
-    return parse_values(text, name, kind) if text.strip() else []
+    """A grid box's values: at most PAGE_MAX_TRIALS (counted before the text is split or converted)."""
+    return parse_values(text, name, kind, max_count=PAGE_MAX_TRIALS) if text.strip() else []
 
 
 def _launch_form() -> None:

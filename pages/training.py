@@ -21,7 +21,7 @@ from sam_core.training.data import DATASETS
 from sam_core.training.models import MODELS
 from sam_core.training.store import export_csv
 from sam_core.training.views import run_label, run_series, runs_frame
-from ui.common import hparam_inputs, qp_get, qp_set, show_error, variant_label, variant_picker
+from ui.common import hosted, hparam_inputs, qp_get, qp_set, show_error, variant_label, variant_picker
 
 POLL_SECONDS = 2.0
 
@@ -35,8 +35,8 @@ settings, store, runs_dir, data_dir = open_run_store("tl")
 # ------------------------------------------------------------------------------------ launch form
 def _launch_form() -> None:
     # a shared link (?dataset=…&model=…&epochs=…) pre-fills the form; its values are validated like typed ones
-    qp_dataset = qp_get("dataset", "cifar10")
-    qp_model = qp_get("model", "lenet5")
+    qp_dataset = qp_get("dataset", "cifar10", max_len=64)
+    qp_model = qp_get("model", "lenet5", max_len=64)
     datasets = list(DATASETS) + ([qp_dataset] if qp_dataset not in DATASETS else [])
     models = list(MODELS) + ([qp_model] if qp_model not in MODELS else [])
     c1, c2, c3, c4 = st.columns(4)
@@ -45,21 +45,21 @@ def _launch_form() -> None:
     model = c1.selectbox("Model", models, index=models.index(qp_model), key="tl_model", accept_new_options=True,
                          format_func=lambda m: MODELS[m].label if m in MODELS else m,
                          help="; ".join(f"{m.label}: {m.description}" for m in MODELS.values()))
-    epochs = c2.number_input("Epochs", value=qp_get("epochs", 1, int), step=1, key="tl_epochs")
-    batch_size = c2.number_input("Batch size", value=qp_get("batch_size", 128, int), step=1, key="tl_bs")
-    lr = c3.number_input("Learning rate η", value=qp_get("lr", 0.05, float), step=0.01, format="%.4g", key="tl_lr")
+    epochs = c2.number_input("Epochs", value=qp_get("epochs", 1, int, low=1, high=settings.max_epochs), step=1, key="tl_epochs")
+    batch_size = c2.number_input("Batch size", value=qp_get("batch_size", 128, int, low=1, high=10**7), step=1, key="tl_bs")
+    lr = c3.number_input("Learning rate η", value=qp_get("lr", 0.05, float, low=0.0, high=100.0), step=0.01, format="%.4g", key="tl_lr")
     base = c3.selectbox("Base optimizer", BASES, key="tl_base")
     momentum = c4.number_input("Momentum β", value=0.9, step=0.05, key="tl_momentum")
     weight_decay = c4.number_input("Weight decay", value=5e-4, step=1e-4, format="%.2g", key="tl_wd")
     c1, c2, c3, c4 = st.columns(4)
-    subset = c1.number_input("Training subset (0 = all)", value=qp_get("subset", 0, int), step=100, key="tl_subset")
-    label_noise = c2.number_input("Label noise rate", value=qp_get("label_noise", 0.0, float), step=0.1, key="tl_noise",
+    subset = c1.number_input("Training subset (0 = all)", value=qp_get("subset", 0, int, low=0, high=10**8), step=100, key="tl_subset")
+    label_noise = c2.number_input("Label noise rate", value=qp_get("label_noise", 0.0, float, low=0.0, high=1.0), step=0.1, key="tl_noise",
                                   help="Symmetric: this fraction of training labels moved to another class.")
-    seed = c3.number_input("Seed", value=qp_get("seed", 0, int), step=1, key="tl_seed")
+    seed = c3.number_input("Seed", value=qp_get("seed", 0, int, low=0, high=2**31 - 1), step=1, key="tl_seed")
     schedule = c4.selectbox("LR schedule", SCHEDULES, key="tl_schedule")
     c1, c2, c3, c4 = st.columns(4)
     hessian_every = c1.number_input("Hessian every m steps (0 = off)",
-                                    value=qp_get("hessian_every", RunConfig.hessian_every, int), step=10,
+                                    value=qp_get("hessian_every", RunConfig.hessian_every, int, low=0, high=10**7), step=10,
                                     key="tl_hevery")
     hutchinson = c2.number_input("Hutchinson probes (0 = off)", value=0, step=5, key="tl_hutch")
     stability = c3.checkbox("Uniform-stability twin run", key="tl_stab",
@@ -72,7 +72,7 @@ def _launch_form() -> None:
         log_every = c1.number_input("Log every k steps", value=10, step=1, key="tl_logk")
         hessian_batch = c1.number_input("Hessian batch (fixed examples)", value=RunConfig.hessian_batch, step=32,
                                         key="tl_hbatch")
-        final_top_k = c2.number_input("Top-k eigenvalues at the end", value=qp_get("top_k", 5, int), step=1, key="tl_topk")
+        final_top_k = c2.number_input("Top-k eigenvalues at the end", value=qp_get("top_k", 5, int, low=0, high=100), step=1, key="tl_topk")
         final_density = c2.checkbox("Spectral density at the end (SLQ, 100 HVPs)", value=True, key="tl_density")
         eval_train = c2.number_input("Train examples evaluated per epoch", value=5000, step=500, key="tl_evaltr")
         loss = c3.selectbox("Loss", ["ce", "mse"], key="tl_loss",
@@ -202,8 +202,11 @@ def monitor() -> None:
             st.markdown(f"**{run_label(info)}** · `{info.id}` · {info.status}"
                         f"{' — ' + info.message if info.message else ''}")
             if info.status == "failed" and info.traceback:
-                with st.expander("Traceback of the failure"):
-                    st.code(info.traceback, language="text")
+                if hosted():  # server paths stay off visitors' screens; the CLI shows it to the admin
+                    st.caption(f"The traceback is in the run store: `python -m sam_core.runs show {info.id}`.")
+                else:
+                    with st.expander("Traceback of the failure"):
+                        st.code(info.traceback, language="text")
             _actions(info)
     c1, c2, c3 = st.columns(3)
     smoothing = c1.slider("Smoothing (EMA, as TensorBoard)", 0.0, 0.99, 0.6, 0.01, key="tl_smooth")

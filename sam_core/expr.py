@@ -5,9 +5,12 @@ variables ``x, y`` (aliases ``x1, x2``), the constants ``pi, e``, the operators 
 unary ``-``/``+``, and calls of the functions in :data:`FUNCTIONS`. Anything else (attribute access,
 subscripts, ``__import__``, keywords, lambdas, strings, comparisons, ``^``) is refused with an
 :class:`ExprError` that says what was wrong and where. The accepted tree is compiled into a closure
-of torch ops, so gradients come from autograd. Guards: at most 300 characters and 200 nodes,
-numbers up to 1e6 in magnitude, constant exponents up to 64 in magnitude, and the function (and its
-gradient) must be finite on a grid over the domain.
+of torch ops, so gradients come from autograd. Guards: at most 300 characters, 200 nodes and 64
+levels of nesting, numbers up to 1e6 in magnitude (huge integer or hex literals included), constant
+exponents up to 64 in magnitude, and the function (and its gradient) must be finite on a grid over the
+domain. Whatever the input, the only exception that leaves :func:`compile_expression` is
+:class:`ExprError`; the work of one accepted formula is bounded too (the numeric search for critical
+points takes fewer Newton iterations the more operations the formula has, see :func:`search_iters`).
 
     fn = compile_expression("sin(x)*y + 0.1*x**2")      # elementwise f(x, y) on tensors
     L = custom_landscape("sin(x)*y + 0.1*x**2", domain=((-3, 3), (-3, 3)))   # a Landscape
@@ -18,6 +21,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -27,6 +31,7 @@ from sam_core.landscapes import Landscape, autograd_grad_fn, critical_points
 
 MAX_CHARS = 300
 MAX_NODES = 200
+MAX_DEPTH = 64  # nesting levels: the compiled closures recurse once per level when evaluated
 MAX_CONST = 1e6
 MAX_EXPONENT = 64.0
 MAX_DOMAIN = 1e3
@@ -67,6 +72,26 @@ class ExprError(ValueError):
 Fn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+# autograd cost of one node, relative to an addition (forward, backward and the Hessian's double backward)
+_COST: dict[type, int] = {ast.BinOp: 1, ast.UnaryOp: 1, ast.Call: 2, ast.Pow: 3}
+SEARCH_WORK = 60 * 40  # Newton iterations × cost for the critical-point search: 60 iterations up to cost 40
+
+
+def search_iters(cost: int) -> int:
+    """Newton iterations of the critical-point search for a formula of this cost: 60 for small formulas,
+    fewer (at least 15) for long ones, so the work of accepting any formula stays bounded."""
+    return int(min(60, max(15, SEARCH_WORK // max(int(cost), 1))))
+
+
+def _short(v) -> str:
+    """A literal for a message: a 300-digit number is shown by its length, not its digits."""
+    try:
+        text = repr(v)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        return "(a number with thousands of digits)"
+    return text if len(text) <= 24 else f"{text[:12]}…({len(text)} digits)"
+
+
 def _where(node: ast.AST) -> str:
     col = getattr(node, "col_offset", None)
     return f" (at column {col + 1})" if col is not None else ""
@@ -76,23 +101,37 @@ def _allowed() -> str:
     return "variables x, y; constants pi, e; functions " + ", ".join(sorted(FUNCTIONS))
 
 
+def _depth(tree: ast.AST) -> int:
+    """Nesting depth of ``tree``, iteratively (a recursive walk could itself overflow the stack)."""
+    best, todo = 0, [(tree, 1)]
+    while todo:
+        node, d = todo.pop()
+        best = max(best, d)
+        todo.extend((child, d + 1) for child in ast.iter_child_nodes(node))
+    return best
+
+
 class _Compiler:
     def __init__(self) -> None:
         self.nodes = 0
+        self.cost = 0  # tensor operations per evaluation, weighted by their autograd cost (see search_iters)
 
     def __call__(self, node: ast.AST) -> tuple[Fn, bool]:
         """Return (closure, depends_on_xy)."""
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise ExprError(f"expression is too long: at most {MAX_NODES} operations and names")
+        self.cost += _COST.get(type(node), 0) + (_COST.get(type(getattr(node, "op", None)), 0))
         if isinstance(node, ast.Expression):
             return self(node.body)
         if isinstance(node, ast.Constant):
             v = node.value
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ExprError(f"only numbers are allowed as constants, got {v!r}{_where(node)}")
+                raise ExprError(f"only numbers are allowed as constants, got {_short(v)}{_where(node)}")
+            if isinstance(v, int) and abs(v) > MAX_CONST:  # before float(): a 300-digit literal overflows it
+                raise ExprError(f"number {_short(v)} is too large{_where(node)}: |c| ≤ {MAX_CONST:g}")
             if not math.isfinite(float(v)) or abs(float(v)) > MAX_CONST:
-                raise ExprError(f"number {v!r} is too large{_where(node)}: |c| ≤ {MAX_CONST:g}")
+                raise ExprError(f"number {_short(v)} is too large{_where(node)}: |c| ≤ {MAX_CONST:g}")
             c = float(v)
             return (lambda x, y: torch.tensor(c, dtype=x.dtype)), False
         if isinstance(node, ast.Name):
@@ -164,7 +203,19 @@ class _Compiler:
 
 
 def compile_expression(text: str) -> Fn:
-    """Parse and compile ``text`` into an elementwise torch function ``f(x, y)``; raises ExprError."""
+    """Parse and compile ``text`` into an elementwise torch function ``f(x, y)``; raises ExprError (only)."""
+    try:
+        return _compile(text)
+    except ExprError:
+        raise
+    except RecursionError:
+        raise ExprError(f"expression is nested too deeply: at most {MAX_DEPTH} levels") from None
+    except Exception as err:  # anything the whitelist did not foresee is still a refusal, never a crash
+        raise ExprError(f"cannot read the expression ({type(err).__name__}): use numbers, {_allowed()}, "
+                        "and + - * / **") from None
+
+
+def _compile(text: str) -> Fn:
     if not isinstance(text, str):
         raise ExprError("expression must be text")
     src = _PREFIX.sub("", text.strip(), count=1).strip()
@@ -173,22 +224,26 @@ def compile_expression(text: str) -> Fn:
     if len(src) > MAX_CHARS:
         raise ExprError(f"expression is too long: at most {MAX_CHARS} characters, got {len(src)}")
     try:
-        tree = ast.parse(src, mode="eval")
+        with warnings.catch_warnings():  # e.g. "invalid escape sequence" in a quoted string: refused below anyway
+            warnings.simplefilter("ignore")
+            tree = ast.parse(src, mode="eval")
     except SyntaxError as err:
         col = (err.offset or 1)
         caret = " " * (col - 1) + "^"
         raise ExprError(f"syntax error at column {col}: {err.msg}\n{src}\n{caret}") from None
-    except (RecursionError, MemoryError, ValueError):
+    except (RecursionError, MemoryError, ValueError, OverflowError):
         raise ExprError("expression is nested too deeply or cannot be read") from None
-    try:
-        fn, _ = _Compiler()(tree)
-    except RecursionError:
-        raise ExprError("expression is nested too deeply") from None
+    if _depth(tree) > MAX_DEPTH + 1:  # + the Expression root
+        raise ExprError(f"expression is nested too deeply: at most {MAX_DEPTH} levels of brackets, "
+                        "calls and operators")
+    comp = _Compiler()
+    fn, _ = comp(tree)
 
     def f(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.broadcast_to(fn(x, y), torch.broadcast_shapes(x.shape, y.shape))
 
     f.source = src  # type: ignore[attr-defined]
+    f.cost = comp.cost  # type: ignore[attr-defined]
     return f
 
 
@@ -213,7 +268,7 @@ def check_finite(f: Fn, domain, n: int = 61) -> None:
     w = torch.from_numpy(np.stack((X, Y), -1).reshape(-1, 2))
     try:
         loss, g = autograd_grad_fn(f, w)
-    except RuntimeError as err:  # e.g. a shape problem inside torch
+    except Exception as err:  # e.g. a shape problem inside torch: a refusal, never a crash
         raise ExprError(f"cannot evaluate the expression: {err}") from None
     for what, bad in (("value", ~torch.isfinite(loss)), ("gradient", ~torch.isfinite(g).all(-1))):
         if bool(bad.any()):
@@ -238,7 +293,8 @@ def custom_landscape(text: str, domain=((-3.0, 3.0), (-3.0, 3.0)), find_points: 
     dom = check_domain(domain)
     f = compile_expression(text)
     check_finite(f, dom)
-    pts = critical_points(f, dom) if find_points else {"minima": [], "saddles": [], "maxima": []}
+    iters = search_iters(getattr(f, "cost", 0))
+    pts = critical_points(f, dom, iters=iters) if find_points else {"minima": [], "saddles": [], "maxima": []}
     (x0, x1), (y0, y1) = dom
     return Landscape(
         key="custom", label=f"f = {f.source}", latex=_latex(f.source),  # type: ignore[attr-defined]

@@ -10,6 +10,9 @@
 | SAMLAB_READ_ONLY    | 1/true: hide launch, stop and delete (class hosting) | false   |
 | SAMLAB_MAX_EPOCHS   | most epochs one launch from the page may ask for     | 200     |
 | SAMLAB_COMPILE      | torch.compile large 2-D sweeps: auto / on / off      | auto    |
+| SAMLAB_HOSTED       | 1: served to others (errors: a short message in the  | auto    |
+|                     | browser, details in the server log); 0: local; auto: |         |
+|                     | hosted when read-only or listening beyond loopback   |         |
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Settings:
     read_only: bool
     max_epochs: int = 200
     compile: str = "auto"
+    hosted: bool | None = None  # None: decide from read_only and the server's address (ui.common.hosted)
 
     def torch_device(self) -> torch.device:
         """The device every lab computes on; a CUDA device that is not there is a clear error, not a crash."""
@@ -73,6 +77,10 @@ def get_settings() -> Settings:
                                                                                                       compile_mode)
     if compile_mode not in ("auto", "on", "off"):
         raise ValueError(f"SAMLAB_COMPILE must be auto, on or off, got {compile_mode!r}")
+    hosted_raw = os.environ.get("SAMLAB_HOSTED", "auto").strip().lower() or "auto"
+    if hosted_raw not in ("auto", "1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(f"SAMLAB_HOSTED must be 1, 0 or auto, got {hosted_raw!r}")
+    hosted = None if hosted_raw == "auto" else _flag(hosted_raw)
     return Settings(
         runs_dir=Path(os.environ.get("SAMLAB_RUNS_DIR", "runs")).expanduser().resolve(),
         data_dir=Path(os.environ.get("SAMLAB_DATA", "data")).expanduser().resolve(),
@@ -81,6 +89,7 @@ def get_settings() -> Settings:
         read_only=_flag(os.environ.get("SAMLAB_READ_ONLY")),
         max_epochs=max_epochs,
         compile=compile_mode,
+        hosted=hosted,
     )
 
 

@@ -84,24 +84,51 @@ def _check_lrs(lrs) -> np.ndarray:
     return arr
 
 
-def parse_range(text: str, log: bool = True) -> np.ndarray:
-    """``"0.01:1.0:20"`` -> 20 values from 0.01 to 1.0 (log-spaced unless ``log=False``); ``"0.1,0.2"`` -> list."""
+MAX_RANGE_COUNT = 10_000  # values one range or list may ask for (a page passes its own, smaller cap)
+
+
+def parse_range(text: str, log: bool = True, *, max_count: int = MAX_RANGE_COUNT, name: str = "range") -> np.ndarray:
+    """``"0.01:1.0:20"`` -> 20 values from 0.01 to 1.0 (log-spaced unless ``log=False``); ``"0.1,0.2"`` -> list.
+
+    The count is checked against ``max_count`` before anything is allocated (``0:1:1000000000`` is refused
+    at once, naming ``name`` and the cap): a shared link or a CLI argument cannot ask for 10⁹ floats.
+    """
     text = str(text).strip()
+    max_count = int(max_count)
+
+    def too_many(n) -> ValueError:
+        return ValueError(f"{name}: at most {max_count} values, got {n}: use fewer (low:high:count with count "
+                          f"≤ {max_count})")
+
     try:
         if ":" in text:
             parts = text.split(":")
             if len(parts) != 3:
                 raise ValueError
-            lo, hi, n = float(parts[0]), float(parts[1]), int(parts[2])
+            count = parts[2].strip()
+            if count.isdigit() and len(count) > 30:  # before int(): a 5000-digit count is no count
+                raise too_many(f"a {len(count)}-digit count")
+            lo, hi, n = float(parts[0]), float(parts[1]), int(count)
+            if n > max_count:
+                raise too_many(n)
             if n < 1 or not hi >= lo or (log and lo <= 0) or not (math.isfinite(lo) and math.isfinite(hi)):
                 raise ValueError
             if n == 1:
                 return np.array([lo])
             return np.geomspace(lo, hi, n) if log else np.linspace(lo, hi, n)
-        return np.array([float(x) for x in text.split(",") if x.strip()])
-    except ValueError:
+        n = text.count(",") + 1
+        if n > max_count:  # counted before the list is split or converted
+            raise too_many(n)
+        vals = [float(x) for x in text.split(",") if x.strip()]
+        if not all(math.isfinite(v) for v in vals):
+            raise ValueError
+        return np.array(vals)
+    except ValueError as err:
+        if str(err).startswith(f"{name}: at most"):
+            raise
         raise ValueError(
-            f"range {text!r}: write low:high:count (e.g. 0.01:1.0:20, low > 0) or a comma list (0.1,0.2)"
+            f"{name} {text[:40]!r}{'…' if len(text) > 40 else ''}: write low:high:count (e.g. 0.01:1.0:20, "
+            f"low > 0, count ≤ {max_count}) or a comma list of finite numbers (0.1,0.2)"
         ) from None
 
 

@@ -6,6 +6,7 @@ symbols, ranges and colours. Session-state keys used across pages are listed in 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,8 +17,10 @@ import torch
 from sam_core import VARIANTS
 from sam_core.plots.style import variant_color, variant_dash  # noqa: F401  (re-exported for pages)
 from sam_core.registry import HParam
+from sam_core.settings import get_settings
 
 KEYS = {"variants": "chosen_variants"}  # session-state keys shared between pages
+_LOG = logging.getLogger("samlab")
 
 
 def variant_label(name: str) -> str:
@@ -25,24 +28,153 @@ def variant_label(name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ URL state
-def qp_get(name: str, default: Any, cast: Callable[[str], Any] = str) -> Any:
-    """A value from the URL's query parameters, or `default` if absent or malformed."""
+# A shared link is untrusted input: every value read from it is checked against the bounds (or the options)
+# of the widget it seeds. A malformed value falls back to the default, an out-of-range one is clamped, and
+# either way ONE notice names the parameter and what is allowed; a link never raises an exception page.
+_NOTICES = "_qp_notices"  # session state: {"box": a container at the top of the page, "seen": names noticed}
+MAX_QP_CHARS = 2000  # longer values are dropped (a list or an expression is much shorter)
+
+
+def _notice_state() -> dict:
+    state = st.session_state.get(_NOTICES)
+    if not isinstance(state, dict):
+        state = st.session_state[_NOTICES] = {"box": None, "seen": set()}
+    return state
+
+
+def reset_url_notices() -> None:
+    """Start this run's URL notices (page_guard calls it first on every page): they go to a container at
+    the top of the page, so a notice read inside a collapsed expander or the sidebar is still seen."""
+    st.session_state[_NOTICES] = {"box": st.container(), "seen": set()}
+
+
+def url_notice(name: str, message: str) -> None:
+    """Show one notice per URL parameter and run: "Link parameter `name` …: message"."""
+    state = _notice_state()
+    if name in state["seen"]:
+        return
+    state["seen"].add(name)
+    text = f"Link parameter `{name}`: {message}"
+    box = state.get("box")
+    try:
+        (box if box is not None else st).warning(text, icon=":material/link:")
+    except Exception:  # e.g. written from a fragment rerun, outside the fragment: show it where we are
+        st.warning(text, icon=":material/link:")
+
+
+def _show(raw: str) -> str:
+    """The raw value as the notice quotes it: short, and a 300-digit number by its length."""
+    return repr(raw) if len(raw) <= 24 else repr(raw[:16]) + f"…({len(raw)} characters)"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _using(default: Any) -> str:
+    return "dropped" if default is None or default == "" else f"using {_fmt(default)}"
+
+
+def _range(low: Any, high: Any, options: Sequence | None) -> str:
+    if options is not None:
+        opts = list(options)
+        shown = ", ".join(map(str, opts[:12])) + (", …" if len(opts) > 12 else "")
+        return f"one of {shown}"
+    if low is not None and high is not None:
+        return f"[{_fmt(low)}, {_fmt(high)}]"
+    if low is not None:
+        return f"≥ {_fmt(low)}"
+    if high is not None:
+        return f"≤ {_fmt(high)}"
+    return ""
+
+
+def _cast(raw: str, cast: Callable[[str], Any]) -> Any:
+    """`cast(raw)`; an integer field also takes '1e3' or '12.0' (a whole number written as a float) and
+    ±inf (clamped to the bounds by the caller)."""
+    if cast is int:
+        try:
+            return int(raw)
+        except ValueError:
+            v = float(raw)  # ValueError again if it is no number at all
+            if math.isnan(v):
+                raise
+            if math.isinf(v):
+                return v
+            if not v.is_integer():
+                raise ValueError(raw) from None
+            return int(v)
+    return cast(raw)
+
+
+def qp_get(name: str, default: Any, cast: Callable[[str], Any] = str, *, low: Any = None, high: Any = None,
+           options: Sequence | None = None, max_len: int = MAX_QP_CHARS, expect: str = "") -> Any:
+    """A value from the URL's query parameters, or `default` if absent.
+
+    Pass the bounds of the widget the value seeds (`low`/`high`, or its `options`): a value outside them
+    is clamped to the nearest bound (options: replaced by the default), a malformed, NaN, infinite (without
+    a bound on that side) or overlong value is replaced by the default, each with one notice naming the
+    parameter and its allowed range (`expect` describes a structured value, e.g. "4 numbers").
+    """
     raw = st.query_params.get(name)
     if raw is None:
         return default
-    try:
-        return cast(raw)
-    except (TypeError, ValueError):
+    raw = str(raw)
+    allowed = expect or _range(low, high, options)
+    tail = f" (allowed: {allowed})" if allowed else ""
+    if len(raw) > max_len:
+        url_notice(name, f"a value of {len(raw)} characters is too long (at most {max_len}){tail}; "
+                         f"{_using(default)}.")
         return default
+    try:
+        v = _cast(raw, cast)
+    except (TypeError, ValueError, OverflowError, ArithmeticError):
+        kind = {int: "an integer", float: "a number"}.get(cast, "a valid value")
+        url_notice(name, f"{_show(raw)} is not {kind}{tail}; {_using(default)}.")
+        return default
+    if options is not None:
+        if v not in options:
+            url_notice(name, f"{_show(raw)} is unknown{tail}; {_using(default)}.")
+            return default
+        return v
+    if isinstance(v, float) and math.isnan(v):
+        url_notice(name, f"{_show(raw)} is not a number{tail}; {_using(default)}.")
+        return default
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if (v < 0 and math.isinf(v) and low is None) or (v > 0 and math.isinf(v) and high is None):
+            url_notice(name, f"{_show(raw)} is not a finite number{tail}; {_using(default)}.")
+            return default
+        if low is not None and v < low:
+            url_notice(name, f"{_show(raw)} is outside its range{tail}; using {_fmt(low)}.")
+            return low
+        if high is not None and v > high:
+            url_notice(name, f"{_show(raw)} is outside its range{tail}; using {_fmt(high)}.")
+            return high
+    return v
 
 
-def qp_get_list(name: str, default: Sequence[str], allowed: Sequence[str] | None = None) -> list[str]:
+def qp_get_list(name: str, default: Sequence[str], allowed: Sequence[str] | None = None,
+                max_items: int = 64) -> list[str]:
+    """A comma list from the URL; unknown items (not in `allowed`) are dropped and at most `max_items`
+    are kept, each with one notice naming the parameter; `default` when nothing is left."""
     raw = st.query_params.get(name)
     if not raw:
         return list(default)
+    raw = str(raw)
+    if len(raw) > MAX_QP_CHARS:
+        url_notice(name, f"a list of {len(raw)} characters is too long (at most {MAX_QP_CHARS}); using the default.")
+        return list(default)
     items = [x for x in raw.split(",") if x]
     if allowed is not None:
+        bad = [x for x in items if x not in allowed]
         items = [x for x in items if x in allowed]
+        if bad:
+            url_notice(name, f"unknown {', '.join(_show(b) for b in bad[:5])}{', …' if len(bad) > 5 else ''} "
+                             f"dropped (allowed: {', '.join(allowed)}).")
+    items = list(dict.fromkeys(items))
+    if len(items) > max_items:
+        url_notice(name, f"{len(items)} items, at most {max_items} are used.")
+        items = items[:max_items]
     return items or list(default)
 
 
@@ -159,14 +291,17 @@ def page_guard() -> None:
     fresh server would run the page file alone (no sections, no sidebar, legacy menu) and keep doing
     so. Switching that legacy mode off and rerunning runs app.py, which resolves the same page (same
     url_path) with the query parameters intact. Uses a Streamlit internal; a no-op if it is gone.
+    Then it starts the run's URL notices (``reset_url_notices``): they appear at the top of the page.
     """
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # pragma: no cover - another Streamlit layout
+        reset_url_notices()
         return
     if getattr(PagesManager, "uses_pages_directory", False):
         PagesManager.uses_pages_directory = False
         st.rerun()
+    reset_url_notices()
 
 
 def device_badge(container: Any = None) -> str:
@@ -180,7 +315,42 @@ def device_badge(container: Any = None) -> str:
     return name
 
 
+def hosted() -> bool:
+    """Whether this server is served to others: SAMLAB_HOSTED=1/0, else (auto) when read-only or when it
+    listens beyond loopback (.streamlit/config.toml binds 127.0.0.1; the Dockerfile passes 0.0.0.0). A bad
+    SAMLAB_* setting counts as hosted: never leak details because a variable was mistyped."""
+    try:
+        settings = get_settings()
+    except ValueError:
+        return True
+    if settings.hosted is not None:
+        return settings.hosted
+    if settings.read_only:
+        return True
+    address = str(st.get_option("server.address") or "")  # unset: Streamlit listens on every interface
+    return address not in ("127.0.0.1", "localhost", "::1")
+
+
+def apply_error_details() -> str:
+    """Set ``client.showErrorDetails`` for this server (app.py calls it first): hosted, an uncaught exception
+    shows Streamlit's short generic message ("none": no type, message or traceback; they go to the server
+    log); locally the full details stay on. Returns the value set."""
+    value = "none" if hosted() else "full"
+    if st.get_option("client.showErrorDetails") != value:
+        st.set_option("client.showErrorDetails", value)
+    return value
+
+
 def show_error(exc: BaseException, what: str = "") -> None:
-    """A user-facing error message (never a traceback)."""
+    """A user-facing error message (never a traceback).
+
+    Our validation errors (ValueError and its subclasses: ConfigError, ExprError, SweepError …) are
+    messages written for the user and are shown as they are. Any other exception (an OSError, a database
+    error, a bug) may carry server paths: hosted, the browser gets a short message and the details go to
+    the server log; locally its message is shown."""
     prefix = f"{what}: " if what else ""
-    st.error(f"{prefix}{exc}")
+    if isinstance(exc, ValueError) or not hosted():
+        st.error(f"{prefix}{exc}")
+        return
+    _LOG.error("%s%s", prefix, type(exc).__name__, exc_info=exc)
+    st.error(f"{prefix}something went wrong on the server (the details are in its log).")

@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from sam_core import VARIANTS
-from sam_core.expr import ExprError, custom_landscape
+from sam_core.expr import MAX_CHARS, MAX_DOMAIN, ExprError, custom_landscape
 from sam_core.landscapes import LANDSCAPE_LABELS, LANDSCAPE_PARAMS, NAMES, Landscape, make_landscape
 from sam_core.race import Track, run_track, run_tracks
 from ui import common as uc
@@ -63,6 +63,14 @@ def _float(s: str) -> float:
     return v
 
 
+def _domain(s: str) -> list[float]:
+    """``"x_min,x_max,y_min,y_max"`` from a link: 4 finite numbers within ±MAX_DOMAIN, min < max."""
+    d = [float(v) for v in s.split(",", 4)]
+    if len(d) != 4 or not all(math.isfinite(v) and abs(v) <= MAX_DOMAIN for v in d) or not (d[0] < d[1] and d[2] < d[3]):
+        raise ValueError(s)
+    return d
+
+
 def _bool(s: str) -> bool:
     if s.lower() in ("1", "true", "yes", "on"):
         return True
@@ -75,30 +83,27 @@ def _clip(v: float, lo: float, hi: float) -> float:
     return float(min(max(v, lo), hi))
 
 
-def url_hp_defaults(variant: str) -> dict:
-    """Hyperparameter values of ``variant`` found in the URL as ``<variant>.<name>=value``."""
+def url_hp_defaults(variant: str, ranges: dict[str, tuple[float, float]] | None = None) -> dict:
+    """Hyperparameter values of ``variant`` found in the URL as ``<variant>.<name>=value``, clamped to the
+    registry's range (or ``ranges[name]``, the range the page's widget uses) with a notice."""
     out: dict[str, Any] = {}
     for name, h in VARIANTS[variant].hparams.items():
         if not h.ui:
             continue
         key = f"{variant}.{name}"
+        low, high = (ranges or {}).get(name, (h.low, h.high))
         if h.kind == "bool":
-            v = uc.qp_get(key, None, _bool)
+            v = uc.qp_get(key, None, _bool, expect="1 or 0")
         elif h.kind == "choice":
-            v = uc.qp_get(key, None, str)
-            v = v if v in h.choices else None
+            v = uc.qp_get(key, None, str, options=list(h.choices))
         elif h.kind == "schedule":
             raw = uc.qp_get(key, None, str)
             v = raw if raw in h.choices else None
             if v is None and raw is not None:
-                try:
-                    v = _float(raw)
-                except ValueError:
-                    v = None
+                v = uc.qp_get(key, None, float, low=low, high=high,
+                              expect=f"{', '.join(h.choices)} or a number in [{low:g}, {high:g}]")
         else:
-            v = uc.qp_get(key, None, _float)
-            if v is not None and h.low is not None and h.high is not None:
-                v = _clip(v, h.low, h.high)
+            v = uc.qp_get(key, None, float, low=low, high=high)
         if v is not None:
             out[name] = v
     return out
@@ -151,12 +156,12 @@ def function_controls(c) -> tuple[LandscapeSpec, Landscape, str | None]:
 
     Returns ``(spec, landscape, error)``: on a bad custom expression the last good one is kept and
     ``error`` holds the message to show."""
-    url_fn = uc.qp_get("fn", "quartic")
+    url_fn = uc.qp_get("fn", "quartic", options=FUNCTION_OPTIONS)
     fn = c.selectbox("Function", FUNCTION_OPTIONS, index=FUNCTION_OPTIONS.index(url_fn) if url_fn in FUNCTION_OPTIONS else 0,
                      format_func=lambda k: LANDSCAPE_LABELS.get(k, "Custom expression…"), key="ls_fn")
     params: list[tuple[str, float]] = []
     for name, p in LANDSCAPE_PARAMS.get(fn, {}).items():
-        d = _clip(uc.qp_get(name, p.default, _float), p.low, p.high)
+        d = uc.qp_get(name, p.default, float, low=p.low, high=p.high)
         label = f"{p.help.split(':')[0]}" if p.help else name
         v = c.number_input(f"{label} ∈ [{p.low:g}, {p.high:g}]", min_value=float(p.low), max_value=float(p.high),
                            value=float(d), key=f"ls_p_{fn}_{name}", help=p.help, format="%.4g")  # exact, not snapped
@@ -164,12 +169,15 @@ def function_controls(c) -> tuple[LandscapeSpec, Landscape, str | None]:
     if fn != "custom":
         spec = LandscapeSpec(fn, tuple(params))
         return spec, get_landscape(spec), None
-    expr = c.text_input("f(x, y) =", value=uc.qp_get("expr", DEFAULT_EXPR), key="ls_expr", max_chars=300,
+    expr = c.text_input("f(x, y) =", value=uc.qp_get("expr", DEFAULT_EXPR, max_len=MAX_CHARS), key="ls_expr",
+                        max_chars=MAX_CHARS,
                         help="Numbers, x, y, pi, e, + - * / **, and sin cos tan exp log sqrt abs tanh sinh cosh "
                              "atan asin acos sigmoid softplus relu log1p log2 log10, atan2(a,b) min(a,b) max(a,b) "
                              "hypot(a,b). Parsed by a whitelist, never eval'd.")
-    dom_url = uc.qp_get("dom", None, lambda s: [float(v) for v in s.split(",")])
-    d = dom_url if dom_url and len(dom_url) == 4 else [*DEFAULT_DOMAIN[0], *DEFAULT_DOMAIN[1]]
+    dom_url = uc.qp_get("dom", None, _domain, max_len=200,
+                        expect=f"x_min,x_max,y_min,y_max: 4 finite numbers in [-{MAX_DOMAIN:g}, {MAX_DOMAIN:g}], "
+                               "min < max")
+    d = dom_url or [*DEFAULT_DOMAIN[0], *DEFAULT_DOMAIN[1]]
     cols = c.columns(2)
     xmin = cols[0].number_input("x min", value=float(d[0]), key="ls_xmin", format="%.3g")
     xmax = cols[1].number_input("x max", value=float(d[1]), key="ls_xmax", format="%.3g")
@@ -193,7 +201,7 @@ def variant_controls(c, landscape: Landscape) -> tuple[list[str], dict[str, dict
         if not any(h.ui for h in VARIANTS[v].hparams.values()):
             hp[v] = {}
             continue
-        defaults = {"rho": _clip(landscape.rho, *RHO_RANGE)} | url_hp_defaults(v)
+        defaults = {"rho": _clip(landscape.rho, *RHO_RANGE)} | url_hp_defaults(v, {"rho": RHO_RANGE})
         with c.expander(f"{uc.variant_label(v)} hyperparameters", expanded=False):
             hp[v] = uc.hparam_inputs(v, "ls", defaults=defaults, rho_range=RHO_RANGE)
     return variants, hp
@@ -208,30 +216,33 @@ def _number(c, label: str, key: str, default: float, **kw) -> float:
 
 def run_controls(c, landscape: Landscape, fn: str) -> dict:
     """lr (log slider), momentum, steps, noise, seed, equal-evaluations mode, start point."""
-    same_fn = uc.qp_get("fn", "quartic") == fn
-    lr0 = _clip(uc.qp_get("lr", landscape.lr, _float) if same_fn else landscape.lr, *LR_RANGE)
+    same_fn = uc.qp_get("fn", "quartic", options=FUNCTION_OPTIONS) == fn
+    lr0 = _clip(uc.qp_get("lr", landscape.lr, float, low=LR_RANGE[0], high=LR_RANGE[1]) if same_fn else landscape.lr,
+                *LR_RANGE)
     lr_grid = tuple(uc.log_options(*LR_RANGE))  # the slider's fixed positions (an off-grid default runs alone)
     lr = uc.log_slider("Learning rate η", *LR_RANGE, lr0, key=f"ls_lr_{fn}", container=c,
                        help=f"Shared by all variants. GD bound on this function: 2/λ_max = "
                             f"{landscape.gd_bound:.3g}" if landscape.gd_bound else "Shared by all variants.")
-    momentum = c.slider("Momentum β", 0.0, 0.99, _clip(uc.qp_get("mom", 0.0, _float), 0.0, 0.99), 0.01, key="ls_mom")
-    steps = int(c.number_input("Steps", 1, 5000, int(_clip(uc.qp_get("steps", 500, int), 1, 5000)), 50, key="ls_steps"))
+    momentum = c.slider("Momentum β", 0.0, 0.99, uc.qp_get("mom", 0.0, float, low=0.0, high=0.99), 0.01, key="ls_mom")
+    steps = int(c.number_input("Steps", 1, 5000, uc.qp_get("steps", 500, int, low=1, high=5000), 50, key="ls_steps"))
     cols = c.columns(2)
-    noise = float(cols[0].number_input("Gradient noise σ", 0.0, 10.0, _clip(uc.qp_get("noise", 0.0, _float), 0, 10),
+    noise = float(cols[0].number_input("Gradient noise σ", 0.0, 10.0, uc.qp_get("noise", 0.0, float, low=0.0, high=10.0),
                                        0.05, key="ls_noise", format="%.3g",
                                        help="Std of Gaussian noise added to every gradient (all passes of one step "
                                             "share the draw, like one mini-batch): mimics SGD."))
-    seed = int(cols[1].number_input("Seed", 0, 2**31 - 1, int(_clip(uc.qp_get("seed", 0, int), 0, 2**31 - 1)),
+    seed = int(cols[1].number_input("Seed", 0, 2**31 - 1, uc.qp_get("seed", 0, int, low=0, high=2**31 - 1),
                                     key="ls_seed"))
-    equal = c.toggle("Equal gradient evaluations", value=uc.qp_get("eq", False, _bool), key="ls_eq",
+    equal = c.toggle("Equal gradient evaluations", value=uc.qp_get("eq", False, _bool, expect="1 or 0"), key="ls_eq",
                      help="Give every variant the same budget of gradient evaluations: SAM-type rules cost 2 "
                           "per step and BSAM 3, so they run steps/2 and steps/3 steps.")
     c.markdown("**Start point** · or click on the contour plot")
     (x0, x1), (y0, y1) = landscape.domain
-    sx = uc.qp_get("x0", landscape.start[0], _float) if same_fn else landscape.start[0]
-    sy = uc.qp_get("y0", landscape.start[1], _float) if same_fn else landscape.start[1]
+    sx, sy = landscape.start
     cols = c.columns(2)
     span = max(x1 - x0, y1 - y0)
+    if same_fn:  # the number inputs below refuse a value outside their bounds: clamp a link's start first
+        sx = uc.qp_get("x0", sx, float, low=x0 - span, high=x1 + span)
+        sy = uc.qp_get("y0", sy, float, low=y0 - span, high=y1 + span)
     x = _number(cols[0], "x₀", f"ls_x0_{fn}", float(sx), min_value=x0 - span, max_value=x1 + span, format="%.4g", step=0.05)
     y = _number(cols[1], "y₀", f"ls_y0_{fn}", float(sy), min_value=y0 - span, max_value=y1 + span, format="%.4g", step=0.05)
     return dict(lr=float(lr), lr_grid=lr_grid, momentum=float(momentum), steps=steps, noise=noise, seed=seed,

@@ -322,8 +322,14 @@ def _draw(v: Any, rng: np.random.Generator) -> Any:
     return v
 
 
-def parse_values(text: str, name: str, kind: type = float) -> list:
-    """'0.01, 0.05 0.1' → [0.01, 0.05, 0.1] (page forms; never eval). Raises SweepError naming `name`."""
+def parse_values(text: str, name: str, kind: type = float, max_count: int = MAX_TRIALS) -> list:
+    """'0.01, 0.05 0.1' → [0.01, 0.05, 0.1] (page forms; never eval). Raises SweepError naming `name`.
+
+    At most `max_count` values (no sweep holds more trials), counted before anything is split or converted."""
+    text = str(text)
+    n = sum(text.count(c) for c in ", ;\t\n") + 1  # an upper bound of the number of values, without splitting
+    if n > max_count and len(text.replace(",", " ").replace(";", " ").split(None, max_count + 1)) > max_count:
+        raise SweepError([f"{name}: at most {max_count} values, got more than {max_count}"])
     parts = [p for p in text.replace(",", " ").replace(";", " ").split() if p]
     if not parts:
         raise SweepError([f"{name}: give at least one value"])
@@ -331,8 +337,9 @@ def parse_values(text: str, name: str, kind: type = float) -> list:
     for p in parts:
         try:
             x = kind(p)
-        except ValueError:
-            raise SweepError([f"{name}: {p!r} is not a{'n integer' if kind is int else ' number'}"]) from None
+        except (ValueError, OverflowError):
+            shown = p if len(p) <= 24 else f"{p[:12]}…({len(p)} characters)"
+            raise SweepError([f"{name}: {shown!r} is not a{'n integer' if kind is int else ' number'}"]) from None
         if isinstance(x, float) and not math.isfinite(x):
             raise SweepError([f"{name}: {p!r} is not a finite number"])
         out.append(x)
