@@ -180,7 +180,7 @@ def monitor() -> None:
     st.session_state["tl_polling"] = active
     if not runs:
         st.info("No runs yet in this folder. Launch one above, or headless: "
-                "`python -m sam_core.train --dataset digits --model mlp --optimizer sam --epochs 5 --batch-size 64`.")
+                "`python -m sam_core.train --dataset digits --model cnn8 --optimizer sam --epochs 5`.")
         return
     st.subheader("Runs")
     st.dataframe(runs_frame(runs), hide_index=True,

@@ -101,12 +101,16 @@ def test_config_cli_and_sweep_accept_digits():
     d = dataset_defaults("digits")
     cfg = RunConfig.from_dict(d)
     assert cfg.errors() == [] and cfg.train_size() == 1437 and cfg.steps_per_epoch() == 22
-    assert (cfg.model, cfg.batch_size, cfg.epochs) == ("mlp", 64, 5)
+    assert (cfg.model, cfg.batch_size, cfg.epochs) == ("cnn8", 64, 5)
     assert dataset_defaults("cifar10") == dict(RunConfig().to_dict(), dataset="cifar10")
     assert "batch_size 2000 is larger than the training set (1437 examples" in " ".join(
         RunConfig(dataset="digits", batch_size=2000).errors())
-    ns = build_parser().parse_args(["--dataset", "digits", "--model", "cnn8", "--epochs", "2"])
-    assert config_from_args(ns).dataset == "digits"
+    parse = build_parser().parse_args
+    c = config_from_args(parse(["--dataset", "digits", "--model", "cnn8", "--epochs", "2"]))
+    assert (c.dataset, c.model, c.epochs, c.batch_size, c.hessian_every) == ("digits", "cnn8", 2, 64, 10)
+    c = config_from_args(parse(["--dataset", "digits"]))  # the digits defaults, as on the page
+    assert c == cfg
+    assert config_from_args(parse(["--dataset", "mnist"])).model == RunConfig.model  # the others: unchanged
     trials = SweepSpec(base={"dataset": "digits", "model": "mlp", "batch_size": 64},
                        params={"lr": [0.05, 0.1]}).trials()
     assert [t.config["dataset"] for t in trials] == ["digits", "digits"]
@@ -161,7 +165,7 @@ def test_training_page_defaults_to_digits_without_a_dataset_folder(tmp_path, mon
     at.run()
     assert not at.exception
     assert at.selectbox(key="tl_dataset").value == "digits"
-    assert at.selectbox(key="tl_model").value == "mlp"
+    assert at.selectbox(key="tl_model").value == "cnn8"
     assert at.number_input(key="tl_epochs").value == 5 and at.number_input(key="tl_bs").value == 64
     line = " ".join(c.value for c in at.caption if c.value.startswith("Datasets here"))
     assert "Datasets here: Digits (scikit-learn, 8×8). To add CIFAR-10, CIFAR-100, MNIST, FashionMNIST" in line
@@ -174,3 +178,24 @@ def test_training_page_defaults_to_digits_without_a_dataset_folder(tmp_path, mon
     at.run()
     assert not at.exception and at.selectbox(key="tl_dataset").value == "mnist"
     assert "Datasets here: MNIST, Digits" in " ".join(c.value for c in at.caption)
+
+
+def test_a_digits_run_on_cpu_trains_on_one_thread_and_restores_the_setting(tmp_path):
+    """Tiny inputs: intra-op threads only add overhead (and OpenMP spinning on busy cores)."""
+    from sam_core.training.loop import Trainer
+    from sam_core.training.worker import create
+
+    store = RunStore(tmp_path / "runs")
+    cfg = RunConfig(dataset="digits", model="cnn8", optimizer="sgd", epochs=1, batch_size=128, hessian_every=0,
+                    final_top_k=0, final_density=False, device="cpu")
+    rid = create(store, cfg)
+    store.claim_slot(rid, 1)
+    seen: list[int] = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        status = Trainer(cfg, store, rid, on_epoch=lambda *a: seen.append(torch.get_num_threads())).run()
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert status == "finished" and seen == [1] and after == 2
