@@ -117,6 +117,7 @@ def test_config_cli_and_sweep_accept_digits():
 
 
 # ------------------------------------------------------------------------------------------ end to end
+@pytest.mark.slow  # two processes (the CLI, then its worker); `make test` runs it
 def test_cli_worker_trains_digits_offline_with_gamma_and_eigenvalues(tmp_path, sk):
     empty = tmp_path / "no-data"
     empty.mkdir()
