@@ -16,8 +16,8 @@ import torch
 from sam_core.plots import training as tplots
 from sam_core.training import ConfigError, RunConfig, launch, launch_variants
 from sam_core.training import resume as resume_run
-from sam_core.training.config import BASES, SCHEDULES
-from sam_core.training.data import DATASETS
+from sam_core.training.config import BASES, SCHEDULES, dataset_defaults
+from sam_core.training.data import DATASETS, available_datasets, default_dataset
 from sam_core.training.models import MODELS
 from sam_core.training.store import export_csv
 from sam_core.training.views import run_label, run_series, runs_frame
@@ -35,8 +35,15 @@ settings, store, runs_dir, data_dir = open_run_store("tl")
 # ------------------------------------------------------------------------------------ launch form
 def _launch_form() -> None:
     # a shared link (?dataset=…&model=…&epochs=…) pre-fills the form; its values are validated like typed ones
-    qp_dataset = qp_get("dataset", "cifar10", max_len=64)
-    qp_model = qp_get("model", "lenet5", max_len=64)
+    # default: the first torchvision dataset on disk, else digits (ships with scikit-learn: works offline)
+    qp_dataset = qp_get("dataset", default_dataset(data_dir), max_len=64)
+    d = dataset_defaults(qp_dataset if qp_dataset in DATASETS else "digits")  # model, epochs, … sized for it
+    qp_model = qp_get("model", d["model"], max_len=64)
+    here = available_datasets(data_dir)
+    st.caption(f"Datasets here: {', '.join(DATASETS[n].label for n in here) or 'none'}. To add "
+               f"{', '.join(s.label for n, s in DATASETS.items() if n not in here and not s.bundled)}: "
+               f"put torchvision's files in `{data_dir}` (the sidebar's Data folder), or a run downloads them "
+               f"there when online.")
     datasets = list(DATASETS) + ([qp_dataset] if qp_dataset not in DATASETS else [])
     models = list(MODELS) + ([qp_model] if qp_model not in MODELS else [])
     c1, c2, c3, c4 = st.columns(4)
@@ -45,9 +52,12 @@ def _launch_form() -> None:
     model = c1.selectbox("Model", models, index=models.index(qp_model), key="tl_model", accept_new_options=True,
                          format_func=lambda m: MODELS[m].label if m in MODELS else m,
                          help="; ".join(f"{m.label}: {m.description}" for m in MODELS.values()))
-    epochs = c2.number_input("Epochs", value=qp_get("epochs", 1, int, low=1, high=settings.max_epochs), step=1, key="tl_epochs")
-    batch_size = c2.number_input("Batch size", value=qp_get("batch_size", 128, int, low=1, high=10**7), step=1, key="tl_bs")
-    lr = c3.number_input("Learning rate η", value=qp_get("lr", 0.05, float, low=0.0, high=100.0), step=0.01, format="%.4g", key="tl_lr")
+    epochs = c2.number_input("Epochs", value=qp_get("epochs", d["epochs"], int, low=1, high=settings.max_epochs), step=1,
+                             key="tl_epochs")
+    batch_size = c2.number_input("Batch size", value=qp_get("batch_size", d["batch_size"], int, low=1, high=10**7),
+                                 step=1, key="tl_bs")
+    lr = c3.number_input("Learning rate η", value=qp_get("lr", d["lr"], float, low=0.0, high=100.0), step=0.01,
+                         format="%.4g", key="tl_lr")
     base = c3.selectbox("Base optimizer", BASES, key="tl_base")
     momentum = c4.number_input("Momentum β", value=0.9, step=0.05, key="tl_momentum")
     weight_decay = c4.number_input("Weight decay", value=5e-4, step=1e-4, format="%.2g", key="tl_wd")
@@ -59,7 +69,7 @@ def _launch_form() -> None:
     schedule = c4.selectbox("LR schedule", SCHEDULES, key="tl_schedule")
     c1, c2, c3, c4 = st.columns(4)
     hessian_every = c1.number_input("Hessian every m steps (0 = off)",
-                                    value=qp_get("hessian_every", RunConfig.hessian_every, int, low=0, high=10**7), step=10,
+                                    value=qp_get("hessian_every", d["hessian_every"], int, low=0, high=10**7), step=10,
                                     key="tl_hevery")
     hutchinson = c2.number_input("Hutchinson probes (0 = off)", value=0, step=5, key="tl_hutch")
     stability = c3.checkbox("Uniform-stability twin run", key="tl_stab",
@@ -173,7 +183,7 @@ def monitor() -> None:
     st.session_state["tl_polling"] = active
     if not runs:
         st.info("No runs yet in this folder. Launch one above, or headless: "
-                "`python -m sam_core.train --dataset cifar10 --model lenet5 --optimizer sam --epochs 1`.")
+                "`python -m sam_core.train --dataset digits --model cnn8 --optimizer sam --epochs 5`.")
         return
     st.subheader("Runs")
     st.dataframe(runs_frame(runs), hide_index=True,

@@ -30,11 +30,13 @@ from dataclasses import fields
 from sam_core.registry import VARIANTS
 from sam_core.training.config import (
     BASES,
+    DATASET_DEFAULTS,
     LOADERS,
     LOSSES,
     SCHEDULES,
     ConfigError,
     RunConfig,
+    dataset_defaults,
 )
 from sam_core.training.data import DATASETS
 from sam_core.training.models import MODELS
@@ -77,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--run-id", help="execute this queued run of the store (what the dashboard's worker does)")
     a("--detach", action="store_true", help="queue the run, start a background worker, print the id and return")
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", choices=list(DATASETS), help=f"default {d.dataset}")
+    g.add_argument("--dataset", choices=list(DATASETS),
+                   help=f"default {d.dataset}; digits (ships with scikit-learn, no files) has its own defaults: "
+                        + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in DATASET_DEFAULTS["digits"].items()))
     g.add_argument("--data-dir", dest="data_dir", help="dataset root (default: SAMLAB_DATA or data/)")
     g.add_argument("--no-download", dest="download", action="store_false", help="never try to download")
     g.add_argument("--subset", type=int, help="training examples used (default: all)")
@@ -139,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(ns: argparse.Namespace) -> RunConfig:
     """Defaults ← --config file ← options given on the command line."""
     given = vars(ns)
-    base = RunConfig.from_json_file(given["config"]).to_dict() if "config" in given else RunConfig().to_dict()
+    base = (RunConfig.from_json_file(given["config"]).to_dict() if "config" in given
+            else dataset_defaults(given.get("dataset", RunConfig.dataset)))  # digits: its own small defaults
     field_names = {f.name for f in fields(RunConfig)}
     hp = {k[4:]: v for k, v in given.items() if k.startswith("hp__")}
     for k, v in given.items():

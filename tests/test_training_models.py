@@ -47,7 +47,7 @@ def test_seeded_init_and_unknown_name():
     assert torch.equal(before, torch.get_rng_state())  # the global RNG is left alone
     with pytest.raises(ValueError, match="model: unknown model 'vgg'"):
         build_model("vgg", 3, 32, 10)
-    assert set(MODELS) == {"mlp", "lenet5", "resnet20", "resnet56", "resnet18", "wrn16_8", "wrn28_10", "fast"}
+    assert set(MODELS) == {"mlp", "lenet5", "cnn8", "resnet20", "resnet56", "resnet18", "wrn16_8", "wrn28_10", "fast"}
 
 
 def test_option_a_shortcut_is_parameter_free():

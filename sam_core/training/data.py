@@ -1,4 +1,9 @@
-"""Datasets of the training lab: CIFAR-10/100, MNIST and FashionMNIST as uint8 tensors, and two loaders.
+"""Datasets of the training lab: CIFAR-10/100, MNIST, FashionMNIST and scikit-learn's digits as uint8
+tensors, and two loaders.
+
+`digits` (1 797 real 8×8 handwritten digits, `sklearn.datasets.load_digits`) ships inside the
+scikit-learn wheel, so the lab trains on a fresh offline machine: it is split once, stratified by
+class with a fixed seed, into 1 437 training and 360 test images (`digits_split`), never downloaded.
 
 On disk we read torchvision's layout ourselves (no checksum: checksums guard downloads, not a user's
 own files, so a subset or a tiny test set in the official format is read as it is):
@@ -22,7 +27,9 @@ sees the same augmentations:
 
 from __future__ import annotations
 
+import functools
 import gzip
+import importlib.util
 import os
 import pickle
 import socket
@@ -58,6 +65,11 @@ class DatasetSpec:
     files: tuple[str, ...]  # the files a user must provide inside `folder`
     url: str  # where the official files come from
     augment: bool  # flip + crop by default (not for digits)
+    package: str = ""  # the dataset ships inside this Python package (nothing on disk, no download)
+
+    @property
+    def bundled(self) -> bool:
+        return bool(self.package)
 
 
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -78,7 +90,14 @@ DATASETS: dict[str, DatasetSpec] = {
     "fashionmnist": DatasetSpec(
         "fashionmnist", "FashionMNIST", 1, 28, 10, 60000, 10000, (0.2860,), (0.3530,), "FashionMNIST/raw",
         _MNIST_FILES, "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", False),
+    # mean/std: of the 1 437 training images scaled to [0, 1] (tests/test_digits.py recomputes them)
+    "digits": DatasetSpec(
+        "digits", "Digits (scikit-learn, 8×8)", 1, 8, 10, 1437, 360, (0.3056,), (0.3760,), "", (),
+        "https://scikit-learn.org/stable/datasets/toy_dataset.html#digits-dataset", False, "scikit-learn"),
 }
+
+DIGITS_TEST = 360  # test images of the digits split (20 %); the rest (1 437) is the training set
+DIGITS_SEED = 0  # the split's seed: fixed, so every run, variant and machine sees the same split
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
@@ -235,6 +254,93 @@ def _check_labels(raw: RawData) -> RawData:
     return raw
 
 
+# ------------------------------------------------------------------------------------------- digits
+def stratified_split(y: np.ndarray, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) index arrays: `n_test` test examples, each class in proportion to its size
+    (largest remainder), chosen by `seed`; both in a seeded random order, disjoint, covering all of y."""
+    y = np.asarray(y)
+    if not 0 < n_test < len(y):
+        raise ValueError(f"n_test must be in [1, {len(y) - 1}], got {n_test}")
+    classes, counts = np.unique(y, return_counts=True)
+    quota = counts * n_test / len(y)
+    take = np.floor(quota).astype(np.int64)
+    take[np.argsort(-(quota - take), kind="stable")[: n_test - int(take.sum())]] += 1
+    rng = np.random.default_rng(seed)
+    test = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, take)])
+    train = np.setdiff1d(np.arange(len(y)), test)
+    return rng.permutation(train), rng.permutation(test)
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray, str]:
+    """load_digits as uint8 images (N, 8, 8), 0…16 scaled to 0…255 (exact: 17 levels), and labels."""
+    try:
+        import sklearn
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise DatasetMissingError("digits ships with scikit-learn, which is not installed here: "
+                                  "pip install 'scikit-learn>=1.3'") from exc
+    d = load_digits()
+    images = np.asarray(d.images, dtype=np.float64)
+    if images.shape[1:] != (8, 8) or images.min() < 0 or images.max() > 16:
+        raise DatasetFormatError(f"load_digits returned images of shape {images.shape} in "
+                                 f"[{images.min()}, {images.max()}]; expected (N, 8, 8) in [0, 16]")
+    images = np.rint(images * (255.0 / 16.0)).astype(np.uint8)
+    return images, np.asarray(d.target, dtype=np.int64), f"scikit-learn {sklearn.__version__} (load_digits)"
+
+
+def digits_split(seed: int = DIGITS_SEED) -> RawData:
+    """scikit-learn's digits split into 1 437 training and 360 test images, stratified, fixed seed."""
+    images, labels, source = _digits_arrays()
+    tr, te = stratified_split(labels, DIGITS_TEST, seed)
+    x = torch.from_numpy(images).unsqueeze(1)  # (N, 1, 8, 8)
+    y = torch.from_numpy(labels)
+    return RawData(DATASETS["digits"], x[tr].contiguous(), y[tr].clone(), x[te].contiguous(), y[te].clone(), source)
+
+
+# ------------------------------------------------------------------------------------------- what is here
+_MODULES = {"scikit-learn": "sklearn"}  # package (pip name) → the module that provides it
+
+
+def _present(spec: DatasetSpec, folder: Path) -> bool:
+    """The files `_try_read` needs are in `folder` (existence only: nothing is read)."""
+    if spec.name == "cifar10":
+        return (folder / "test_batch").is_file() and any((folder / f).is_file() for f in spec.files[:5])
+    if spec.name == "cifar100":
+        return (folder / "train").is_file() and (folder / "test").is_file()
+    return all(_find(folder, f) is not None for f in spec.files)
+
+
+def on_disk(name: str, data_dir: str | os.PathLike) -> bool:
+    """The dataset's files lie under `data_dir` (bundled datasets: False, they need no files)."""
+    spec = get_dataset_spec(name)
+    if spec.bundled:
+        return False
+    data_dir = Path(data_dir).expanduser()
+    return any(_present(spec, f) for f in _folder_candidates(spec, data_dir))
+
+
+def available_datasets(data_dir: str | os.PathLike) -> list[str]:
+    """The datasets a run can use here without downloading: on disk under `data_dir`, or shipped with
+    an installed package (digits with scikit-learn)."""
+    out = []
+    for name, spec in DATASETS.items():
+        if spec.bundled:
+            if importlib.util.find_spec(_MODULES.get(spec.package, spec.package)) is not None:
+                out.append(name)
+        elif on_disk(name, data_dir):
+            out.append(name)
+    return out
+
+
+def default_dataset(data_dir: str | os.PathLike) -> str:
+    """The first torchvision dataset on disk under `data_dir` (CIFAR-10 first), else `digits`."""
+    for name in available_datasets(data_dir):
+        if not DATASETS[name].bundled:
+            return name
+    return "digits"
+
+
 # ------------------------------------------------------------------------------------------- download
 def _host_reachable(url: str, timeout: float = 3.0) -> bool:
     """True if a TCP connection to the URL's host opens within `timeout` s (DNS included: a thread)."""
@@ -282,12 +388,16 @@ def missing_message(spec: DatasetSpec, data_dir: Path, why: str) -> str:
              f" — they are the contents of {spec.url.rsplit('/', 1)[-1]}, extracted")
     return (f"{spec.label} was not found under {data_dir} and {why}. Put the files {files} in "
             f"{target}/{extra}; official source: {spec.url}. Or point --data-dir / SAMLAB_DATA at the folder "
-            f"that contains {spec.folder.split('/')[0]}.")
+            f"that contains {spec.folder.split('/')[0]}. (The dataset digits needs no files: it ships with "
+            f"scikit-learn.)")
 
 
 def load_raw(name: str, data_dir: str | os.PathLike, download: bool = True) -> RawData:
-    """Read the dataset from `data_dir`, downloading it first if allowed and the host answers."""
+    """Read the dataset from `data_dir`, downloading it first if allowed and the host answers.
+    A bundled dataset (digits) comes from its package: `data_dir` and `download` do not apply."""
     spec = get_dataset_spec(name)
+    if spec.bundled:
+        return _check_labels(digits_split())
     data_dir = Path(data_dir).expanduser().resolve()
     raw = _try_read(spec, data_dir)
     if raw is not None:
@@ -608,5 +718,6 @@ __all__ = [
     "DATASETS", "DatasetSpec", "DatasetMissingError", "DatasetFormatError", "RawData", "TrainData", "EpochPlan",
     "get_dataset_spec", "load_raw", "prepare", "replace_one", "symmetric_label_noise", "epoch_plan", "shard_plan",
     "steps_per_epoch", "augment_batch", "augment_one", "ResidentLoader", "PlanDataLoader", "eval_batches",
-    "write_fake_cifar10", "write_fake_mnist", "missing_message",
+    "write_fake_cifar10", "write_fake_mnist", "missing_message", "digits_split", "stratified_split", "on_disk",
+    "available_datasets", "default_dataset", "DIGITS_TEST", "DIGITS_SEED",
 ]

@@ -2,6 +2,7 @@
 
     mlp        2 hidden layers of 512, ReLU (the fully connected net of the stability experiments)
     lenet5     LeCun et al. 1998 (ReLU, max-pool; the CIFAR LeNet of Stable SAM's Figs. 4–5)
+    cnn8       a small CNN for 8×8 digits: conv3(16) → conv3(32) → pool → 64 → classes (~40k parameters)
     resnet20   He et al. 2016, CIFAR ResNet, 3 stages × 3 basic blocks, 16/32/64 channels, option-A shortcuts
     resnet56   same with 9 blocks per stage
     resnet18   the CIFAR ResNet-18 (3×3 stem, no max-pool, 64…512 channels, 1×1 projection shortcuts)
@@ -41,14 +42,16 @@ class MLP(nn.Module):
 
 
 class LeNet5(nn.Module):
-    """conv5(6) → pool → conv5(16) → pool → 120 → 84 → classes; 28×28 inputs are padded by 2 (as in 1998)."""
+    """conv5(6) → pool → conv5(16) → pool → 120 → 84 → classes; 28×28 inputs are padded by 2 (as in 1998).
+    Inputs too small for an unpadded second conv (8×8 digits) pad it by 2 as well (8 → 8 → 4 → 4 → 2)."""
 
     def __init__(self, in_channels: int, size: int, num_classes: int):
         super().__init__()
         pad = 2 if size < 32 else 0
+        pad2 = 2 if (size + 2 * pad - 4) // 2 < 6 else 0  # the second conv needs ≥ 5 pixels, the pool ≥ 2
         self.conv1 = nn.Conv2d(in_channels, 6, 5, padding=pad)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        s = ((size + 2 * pad - 4) // 2 - 4) // 2  # spatial size after the two conv/pool stages
+        self.conv2 = nn.Conv2d(6, 16, 5, padding=pad2)
+        s = ((size + 2 * pad - 4) // 2 + 2 * pad2 - 4) // 2  # spatial size after the two conv/pool stages
         self.fc1 = nn.Linear(16 * s * s, 120)
         self.fc2 = nn.Linear(120, 84)
         self.fc3 = nn.Linear(84, num_classes)
@@ -58,6 +61,24 @@ class LeNet5(nn.Module):
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         x = torch.flatten(x, 1)
         return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class SmallCNN(nn.Module):
+    """For 8×8 digits: conv3(16) → ReLU → conv3(32) → ReLU → max-pool 2 → (4×4) → 64 → classes.
+    Larger inputs are average-pooled to 4×4 after the max-pool, so the head stays the same size."""
+
+    def __init__(self, in_channels: int, size: int, num_classes: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.fc1 = nn.Linear(32 * 4 * 4, 64)
+        self.fc2 = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+        if x.shape[-1] != 4 or x.shape[-2] != 4:
+            x = F.adaptive_avg_pool2d(x, 4)
+        return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
 
 
 # ------------------------------------------------------------------------------------------- CIFAR ResNets
@@ -230,6 +251,8 @@ class ModelInfo:
 MODELS: dict[str, ModelInfo] = {m.name: m for m in [
     ModelInfo("mlp", "MLP (2×512)", lambda c, s, k: MLP(c, s, k), "fully connected, 2 hidden layers of 512, ReLU"),
     ModelInfo("lenet5", "LeNet-5", lambda c, s, k: LeNet5(c, s, k), "2 conv + 3 fc layers, ~62k parameters on CIFAR"),
+    ModelInfo("cnn8", "Small CNN (8×8)", lambda c, s, k: SmallCNN(c, s, k),
+              "2 conv + 2 fc layers for 8×8 digits, ~38k parameters"),
     ModelInfo("resnet20", "ResNet-20", lambda c, s, k: CifarResNet(20, c, k), "CIFAR ResNet, 0.27M parameters"),
     ModelInfo("resnet56", "ResNet-56", lambda c, s, k: CifarResNet(56, c, k), "CIFAR ResNet, 0.85M parameters"),
     ModelInfo("resnet18", "ResNet-18", lambda c, s, k: ResNet18(c, k), "CIFAR ResNet-18, 11M parameters"),
