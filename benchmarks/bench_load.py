@@ -1,0 +1,157 @@
+"""N visitors at once: does the server stay responsive? Health-endpoint latency and page render times.
+
+Starts ``streamlit run app.py`` on a free loopback port (as ``make run`` does) and, for each N in
+``--sessions`` (default 1, 3, 6), opens N Chromium sessions on the Landscape lab at the same moment; each
+then starts a Stable SAM Fig. 2 sweep (Sweeps tab → Run sweep) as a class following the teacher would.
+While they work, one more visitor opens the page (the *probe*: what a newcomer waits for under load), and a
+thread polls ``/_stcore/health`` every 0.25 s. Printed per N, p50 / p90:
+
+- ``health``: latency of the health endpoint over the whole round (goal with 6 sessions: ≤ 1 s);
+- ``render``: navigation → drawn race map, for the N sessions opened together, and for the probe
+  (goal: ≤ 3 × the N = 1 time);
+- ``sweep``: Run sweep → finished, per session (the server-wide job cap queues them, ``SAMLAB_MAX_JOBS``).
+
+Loopback only; every wait is bounded by ``--timeout``.
+
+    python benchmarks/bench_load.py [--sessions 1,3,6] [--timeout 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.harness import PLOT_SIG_JS, chromium, streamlit_server, wait_for_app  # noqa: E402
+
+FIG2 = "fn=quartic&variants=sgd,sam,ssam&swrhos=0.1&swlo=0.01&swhi=1.0"
+MAP = ".st-key-ls_contour"  # the race map's container (PLOT_SIG_JS looks for plots under it)
+
+
+def pct(xs: list[float]) -> str:
+    if not xs:
+        return "–"
+    xs = sorted(xs)
+    p90 = xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]
+    return f"{statistics.median(xs):.2f} / {p90:.2f} s"
+
+
+class HealthPoller(threading.Thread):
+    def __init__(self, url: str, timeout_s: float):
+        super().__init__(daemon=True)
+        self.url, self.timeout_s = f"{url}/_stcore/health", timeout_s
+        self.lat: list[float] = []
+        self.failures = 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            t0 = time.perf_counter()
+            try:
+                with urllib.request.urlopen(self.url, timeout=self.timeout_s) as r:
+                    r.read()
+                self.lat.append(time.perf_counter() - t0)
+            except OSError:
+                self.failures += 1
+                self.lat.append(time.perf_counter() - t0)
+            self.halt.wait(0.25)
+
+
+def _drawn(page) -> bool:
+    try:
+        return page.evaluate(PLOT_SIG_JS, MAP) is not None
+    except Exception:  # noqa: BLE001 - a page between navigations
+        return False
+
+
+def _open_all(pages, url: str, timeout_s: float) -> list[float]:
+    """Navigate every page at once; each one's time to its drawn race map."""
+    t0 = {}
+    for i, pg in enumerate(pages):
+        t0[i] = time.perf_counter()
+        pg.goto(f"{url}/landscape?{FIG2}", wait_until="commit")
+    done: dict[int, float] = {}
+    deadline = time.perf_counter() + timeout_s
+    while len(done) < len(pages) and time.perf_counter() < deadline:
+        for i, pg in enumerate(pages):
+            if i not in done and _drawn(pg):
+                done[i] = time.perf_counter() - t0[i]
+        time.sleep(0.05)
+    return [done.get(i, float("inf")) for i in range(len(pages))]
+
+
+def one_round(browser, url: str, n: int, timeout_s: float) -> dict:
+    health = HealthPoller(url, timeout_s)
+    health.start()
+    ctxs = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(n)]
+    pages = [c.new_page() for c in ctxs]
+    renders = _open_all(pages, url, timeout_s)
+    clicked = {}
+    for i, pg in enumerate(pages):  # the class presses Run sweep together
+        try:
+            wait_for_app(pg, timeout_s=timeout_s, settle_s=0.2)
+            pg.get_by_role("tab", name="Sweeps").click()
+            pg.locator(".st-key-ls_run_sweep button").click(timeout=timeout_s * 1000)
+            clicked[i] = time.perf_counter()
+        except Exception as exc:  # noqa: BLE001 - reported, the round goes on
+            print(f"  session {i}: could not start the sweep ({type(exc).__name__})", flush=True)
+    probe_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    probe = _open_all([probe_ctx.new_page()], url, timeout_s)[0]
+    sweeps: dict[int, float] = {}
+    deadline = time.perf_counter() + timeout_s
+    while len(sweeps) < len(clicked) and time.perf_counter() < deadline:
+        for i, t in clicked.items():
+            if i not in sweeps and pages[i].get_by_text("Finished in").count():
+                sweeps[i] = time.perf_counter() - t
+        time.sleep(0.2)
+    health.halt.set()
+    health.join(timeout_s)
+    for c in [*ctxs, probe_ctx]:
+        c.close()
+    return dict(health=health.lat, failures=health.failures, render=renders, probe=probe,
+                sweep=[sweeps.get(i, float("inf")) for i in clicked])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sessions", default="1,3,6")
+    ap.add_argument("--timeout", type=float, default=300.0)
+    args = ap.parse_args()
+    ns = [int(x) for x in args.sessions.split(",")]
+    base = Path(tempfile.mkdtemp(prefix="samlab-load-"))
+    (base / "runs").mkdir()
+    (base / "data").mkdir()
+    print(f"SAM Lab under load: {os.cpu_count()} CPUs, SAMLAB_MAX_JOBS={os.environ.get('SAMLAB_MAX_JOBS', 'default')}",
+          flush=True)
+    results = {}
+    with streamlit_server(base / "runs", base / "data", "bench-load-server.log") as url, chromium() as browser:
+        warm = browser.new_page()  # a fresh server's first page pays its imports once
+        warm.goto(f"{url}/landscape?{FIG2}")
+        wait_for_app(warm)
+        warm.close()
+        for n in ns:
+            print(f"-- {n} session(s)", flush=True)
+            results[n] = one_round(browser, url, n, args.timeout)
+    alone = statistics.median(results[ns[0]]["render"]) if ns else float("nan")
+    print("\n| sessions | health p50 / p90 (max) | render p50 / p90 (× alone) | probe render | sweep finished p50 / p90 |")
+    print("|---|---|---|---|---|")
+    for n, r in results.items():
+        ren = r["render"]
+        ratio = statistics.median(ren) / alone if alone else float("nan")
+        fail = f", {r['failures']} failed" if r["failures"] else ""
+        print(f"| {n} | {pct(r['health'])} ({max(r['health'], default=0):.2f} s{fail}) | {pct(ren)} ({ratio:.2f}×) "
+              f"| {r['probe']:.2f} s ({r['probe'] / alone:.2f}×) | {pct(r['sweep'])} |")
+    print("\ngoal with 6 sessions: health ≤ 1 s, a render ≤ 3 × its time alone")
+
+
+if __name__ == "__main__":
+    main()
