@@ -42,4 +42,15 @@ try:
         st.sidebar.caption("🔒 Read-only demo mode: launching, stopping and deleting runs are disabled.")
 except ValueError as exc:  # a bad SAMLAB_* variable: say which, keep the app usable
     st.sidebar.error(str(exc))
-nav.run()
+# Leaving a page drops its widgets' state, and the sidebar's links carry no query string: each page's last
+# URL is kept for the session and put back when the page is reopened from a bare link, so it shows as it
+# was left (a link with its own query string, such as a Home preset, wins).
+_urls = st.session_state.setdefault("_page_urls", {})
+_here = nav.url_path
+if st.session_state.get("_last_page", _here) != _here and not st.query_params and _urls.get(_here):
+    st.query_params.from_dict(_urls[_here])
+st.session_state["_last_page"] = _here
+try:
+    nav.run()
+finally:  # also when the page reruns or stops early: keep what its URL says now
+    _urls[_here] = st.query_params.to_dict()

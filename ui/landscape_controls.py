@@ -283,11 +283,13 @@ def on_plot_select(fn: str, chart_key: str) -> None:
 
 
 def write_url(values: dict) -> None:
-    """Replace the page's query parameters by ``values`` (the whole configuration)."""
+    """Replace the page's query parameters by ``values`` (the whole configuration); the tokens of its
+    lab jobs (``job.<key>``, ui/jobs.py) stay, so a reload still finds a running sweep."""
     clean = {k: v for k, v in values.items() if v is not None}
     try:
+        jobs = {k: v for k, v in st.query_params.to_dict().items() if k.startswith("job.")}
         st.query_params.clear()
-        uc.qp_set(**clean)
+        uc.qp_set(**clean, **jobs)
     except Exception:  # the URL is a convenience: never break the page over it
         pass
 

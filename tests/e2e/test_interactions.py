@@ -158,3 +158,23 @@ def test_a_reload_mid_job_finds_the_job_again(server, page):
     assert page.get_by_text("Press **Run**").count() == 0
     assert page.locator("[data-testid='stException']").count() == 0
     screenshot(page, "saddle_after_reload")
+
+
+def test_leaving_a_page_and_coming_back_keeps_its_state(server, page):
+    """The sidebar's links carry no query string: coming back to a page used to reset it to its defaults."""
+    page.goto(f"{server}/saddle?variants=sam,ssam&rho=0.1&epochs=321")
+    wait_for_app(page)
+    widget = page.locator(".st-key-saddle_variants")
+    expect(widget).to_contain_text("Stable SAM (SSAM)", timeout=30_000)
+    side = page.locator("[data-testid='stSidebarNav']")
+    side.get_by_text("Edge of stability").click()
+    wait_for_app(page)
+    expect(page.locator("[data-testid='stMain']")).to_contain_text("SAM and the edge of stability", timeout=30_000)
+    assert "epochs=321" not in page.url
+    side.get_by_text("Saddle escape").click()
+    wait_for_app(page)
+    expect(page.locator(".st-key-saddle_variants")).to_contain_text("Stable SAM (SSAM)", timeout=30_000)
+    assert "USAM" not in page.locator(".st-key-saddle_variants").text_content()  # not the page's defaults
+    assert "epochs=321" in page.url
+    assert page.locator(".st-key-saddle_epochs input").input_value() == "321"
+    assert page.locator("[data-testid='stException']").count() == 0
