@@ -467,8 +467,10 @@ def job_panel(key: str, render: Callable[[Any, JobState], None], interval: float
         if state.result is not None:
             try:
                 (live if live is not None and state.running else render)(state.result, state)
-            except Exception as exc:  # never a traceback on screen
-                st.error(f"Could not draw the result: {exc}")
+            except Exception as exc:  # never a traceback on screen (hosted: not even the message)
+                from ui.common import show_error
+
+                show_error(exc, "Could not draw the result")
         if polling and state.finished:
             st.rerun()  # one full rerun turns polling off and redraws the rest of the page
 
