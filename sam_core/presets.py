@@ -140,9 +140,9 @@ def _saddle_figure(res):
 # ====================================================================== Stable SAM, Fig. 2: success rate vs η
 LR_SWEEP = {
     "class": dict(fn="quartic", variants="sgd,sam,ssam", swrhos="0.1", swlo="0.01", swhi="1.0", swn="20",
-                  swstarts="500", swsteps="1000", sweep="1"),
+                  swstarts="500", swsteps="1000", run="1"),
     "paper": dict(fn="quartic", variants="sgd,sam,ssam", swrhos="0.1", swlo="0.01", swhi="1.0", swn="40",
-                  swstarts="5000", swsteps="2000", sweep="1"),
+                  swstarts="5000", swsteps="2000", run="1"),
 }
 
 
