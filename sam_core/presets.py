@@ -61,9 +61,11 @@ class Preset:
         return out
 
     def check(self, result) -> tuple[bool, str]:
+        if result is None:
+            return False, "no result (the run did not start or was stopped before its first record)"
         try:
             held, detail = self.checker(result)
-        except (KeyError, IndexError, ValueError) as exc:  # a result without what the check reads
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:  # lacks what the check reads
             return False, f"result incomplete: {exc}"
         return bool(held), detail
 
