@@ -185,7 +185,9 @@ def test_batched_run_keeps_configurations_apart_and_refuses_what_cannot_share_dr
     assert a.rel_error.shape == b.rel_error.shape == (81, 3)
     assert not np.allclose(a.final, b.final)  # different settings, different curves
     assert list(a.lr) == [0.2] * 3 and list(b.extra["lam"]) == [1.0] * 3
-    with pytest.raises(ValueError, match="one sampling kind"):
+    with pytest.raises(ValueError, match="same number of examples"):
         run_finite_sum_batched(p, "unified_sam", [confs[0], {**confs[1], "sampling": Sampling("uniform")}], steps=5)
+    with pytest.raises(ValueError, match="same number of examples"):
+        run_finite_sum_batched(p, "unified_sam", [confs[0], {**confs[1], "sampling": Sampling("full")}], steps=5)
     with pytest.raises(ValueError, match="schedule"):
         run_finite_sum_batched(p, "unified_sam", [confs[0], {**confs[1], "hp": {"rho": 0.1, "lam": "1/t"}}], steps=5)

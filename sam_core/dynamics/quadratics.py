@@ -128,8 +128,9 @@ def _run_groups(problem, variant, groups, steps, n_runs, seed, noise, momentum, 
         if problem.n == 1 and smp.kind != "full":
             smp = Sampling("full")
         samplings.append(smp)
-    if len({(x.kind, x.batch_size) for x in samplings}) > 1:
-        raise ValueError("a batched run needs one sampling kind and batch size for every configuration")
+    if len({(x.kind == "full", x.examples_per_eval(problem.n)) for x in samplings}) > 1:
+        raise ValueError("a batched run needs the same number of examples per gradient evaluation (batch size, or "
+                         "full batch) in every configuration")
     if not 1 <= int(steps) <= 10_000_000:
         raise ValueError(f"steps must be in [1, 10000000], got {steps}")
     if not (noise >= 0 and math.isfinite(noise)):
@@ -157,7 +158,6 @@ def _run_groups(problem, variant, groups, steps, n_runs, seed, noise, momentum, 
     rho_rec = hp.get("rho", float("nan"))
     rho_arr = _as_runs(rho_rec, R, dtype, device).cpu().numpy()
 
-    gen = torch.Generator().manual_seed(int(seed))
     w = problem.init(R)
     buf = torch.zeros_like(w) if momentum else None
     state = rules.init_state(variant, [w])
@@ -169,25 +169,25 @@ def _run_groups(problem, variant, groups, steps, n_runs, seed, noise, momentum, 
     rec_steps, rec_err = [0], [torch.ones(R, dtype=torch.float64)]
     per_eval = samplings[0].examples_per_eval(problem.n)
     lr_col = lr_t[:, None]
-    draw = samplings[0].sampler(problem.L_i)
-    if G > 1 and samplings[0].kind != "full":
-        coef_of = [x.coefficients for x in samplings]  # per group; the indices are shared
-
-        def draw_all(_R, generator, _draw=draw):
-            idx, c0 = _draw(S, generator)
-            coefs = [c0 if k == 0 else coef_of[k](idx, problem.L_i) for k in range(G)]
-            return idx.repeat(G, 1), torch.cat(coefs, 0)
-    else:
-        def draw_all(_R, generator, _draw=draw):
-            out = _draw(S, generator)
-            return out if out is None or G == 1 else (out[0].repeat(G, 1), out[1].repeat(G, 1))
+    # one generator per distinct sampling, seeded like its own run_finite_sum call: every configuration draws
+    # exactly the indices (and noise) it would alone; configurations with the same sampling share the draw
+    keys = [(x.kind, x.batch_size, x.reweight) for x in samplings]
+    uniq = list(dict.fromkeys(keys))
+    gens = [torch.Generator().manual_seed(int(seed)) for _ in uniq]
+    draws = [samplings[keys.index(u)].sampler(problem.L_i) for u in uniq]
+    which = [uniq.index(k) for k in keys]
     for t in range(1, int(steps) + 1):
-        batch = draw_all(R, gen)
-        if noise:
-            xi = noise * torch.randn((S, w.shape[1]), generator=gen, dtype=torch.float64).to(device, dtype)
-            xi = xi.repeat(G, 1) if G > 1 else xi
+        outs, xis = [], []
+        for dr, g in zip(draws, gens):
+            outs.append(dr(S, g))
+            xis.append(noise * torch.randn((S, w.shape[1]), generator=g, dtype=torch.float64).to(device, dtype)
+                       if noise else None)
+        if G == 1:
+            batch, xi = outs[0], xis[0]
         else:
-            xi = None
+            batch = None if outs[0] is None else (torch.cat([outs[u][0] for u in which], 0),
+                                                  torch.cat([outs[u][1] for u in which], 0))
+            xi = torch.cat([xis[u] for u in which], 0) if noise else None
 
         def grad_fn(ps, batch=batch, xi=xi):
             loss, g = problem.loss_grad(ps[0], batch)
@@ -432,14 +432,16 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
         b = min(cfg.batch_size, problem.n)
         strategies = [Sampling("full"), Sampling("uniform"), Sampling("nice", b), Sampling("importance", 1),
                       Sampling("importance", 1, reweight=False)]
-        # strategies drawing the same indices (importance sampling with and without the reweighting: same
-        # kind, batch and budget) run as one batch; the curves are those of one call per strategy
+        # strategies with the same batch size and hence the same number of steps for the budget (uniform and
+        # importance sampling with and without the reweighting, b = 1) run as one batch; each keeps its own
+        # draws, so the curves are those of one run_finite_sum call per strategy
         steps_of = [max(1, budget // (2 * s.examples_per_eval(problem.n))) for s in strategies]
         groups: list[list[int]] = []
         for i, s in enumerate(strategies):
             for g in groups:
                 f = strategies[g[0]]
-                if (f.kind, f.batch_size, steps_of[g[0]]) == (s.kind, s.batch_size, steps_of[i]) and s.kind != "full":
+                if (f.examples_per_eval(problem.n), steps_of[g[0]]) == (s.examples_per_eval(problem.n), steps_of[i]) \
+                        and "full" not in (s.kind, f.kind):
                     g.append(i)
                     break
             else:
