@@ -191,3 +191,30 @@ def test_page_opened_by_a_preset_says_what_to_look_for():
     assert p.look_for in text and p.figure_ref in text
     assert at.number_input(key="saddle_epochs").value == int(p.query["class"]["epochs"])
     assert np.isclose(at.session_state["saddle_lr"], float(p.query["class"]["lr"]))
+
+
+def test_fig2_card_starts_the_sweep_in_the_page_and_the_page_result_holds(tmp_path, monkeypatch):
+    """The card's run=1 starts the Landscape lab's sweep: the table the page computes passes the check too."""
+    import time
+
+    monkeypatch.setenv("SAMLAB_RUNS_DIR", str(tmp_path / "runs"))
+    p = get_preset("lr_sweep")
+    at = AppTest.from_file(str(ROOT / p.page), default_timeout=60)
+    for k, v in p.page_query("class").items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    job = at.session_state["job:ls_sweep"]
+    t0 = time.time()
+    while not job.state().finished and time.time() - t0 < 120:
+        time.sleep(0.1)
+    st = job.state()
+    assert st.status == "done", st.error
+    df = st.result.copy()
+    from sam_core.landscapes import make_landscape
+
+    df.attrs["gd_bounds"] = list(make_landscape("quartic").gd_bounds)
+    held, detail = p.check(df)
+    assert held, detail
+    at.run()
+    assert not at.exception
