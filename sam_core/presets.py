@@ -47,7 +47,10 @@ class Preset:
     checker: Callable[[Any], tuple[bool, str]]
     drawer: Callable[[Any], Any]  # result -> plotly figure
     icon: str = ":material/science:"
-    paper_fits_gpu_minute: bool = False  # the paper version takes under a minute on a GPU
+    # the paper version fits in about a minute on a GPU machine: set where it took ≤ ~35 s even on this shared
+    # 2-core CPU (lr_sweep, saddle, eos, quadratics); not for the digits runs (1-5 min here, and small MLPs
+    # are launch-bound on a GPU), which stay "class" by default everywhere
+    paper_fits_gpu_minute: bool = False
     notes: dict = field(default_factory=dict)
 
     def run(self, fidelity: str = "class", stop_event=None) -> Iterator[tuple[float, Any]]:
@@ -240,8 +243,8 @@ QUAD_LAMBDA = {
 QUAD_SAMPLING = {
     "class": dict(problem="ridge", variants="unified_sam", lams="0", steps="200", seeds="2", heat="0", cmp="1",
                   budget="100", run="1"),
-    "paper": dict(problem="ridge", variants="unified_sam", lams="0", steps="200", seeds="5", heat="0", cmp="1",
-                  budget="300", run="1"),
+    "paper": dict(problem="ridge", variants="unified_sam", lams="0", steps="200", seeds="10", heat="0", cmp="1",
+                  budget="100", run="1"),
 }
 
 
@@ -275,15 +278,14 @@ def _quad_lambda_check(res):
               if c.variant == "unified_sam" and "lam" in c.extra}
     lams = sorted(by_lam)
     final = [float(by_lam[x][-1]) for x in lams]
-    half = [float(by_lam[x][len(by_lam[x]) // 2]) for x in lams]
+    half = [float(by_lam[x][len(by_lam[x]) // 2]) for x in lams]  # for the detail
     detail = "final relative error: " + ", ".join(f"λ={x:g}: {f:.2e}" for x, f in zip(lams, final))
     if len(lams) < 2:
         return False, detail + " (needs two λ values)"
-    stall_hi = final[-1] / half[-1]
-    stall_lo = final[0] / half[0]
-    detail += f"; final / half-way: ×{stall_lo:.2f} at λ={lams[0]:g}, ×{stall_hi:.2f} at λ={lams[-1]:g}"
-    held = (bool(np.all(np.diff(final) > 0))  # error grows with λ at the theory's step sizes
-            and stall_hi > stall_lo and stall_hi >= 0.5)  # λ = 1 sits on its floor, λ = 0 still converges
+    spread = final[-1] / final[0]
+    detail += f"; λ={lams[-1]:g} ends ×{spread:.3g} above λ={lams[0]:g} (half-way: ×{half[-1] / half[0]:.3g})"
+    held = (bool(np.all(np.diff(final) > 0))  # the error floor grows with λ at the theory's step sizes ...
+            and spread >= 3.0)  # ... and clearly: SAM's (λ = 1) sits well above USAM's (λ = 0)
     return held, detail
 
 
@@ -326,17 +328,18 @@ def _gamma_cfg(fidelity):
 
     rhos = (0.05, 0.1, 0.2)
     return DigitsConfig(runs=tuple((f"SSAM ρ={r:g}", "ssam", (("rho", r),)) for r in rhos),
-                        steps=200 if fidelity == "class" else 2000, lr=0.5, n_train=1200,
+                        steps=200 if fidelity == "class" else 300, lr=0.5, n_train=1200,
                         seeds=(0,) if fidelity == "class" else (0, 1, 2), record_every=10)
 
 
 def _gamma_check(res):
     labels = [lab for lab in res.labels if res.variants[lab] == "ssam"]
     rhos = [float(lab.split("=")[1]) for lab in labels]
-    g = res.mean_over("gamma", 0.5)
+    g = res.mean_over("gamma", 1.0)
     order = [g[lab] for _, lab in sorted(zip(rhos, labels))]
-    detail = "mean γ_t over the second half: " + ", ".join(f"{lab}: {g[lab]:.3f}" for lab in labels)
-    held = all(np.isfinite(order)) and all(x < 1.0 for x in order) and bool(np.all(np.diff(order) < 0))
+    detail = "mean γ_t over training: " + ", ".join(f"{lab}: {g[lab]:.3f}" for lab in labels)
+    held = (all(np.isfinite(order)) and all(x < 1.0 for x in order) and order[-1] <= 0.95  # clearly below 1 ...
+            and bool(np.all(np.diff(order) <= -0.01)))  # ... and clearly falling with ρ
     return held, detail
 
 
@@ -390,8 +393,8 @@ def _flat_cfg(fidelity):
     from .dynamics.digits import DigitsConfig
 
     return DigitsConfig(runs=(("SGD", "sgd", ()), ("SAM", "sam", (("rho", 0.05),)), ("BSAM", "bsam", (("rho", 0.05),))),
-                        steps=300 if fidelity == "class" else 2000, lr=0.5,
-                        seeds=(0,) if fidelity == "class" else (0, 1, 2), top_k=5, record_every=20)
+                        steps=300 if fidelity == "class" else 500, lr=0.5,
+                        seeds=(0,) if fidelity == "class" else (0, 1, 2, 3, 4), top_k=5, record_every=20)
 
 
 def _flat_check(res):
@@ -473,7 +476,7 @@ PRESETS: tuple[Preset, ...] = (
            "pages/training.py",
            {f: _training_query(f, variants="sam,ssam") for f in FIDELITIES},
            _digits_runner(_gamma_cfg), _gamma_check, _gamma_figure, ":material/model_training:",
-           paper_fits_gpu_minute=True),
+           paper_fits_gpu_minute=False),
     Preset("stability", "Uniform stability: twin runs", "Stable SAM, Figs. 4–5",
            "Two networks from the same start, trained on data sets that differ in one example.",
            "SSAM's twins stay as close as SGD's, while the paper's SAM (USAM) drives them apart by orders of "
@@ -481,7 +484,7 @@ PRESETS: tuple[Preset, ...] = (
            "pages/training.py",
            {f: _training_query(f, variants="sgd,usam,ssam") for f in FIDELITIES},
            _digits_runner(_twin_cfg), _twin_check, _twin_figure, ":material/compare_arrows:",
-           paper_fits_gpu_minute=True),
+           paper_fits_gpu_minute=False),
     Preset("unified_lambda", "Unified SAM: USAM or SAM?", "Unified SAM, λ comparison",
            "Unified SAM's λ interpolates USAM (λ = 0) and SAM (λ = 1); ridge regression at the theory's γ and ρ(λ).",
            "The final error grows with λ: λ = 0 keeps converging while λ = 1 (SAM) stalls on a floor; the heatmap "
@@ -500,14 +503,14 @@ PRESETS: tuple[Preset, ...] = (
            "pages/training.py",
            {f: _training_query(f, variants="sgd,sam,infosam", label_noise="0.4") for f in FIDELITIES},
            _digits_runner(_noise_cfg), _noise_check, _noise_figure, ":material/blur_on:",
-           paper_fits_gpu_minute=True),
+           paper_fits_gpu_minute=False),
     Preset("flatness", "BSAM vs SAM flatness", "BSAM, top Hessian eigenvalues",
            "Top Hessian eigenvalues at the end of training, SGD vs SAM vs BSAM (digits MLP).",
            "SAM and BSAM end in flatter minima than SGD: their top Hessian eigenvalues are clearly smaller.",
            "pages/training.py",
            {f: _training_query(f, variants="sgd,sam,bsam", top_k="5") for f in FIDELITIES},
            _digits_runner(_flat_cfg), _flat_check, _flat_figure, ":material/terrain:",
-           paper_fits_gpu_minute=True),
+           paper_fits_gpu_minute=False),
 )
 
 _BY_NAME = {p.name: p for p in PRESETS}
