@@ -91,17 +91,17 @@ def bench_quadratics(repeat: int) -> None:
 
     cfg = QuadraticLabConfig()  # the page's defaults, both extras on
     print("quadratics page defaults (curves + heatmap + sampling), best of", repeat, flush=True)
-    times = {}
-    for name, fn in (("per-config loop (before)", lambda: _old_quadratics(cfg)),
-                     ("batched lab (after)", lambda: run_to_end(run_quadratic_lab(cfg)))):
-        best = float("inf")
-        for _ in range(repeat):
+    fns = {"per-config loop (before)": lambda: _old_quadratics(cfg),
+           "batched lab (after)": lambda: run_to_end(run_quadratic_lab(cfg))}
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):  # interleaved, so that a change in the machine's load hits both alike
+        for name, fn in fns.items():
             t0 = time.perf_counter()
             with limited_threads(1):
                 fn()
-            best = min(best, time.perf_counter() - t0)
-        times[name] = best
-        row(f"quadratics defaults: {name}", "", f"{best:.2f} s")
+            best[name] = min(best[name], time.perf_counter() - t0)
+    for name, t in best.items():
+        row(f"quadratics defaults: {name}", "", f"{t:.2f} s")
 
 
 PAGE_URL = {"pages/landscape.py": "landscape", "pages/saddle.py": "saddle",

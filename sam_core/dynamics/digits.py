@@ -235,7 +235,7 @@ def _run(cfg: DigitsConfig, stop_event, yield_every_s):
                     gsum, gcount = 0.0, 0
                     k += 1
                     now = time.perf_counter()
-                    if now - last >= yield_every_s:
+                    if now - last >= yield_every_s or (done == rec_steps[0] and j == 0):  # first points at once
                         last = now
                         res.elapsed_s = now - t0
                         yield done / total, res.snapshot()
