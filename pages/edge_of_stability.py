@@ -21,10 +21,12 @@ from sam_core.problems import EOS_DATASETS
 from sam_core.settings import get_settings
 from ui.common import log_slider, qp_get, qp_set, show_error, variant_picker
 from ui.jobs import Job, get_job, job_panel, start_job
+from ui.presets import preset_banner
 
 KEY = "eos"
 
 st.title("SAM and the edge of stability")
+preset_banner("pages/edge_of_stability.py")  # opened by a Home preset: what to look for, fidelity switch
 st.caption("Full-batch GD drives the top Hessian eigenvalue up to 2/η and hovers there (the edge of "
            "stability). Long & Bartlett show that SAM's edge is lower and depends on the gradient norm: "
            "SAM is unstable above the positive root of η λ (1 + ρ λ / ‖g‖) = 2.")
@@ -72,8 +74,8 @@ every = side.number_input("Eigenvalue every k steps", 1, 10_000, qp_get("every",
 with side.expander("Model and data", expanded=False):
     dataset = st.selectbox("Data", EOS_DATASETS, key="eos_data",
                            help="MNIST is used only when its files are already under SAMLAB_DATA.")
-    n = st.number_input("Points", 10, 60_000, 1000, key="eos_n")
-    width = st.slider("Width", 4, 512, 64, key="eos_width")
+    n = st.number_input("Points", 10, 60_000, min(max(qp_get("n", 1000, int), 10), 60_000), key="eos_n")
+    width = st.slider("Width", 4, 512, min(max(qp_get("width", 64, int), 4), 512), key="eos_width")
     depth = st.slider("Hidden layers", 1, 6, 3, key="eos_depth")
     activation = st.selectbox("Activation", ["tanh", "relu", "elu"], key="eos_act")
     momentum = st.slider("Heavy-ball momentum β", 0.0, 0.99, 0.0, 0.01, key="eos_mom")

@@ -7,6 +7,7 @@ page_guard()  # deep links on a fresh server run inside app.py
 import streamlit as st
 
 from sam_core import VARIANTS
+from sam_core.presets import home_cards
 from ui.common import variant_color
 
 
@@ -31,30 +32,16 @@ st.markdown(
 )
 
 st.subheader("Start from a question")
-PRESETS = [
-    ("Why SAM fails at large learning rates", "Stable SAM, Fig. 2 — success rate vs η on the quartic; open *Sweeps*.",
-     "pages/landscape.py", {"fn": "quartic", "variants": "sgd,sam,ssam", "swrhos": "0.1", "swlo": "0.01",
-                            "swhi": "1.0"}, ":material/landscape:"),
-    ("SAM stuck at a saddle", "Stable SAM, Fig. 1 — a linear autoencoder starting next to a saddle.",
-     "pages/saddle.py", {"variants": "sgd,sam,usam,ssam", "rho": "0.01,0.05,0.2", "run": "1"}, ":material/moving:"),
-    ("The SAM edge of stability", "Long & Bartlett — sharpness climbs to 2/η for GD, to a lower edge for SAM.",
-     "pages/edge_of_stability.py", {"variants": "sgd,sam", "lr": "0.4", "rho": "0.05", "run": "1"},
-     ":material/show_chart:"),
-    ("γ_t during training", "Stable SAM, Fig. 3 — how much SSAM rescales SAM's step; launch and watch γ_t.",
-     "pages/training.py", {"variants": "sam,ssam", "dataset": "cifar10", "model": "lenet5", "epochs": "5",
-                           "hessian_every": "0"}, ":material/model_training:"),
-    ("Label noise: infoSAM vs SAM", "20 % symmetric label noise — does the noise-aware metric help?",
-     "pages/training.py", {"variants": "sgd,sam,asam,infosam", "dataset": "cifar10", "model": "resnet20",
-                           "epochs": "20", "label_noise": "0.2"}, ":material/blur_on:"),
-    ("BSAM vs SAM flatness", "Top Hessian eigenvalues at the end of training: does BSAM find flatter minima?",
-     "pages/training.py", {"variants": "sgd,sam,bsam", "dataset": "cifar100", "model": "resnet20", "epochs": "20",
-                           "top_k": "20"}, ":material/terrain:"),
-]
+st.caption("Each card opens a lab configured to reproduce one paper figure in a classroom minute (on a GPU, at the "
+           "paper's own size where that fits in a minute); the page says what to look for. "
+           "`python -m demos.presets --all` runs the same presets headless and checks each phenomenon.")
+PRESETS = home_cards()  # (title, caption, page, query, icon, look_for), defined in sam_core/presets.py
 cols = st.columns(3)
-for i, (title, blurb, page, params, icon) in enumerate(PRESETS):
+for i, (title, blurb, page, params, icon, look_for) in enumerate(PRESETS):
     with cols[i % 3].container(border=True):
         st.page_link(page, label=f"**{title}**", icon=icon, query_params=params)
         st.caption(blurb)
+        st.caption(f"**Look for:** {look_for}")
 
 st.subheader("What a race looks like")
 c1, c2 = st.columns([3, 2])

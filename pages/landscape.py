@@ -37,6 +37,7 @@ from sam_core.sweeps import (
 from ui import common as uc
 from ui import landscape_controls as lc
 from ui.jobs import Job, job_panel, start_job
+from ui.presets import preset_banner
 
 # Work one click may ask for (trajectory-steps): ~10-20 s here eager (autograd functions), ~2 s compiled
 # (closed-form ones, sam_core.sweeps.use_compile); keeps a shared server usable for everyone.
@@ -45,6 +46,7 @@ MAX_RHO_PANELS = 24  # ρ values (one panel each) a sweep may ask for: checked b
 MAX_RHO_TEXT = 500  # characters of the ρ-values box
 
 st.title("Landscape lab")
+preset_banner("pages/landscape.py")  # opened by a Home preset: what to look for, fidelity switch
 st.caption("Race the variants on 2-D test functions; sweep the learning rate and ρ over thousands of starts.")
 
 sb = st.sidebar
@@ -192,7 +194,10 @@ with tab_sweep:
                 st.session_state["job:ls_prewarm"] = Job.from_generator(
                     iter_prewarm, L, list(variants), hp, name="prewarm", momentum=run["momentum"],
                     noise=run["noise"]).start()
-        if c[3].button("Run sweep", type="primary", key="ls_run_sweep", disabled=not variants):
+        sweep_clicked = c[3].button("Run sweep", type="primary", key="ls_run_sweep", disabled=not variants)
+        autosweep = uc.qp_get("run", "0") == "1" and not st.session_state.get("ls_autosweep_done")  # a Home preset
+        if (sweep_clicked or autosweep) and variants:
+            st.session_state["ls_autosweep_done"] = True
             if sweep_work > MAX_WORK:
                 st.error(f"This sweep asks for {sweep_work:.2g} trajectory-steps (variants × ρ panels × lrs × starts × "
                          f"steps); one click may ask for at most {MAX_WORK:.0e}. Use fewer starts, lrs or steps.")
@@ -297,4 +302,7 @@ for k in ("tol", "lastk", "target", "mode", "swlo", "swhi", "swn", "spread", "sw
     key = f"ls_{k}"
     if key in st.session_state:
         url[k] = st.session_state[key]
+for k in ("preset", "fidelity"):  # a Home preset's banner survives the page rewriting its URL
+    if st.query_params.get(k):
+        url[k] = st.query_params[k]
 lc.write_url(url)

@@ -19,13 +19,31 @@ from sam_core.plots import dynamics as dplots
 from sam_core.problems import PROBLEM_KINDS, SAMPLING_KINDS, Sampling
 from ui.common import log_slider, qp_get, qp_set, show_error, variant_picker
 from ui.jobs import Job, get_job, job_panel, start_job
+from ui.presets import preset_banner
 
 KEY = "quadratics"
 LAM_OPTIONS = [0.0, 0.25, 0.5, 0.75, 1.0, "1/t", "1-1/t"]
 SAMPLING_LABELS = {"full": "full batch", "uniform": "uniform, one example", "nice": "b-nice mini-batches",
                    "importance": "importance sampling p_i ∝ L_i"}
 
+
+
+def _lams_from_url() -> list:
+    """λ values from ``?lams=0,0.5,1/t`` (the Home presets); the page default if absent or malformed."""
+    out = []
+    for x in qp_get("lams", "").split(","):
+        x = x.strip()
+        try:
+            v = x if x in ("1/t", "1-1/t") else float(x)
+        except ValueError:
+            continue
+        if v in LAM_OPTIONS:
+            out.append(LAM_OPTIONS[LAM_OPTIONS.index(v)])
+    return list(dict.fromkeys(out)) or [0.0, 0.5, 1.0, "1/t"]
+
+
 st.title("Quadratics, Unified SAM and arbitrary sampling")
+preset_banner("pages/quadratics.py")  # opened by a Home preset: what to look for, fidelity switch
 st.caption("Unified SAM's ascent e = ρ(1 − λ + λ/‖g‖)g interpolates USAM (λ = 0) and SAM (λ = 1). Its "
            "convergence theory covers arbitrary sampling — uniform, b-nice and importance sampling — with "
            "explicit step size γ and radius ρ, used here as the defaults (× the multipliers below).")
@@ -49,7 +67,7 @@ noise = side.slider("Gradient noise (std)", 0.0, 1.0, 0.0, 0.01, key="quad_noise
 
 side.subheader("Optimizers")
 variants = variant_picker("quad_variants", default=("sgd", "sam", "usam", "ssam", "unified_sam"), container=side)
-lams = side.multiselect("Unified SAM λ (values or schedules)", LAM_OPTIONS, default=[0.0, 0.5, 1.0, "1/t"],
+lams = side.multiselect("Unified SAM λ (values or schedules)", LAM_OPTIONS, default=_lams_from_url(),
                         key="quad_lams", format_func=str)
 sq = qp_get("sampling", "nice", options=SAMPLING_KINDS)
 sampling_kind = side.selectbox("Sampling", SAMPLING_KINDS,
@@ -68,10 +86,11 @@ rho_mult = log_slider("Radius: × theoretical ρ", 0.01, 100.0, 1.0, key="quad_r
 steps = side.number_input("Steps", 10, 200_000, qp_get("steps", 2000, int, low=10, high=200_000), step=500, key="quad_steps")
 seeds = side.slider("Seeds", 1, 10, qp_get("seeds", 3, int, low=1, high=10), key="quad_seeds")
 with side.expander("Extra experiments", expanded=True):
-    heatmap = st.checkbox("λ × lr heatmap (Unified SAM)", value=True, key="quad_heat")
-    compare = st.checkbox("Sampling strategies at equal gradient evaluations", value=True, key="quad_cmp",
-                          disabled=not finite_sum)
-    budget = st.number_input("Budget (passes over the data)", 1, 10_000, 100, key="quad_budget",
+    heatmap = st.checkbox("λ × lr heatmap (Unified SAM)", value=qp_get("heat", "1") != "0", key="quad_heat")
+    compare = st.checkbox("Sampling strategies at equal gradient evaluations", value=qp_get("cmp", "1") != "0",
+                          key="quad_cmp", disabled=not finite_sum)
+    budget = st.number_input("Budget (passes over the data)", 1, 10_000,
+                             min(max(qp_get("budget", 100, int), 1), 10_000), key="quad_budget",
                              disabled=not finite_sum)
 
 cfg = None

@@ -28,6 +28,7 @@ from ui.common import (
     variant_picker,
 )
 from ui.jobs import Job, get_job, job_panel, start_job
+from ui.presets import preset_banner
 
 KEY = "saddle"
 RHO_OPTIONS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]
@@ -54,6 +55,7 @@ def _floats(text: str, default: list[float]) -> list[float]:
 
 
 st.title("Saddle escape")
+preset_banner("pages/saddle.py")  # opened by a Home preset: what to look for, fidelity switch
 st.caption("Stable SAM paper, Fig. 1: approximate the d×d identity by W₂W₁ from a tiny initialisation "
            "(the origin is a saddle). SAM lingers on the plateau — longer for larger ρ — while SGD and "
            "SSAM escape. Here 'SAM' is Foret's normalised SAM; the paper's plain 'SAM' is our USAM.")

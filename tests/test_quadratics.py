@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from sam_core.dynamics import run_to_end
 from sam_core.dynamics.quadratics import QuadraticLabConfig, run_finite_sum, run_quadratic_lab, theory_for
 from sam_core.plots import dynamics as dplots
 from sam_core.problems import Quadratic, Ridge, Sampling
@@ -117,3 +118,76 @@ def test_lab_on_a_plain_quadratic_skips_sampling_and_marks_divergence():
     fig = dplots.lam_lr_heatmap(res.heatmap)
     assert any(t.name == "diverged" for t in fig.data)
     assert math.isfinite(res.theory["gamma"])
+
+
+# ------------------------------------------------------------------ batched configurations (the page's extras)
+def _per_config_loop(cfg):
+    """The lab's curves and sampling comparison the old way: one run_finite_sum call per configuration."""
+    from sam_core.dynamics.quadratics import _variant_runs
+
+    p = cfg.build_problem()
+    smp = cfg.build_sampling()
+
+    def th(lam):
+        return theory_for(p, smp, lam)
+
+    curves = []
+    for v in cfg.variants:
+        for lam in (cfg.lams if v == "unified_sam" else (None,)):
+            lr, hp, label = _variant_runs(v, lam, th, cfg, cfg.seeds)
+            curves.append(run_finite_sum(p, v, lr=lr, hp=hp, steps=cfg.steps, sampling=smp, n_runs=cfg.seeds, seed=1,
+                                         noise=cfg.noise, label=label))
+    lam = next((x for x in cfg.lams if not isinstance(x, str)), 1.0)
+    budget = int(cfg.budget_epochs * p.n)
+    strategies = [Sampling("full"), Sampling("uniform"), Sampling("nice", cfg.batch_size), Sampling("importance", 1),
+                  Sampling("importance", 1, reweight=False)]
+    smp_curves = []
+    for s in strategies:
+        t = theory_for(p, s, lam)
+        smp_curves.append(run_finite_sum(p, "unified_sam", lr=cfg.lr_mult * t["gamma"],
+                                         hp={"rho": cfg.rho_mult * t["rho"], "lam": lam},
+                                         steps=max(1, budget // (2 * s.examples_per_eval(p.n))), sampling=s,
+                                         n_runs=cfg.seeds, seed=3, noise=cfg.noise, label=s.label))
+    return curves, smp_curves
+
+
+@pytest.mark.parametrize("kw", [
+    dict(lams=(0.0, 0.5, 1.0, "1/t"), noise=0.0),
+    dict(lams=(1.0, "1-1/t", 0.25), noise=0.05, problem="logistic", sampling="importance", batch_size=2),
+    dict(lams=(0.0, 0.75), noise=0.0, sampling="uniform", rho_mult=3.0),
+], ids=["defaults", "logistic-noise-importance", "uniform"])
+def test_batched_lab_equals_the_per_config_loop(kw):
+    cfg = QuadraticLabConfig(variants=("sgd", "unified_sam"), steps=150, seeds=2, heatmap=False, budget_epochs=5,
+                             **kw)
+    res = run_to_end(run_quadratic_lab(cfg))
+    curves, smp_curves = _per_config_loop(cfg)
+    got = [*res.curves, *res.sampling_curves]
+    want = [*curves, *smp_curves]
+    assert [c.label for c in got] == [c.label for c in want]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.steps, w.steps)
+        np.testing.assert_allclose(g.rel_error, w.rel_error, rtol=1e-10, atol=1e-300, err_msg=g.label)
+        np.testing.assert_array_equal(g.diverged_step, w.diverged_step)
+        np.testing.assert_allclose(g.lr, w.lr, rtol=1e-15)
+        np.testing.assert_allclose(g.rho, w.rho, rtol=1e-15)
+        assert g.extra.keys() == w.extra.keys()
+        if "lam" in w.extra:
+            np.testing.assert_array_equal(g.extra["lam"], w.extra["lam"])
+
+
+def test_batched_run_keeps_configurations_apart_and_refuses_what_cannot_share_draws():
+    from sam_core.dynamics.quadratics import run_finite_sum_batched
+
+    p = Ridge(n=30, dim=4, cond=5.0, seed=1)
+    s = Sampling("nice", 5)
+    confs = [dict(lr=0.2, hp={"rho": 0.05, "lam": 0.0}, sampling=s), dict(lr=0.05, hp={"rho": 0.3, "lam": 1.0}, sampling=s)]
+    a, b = run_finite_sum_batched(p, "unified_sam", confs, steps=80, n_runs=3, seed=2)
+    assert a.rel_error.shape == b.rel_error.shape == (81, 3)
+    assert not np.allclose(a.final, b.final)  # different settings, different curves
+    assert list(a.lr) == [0.2] * 3 and list(b.extra["lam"]) == [1.0] * 3
+    with pytest.raises(ValueError, match="same number of examples"):
+        run_finite_sum_batched(p, "unified_sam", [confs[0], {**confs[1], "sampling": Sampling("uniform")}], steps=5)
+    with pytest.raises(ValueError, match="same number of examples"):
+        run_finite_sum_batched(p, "unified_sam", [confs[0], {**confs[1], "sampling": Sampling("full")}], steps=5)
+    with pytest.raises(ValueError, match="schedule"):
+        run_finite_sum_batched(p, "unified_sam", [confs[0], {**confs[1], "hp": {"rho": 0.1, "lam": "1/t"}}], steps=5)

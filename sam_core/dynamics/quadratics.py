@@ -31,7 +31,7 @@ from ..registry import get_spec, resolve_hparams
 from ._threads import limited_threads
 
 __all__ = ["DIVERGED", "CurveSet", "QuadraticLabConfig", "QuadraticLabResult", "run_finite_sum",
-           "run_quadratic_lab", "theory_for"]
+           "run_finite_sum_batched", "run_quadratic_lab", "theory_for"]
 
 DIVERGED = 1e10  # relative error above which a run counts as diverged
 
@@ -78,31 +78,86 @@ def run_finite_sum(problem, variant: str, *, lr: Any, steps: int, hp: dict | Non
 
 def _run_finite_sum(problem, variant, lr, steps, hp, sampling, n_runs, seed, noise, momentum, n_records,
                     label, should_stop):
+    return _run_groups(problem, variant, [(lr, hp, sampling, label)], steps, n_runs, seed, noise, momentum,
+                       n_records, should_stop)[0]
+
+
+def run_finite_sum_batched(problem, variant: str, configs: list[dict], *, steps: int, n_runs: int = 1, seed: int = 0,
+                           noise: float = 0.0, momentum: float = 0.0, n_records: int = 300, should_stop=None,
+                           threads: int | None = 1) -> list[CurveSet]:
+    """Several configurations of one variant in one batched run: the same as calling :func:`run_finite_sum`
+    once per configuration with the same ``seed`` and ``n_runs``, in one computation of ``len(configs) × n_runs``
+    runs.
+
+    ``configs``: dicts with ``lr`` (scalar), ``hp`` (scalars; a schedule string must be the same in every
+    config), ``sampling`` (default full batch; configurations may differ only in importance sampling's
+    reweighting, since they share the drawn indices) and ``label``. Every configuration sees the mini-batches
+    (and gradient noise) that its own call would have drawn (common random numbers across configurations).
+    """
+    with limited_threads(threads):
+        return _run_groups(problem, variant, [(c["lr"], c.get("hp"), c.get("sampling"), c.get("label", ""))
+                                              for c in configs], steps, n_runs, seed, noise, momentum, n_records,
+                           should_stop)
+
+
+def _merge_hp(hps: list[dict], S: int, dtype, device) -> dict:
+    """Per-configuration hyperparameters -> one dict of (G·S,) tensors (schedules must agree)."""
+    keys = set().union(*hps)
+    out: dict = {}
+    for k in keys:
+        vals = [h.get(k) for h in hps]
+        if any(v is None for v in vals):
+            raise ValueError(f"{k}: give it in every configuration of a batched run")
+        if all(isinstance(v, str) for v in vals) and len(set(vals)) == 1:
+            out[k] = vals[0]
+        elif any(isinstance(v, str) for v in vals):
+            raise ValueError(f"{k}: a schedule cannot be batched with other values ({vals})")
+        else:
+            out[k] = torch.tensor([float(v) for v in vals], dtype=dtype, device=device).repeat_interleave(S)
+    return out
+
+
+def _run_groups(problem, variant, groups, steps, n_runs, seed, noise, momentum, n_records, should_stop):
+    """The loop behind :func:`run_finite_sum` (one group) and :func:`run_finite_sum_batched` (G groups of S runs,
+    run ``g·S + s``): every group draws the same indices / noise, coefficients are per group."""
     spec = get_spec(variant)
-    sampling = sampling or Sampling("full")
-    sampling.check(problem.n)
-    if problem.n == 1 and sampling.kind != "full":
-        sampling = Sampling("full")
+    samplings = []
+    for _, _, smp, _ in groups:
+        smp = smp or Sampling("full")
+        smp.check(problem.n)
+        if problem.n == 1 and smp.kind != "full":
+            smp = Sampling("full")
+        samplings.append(smp)
+    if len({(x.kind == "full", x.examples_per_eval(problem.n)) for x in samplings}) > 1:
+        raise ValueError("a batched run needs the same number of examples per gradient evaluation (batch size, or "
+                         "full batch) in every configuration")
     if not 1 <= int(steps) <= 10_000_000:
         raise ValueError(f"steps must be in [1, 10000000], got {steps}")
     if not (noise >= 0 and math.isfinite(noise)):
         raise ValueError(f"noise must be a finite number >= 0, got {noise}")
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-    hp = dict(hp or {})
-    sizes = [v.numel() for v in [*hp.values(), lr] if isinstance(v, torch.Tensor) and v.dim() > 0]
-    R = int(n_runs or (max(sizes) if sizes else 1))
+    G = len(groups)
     dtype, device = problem.w0.dtype, problem.w0.device
-    lr_t = _as_runs(lr, R, dtype, device)
+    if G == 1:
+        lr, hp = groups[0][0], dict(groups[0][1] or {})
+        sizes = [v.numel() for v in [*hp.values(), lr] if isinstance(v, torch.Tensor) and v.dim() > 0]
+        R = int(n_runs or (max(sizes) if sizes else 1))
+        S = R
+        lr_t = _as_runs(lr, R, dtype, device)
+        hp = {k: (_as_runs(v, R, dtype, device) if isinstance(v, (torch.Tensor, np.ndarray)) else v)
+              for k, v in hp.items()}
+    else:
+        S = int(n_runs or 1)
+        R = G * S
+        lr_t = torch.tensor([float(g[0]) for g in groups], dtype=dtype, device=device).repeat_interleave(S)
+        hp = _merge_hp([dict(g[1] or {}) for g in groups], S, dtype, device)
     if not bool((torch.isfinite(lr_t) & (lr_t > 0)).all()):
         raise ValueError("lr must be finite and > 0 (every run)")
-    hp = {k: (_as_runs(v, R, dtype, device) if isinstance(v, (torch.Tensor, np.ndarray)) else v)
-          for k, v in hp.items()}
     hp = resolve_hparams(variant, **hp)
     rho_rec = hp.get("rho", float("nan"))
     rho_arr = _as_runs(rho_rec, R, dtype, device).cpu().numpy()
 
-    gen = torch.Generator().manual_seed(int(seed))
     w = problem.init(R)
     buf = torch.zeros_like(w) if momentum else None
     state = rules.init_state(variant, [w])
@@ -112,12 +167,27 @@ def _run_finite_sum(problem, variant, lr, steps, hp, sampling, n_runs, seed, noi
     div_step = torch.full((R,), -1, dtype=torch.long)
     every = max(1, int(steps) // max(1, int(n_records)))
     rec_steps, rec_err = [0], [torch.ones(R, dtype=torch.float64)]
-    per_eval = sampling.examples_per_eval(problem.n)
+    per_eval = samplings[0].examples_per_eval(problem.n)
     lr_col = lr_t[:, None]
-    draw = sampling.sampler(problem.L_i)
+    # one generator per distinct sampling, seeded like its own run_finite_sum call: every configuration draws
+    # exactly the indices (and noise) it would alone; configurations with the same sampling share the draw
+    keys = [(x.kind, x.batch_size, x.reweight) for x in samplings]
+    uniq = list(dict.fromkeys(keys))
+    gens = [torch.Generator().manual_seed(int(seed)) for _ in uniq]
+    draws = [samplings[keys.index(u)].sampler(problem.L_i) for u in uniq]
+    which = [uniq.index(k) for k in keys]
     for t in range(1, int(steps) + 1):
-        batch = draw(R, gen)
-        xi = noise * torch.randn(w.shape, generator=gen, dtype=torch.float64).to(device, dtype) if noise else None
+        outs, xis = [], []
+        for dr, g in zip(draws, gens):
+            outs.append(dr(S, g))
+            xis.append(noise * torch.randn((S, w.shape[1]), generator=g, dtype=torch.float64).to(device, dtype)
+                       if noise else None)
+        if G == 1:
+            batch, xi = outs[0], xis[0]
+        else:
+            batch = None if outs[0] is None else (torch.cat([outs[u][0] for u in which], 0),
+                                                  torch.cat([outs[u][1] for u in which], 0))
+            xi = torch.cat([xis[u] for u in which], 0) if noise else None
 
         def grad_fn(ps, batch=batch, xi=xi):
             loss, g = problem.loss_grad(ps[0], batch)
@@ -147,14 +217,24 @@ def _run_finite_sum(problem, variant, lr, steps, hp, sampling, n_runs, seed, noi
             break
     passes = spec.passes
     steps_arr = np.asarray(rec_steps)
-    extra = {k: _as_runs(v, R, dtype, device).cpu().numpy() for k, v in hp.items()
-             if k == "lam" and not isinstance(v, str)}
-    if isinstance(hp.get("lam"), str):
-        extra["lam_schedule"] = hp["lam"]
-    extra["sampling"] = sampling.label
-    return CurveSet(label=label or spec.label, variant=variant, steps=steps_arr,
-                    grad_evals=steps_arr * passes * per_eval, rel_error=torch.stack(rec_err, 0).numpy(),
-                    diverged_step=div_step.numpy(), lr=lr_t.cpu().numpy(), rho=rho_arr, extra=extra)
+    rel = torch.stack(rec_err, 0).numpy()
+    lam_all = None
+    if "lam" in hp and not isinstance(hp["lam"], str):
+        lam_all = _as_runs(hp["lam"], R, dtype, device).cpu().numpy()
+    out = []
+    for k, (_, _, _, label) in enumerate(groups):
+        sl = slice(k * S, (k + 1) * S)
+        extra: dict = {}
+        if lam_all is not None:
+            extra["lam"] = lam_all[sl]
+        if isinstance(hp.get("lam"), str):
+            extra["lam_schedule"] = hp["lam"]
+        extra["sampling"] = samplings[k].label
+        out.append(CurveSet(label=label or spec.label, variant=variant, steps=steps_arr,
+                            grad_evals=steps_arr * passes * per_eval, rel_error=rel[:, sl],
+                            diverged_step=div_step.numpy()[sl], lr=lr_t.cpu().numpy()[sl], rho=rho_arr[sl],
+                            extra=extra))
+    return out
 
 
 def theory_for(problem, sampling: Sampling, lam: Any = 1.0) -> dict:
@@ -287,20 +367,38 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
 
     res = QuadraticLabResult(config=cfg, problem=problem.describe(), theory=th(1.0))
     should_stop = (lambda: stop_event.is_set()) if stop_event is not None else None  # noqa: E731
-    jobs: list[tuple[str, Any]] = []
+    # one job per variant; Unified SAM's numeric λ values are one batched job (λ a per-run tensor), each
+    # schedule ("1/t") its own: the same curves as one run_finite_sum call per λ (common random numbers)
+    jobs: list[tuple[str, list]] = []
     for v in cfg.variants:
-        for lam in (cfg.lams if v == "unified_sam" else (None,)):
-            jobs.append((v, lam))
+        if v != "unified_sam":
+            jobs.append((v, [None]))
+            continue
+        numeric = [x for x in cfg.lams if not isinstance(x, str)]
+        if numeric:
+            jobs.append((v, numeric))
+        jobs += [(v, [x]) for x in cfg.lams if isinstance(x, str)]
+    order = [(v, lam) for v in cfg.variants for lam in (cfg.lams if v == "unified_sam" else (None,))]
     n_parts = len(jobs) + int(cfg.heatmap) + int(cfg.compare_sampling and problem.n > 1)
     done = 0
     yield 0.0, res.snapshot()
-    for v, lam in jobs:
-        lr, hp, label = _variant_runs(v, lam, th, cfg, cfg.seeds)
-        res.phase = f"curves: {label}"
+    made: dict = {}
+    for v, lams in jobs:
+        runs = [_variant_runs(v, lam, th, cfg, cfg.seeds) for lam in lams]
+        res.phase = "curves: " + ", ".join(label for _, _, label in runs)
         yield done / n_parts, res.snapshot()
-        res.curves.append(run_finite_sum(problem, v, lr=lr, hp=hp, steps=cfg.steps, sampling=sampling,
-                                         n_runs=cfg.seeds, seed=1, noise=cfg.noise, label=label,
-                                         should_stop=should_stop, threads=None))
+        if len(runs) == 1:
+            lr, hp, label = runs[0]
+            sets = [run_finite_sum(problem, v, lr=lr, hp=hp, steps=cfg.steps, sampling=sampling, n_runs=cfg.seeds,
+                                   seed=1, noise=cfg.noise, label=label, should_stop=should_stop, threads=None)]
+        else:
+            sets = run_finite_sum_batched(problem, v, [dict(lr=lr, hp=hp, sampling=sampling, label=label)
+                                                       for lr, hp, label in runs], steps=cfg.steps,
+                                          n_runs=cfg.seeds, seed=1, noise=cfg.noise, should_stop=should_stop,
+                                          threads=None)
+        for lam, cs in zip(lams, sets):
+            made[(v, lam)] = cs
+        res.curves = [made[k] for k in order if k in made]
         done += 1
         yield done / n_parts, res.snapshot()
         if should_stop is not None and should_stop():
@@ -334,19 +432,41 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
         b = min(cfg.batch_size, problem.n)
         strategies = [Sampling("full"), Sampling("uniform"), Sampling("nice", b), Sampling("importance", 1),
                       Sampling("importance", 1, reweight=False)]
-        for s in strategies:
-            t = theory_for(problem, s, lam)
-            steps = max(1, budget // (2 * s.examples_per_eval(problem.n)))
-            res.phase = f"sampling: {s.label}"
-            yield done / n_parts + (len(res.sampling_curves) / len(strategies)) / n_parts, res.snapshot()
-            cs = run_finite_sum(problem, "unified_sam", lr=cfg.lr_mult * t["gamma"],
-                                hp={"rho": cfg.rho_mult * t["rho"], "lam": lam}, steps=steps, sampling=s,
-                                n_runs=cfg.seeds, seed=3, noise=cfg.noise, label=s.label,
-                                should_stop=should_stop, threads=None)
-            res.sampling_curves.append(cs)
-            res.sampling_theory.append({"sampling": s.label, "gamma": t["gamma"], "rho": t["rho"], "A": t["A"],
-                                        "B": t["B"], "steps": steps, "lam": lam})
-            yield done / n_parts + (len(res.sampling_curves) / len(strategies)) / n_parts, res.snapshot()
+        # strategies with the same batch size and hence the same number of steps for the budget (uniform and
+        # importance sampling with and without the reweighting, b = 1) run as one batch; each keeps its own
+        # draws, so the curves are those of one run_finite_sum call per strategy
+        steps_of = [max(1, budget // (2 * s.examples_per_eval(problem.n))) for s in strategies]
+        groups: list[list[int]] = []
+        for i, s in enumerate(strategies):
+            for g in groups:
+                f = strategies[g[0]]
+                if (f.examples_per_eval(problem.n), steps_of[g[0]]) == (s.examples_per_eval(problem.n), steps_of[i]) \
+                        and "full" not in (s.kind, f.kind):
+                    g.append(i)
+                    break
+            else:
+                groups.append([i])
+        out: dict = {}
+        for g in groups:
+            ths = [theory_for(problem, strategies[i], lam) for i in g]
+            res.phase = "sampling: " + ", ".join(strategies[i].label for i in g)
+            yield done / n_parts + (len(out) / len(strategies)) / n_parts, res.snapshot()
+            confs = [dict(lr=cfg.lr_mult * t["gamma"], hp={"rho": cfg.rho_mult * t["rho"], "lam": lam},
+                          sampling=strategies[i], label=strategies[i].label) for i, t in zip(g, ths)]
+            if len(g) == 1:
+                c = confs[0]
+                sets = [run_finite_sum(problem, "unified_sam", lr=c["lr"], hp=c["hp"], steps=steps_of[g[0]],
+                                       sampling=c["sampling"], n_runs=cfg.seeds, seed=3, noise=cfg.noise,
+                                       label=c["label"], should_stop=should_stop, threads=None)]
+            else:
+                sets = run_finite_sum_batched(problem, "unified_sam", confs, steps=steps_of[g[0]], n_runs=cfg.seeds,
+                                              seed=3, noise=cfg.noise, should_stop=should_stop, threads=None)
+            for i, t, cs in zip(g, ths, sets):
+                out[i] = (cs, {"sampling": strategies[i].label, "gamma": t["gamma"], "rho": t["rho"], "A": t["A"],
+                               "B": t["B"], "steps": steps_of[i], "lam": lam})
+            res.sampling_curves = [out[i][0] for i in sorted(out)]
+            res.sampling_theory = [out[i][1] for i in sorted(out)]
+            yield done / n_parts + (len(out) / len(strategies)) / n_parts, res.snapshot()
             if should_stop is not None and should_stop():
                 return
     res.phase = "done"

@@ -1,0 +1,169 @@
+"""The Home presets timed: first picture and finished, headless (sam_core.presets) and in Chromium.
+
+    python benchmarks/bench_presets.py [--only headless,quadratics,browser] [--fidelity class|paper] [--repeat 3]
+
+- ``headless``:   every preset's runner (the same computation as its card): seconds to the first partial
+                  result with data (what the page's live panel draws first), to finished, and whether the
+                  phenomenon check held;
+- ``quadratics``: the Quadratics page's defaults with both extras (λ × lr heatmap, sampling strategies):
+                  the batched lab (``run_quadratic_lab``) against the per-configuration loop it replaced
+                  (one ``run_finite_sum`` call per λ and per sampling strategy), best of ``--repeat``;
+- ``browser``:    each preset's page opened by its Home card URL in Debian's Chromium
+                  (``tests/e2e/harness.py``): navigation → first drawn plot of the job → 'Finished in'.
+                  The Training-lab presets open the Training lab configured (no autostart there): timed to
+                  its first content only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sam_core.presets import FIDELITIES, PRESETS  # noqa: E402
+
+ROWS: list[tuple[str, str, str, str]] = []
+
+
+def row(what: str, first: str, total: str, note: str = "") -> None:
+    ROWS.append((what, first, total, note))
+    print(f"  {what:<44} {first:>9} {total:>9}  {note}", flush=True)
+
+
+def bench_headless(fidelity: str) -> None:
+    print(f"headless ({fidelity}): first result / finished", flush=True)
+    for p in PRESETS:
+        t0 = time.perf_counter()
+        first, res = None, None
+        for prog, res in p.run(fidelity):
+            if first is None and res is not None and prog > 0:
+                first = time.perf_counter() - t0
+        total = time.perf_counter() - t0
+        held, detail = p.check(res)
+        row(f"headless {p.name}", f"{(first or total):.2f} s", f"{total:.2f} s",
+            ("held" if held else "NOT HELD") + f" · {detail}")
+
+
+def _old_quadratics(cfg) -> None:
+    """The per-configuration loop the lab ran before batching (same computations, one call each)."""
+    import torch
+
+    from sam_core.dynamics.quadratics import _variant_runs, run_finite_sum, theory_for
+    from sam_core.problems import Sampling
+
+    p = cfg.build_problem()
+    smp = cfg.build_sampling()
+
+    def th(lam):
+        return theory_for(p, smp, lam)
+
+    for v in cfg.variants:
+        for lam in (cfg.lams if v == "unified_sam" else (None,)):
+            lr, hp, label = _variant_runs(v, lam, th, cfg, cfg.seeds)
+            run_finite_sum(p, v, lr=lr, hp=hp, steps=cfg.steps, sampling=smp, n_runs=cfg.seeds, seed=1, label=label)
+    lams = torch.tensor([float(x) for x in cfg.heat_lams], dtype=torch.float64)
+    mults = torch.tensor([float(x) for x in cfg.heat_lr_mults], dtype=torch.float64)
+    S = cfg.seeds
+    lam_r = lams.repeat_interleave(len(mults) * S)
+    lr_r = (mults * th(1.0)["gamma"]).repeat_interleave(S).repeat(len(lams))
+    rho_r = torch.tensor([th(float(x))["rho"] for x in lam_r], dtype=torch.float64)
+    run_finite_sum(p, "unified_sam", lr=lr_r, hp={"rho": rho_r, "lam": lam_r}, steps=cfg.steps, sampling=smp, seed=2)
+    lam = next(x for x in cfg.lams if not isinstance(x, str))
+    budget = int(cfg.budget_epochs * p.n)
+    for s in [Sampling("full"), Sampling("uniform"), Sampling("nice", cfg.batch_size), Sampling("importance", 1),
+              Sampling("importance", 1, reweight=False)]:
+        t = theory_for(p, s, lam)
+        run_finite_sum(p, "unified_sam", lr=t["gamma"], hp={"rho": t["rho"], "lam": lam},
+                       steps=max(1, budget // (2 * s.examples_per_eval(p.n))), sampling=s, n_runs=S, seed=3)
+
+
+def bench_quadratics(repeat: int) -> None:
+    from sam_core.dynamics import run_to_end
+    from sam_core.dynamics._threads import limited_threads
+    from sam_core.dynamics.quadratics import QuadraticLabConfig, run_quadratic_lab
+
+    cfg = QuadraticLabConfig()  # the page's defaults, both extras on
+    print("quadratics page defaults (curves + heatmap + sampling), best of", repeat, flush=True)
+    fns = {"per-config loop (before)": lambda: _old_quadratics(cfg),
+           "batched lab (after)": lambda: run_to_end(run_quadratic_lab(cfg))}
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):  # interleaved, so that a change in the machine's load hits both alike
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            with limited_threads(1):
+                fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    for name, t in best.items():
+        row(f"quadratics defaults: {name}", "", f"{t:.2f} s")
+
+
+PAGE_URL = {"pages/landscape.py": "landscape", "pages/saddle.py": "saddle",
+            "pages/edge_of_stability.py": "edge_of_stability", "pages/quadratics.py": "quadratics",
+            "pages/training.py": "training"}
+FIRST_PLOT = {"lr_sweep": ".st-key-ls_sweep_fig .js-plotly-plot", "saddle": ".st-key-saddle_loss .js-plotly-plot",
+              "eos": ".st-key-eos_fig .js-plotly-plot", "unified_lambda": ".st-key-quadratics_curves .js-plotly-plot",
+              "sampling": ".st-key-quadratics_curves .js-plotly-plot"}
+
+
+def bench_browser(fidelity: str, timeout_s: float) -> None:
+    from tests.e2e.harness import chromium, streamlit_server, wait_for_app
+
+    base = Path(tempfile.mkdtemp(prefix="samlab-bench-presets-"))
+    (base / "runs").mkdir()
+    (base / "data").mkdir()
+    print(f"Chromium ({fidelity}): navigation → first plot / 'Finished in'", flush=True)
+    with streamlit_server(base / "runs", base / "data", "bench-presets-server.log") as url, chromium() as browser:
+        warm = browser.new_page()  # a fresh server's first page pays the imports once
+        warm.goto(f"{url}/landscape")
+        wait_for_app(warm)
+        warm.close()
+        for p in PRESETS:
+            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = ctx.new_page()
+            link = f"{url}/{PAGE_URL[p.page]}?{urlencode(p.page_query(fidelity))}"
+            t0 = time.perf_counter()
+            try:
+                page.goto(link, wait_until="commit")
+                if p.name in FIRST_PLOT:
+                    page.wait_for_selector(FIRST_PLOT[p.name], state="attached", timeout=timeout_s * 1000)
+                    t1 = time.perf_counter() - t0
+                    page.get_by_text("Finished in").first.wait_for(state="attached", timeout=timeout_s * 1000)
+                    row(f"page {p.name}", f"{t1:.1f} s", f"{time.perf_counter() - t0:.1f} s")
+                else:
+                    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout_s * 1000)
+                    row(f"page {p.name}", f"{time.perf_counter() - t0:.1f} s", "—",
+                        "Training lab configured; launch by hand (headless runner above)")
+            except Exception as exc:  # noqa: BLE001 - a timeout is a result here
+                row(f"page {p.name}", "", f"> {timeout_s:.0f} s", type(exc).__name__)
+            ctx.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", default="headless,quadratics,browser")
+    ap.add_argument("--fidelity", choices=FIDELITIES, default="class")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--timeout", type=float, default=300.0)
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    print(f"SAM Lab presets, {os.cpu_count()} CPUs", flush=True)
+    if "headless" in only:
+        bench_headless(args.fidelity)
+    if "quadratics" in only:
+        bench_quadratics(args.repeat)
+    if "browser" in only:
+        bench_browser(args.fidelity, args.timeout)
+    print("\n| what | first picture | finished | note |\n|---|---|---|---|")
+    for r in ROWS:
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} |")
+
+
+if __name__ == "__main__":
+    main()
