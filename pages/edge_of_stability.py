@@ -74,8 +74,8 @@ every = side.number_input("Eigenvalue every k steps", 1, 10_000, qp_get("every",
 with side.expander("Model and data", expanded=False):
     dataset = st.selectbox("Data", EOS_DATASETS, key="eos_data",
                            help="MNIST is used only when its files are already under SAMLAB_DATA.")
-    n = st.number_input("Points", 10, 60_000, min(max(qp_get("n", 1000, int), 10), 60_000), key="eos_n")
-    width = st.slider("Width", 4, 512, min(max(qp_get("width", 64, int), 4), 512), key="eos_width")
+    n = st.number_input("Points", 10, 60_000, qp_get("n", 1000, int, low=10, high=60_000), key="eos_n")
+    width = st.slider("Width", 4, 512, qp_get("width", 64, int, low=4, high=512), key="eos_width")
     depth = st.slider("Hidden layers", 1, 6, 3, key="eos_depth")
     activation = st.selectbox("Activation", ["tanh", "relu", "elu"], key="eos_act")
     momentum = st.slider("Heavy-ball momentum β", 0.0, 0.99, 0.0, 0.01, key="eos_mom")

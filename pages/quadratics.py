@@ -86,11 +86,11 @@ rho_mult = log_slider("Radius: × theoretical ρ", 0.01, 100.0, 1.0, key="quad_r
 steps = side.number_input("Steps", 10, 200_000, qp_get("steps", 2000, int, low=10, high=200_000), step=500, key="quad_steps")
 seeds = side.slider("Seeds", 1, 10, qp_get("seeds", 3, int, low=1, high=10), key="quad_seeds")
 with side.expander("Extra experiments", expanded=True):
-    heatmap = st.checkbox("λ × lr heatmap (Unified SAM)", value=qp_get("heat", "1") != "0", key="quad_heat")
-    compare = st.checkbox("Sampling strategies at equal gradient evaluations", value=qp_get("cmp", "1") != "0",
+    heatmap = st.checkbox("λ × lr heatmap (Unified SAM)", value=qp_get("heat", "1", options=("0", "1")) != "0", key="quad_heat")
+    compare = st.checkbox("Sampling strategies at equal gradient evaluations", value=qp_get("cmp", "1", options=("0", "1")) != "0",
                           key="quad_cmp", disabled=not finite_sum)
     budget = st.number_input("Budget (passes over the data)", 1, 10_000,
-                             min(max(qp_get("budget", 100, int), 1), 10_000), key="quad_budget",
+                             qp_get("budget", 100, int, low=1, high=10_000), key="quad_budget",
                              disabled=not finite_sum)
 
 cfg = None

@@ -93,10 +93,10 @@ CASES: list[tuple[str, dict[str, str], tuple[str, ...]]] = [
 PARAMS = {
     "landscape": ("fn dom eq expr lr mom noise seed steps x0 y0 anim ball lastk mode spread swhi swlo swn swrhos "
                   "swstarts swsteps target tol view variants sam.rho ssam.rho unified_sam.lam asam.flavour asam.eta "
-                  "sam.stable lam kappa").split(),
-    "edge_of_stability": "every lr rho steps variants".split(),
-    "saddle": "batch d epochs frac lr mode n rho seeds variants".split(),
-    "quadratics": "b lr_mult problem sampling seeds steps variants".split(),
+                  "sam.stable lam kappa run preset fidelity").split(),
+    "edge_of_stability": "every lr rho steps variants n width run preset fidelity".split(),
+    "saddle": "batch d epochs frac lr mode n rho seeds variants run preset fidelity".split(),
+    "quadratics": "b lr_mult problem sampling seeds steps variants lams heat cmp budget run preset".split(),
     "training": "batch_size dataset epochs hessian_every label_noise lr model run seed subset top_k variants".split(),
     "sweeps": ["variants"], "compare_runs": ["run"], "home": ["variants"], "about": ["variants"],
 }
