@@ -85,7 +85,8 @@ def _read(p: Path) -> str:
 
 # ------------------------------------------------------------------------------ the checkers catch mistakes
 def test_the_checkers_catch_planted_mistakes():
-    titles, _ = heading_titles("# Top\n## Stable SAM (`ssam`)\n```\n## not a heading\n```\n### SSAM with ASAM\n")
+    md = "# Top\n## Stable SAM (`ssam`)\n```\n## not a heading\n```\n### SSAM with ASAM\n"
+    titles, _ = heading_titles(md)
     assert titles >= {"Stable SAM", "Stable SAM (ssam)", "SSAM with ASAM"} and "not a heading" not in titles
     assert bare_mentions(f"see {NAME}\nok docs/{NAME}\n", in_docs=False) == [1]
     assert bare_mentions(f"[link](./{NAME}) and [x]({NAME})", in_docs=True) == []
@@ -94,7 +95,8 @@ def test_the_checkers_catch_planted_mistakes():
     assert citation_problems(good, titles, require_section=True) == []
     assert citation_problems(f'docs/{NAME}, "Stable SAMM"', titles, True) == [
         f"line 1: section 'Stable SAMM' is not a heading of docs/{NAME}"]
-    assert citation_problems(f"x\n(docs/{NAME})", titles, True) == [f"line 2: cites docs/{NAME} without naming a section"]
+    assert citation_problems(f"x\n(docs/{NAME})", titles, True) == [
+        f"line 2: cites docs/{NAME} without naming a section"]
     assert citation_problems(f"(docs/{NAME})", titles, False) == []
 
 
@@ -112,8 +114,9 @@ def test_citations_have_the_docs_prefix_name_real_sections_and_stay_inside_the_r
     for p in repo_files():
         rel = p.relative_to(ROOT).as_posix()
         text = _read(p)
-        problems += [f"{rel}:{n}: names {NAME} without docs/" for n in bare_mentions(text, rel.startswith("docs/"))]
-        problems += [f"{rel}: {msg}" for msg in citation_problems(text, titles, require_section=p.suffix == ".py")]
+        in_docs, is_py = rel.startswith("docs/"), p.suffix == ".py"
+        problems += [f"{rel}:{n}: names {NAME} without docs/" for n in bare_mentions(text, in_docs)]
+        problems += [f"{rel}: {msg}" for msg in citation_problems(text, titles, require_section=is_py)]
         problems += [f"{rel}: points outside the repository ({bad!r})" for bad in OUTSIDE if bad in text]
     assert not problems, "\n".join(problems)
 
