@@ -1,1 +1,1 @@
-"""Headless scripts reproducing the seed papers' figures (CSV + HTML), on the same code as the pages."""
+"""Headless scripts reproducing the papers' figures (CSV + HTML), on the same code as the pages."""

@@ -39,7 +39,7 @@ with st.expander("How the numbers are computed"):
   so a zero gradient gives a zero perturbation, never NaN.
 - Every pass of one step uses the same mini-batch; weights are restored by copying, bit-exactly.
 - Hessian eigenvalues: Lanczos with full reorthogonalisation on a fixed batch in eval mode, warm-started
-  from the previous eigenvector during training; the sign of the largest-magnitude eigenvalue is kept.
+  from the previous eigenvector during training; λ_max is the algebraically largest eigenvalue.
 - The SAM edge `λ_SAM = (‖g‖/2ρ)(√(1 + 8ρ/(η‖g‖)) − 1)` is Long & Bartlett's for plain SAM with GD
   steps; for SSAM or momentum it is shown as a heuristic.
 - infoSAM here is a **reconstruction** (the paper's exact estimator could not be verified): constraint-

@@ -1,6 +1,6 @@
 """Hessian diagnostics by Hessian-vector products: top eigenvalues, trace, spectral density.
 
-Standard parameters (ALGORITHMS.md): the model in eval mode, a *fixed* batch, the loss without weight
+Standard setting (docs/ALGORITHMS.md, "Hessian diagnostics"): eval mode, a *fixed* batch, the loss without weight
 decay, HVPs by double backward with the gradient graph built once. Vectors are flat `(P,)` tensors.
 
 - `top_eigenvalues`: Lanczos with full reorthogonalisation (default) or power iteration with

@@ -31,7 +31,7 @@ def frozen_bn(model: torch.nn.Module | None):
     """Keep BatchNorm running statistics (and their batch counters) untouched inside the block.
 
     BN still normalises with the batch's statistics; only the running estimates are protected, so
-    the extra SAM passes do not count twice (ALGORITHMS.md, common skeleton).
+    the extra SAM passes do not count twice (docs/ALGORITHMS.md, "Common skeleton").
     """
     if model is None:
         yield

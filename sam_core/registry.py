@@ -152,7 +152,7 @@ _SPECS = [
         name="ssam", label="Stable SAM (SSAM)", passes=2,
         summary="Renormalise the descent gradient to the ascent gradient's norm: γ_t = ‖g‖/‖g_adv‖.",
         formula=r"e = \rho\, g,\quad \gamma_t = \frac{\|g\|}{\|\nabla L(w+e)\| + \epsilon},\quad d = \gamma_t\,\nabla L(w + e)",
-        reference="Tan, Zhang, Liu, et al. Stabilizing Sharpness-Aware Minimization Through A Simple Renormalization Strategy (seed 000)",
+        reference="Tan, Zhang, Liu, Wang, Hao. Stabilizing Sharpness-Aware Minimization Through A Simple Renormalization Strategy. JMLR 2025",
         url="https://arxiv.org/abs/2401.07250",
         hparams={
             "rho": _rho(0.05),
@@ -169,14 +169,14 @@ _SPECS = [
         summary="Look both up (ρ_max) and down (ρ_min) the gradient and combine the two.",
         formula=(r"e_\pm = \pm\rho_{\pm}\frac{g}{\|g\|+\epsilon},\quad \varsigma = \frac{\|g_{max}\|}{\|g_{min}\| + \epsilon},"
                  r"\quad d = g_{max} + g - \varsigma\, g_{min}"),
-        reference="Deng et al. Bilateral Sharpness-Aware Minimization for Flatter Minima (seed 004)",
+        reference="Deng, Pang, Zhang, Huang. Bilateral Sharpness-Aware Minimization for Flatter Minima. arXiv 2024",
         url="https://arxiv.org/abs/2409.13173",
         hparams={
             "rho": _rho(0.05, help="ρ_max, the radius of the ascent"),
             "rho_min": HParam("rho_min", 0.05, low=0.0, high=10.0, log=True, symbol=r"\rho_{min}",
                               help="ρ_min of the descent look (the value at the largest learning rate when tied to the LR)."),
             "rho_min_lo": HParam("rho_min_lo", 0.0, low=0.0, high=10.0, symbol=r"\rho_{min,lo}",
-                                 help="ρ_min at learning rate 0 when tied to the LR (ALGORITHMS.md: 0)."),
+                                 help="ρ_min at LR 0 when tied to the LR (docs/ALGORITHMS.md, 'Bilateral SAM')."),
             "rho_min_schedule": HParam("rho_min_schedule", "lr", kind="choice", choices=("lr", "constant"),
                                        help="'lr': ρ_min proportional to the current learning rate (ρ_min at the initial LR, 0 at LR 0); 'constant'."),
         },
@@ -185,7 +185,7 @@ _SPECS = [
         name="presam", label="Preconditioned SAM", passes=2,
         summary="Constraint-preconditioned ascent: the ρ-ball measured in a diagonal metric D.",
         formula=r"e = \rho\,\frac{D^{-1} g}{\sqrt{g^\top D^{-1} g} + \epsilon},\quad d = \nabla L(w + e)",
-        reference="Zhang, Li, Giannakis. Preconditioned Sharpness-Aware Minimization (seed 002)",
+        reference="Zhang, Li, Giannakis. Preconditioned Sharpness-Aware Minimization. ICASSP 2025, arXiv:2501.06603",
         hparams={
             "rho": _rho(0.05),
             "precond": HParam("precond", None, kind="tensor", ui=False,
@@ -199,7 +199,7 @@ _SPECS = [
         formula=(r"m_t = \beta m + (1-\beta) g,\ s_t = \beta s + (1-\beta)(g - m_{t-1})^2,\ "
                  r"D = \mathrm{clamp}\big(\tfrac{s_t+\delta}{\mathrm{mean}(s_t+\delta)}, D_0^{-1}, D_0\big),\ "
                  r"e = \rho\,\frac{D^{-1} g}{\sqrt{g^\top D^{-1} g} + \epsilon}"),
-        reference="Zhang, Li, Giannakis (seed 002): infoSAM. Reconstruction by SAM Lab, not the paper's verified formula.",
+        reference="Zhang, Li, Giannakis (ICASSP 2025): infoSAM. Reconstruction by SAM Lab, not the paper's verified formula.",
         hparams={
             "rho": _rho(0.05),
             "beta": HParam("beta", 0.9, low=0.0, high=0.999, symbol=r"\beta", help="EMA factor of the noise estimate."),

@@ -5,7 +5,7 @@ trajectories) with `batch_dims` leading dimensions of independent trajectories: 
 over the tensors of one trajectory and separate per trajectory (`(N,)` norms, never one norm over
 the batch). Hyperparameters may be Python numbers or tensors of the batch shape (a sweep over ρ).
 
-A step has the same shape for every variant (ALGORITHMS.md, "Common skeleton"):
+A step has the same shape for every variant (docs/ALGORITHMS.md, "Common skeleton"):
 
     loss, g  = grad_fn(w)                      # pass 1
     es       = perturbations(variant, g, w, …) # 0 (SGD), 1 (SAM family) or 2 (BSAM) ascent points
@@ -160,7 +160,7 @@ def asam_T(w: Sequence[torch.Tensor], hp: dict, weight_mask: Sequence[bool] | No
 
 
 def _infosam_D(g: Tensors, state: dict, hp: dict, bd: int) -> list[Any]:
-    """infoSAM's noise-aware diagonal D (reconstruction; see ALGORITHMS.md). Updates `state`."""
+    """infoSAM's noise-aware diagonal D (a reconstruction: docs/ALGORITHMS.md, "infoSAM"). Updates `state`."""
     beta, delta, d0 = hp["beta"], hp["delta"], hp["d0"]
     m_prev = state.get("m") or [torch.zeros_like(x) for x in g]
     s_prev = state.get("s") or [torch.zeros_like(x) for x in g]
@@ -179,7 +179,7 @@ def _infosam_D(g: Tensors, state: dict, hp: dict, bd: int) -> list[Any]:
 def _precond_ascent(g: Tensors, D: Sequence[Any], rho: Any, bd: int) -> Tensors:
     """Constraint-preconditioned ascent e = ρ D⁻¹g / (√(gᵀD⁻¹g) + ε); D = I gives SAM exactly.
 
-    ALGORITHMS.md writes √(gᵀD⁻¹g + ε); ε outside the root keeps e = 0 at g = 0 just the same and makes
+    ε outside the root (docs/ALGORITHMS.md, "Preconditioned SAM"): e = 0 at g = 0 either way, and it makes
     D = I reproduce SAM bit for bit.
     """
     Dinv_g = [x / d if isinstance(d, torch.Tensor) else x for x, d in zip(g, D)]
@@ -283,7 +283,7 @@ def combine(
         stats["sigma"] = sigma
         return d, stats
     if hp.get("stable", False):
-        if variant == "asam":  # weighted norms ‖T(w) g‖ and ‖T(w+e) g_adv‖ (ALGORITHMS.md, SSAM with ASAM).
+        if variant == "asam":  # norms ‖T(w) g‖ and ‖T(w+e) g_adv‖ (docs/ALGORITHMS.md, "SSAM with ASAM").
             # Our reading: T is ASAM's own metric (|w| + η on the parameters it scales), the same T as the
             # ascent; the document writes ‖|w| ⊙ g‖, which is this T with η = 0 on every parameter.
             w_adv = [wi + ei for wi, ei in zip(w, es[0])]

@@ -2,7 +2,7 @@
 
 GD with heavy-ball momentum β is unstable along a Hessian eigenvalue above (2 + 2β)/η.
 SAM with GD steps (Long & Bartlett, "Sharpness-Aware Minimization and the Edge of Stability",
-seed 003) is unstable above the positive root of η λ (1 + ρ λ / ‖g‖) = 2:
+JMLR 2024) is unstable above the positive root of η λ (1 + ρ λ / ‖g‖) = 2:
 
     λ_SAM = (‖g‖ / 2ρ) (√(1 + 8ρ/(η‖g‖)) − 1) = 4 / (η (1 + √(1 + 8ρ/(η‖g‖))))
 
@@ -53,7 +53,7 @@ def effective_rho(variant: str, hp: dict, grad_norm: float, step: int = 1) -> fl
     Long & Bartlett's edge is for SAM's normalised ascent of radius ρ. An unnormalised ascent e = ρ g
     (USAM, SSAM by default) is a normalised one of radius ρ‖g‖ at this step — on a quadratic this gives
     exactly USAM's stability condition ηλ(1 + ρλ) < 2; Unified SAM mixes the two with λ_t. Other
-    variants use ρ itself. Outside plain SAM the edge is a heuristic (ALGORITHMS.md).
+    variants use ρ itself. Outside plain SAM the edge is a heuristic (docs/ALGORITHMS.md, "Stability edges").
     """
     from .rules import unified_lam
 

@@ -23,7 +23,7 @@ def np_grad(w):
 
 
 def one_step_numpy(variant, w, lr, hp):
-    """Independent transcription of ALGORITHMS.md for a single point, in numpy."""
+    """Independent numpy transcription of docs/ALGORITHMS.md, "Update rules at a glance", at one point."""
     g = np_grad(w)
     n = np.linalg.norm(g)
     rho = hp.get("rho", 0.0)

@@ -15,11 +15,11 @@ stochastic gradient is ``g = Σ_j c_j ∇f_{i_j}(w)`` (and the batch loss ``Σ_j
 
 Expected-smoothness ("ABC") constants ``E‖g‖² ≤ 2A(f − f^inf) + B‖∇f‖² + C`` (Khaled & Richtárik 2020,
 Prop. 2-3, the assumption Unified SAM's analysis uses):
-b-nice ``A = (n − b) L_max / (b (n − 1))``, ``B = n (b − 1) / (b (n − 1))`` (ALGORITHMS.md); sampling with
+b-nice ``A = (n − b) L_max / (b (n − 1))``, ``B = n (b − 1) / (b (n − 1))``; sampling with
 replacement with probabilities ``p_i``: ``A = max_i L_i / (b n p_i)``, ``B = 1 − 1/b`` (so ``p_i ∝ L_i``
 gives ``A = mean(L_i)/b`` instead of ``L_max``); full batch ``A = 0``, ``B = 1``.
 
-Unified SAM theoretical constants (Oikonomou & Loizou 2025, as stated in ALGORITHMS.md):
+Unified SAM constants (Oikonomou & Loizou 2025; docs/ALGORITHMS.md, "Arbitrary sampling and step sizes"):
 ``γ = min(2, μ / (8 (B μ + A))) / L``; ``ρ = 1/(4L)`` for ``λ = 1``, else
 ``ρ = min(1, μ / (2 (B μ + A) (1 − λ)²)) / (4L)``. For a λ *schedule* we return the most conservative
 value over λ ∈ [0, 1] (that of λ = 0).
