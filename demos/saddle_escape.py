@@ -82,9 +82,14 @@ def main(argv=None) -> int:
     check_device(args.device)
     ensure_writable(args.csv, "--csv")
     ensure_writable(args.html, "--html")
+    if not 0 < args.escape_frac < 1:
+        raise CLIError("--escape-frac", f"must be in (0, 1), got {args.escape_frac}")
     hp = {}
     if args.lam is not None:
+        import sam_core
+
         lam = args.lam if args.lam in ("1/t", "1-1/t") else parse_float(args.lam, "--lam")
+        sam_core.resolve_hparams("unified_sam", lam=lam)  # refused now even if unified_sam is not raced
         hp["unified_sam"] = {"lam": lam}
     try:
         cfg = SaddleConfig(d=args.d, init_var=args.init_var, lr=args.lr, epochs=args.epochs,

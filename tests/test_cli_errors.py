@@ -205,6 +205,8 @@ ROWS = [
     ("saddle-variants-empty", SAD, ["--variants", ","], "--variants"),
     ("saddle-csv-proc", SAD, ["--csv", "/proc/x.csv"], "--csv"),
     ("saddle-device", SAD, ["--device", "cuda:7"], "cuda:7"),
+    ("saddle-lam-range", SAD, ["--lam", "5"], "lam"),
+    ("saddle-escape-frac", SAD, ["--escape-frac", "2"], "--escape-frac"),
     # demos.stability_sweep
     ("swp-lrs-1e9", SWP, ["--lrs", "0.01:1:1e9", "--csv", "{T}/o.csv"], "--lrs"),
     ("swp-lrs-huge", SWP, ["--lrs", "0.01:1:1000000000", "--csv", "{T}/o.csv"], "--lrs"),
@@ -234,7 +236,7 @@ def _args(args: list[str], t: Path, world: dict) -> list[str]:
 
 
 def run_subprocess(module: str, argv: list[str], t: Path, src: Path = ROOT, timeout: float = 60.0):
-    """(exit status or 'hang', stderr) of `python -m module argv` run from `src`."""
+    """(exit status or 'hang', stderr, stdout) of `python -m module argv` run from `src`."""
     env = {**os.environ, **ENV, "SAMLAB_RUNS_DIR": str(t / "default-runs"), "SAMLAB_DATA": str(t / "data"),
            "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
@@ -242,29 +244,30 @@ def run_subprocess(module: str, argv: list[str], t: Path, src: Path = ROOT, time
                            text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        return "hang", err
-    return p.returncode, p.stderr
+        return "hang", err, ""
+    return p.returncode, p.stderr, p.stdout
 
 
 def run_inprocess(module: str, argv: list[str]):
-    """(exit status, stderr) of `module.main(argv)`; an exception escaping main counts as a traceback."""
+    """(exit status, stderr, stdout) of `module.main(argv)`; an exception escaping main counts as a traceback."""
     main = importlib.import_module(module).main
-    err = io.StringIO()
+    err, out = io.StringIO(), io.StringIO()
     try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
             code = main(argv)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except BaseException as exc:  # noqa: B036 — what the user would have seen as a traceback
-        return 0, err.getvalue() + f"\nTraceback (most recent call last):\n  (in-process) {type(exc).__name__}: {exc}"
-    return code, err.getvalue()
+        tb = f"\nTraceback (most recent call last):\n  (in-process) {type(exc).__name__}: {exc}"
+        return 0, err.getvalue() + tb, out.getvalue()
+    return code, err.getvalue(), out.getvalue()
 
 
-def verdict(code, err: str, expect: str) -> str | None:
+def verdict(code, err: str, expect: str, out: str = "") -> str | None:
     """None when the row is handled cleanly, else what is wrong."""
     if code == "hang":
         return "hang"
-    if "Traceback" in err:
+    if "Traceback" in err or "Traceback" in out:  # the old worker printed a failure's traceback on stdout
         return "traceback"
     if code == 0:
         return "exit status 0"
@@ -304,8 +307,8 @@ def test_bad_invocation_is_one_clean_line(world, row):
     t, info, stores_before = world
     name, module, args, expect = row
     argv = _args(args, t, info)
-    code, err = run_subprocess(module, argv, t) if name in SUBPROCESS else run_inprocess(module, argv)
-    problem = verdict(code, err, expect)
+    code, err, out = run_subprocess(module, argv, t) if name in SUBPROCESS else run_inprocess(module, argv)
+    problem = verdict(code, err, expect, out)
     if problem is None and _snapshot(t) != stores_before:
         problem = "a corrupt/foreign run store was altered (or a file was created beside it)"
     if problem is None and module == TRAIN and (t / "r" / "runs.sqlite").exists():
@@ -334,8 +337,8 @@ if __name__ == "__main__":  # python tests/test_cli_errors.py [SRC_ROOT]: every 
         before = _snapshot(t)
         counts: Counter = Counter()
         for name, module, args, expect in ROWS:
-            code, err = run_subprocess(module, _args(args, t, info), t, src, timeout)
-            problem = verdict(code, err, expect)
+            code, err, out = run_subprocess(module, _args(args, t, info), t, src, timeout)
+            problem = verdict(code, err, expect, out)
             altered = _snapshot(t) != before
             if altered:
                 before = _snapshot(t)

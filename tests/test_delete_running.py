@@ -187,3 +187,25 @@ def test_store_delete_force_in_process_kills_a_worker_that_ignores_the_stop(tmp_
     store.delete(rid, force=True, stop_timeout=1.0)
     assert stuck.wait(timeout=10) == -signal.SIGKILL
     assert not store.exists(rid)
+
+
+@pytest.mark.slow
+def test_training_page_delete_stops_the_running_worker_first(data, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SAMLAB_RUNS_DIR", str(tmp_path / "runs"))
+    store = RunStore(tmp_path / "runs")
+    rid = create(store, _cfg())
+    proc = spawn_worker(store, rid)
+    info = _wait_running(store, rid, min_step=3)
+    at = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=90)
+    at.session_state["tl_show"] = [rid]
+    at.run()
+    assert not at.exception, at.exception
+    at.checkbox(key=f"tl_delsure_{rid}").check().run()
+    at.button(key=f"tl_del_{rid}").click().run()
+    assert not at.exception, at.exception
+    proc.wait(timeout=5)  # gone before the page went on: this only reaps it
+    assert not pid_alive(info.pid) and not _processes_naming(rid)
+    assert _rows(store.path, rid) == {"runs": 0, "metrics": 0, "artifacts": 0}
+    assert not store.run_dir(rid).exists()

@@ -210,7 +210,6 @@ class RunVanished(KeyError):
     """The run's row is gone (deleted while its worker ran): the worker must stop at once, writing nothing."""
 
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 # the columns every run store of this project has had (older stores may lack later tables, never these)
 _RUN_COLUMNS = {"id", "name", "grp", "config", "status", "created", "started", "finished", "heartbeat", "pid",
                 "pid_start", "host", "step", "epoch", "total_steps", "steps_per_epoch", "train_seconds",
@@ -235,16 +234,14 @@ def inspect_store(path: Path) -> str:
     if not path.is_file():
         raise StoreError(f"run store {path} is not a file (a folder or a device?); remove it or choose another "
                          f"runs folder")
+    # never open() the database file itself: closing any descriptor of it would drop every POSIX lock
+    # this process's SQLite connections hold on it (another process could then delete the live WAL);
+    # SQLite reads the header, and a file that is not a database fails its first query
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(len(SQLITE_MAGIC))
+        if path.stat().st_size == 0:
+            return "new"
     except OSError as exc:
         raise StoreError(f"run store {path} cannot be read ({exc.strerror or exc})") from None
-    if not head:
-        return "new"
-    if head != SQLITE_MAGIC:
-        raise StoreError(f"run store {path} is corrupt: not an SQLite database (left unchanged; move it away "
-                         f"or choose another runs folder)")
     try:
         con = sqlite3.connect(_ro_uri(path), uri=True, timeout=30.0)
         try:
