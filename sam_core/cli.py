@@ -185,12 +185,13 @@ def parse_float(text: str, field: str) -> float:
         raise CLIError(field, f"expected a number, got {str(text)!r}") from None
 
 
-def parse_names(text: str, field: str, allowed, at_least_one: bool = True) -> list[str]:
+def parse_names(text: str, field: str, allowed, at_least_one: bool = True, kind: str = "variant") -> list[str]:
     """A comma list of names from `allowed`, duplicates dropped; an empty list is refused."""
     names = list(dict.fromkeys(x.strip() for x in str(text).split(",") if x.strip()))
     bad = [n for n in names if n not in allowed]
     if bad:
-        raise CLIError(field, f"unknown {', '.join(map(repr, bad))}; choose from {','.join(allowed)}")
+        raise CLIError(field, f"unknown {kind}{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))}; choose from "
+                              f"{','.join(allowed)}")
     if at_least_one and not names:
         raise CLIError(field, f"name at least one, from {','.join(allowed)}")
     return names
