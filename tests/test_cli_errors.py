@@ -27,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RID = "20250101-120000-abcdef"  # well formed, in no store
 SID = "sweep-20250101-120000-abcdef"
-HEX = "0x" + "f" * 300  # the "int too large to convert to float"
+HEX = "0x" + "f" * 280  # 1120 bits, under the 300-character limit: the "int too large to convert to float"
 STORES = ("corrupt", "foreign", "otherschema", "truncated")  # must never be altered
 TINY = ["--subset", "32", "--batch-size", "16", "--epochs", "1", "--hessian-every", "0", "--final-top-k", "0",
         "--final-density", "false", "--test-subset", "16", "--eval-train-size", "16"]
