@@ -209,3 +209,20 @@ def test_training_page_delete_stops_the_running_worker_first(data, tmp_path, mon
     assert not pid_alive(info.pid) and not _processes_naming(rid)
     assert _rows(store.path, rid) == {"runs": 0, "metrics": 0, "artifacts": 0}
     assert not store.run_dir(rid).exists()
+
+
+def test_opening_the_store_again_keeps_this_process_sqlite_locks(tmp_path):
+    """Inspecting runs.sqlite (every RunStore() does, for corrupt/foreign files) must not drop the POSIX
+    locks this process's open connections hold: else another process closing its connection thinks it
+    is the last one and deletes the live WAL under us ('disk I/O error' here)."""
+    store = RunStore(tmp_path / "runs")
+    rid = store.create_run({"optimizer": "sam"})
+    RunStore(tmp_path / "runs")  # a second store on the same folder (a page, a CLI call in this process)
+    RunStore(tmp_path / "runs", read_only=True).list_runs()
+    code = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA journal_mode=WAL'); "
+            "c.execute('UPDATE runs SET message=? WHERE id=?', ('other process', sys.argv[2])); c.commit(); c.close()")
+    subprocess.run([sys.executable, "-c", code, str(store.path), rid], check=True, timeout=60)
+    assert Path(str(store.path) + "-wal").exists() and Path(str(store.path) + "-shm").exists()
+    assert store.get(rid).message == "other process"
+    store.log_metrics(rid, [(1, "loss", 0.5)])
+    assert store.metrics(rid).loc[1, "loss"] == 0.5
