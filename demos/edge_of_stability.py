@@ -14,13 +14,18 @@ import argparse
 import sys
 import time
 
+from sam_core.cli import NO_CAPS_HELP, Parser, check_cap, check_device, cli_main, ensure_writable, parse_names
 from sam_core.dynamics.eos import CSV_COLUMNS, EoSConfig, run_eos
 from sam_core.problems import EOS_DATASETS
+from sam_core.registry import VARIANTS
+
+# the page's limits (pages/edge_of_stability.py); --no-caps lifts them
+CAPS = {"steps": 100_000, "n": 60_000, "width": 512, "depth": 6}
 
 
 def build_parser() -> argparse.ArgumentParser:
     d = EoSConfig()
-    p = argparse.ArgumentParser(prog="python -m demos.edge_of_stability", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m demos.edge_of_stability", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--variants", default="sgd,sam", help="comma-separated variant names")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate η")
@@ -40,12 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default=None, help="write " + ",".join(CSV_COLUMNS) + " here")
     p.add_argument("--html", default=None, help="write the figure here (self-contained HTML)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--no-caps", action="store_true", help=NO_CAPS_HELP)
     return p
 
 
+@cli_main(exit=True)
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    variants = [v for v in args.variants.split(",") if v.strip()]
+    # everything that can be refused is refused before the computation: options, caps, device, outputs
+    variants = parse_names(args.variants, "--variants", list(VARIANTS))
+    for name, cap in CAPS.items():
+        check_cap(f"--{name}", getattr(args, name), cap, args.no_caps)
+    check_device(args.device)
+    ensure_writable(args.csv, "--csv")
+    ensure_writable(args.html, "--html")
     try:
         cfg = EoSConfig(dataset=args.dataset, n=args.n, width=args.width, depth=args.depth,
                         activation=args.activation, lr=args.lr, rho=args.rho, momentum=args.momentum,

@@ -13,7 +13,16 @@ import argparse
 import sys
 import time
 
-from sam_core.expr import ExprError
+from sam_core.cli import (
+    NO_CAPS_HELP,
+    CLIError,
+    Parser,
+    check_cap,
+    cli_main,
+    ensure_writable,
+    parse_float,
+    parse_names,
+)
 from sam_core.landscapes import NAMES
 from sam_core.race import race, tracks_frame
 from sam_core.registry import VARIANTS
@@ -22,7 +31,7 @@ from .stability_sweep import build_landscape
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m demos.landscape", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m demos.landscape", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--function", default="quartic", choices=[*NAMES, "custom"])
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="function parameter, e.g. kappa=100")
@@ -40,28 +49,35 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--html", default=None, help="write the race figure here")
     p.add_argument("--surface", action="store_true", help="draw the 3-D surface instead of the contour map")
     p.add_argument("--csv", default=None, help="write the trajectories here")
+    p.add_argument("--no-caps", action="store_true", help=NO_CAPS_HELP)
     return p
 
 
+MAX_STEPS = 5000  # the page's race (ui/landscape_controls.py); --no-caps lifts it
+
+
+@cli_main(exit=True)
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
-    try:
-        L = build_landscape(args)
-        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-        for v in variants:
-            if v not in VARIANTS:
-                raise ValueError(f"--variants: unknown variant {v!r}; choose from {','.join(VARIANTS)}")
-        rho = L.rho if args.rho is None else args.rho
-        hp = {v: {"rho": rho} for v in variants if "rho" in VARIANTS[v].hparams}
-        start = L.start if args.start is None else tuple(float(s) for s in args.start.split(","))
-        lr = L.lr if args.lr is None else args.lr
-        t0 = time.perf_counter()
-        tracks = race(L, variants, lr=lr, steps=args.steps, start=start, hp=hp, momentum=args.momentum,
-                      noise=args.noise, seed=args.seed, equal_evals=args.equal_evals)
-        dt = time.perf_counter() - t0
-    except (ValueError, ExprError) as err:
-        p.error(str(err))
+    variants = parse_names(args.variants, "--variants", list(VARIANTS))  # ',' names none: refused, nothing runs
+    check_cap("--steps", args.steps, MAX_STEPS, args.no_caps)
+    ensure_writable(args.csv, "--csv")
+    ensure_writable(args.html, "--html")
+    L = build_landscape(args)
+    rho = L.rho if args.rho is None else args.rho
+    hp = {v: {"rho": rho} for v in variants if "rho" in VARIANTS[v].hparams}
+    if args.start is None:
+        start = L.start
+    else:
+        start = tuple(parse_float(s, "--start") for s in args.start.split(","))
+        if len(start) != 2:
+            raise CLIError("--start", f"write x,y (two numbers), got {args.start!r}")
+    lr = L.lr if args.lr is None else args.lr
+    t0 = time.perf_counter()
+    tracks = race(L, variants, lr=lr, steps=args.steps, start=start, hp=hp, momentum=args.momentum,
+                  noise=args.noise, seed=args.seed, equal_evals=args.equal_evals)
+    dt = time.perf_counter() - t0
     print(f"{L.label} from {start}, lr={lr:g}, ρ={rho:g}: {len(tracks)} variants in {dt:.2f} s")
     for t in tracks:
         d = f"{t.dist[-1]:.3g}" if len(L.minima) else "n/a"

@@ -15,18 +15,33 @@ import argparse
 import sys
 import time
 
+from sam_core.cli import (
+    NO_CAPS_HELP,
+    Parser,
+    check_cap,
+    cli_main,
+    ensure_writable,
+    list_count,
+    parse_float,
+    parse_names,
+)
 from sam_core.dynamics.quadratics import QuadraticLabConfig, run_quadratic_lab
 from sam_core.problems import PROBLEM_KINDS, SAMPLING_KINDS
+from sam_core.registry import VARIANTS
+
+# the Quadratics page's limits (pages/quadratics.py); --no-caps lifts them
+CAPS = {"dim": 100, "n": 10_000, "steps": 200_000, "seeds": 10, "batch_size": 10_000, "budget_epochs": 10_000}
+MAX_LAMS = 20
 
 
 def _lam(x: str):
     x = x.strip()
-    return x if x in ("1/t", "1-1/t") else float(x)
+    return x if x in ("1/t", "1-1/t") else parse_float(x, "--lam")
 
 
 def build_parser() -> argparse.ArgumentParser:
     d = QuadraticLabConfig()
-    p = argparse.ArgumentParser(prog="python -m demos.quadratic", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m demos.quadratic", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--problem", choices=PROBLEM_KINDS, default=d.problem)
     p.add_argument("--dim", type=int, default=d.dim)
@@ -53,11 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default=None)
     p.add_argument("--html", default=None)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--no-caps", action="store_true", help=NO_CAPS_HELP)
     return p
 
 
+@cli_main(exit=True)
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    parse_names(args.variants, "--variants", list(VARIANTS))
+    for name, cap in CAPS.items():
+        check_cap("--" + name.replace("_", "-"), getattr(args, name), cap, args.no_caps)
+    check_cap("--lam", list_count(args.lam), MAX_LAMS, args.no_caps, what=f"{list_count(args.lam)} values")
+    ensure_writable(args.csv, "--csv")
+    ensure_writable(args.html, "--html")
     try:
         cfg = QuadraticLabConfig(
             problem=args.problem, n=args.n, dim=args.dim, cond=args.cond, row_norm_ratio=args.row_norm_ratio,

@@ -13,7 +13,23 @@ import argparse
 import sys
 import time
 
+from sam_core.cli import (
+    NO_CAPS_HELP,
+    CLIError,
+    Parser,
+    check_cap,
+    check_device,
+    cli_main,
+    ensure_writable,
+    parse_float,
+    parse_names,
+)
 from sam_core.dynamics import SaddleConfig, run_saddle
+from sam_core.registry import VARIANTS
+
+# the Dynamics lab's limits (pages/saddle.py); --no-caps lifts them
+CAPS = {"seeds": 10, "epochs": 5000, "d": 64, "n_samples": 100_000, "batch_size": 100_000}
+MAX_RHOS = 20
 
 
 def _list(conv):
@@ -27,7 +43,7 @@ def _list(conv):
 
 def build_parser() -> argparse.ArgumentParser:
     d = SaddleConfig()
-    p = argparse.ArgumentParser(prog="python -m demos.saddle_escape", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m demos.saddle_escape", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--variants", type=_list(str), default=["sgd", "sam", "usam", "ssam"], help="comma-separated")
     p.add_argument("--rho", type=_list(float), default=[0.01, 0.05, 0.2], help="comma-separated ρ values")
@@ -48,14 +64,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default=None, help="write variant,rho,seed,epoch,loss here")
     p.add_argument("--html", default=None, help="write the figures here (self-contained HTML)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--no-caps", action="store_true", help=NO_CAPS_HELP)
     return p
 
 
+@cli_main(exit=True)
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.variants = parse_names(",".join(args.variants), "--variants", list(VARIANTS))
+    if not args.rho:
+        raise CLIError("--rho", "give at least one ρ value, e.g. --rho 0.05")
+    for name, cap in CAPS.items():
+        check_cap("--" + name.replace("_", "-"), getattr(args, name), cap, args.no_caps)
+    if args.seeds < 1:
+        raise CLIError("--seeds", f"must be at least 1, got {args.seeds}")
+    check_cap("--rho", len(args.rho), MAX_RHOS, args.no_caps, what=f"{len(args.rho)} values")
+    check_device(args.device)
+    ensure_writable(args.csv, "--csv")
+    ensure_writable(args.html, "--html")
+    if not 0 < args.escape_frac < 1:
+        raise CLIError("--escape-frac", f"must be in (0, 1), got {args.escape_frac}")
     hp = {}
     if args.lam is not None:
-        lam = args.lam if args.lam in ("1/t", "1-1/t") else float(args.lam)
+        import sam_core
+
+        lam = args.lam if args.lam in ("1/t", "1-1/t") else parse_float(args.lam, "--lam")
+        sam_core.resolve_hparams("unified_sam", lam=lam)  # refused now even if unified_sam is not raced
         hp["unified_sam"] = {"lam": lam}
     try:
         cfg = SaddleConfig(d=args.d, init_var=args.init_var, lr=args.lr, epochs=args.epochs,

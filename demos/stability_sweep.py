@@ -16,35 +16,58 @@ import time
 
 import pandas as pd
 
+from sam_core.cli import (
+    NO_CAPS_HELP,
+    CLIError,
+    Parser,
+    check_cap,
+    cli_main,
+    ensure_writable,
+    list_count,
+    parse_float,
+    parse_names,
+)
 from sam_core.expr import ExprError, custom_landscape
 from sam_core.landscapes import NAMES, make_landscape
 from sam_core.registry import VARIANTS
 from sam_core.sweeps import COLUMNS, Success, parse_range, sweep_lr
+
+# the Landscape lab's limits for one sweep (pages/landscape.py); --no-caps lifts them
+CAPS = {"--lrs": 40, "--rho": 30, "--starts": 20_000, "--steps": 5000}
+MAX_WORK = 1e9  # trajectory-steps: variants × ρ values × lrs × starts × steps, as on the page
 
 
 def _params(items: list[str]) -> dict[str, float]:
     out = {}
     for it in items or []:
         if "=" not in it:
-            raise ValueError(f"--param {it!r}: write NAME=VALUE, e.g. kappa=100")
+            raise CLIError("--param", f"{it!r}: write NAME=VALUE, e.g. kappa=100")
         k, v = it.split("=", 1)
-        out[k.strip()] = float(v)
+        out[k.strip()] = parse_float(v, f"--param {k.strip()}")
     return out
 
 
 def build_landscape(args):
     if args.function == "custom":
         if not args.expr:
-            raise ValueError("--function custom needs --expr, e.g. --expr 'sin(x)*y + 0.1*x**2'")
-        d = [float(v) for v in args.domain.split(",")]
+            raise CLIError("--expr", "--function custom needs --expr, e.g. --expr 'sin(x)*y + 0.1*x**2'")
+        d = [parse_float(v, "--domain") for v in args.domain.split(",")]
         if len(d) != 4:
-            raise ValueError("--domain: write x_min,x_max,y_min,y_max")
-        return custom_landscape(args.expr, ((d[0], d[1]), (d[2], d[3])))
-    return make_landscape(args.function, **_params(args.param))
+            raise CLIError("--domain", "write x_min,x_max,y_min,y_max")
+        try:
+            return custom_landscape(args.expr, ((d[0], d[1]), (d[2], d[3])))
+        except ExprError as exc:
+            raise CLIError("--expr", str(exc)) from None
+        except (ArithmeticError, RecursionError, MemoryError, TypeError) as exc:  # the parser's own bugs: one line
+            raise CLIError("--expr", f"cannot use this formula ({type(exc).__name__}: {exc})") from None
+    try:
+        return make_landscape(args.function, **_params(args.param))
+    except TypeError as exc:  # an unknown parameter name
+        raise CLIError("--param", str(exc)) from None
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m demos.stability_sweep", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m demos.stability_sweep", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--function", default="quartic", choices=[*NAMES, "custom"], help="the 2-D test function")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
@@ -69,23 +92,42 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--csv", default="stability_sweep.csv", help="output table")
     p.add_argument("--html", default=None, help="also write the figure as a standalone HTML file")
+    p.add_argument("--no-caps", action="store_true", help=NO_CAPS_HELP)
     return p
 
 
+def _range(text: str, field: str, log: bool = True):
+    try:
+        return parse_range(text, log=log)
+    except ValueError as exc:
+        raise CLIError(field, str(exc)) from None
+
+
+def check_work(args) -> list[str]:
+    """Every option and cap, before anything is computed or allocated. Returns the variants."""
+    variants = parse_names(args.variants, "--variants", list(VARIANTS))
+    n_lrs, n_rhos = list_count(args.lrs), list_count(args.rho)
+    for field, value in (("--lrs", n_lrs), ("--rho", n_rhos), ("--starts", args.starts), ("--steps", args.steps)):
+        check_cap(field, value, CAPS[field], args.no_caps,
+                  what=f"{value} values" if field in ("--lrs", "--rho") else "")
+    work = len(variants) * max(n_rhos, 1) * max(n_lrs, 1) * args.starts * args.steps
+    check_cap("--starts/--steps/--lrs", work, MAX_WORK, args.no_caps,
+              what=f"{len(variants)} variants × {max(n_rhos, 1)} ρ × {n_lrs} lrs × {args.starts} starts × "
+                   f"{args.steps} steps = {work:.2g} trajectory-steps")
+    return variants
+
+
 def run(args) -> pd.DataFrame:
+    variants = check_work(args)
     L = build_landscape(args)
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    for v in variants:
-        if v not in VARIANTS:
-            raise ValueError(f"--variants: unknown variant {v!r}; choose from {','.join(VARIANTS)}")
-    lrs = parse_range(args.lrs)
-    rhos = parse_range(args.rho, log=False)
+    lrs = _range(args.lrs, "--lrs")
+    rhos = _range(args.rho, "--rho", log=False)
     success = Success(tol=args.tol, last_k=args.last_k, target=args.target)
     kw = dict(starts=args.starts, steps=args.steps, success=success, start_mode=args.start_mode, spread=args.spread,
               momentum=args.momentum, noise=args.noise, seed=args.seed, equal_evals=args.equal_evals)
     hp = {}
     if args.lam is not None and "unified_sam" in variants:
-        hp["unified_sam"] = {"lam": args.lam if args.lam in ("1/t", "1-1/t") else float(args.lam)}
+        hp["unified_sam"] = {"lam": args.lam if args.lam in ("1/t", "1-1/t") else parse_float(args.lam, "--lam")}
     df = sweep_lr(L, variants, lrs, hp, rhos=[float(r) for r in rhos], **kw)
     order = {v: i for i, v in enumerate(variants)}
     df = df.sort_values(["rho", "variant", "lr"], key=lambda s: s.map(order) if s.name == "variant" else s,
@@ -93,14 +135,14 @@ def run(args) -> pd.DataFrame:
     return df[COLUMNS], L
 
 
+@cli_main(exit=True)
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
+    ensure_writable(args.csv, "--csv")  # before the computation, which may take minutes
+    ensure_writable(args.html, "--html")
     t0 = time.perf_counter()
-    try:
-        df, L = run(args)
-    except (ValueError, ExprError) as err:
-        p.error(str(err))
+    df, L = run(args)
     dt = time.perf_counter() - t0
     df.to_csv(args.csv, index=False)
     bounds = ", ".join(f"{b:.4g}" for b in L.gd_bounds) or "none"

@@ -164,11 +164,15 @@ def _actions(info) -> None:
                 st.rerun()
             except Exception as exc:
                 show_error(exc, "Resume failed")
-        if not info.active:
-            sure = c3.checkbox("confirm", key=f"tl_delsure_{info.id}")
-            if c3.button("Delete", key=f"tl_del_{info.id}", disabled=not sure):
-                store.delete(info.id)
+        sure = c3.checkbox("confirm", key=f"tl_delsure_{info.id}",
+                           help="An active run's worker is stopped first; its metrics and checkpoint are deleted.")
+        if c3.button("Delete", key=f"tl_del_{info.id}", disabled=not sure):
+            try:
+                with st.spinner("Stopping its worker first…" if info.active else "Deleting…"):
+                    store.delete(info.id, force=True, stop_timeout=20.0)
                 st.rerun()
+            except Exception as exc:
+                show_error(exc, "Delete failed")
     c4.download_button("CSV", data=export_csv(store, info.id), file_name=f"{info.id}.csv", mime="text/csv",
                        key=f"tl_csv_{info.id}", help="One row per logged step (python -m sam_core.runs export).")
 

@@ -14,11 +14,12 @@ per-epoch ones; a cell is empty where that quantity was not measured at that ste
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
+from sam_core.cli import Parser, cli_main, ensure_writable
 from sam_core.training.store import STATUSES, RunStore, check_run_id, export_csv
 
 
@@ -32,8 +33,9 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sam_core.runs", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m sam_core.runs", description=__doc__.split("\n\n")[0])
     p.add_argument("--runs-dir", default=None, help="run store directory (default: SAMLAB_RUNS_DIR or runs/)")
     sub = p.add_subparsers(dest="cmd", required=True)
     ls = sub.add_parser("list", help="all runs, newest first")
@@ -47,14 +49,30 @@ def main(argv: list[str] | None = None) -> int:
         if name == "resume":
             sp.add_argument("--foreground", action="store_true", help="train in this process instead of a worker")
         if name == "delete":
-            sp.add_argument("--force", action="store_true", help="also delete an active run (its worker is told to stop)")
+            sp.add_argument("--force", action="store_true",
+                            help="also delete an active run: its worker is stopped first (stop request, then "
+                                 "SIGTERM, then SIGKILL after --stop-timeout seconds)")
+            sp.add_argument("--stop-timeout", type=float, default=30.0, help="seconds to wait for the worker")
     ls.add_argument("--runs-dir", dest="runs_dir_sub", default=None)
     a = p.parse_args(argv)
     from sam_core.settings import get_settings
 
     runs_dir = a.runs_dir_sub or a.runs_dir or str(get_settings().runs_dir)
+    if a.cmd == "export":
+        ensure_writable(a.csv, "--csv")
+    if a.cmd == "delete" and not (0 < a.stop_timeout <= 3600):
+        p.error(f"argument --stop-timeout: must be in (0, 3600] seconds, got {a.stop_timeout}")
+    settings = get_settings()
+    reading = a.cmd in ("list", "show", "export")
+    if settings.read_only and not reading:
+        print(f"error: SAMLAB_READ_ONLY=1: '{a.cmd}' writes to the run store and is switched off in read-only "
+              f"mode", file=sys.stderr)
+        return 2
+    # reading commands never create a store (an unknown folder is "no runs here"); on an existing store
+    # outside read-only mode they open it normally, so runs whose worker died are shown as failed
+    read_only = settings.read_only or (reading and not (Path(runs_dir).expanduser() / "runs.sqlite").exists())
     try:
-        store = RunStore(runs_dir, create=False)
+        store = RunStore(runs_dir, create=False, read_only=read_only)
         if a.cmd == "list":
             runs = store.list_runs(status=[a.status] if a.status else None)
             rows = [[r.id, r.status, r.variant, r.config.get("model", ""), r.config.get("dataset", ""),
@@ -97,13 +115,18 @@ def main(argv: list[str] | None = None) -> int:
             print(run_id)
             return 0
         if a.cmd == "delete":
-            if a.force and store.get(run_id).active:
-                store.request_stop(run_id)
+            info = store.get(run_id)
+            if a.force and info.active:
+                print(f"stopping the worker of {run_id} ({info.status}) …", file=sys.stderr, flush=True)
+                if not store.stop_worker(run_id, timeout=a.stop_timeout):
+                    print(f"error: the worker of {run_id} runs on another host and did not stop within "
+                          f"{a.stop_timeout:g} s; nothing was deleted", file=sys.stderr)
+                    return 1
             store.delete(run_id, force=a.force)
             print(f"deleted {run_id}")
             return 0
-    except (KeyError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except FileNotFoundError as exc:  # create=False/read-only: no such folder or no store in it
+        print(f"error: --runs-dir: {exc}", file=sys.stderr)
         return 2
     return 2
 

@@ -23,10 +23,13 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
+
+from sam_core.cli import Parser, cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sam_core.sweep", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m sam_core.sweep", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Example sweep.json:\n" + __doc__.split("sweep.json (see")[1].split("\n\n", 1)[1]
                                 .split("\n\nEach trial")[0])
@@ -91,6 +94,7 @@ def _table(df) -> str:
     return "\n".join([line(cols), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     from sam_core.settings import get_settings
@@ -101,8 +105,22 @@ def main(argv: list[str] | None = None) -> int:
     def echo(s: str) -> None:
         print(s, flush=True)
 
+    settings = get_settings()
+    runs_dir = a.runs_dir or str(settings.runs_dir)
+    reading = bool(a.list or a.results)
+    if settings.read_only and not (reading or a.dry_run):
+        print("error: SAMLAB_READ_ONLY=1: launching or stopping a sweep writes to the run store and is switched "
+              "off in read-only mode", file=sys.stderr)
+        return 2
+
+    def open_store() -> RunStore:
+        if reading:  # never creates a store; on an existing one outside read-only mode, a normal open
+            exists = (Path(runs_dir).expanduser() / "runs.sqlite").exists()
+            return RunStore(runs_dir, create=False, read_only=settings.read_only or not exists)
+        return RunStore(runs_dir, create=not (a.stop or a.sweep_id))
+
     try:
-        store = RunStore(a.runs_dir or str(get_settings().runs_dir))
+        store = None if (a.config and a.dry_run) else open_store()
         if a.list:
             for s in store.list_sweeps():
                 counts = summary(store, s.id)
@@ -131,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                     echo(f"trial {t.index}: {t.label()}")
                 echo(f"{len(trials)} trial(s), executor {spec.executor}")
                 return 0
+            if store is None:
+                store = open_store()
             sweep_id = create(store, spec)
             print(f"sweep {sweep_id} in {store.dir}: {store.get_sweep(sweep_id).n_trials} trial(s)",
                   file=sys.stderr, flush=True)
@@ -140,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
         status = execute(store, sweep_id, echo=echo)
     except (SweepError, ConfigError, ValueError, KeyError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {msg}", file=sys.stderr, flush=True)
         return 2
     df = sweep_frame(store, sweep_id)
     echo(_table(df))

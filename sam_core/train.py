@@ -26,7 +26,9 @@ import argparse
 import os
 import sys
 from dataclasses import fields
+from pathlib import Path
 
+from sam_core.cli import CLIError, Parser, check_device, cli_main
 from sam_core.registry import VARIANTS
 from sam_core.training.config import (
     BASES,
@@ -70,7 +72,7 @@ def _schedule_or_float(s: str):
 
 def build_parser() -> argparse.ArgumentParser:
     d = RunConfig()
-    p = argparse.ArgumentParser(prog="python -m sam_core.train", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m sam_core.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 argument_default=argparse.SUPPRESS)
     a = p.add_argument
@@ -163,6 +165,49 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
     return RunConfig.from_dict(base).validate()
 
 
+def _data_problem(cfg: RunConfig) -> str | None:
+    """Why the run's dataset cannot be had right now (not on disk, and no download possible), or None.
+
+    Checked before the run is created, so a missing dataset is one line and no failed run; a cheap
+    look for the files (nothing is read), then — only if a download would be tried — one short probe
+    of the host (a few seconds at most; none at all under SAMLAB_OFFLINE=1 or --no-download)."""
+    from sam_core.settings import get_settings
+    from sam_core.training import data as D
+
+    spec = DATASETS.get(cfg.dataset)
+    files = tuple(getattr(spec, "files", ()) or ())
+    if spec is None or not files or not hasattr(D, "_folder_candidates"):
+        return None  # a dataset without files on disk (generated): nothing to look for
+    data_dir = Path(cfg.data_dir or str(get_settings().data_dir)).expanduser()
+    try:
+        data_dir = data_dir.resolve()
+        for folder in D._folder_candidates(spec, data_dir):
+            if cfg.dataset == "cifar10":
+                if (folder / "test_batch").is_file() and any((folder / f).is_file() for f in files[:5]):
+                    return None
+            elif all((folder / f).is_file() or (folder / (f + ".gz")).is_file() for f in files):
+                return None
+    except (OSError, RuntimeError, ValueError):
+        pass  # unreadable path: missing
+    offline = os.environ.get("SAMLAB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    if not cfg.download or offline:
+        why = "downloading is switched off" + (" (SAMLAB_OFFLINE=1)" if offline else " (--no-download)")
+        return D.missing_message(spec, data_dir, why)
+    if not D._host_reachable(spec.url):
+        return D.missing_message(spec, data_dir, f"its host ({spec.url}) cannot be reached")
+    return None
+
+
+def precheck(cfg: RunConfig) -> RunConfig:
+    """What must hold before a run is created: the device exists here and the data can be had."""
+    if cfg.device != "auto":
+        check_device(cfg.device, "device")
+    problem = _data_problem(cfg)
+    if problem:
+        raise CLIError("data", problem)
+    return cfg
+
+
 def _main_distributed(ns: argparse.Namespace, ctx) -> int:
     """One rank of a torchrun job (see the module docstring)."""
     from sam_core.settings import get_settings
@@ -179,6 +224,10 @@ def _main_distributed(ns: argparse.Namespace, ctx) -> int:
             device = RunConfig.from_json_file(given["config"]).device
         except ConfigError:
             device = None  # reported below by rank 0
+    if get_settings().read_only:
+        print("error: SAMLAB_READ_ONLY: training writes to the run store and is switched off in read-only mode",
+              file=sys.stderr, flush=True)
+        return 2
     ctx = distributed.init(ctx, None if device in (None, "auto") else device)
     echo = (lambda s: print(s, flush=True)) if ctx.is_main else None
     store = None
@@ -193,7 +242,7 @@ def _main_distributed(ns: argparse.Namespace, ctx) -> int:
                     if store.get(run_id).status in ("stopped", "failed"):  # resume it on these processes
                         store.prepare_resume(run_id)
                 else:
-                    cfg = config_from_args(ns)
+                    cfg = precheck(config_from_args(ns))
                     distributed.check_batch(cfg.batch_size, ctx.world)
                     run_id = worker.create(store, cfg)
                     print(f"run {run_id} in {store.dir} ({ctx.world} processes, {ctx.backend})",
@@ -201,8 +250,10 @@ def _main_distributed(ns: argparse.Namespace, ctx) -> int:
                 store.register_worker(run_id)
                 status = store.claim_slot(run_id, max_concurrent=10**9)  # no queue slot: the job is running
                 payload = {"run_id": run_id, "config": cfg.to_dict(), "status": status}
-            except (ConfigError, ValueError, KeyError) as exc:
-                payload = {"error": str(exc)}
+            except (ConfigError, ValueError, KeyError, OSError) as exc:
+                from sam_core.cli import describe
+
+                payload = {"error": describe(exc)[0]}
         else:
             payload = None
         payload = ctx.broadcast_object(payload)
@@ -229,6 +280,7 @@ def _main_distributed(ns: argparse.Namespace, ctx) -> int:
         distributed.shutdown()
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     ns = p.parse_args(argv)
@@ -246,17 +298,23 @@ def main(argv: list[str] | None = None) -> int:
     from sam_core.training import worker
     from sam_core.training.store import RunStore, check_run_id
 
+    if get_settings().read_only:
+        raise CLIError("SAMLAB_READ_ONLY", "training writes to the run store and is switched off in read-only mode "
+                                           "(unset SAMLAB_READ_ONLY to train)")
+
     def echo(s: str) -> None:
         print(s, flush=True)
 
     try:
         runs_dir = given.get("runs_dir") or str(get_settings().runs_dir)
-        store = RunStore(runs_dir)
         if "run_id" in given:
             run_id = check_run_id(given["run_id"])
+            store = RunStore(runs_dir, create=False)
+            store.get(run_id)  # KeyError "no run …" for an id the store never had
             status = worker.execute(store, run_id, echo=echo)
         else:
-            cfg = config_from_args(ns)
+            cfg = precheck(config_from_args(ns))  # before the store: a bad option creates nothing
+            store = RunStore(runs_dir)
             run_id = worker.create(store, cfg)
             print(f"run {run_id} in {store.dir}", file=sys.stderr, flush=True)
             if "detach" in given:
@@ -264,9 +322,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(run_id, flush=True)
                 return 0
             status = worker.execute(store, run_id, echo=echo)
-    except (ConfigError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+    except KeyError as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr, flush=True)
         return 2
+    if status == "deleted" or not store.exists(run_id):
+        print(f"run {run_id} was deleted while it ran", file=sys.stderr, flush=True)
+        return 1
     info = store.get(run_id)
     if info.message:
         echo(f"{status}: {info.message}")

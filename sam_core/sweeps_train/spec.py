@@ -122,8 +122,10 @@ class SweepSpec:
     def from_json_file(cls, path: str | Path) -> SweepSpec:
         try:
             d = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise SweepError([f"--config {path}: cannot read a JSON object ({exc})"]) from None
+        except RecursionError:
+            raise SweepError([f"--config {path}: nested too deeply to be a sweep"]) from None
         return cls.from_dict(d)
 
     def to_dict(self) -> dict[str, Any]:

@@ -111,8 +111,10 @@ class RunConfig:
     def from_json_file(cls, path: str | Path) -> RunConfig:
         try:
             d = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError([f"--config {path}: cannot read a JSON object ({exc})"]) from None
+        except RecursionError:
+            raise ConfigError([f"--config {path}: nested too deeply to be a run configuration"]) from None
         if not isinstance(d, dict):
             raise ConfigError([f"--config {path}: expected a JSON object of fields"])
         return cls.from_dict(d)
@@ -134,6 +136,32 @@ class RunConfig:
 
     def errors(self) -> list[str]:
         err: list[str] = []
+        # types first (a config file may hold anything): a field of the wrong type is reported, and the
+        # checks below that would trip over it (membership of an unhashable list, …) are skipped
+        text_fields = ("dataset", "model", "optimizer", "base", "lr_schedule", "loss", "loader", "device", "name",
+                       "group")
+        bad_type = set()
+        for name in text_fields:
+            v = getattr(self, name)
+            if not isinstance(v, str):
+                err.append(f"{name} must be a string, got {_short(v)}")
+                bad_type.add(name)
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            err.append(f"data_dir must be a folder name (a string) or null, got {_short(self.data_dir)}")
+        for name in ("download", "nesterov", "final_density", "stability", "amp", "channels_last"):
+            if not isinstance(getattr(self, name), bool):
+                err.append(f"{name} must be true or false, got {_short(getattr(self, name))}")
+                bad_type.add(name)
+        if self.augment is not None and not isinstance(self.augment, bool):
+            err.append(f"augment must be true, false or null, got {_short(self.augment)}")
+        if not isinstance(self.hparams, dict) or not all(
+                isinstance(k, str) and (v is None or isinstance(v, (bool, int, float, str)))
+                for k, v in self.hparams.items()):
+            err.append(f"hparams must map hyperparameter names to numbers, strings or booleans, got "
+                       f"{_short(self.hparams)}")
+            bad_type.add("hparams")
+        if bad_type & {"dataset", "model", "optimizer", "hparams"}:
+            return err  # the membership checks below need hashable strings
 
         def num(name, lo, hi, integer=False, lo_open=False, allow_none=False):
             v = getattr(self, name)
@@ -221,6 +249,15 @@ def dataset_defaults(dataset: str) -> dict[str, Any]:
     out.update(DATASET_DEFAULTS.get(dataset, {}))
     out["dataset"] = dataset
     return out
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    """repr of a (possibly huge or deeply nested) value, cut short."""
+    try:
+        r = repr(v)
+    except RecursionError:
+        r = f"a deeply nested {type(v).__name__}"
+    return r if len(r) <= limit else r[: limit - 1] + "…"
 
 
 def err_field(errors: list[str], *names: str) -> bool:

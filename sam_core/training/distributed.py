@@ -196,5 +196,14 @@ class NullStore:
     def finish(self, *a, **k) -> None:
         pass
 
+    def stop_requested(self, *a, **k) -> bool:
+        return False
+
+    def check_alive(self, *a, **k) -> None:
+        pass
+
+    def finish_unless_stopped(self, *a, **k) -> str:
+        return "finished"
+
     def checkpoint_path(self, run_id: str):
         raise RuntimeError("only rank 0 reads or writes checkpoints")

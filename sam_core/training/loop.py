@@ -301,6 +301,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> None:
+        self.store.check_alive(self.run_id)  # a deleted run gets no checkpoint re-created (RunVanished)
         state = {
             "step": self.step, "config": self.cfg.to_dict(), "w0": self.w0.cpu(),
             "v_eig": None if self.v_eig is None else self.v_eig.cpu(),
@@ -379,7 +380,8 @@ class Trainer:
         self.eval_seconds += time.perf_counter() - t0
         return out
 
-    def final_spectrum(self) -> None:
+    def final_spectrum(self, stopping: Callable[[], bool] = lambda: False) -> None:
+        """Top-k eigenvalues, then the spectral density (each skipped once `stopping()` is true)."""
         cfg = self.cfg
         if not (cfg.final_top_k or cfg.final_density):
             return
@@ -391,7 +393,7 @@ class Trainer:
             self.store.put_artifact(self.run_id, "top_eigenvalues",
                                     {"step": self.step, "values": [float(v) for v in res.values],
                                      "n_hvp": res.n_hvp, "converged": bool(res.converged)})
-        if cfg.final_density:
+        if cfg.final_density and not stopping():
             grid, dens = H.spectral_density(op, n_steps=min(100, op.dim), n_runs=1, n_grid=400, seed=cfg.seed)
             self.store.put_artifact(self.run_id, "spectral_density",
                                     {"step": self.step, "grid": grid.tolist(), "density": dens.tolist()})
@@ -500,10 +502,16 @@ class Trainer:
                 save_debug_weights(dist, self.reps[0].model)
                 if not main:
                     return "finished"
-            self.final_spectrum()
+            stopped_msg = (f"stopped during the end-of-run measurements after all {self.step} steps; resume "
+                           f"runs them again")
+            if store.stop_requested(rid) or sig.flag:  # a Stop that came after the last step's poll
+                store.finish(rid, "stopped", message=stopped_msg)
+                self.echo(stopped_msg)
+                return "stopped"
+            self.final_spectrum(lambda: sig.flag or store.stop_requested(rid))
             self._timing()
-            store.finish(rid, "finished", message=f"finished {self.step} steps")
-            return "finished"
+            status = store.finish_unless_stopped(rid, f"finished {self.step} steps", stopped_msg)
+            return status
 
     def _log(self, step: int, values: dict[str, float]) -> None:
         self.store.log_metrics(self.run_id, [(step, k, v) for k, v in values.items()])

@@ -198,28 +198,130 @@ def _row_to_info(r: sqlite3.Row) -> RunInfo:
     )
 
 
-class RunStore:
-    """Runs in `<runs_dir>/runs.sqlite`; see the module docstring."""
+class StoreError(ValueError):
+    """The runs folder or its database cannot be used (a file, unwritable, corrupt, another program's)."""
 
-    def __init__(self, runs_dir: str | os.PathLike, create: bool = True):
-        self.dir = Path(runs_dir).expanduser().resolve()
-        if create:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        elif not self.dir.is_dir():
-            raise FileNotFoundError(f"runs directory {self.dir} does not exist")
+
+class StoreMissing(StoreError, FileNotFoundError):
+    """Read-only or create=False: no run store in that folder ("no runs here"); nothing was created."""
+
+
+class RunVanished(KeyError):
+    """The run's row is gone (deleted while its worker ran): the worker must stop at once, writing nothing."""
+
+
+# the columns every run store of this project has had (older stores may lack later tables, never these)
+_RUN_COLUMNS = {"id", "name", "grp", "config", "status", "created", "started", "finished", "heartbeat", "pid",
+                "pid_start", "host", "step", "epoch", "total_steps", "steps_per_epoch", "train_seconds",
+                "stop_requested", "message", "traceback"}
+
+
+def _ro_uri(path: Path) -> str:
+    """A read-only URI for `path` that creates nothing beside it: `immutable` when no writer has a WAL
+    open (a read-only WAL connection would otherwise leave -wal/-shm files behind), `mode=ro` when one has."""
+    from urllib.parse import quote
+
+    wal = Path(str(path) + "-wal")
+    return f"file:{quote(str(path))}?mode=ro" + ("" if wal.exists() else "&immutable=1")
+
+
+def inspect_store(path: Path) -> str:
+    """'new' (no file or an empty one), 'ours' (a run store), or raise StoreError: corrupt or foreign.
+
+    Only reads: a corrupt or foreign file is reported, never altered."""
+    if not path.exists():
+        return "new"
+    if not path.is_file():
+        raise StoreError(f"run store {path} is not a file (a folder or a device?); remove it or choose another "
+                         f"runs folder")
+    # never open() the database file itself: closing any descriptor of it would drop every POSIX lock
+    # this process's SQLite connections hold on it (another process could then delete the live WAL);
+    # SQLite reads the header, and a file that is not a database fails its first query
+    try:
+        if path.stat().st_size == 0:
+            return "new"
+    except OSError as exc:
+        raise StoreError(f"run store {path} cannot be read ({exc.strerror or exc})") from None
+    try:
+        con = sqlite3.connect(_ro_uri(path), uri=True, timeout=30.0)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            cols = {r[1] for r in con.execute("PRAGMA table_info(runs)")} if "runs" in tables else set()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"run store {path} is corrupt ({exc}); it was left unchanged — move it away or choose "
+                         f"another runs folder") from None
+    if not tables:
+        return "new"
+    if "runs" not in tables:
+        raise StoreError(f"run store {path} belongs to another program (tables {sorted(tables)[:6]}, no 'runs' "
+                         f"table); it was left unchanged — choose another runs folder")
+    missing = sorted(_RUN_COLUMNS - cols)
+    if missing:
+        raise StoreError(f"run store {path} has another schema (table 'runs' lacks {missing[:6]}); it was left "
+                         f"unchanged — choose another runs folder")
+    return "ours"
+
+
+class RunStore:
+    """Runs in `<runs_dir>/runs.sqlite`; see the module docstring.
+
+    create=False: the folder must exist (the database is created in it if missing).
+    read_only=True: nothing is ever created or written — no folder, no database, no WAL files; a folder
+    without a store raises `StoreMissing` ("no runs here"), and writes fail.
+    A runs folder that is a file or unwritable, or a database that is corrupt or another program's,
+    raises `StoreError` naming it (and the file is left unchanged).
+    """
+
+    def __init__(self, runs_dir: str | os.PathLike, create: bool = True, read_only: bool = False):
+        try:
+            self.dir = Path(runs_dir).expanduser().resolve()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise StoreError(f"runs folder {runs_dir!r}: {exc}") from None
         self.path = self.dir / "runs.sqlite"
+        self.read_only = bool(read_only)
         self._local = threading.local()
-        self._con().executescript(_SCHEMA)  # idempotent; executescript commits by itself
+        if self.dir.exists() and not self.dir.is_dir():
+            raise StoreError(f"runs folder {self.dir} is a file, not a folder; choose another runs folder")
+        if read_only or not create:
+            if not self.dir.is_dir():
+                raise StoreMissing(f"no runs here: the runs folder {self.dir} does not exist")
+        if read_only:
+            if inspect_store(self.path) == "new":
+                raise StoreMissing(f"no runs here: {self.dir} holds no run store (runs.sqlite)")
+            return
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"runs folder {self.dir} cannot be created ({exc.strerror or exc}); choose a writable "
+                             f"folder") from None
+        state = inspect_store(self.path)
+        if not os.access(self.dir, os.W_OK | os.X_OK) or (state == "ours" and not os.access(self.path, os.W_OK)):
+            raise StoreError(f"runs folder {self.dir} is not writable; choose a writable folder (or set "
+                             f"SAMLAB_READ_ONLY=1 to only read it)")
+        try:
+            self._con().executescript(_SCHEMA)  # idempotent; executescript commits by itself
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreError(f"run store {self.path} cannot be opened for writing ({exc}); choose a writable "
+                             f"folder") from None
 
     def __getstate__(self) -> dict:  # picklable (Ray callbacks, processes): connections are per thread anyway
-        return {"dir": self.dir, "path": self.path}
+        return {"dir": self.dir, "path": self.path, "read_only": self.read_only}
 
     def __setstate__(self, state: dict) -> None:
         self.dir, self.path = state["dir"], state["path"]
+        self.read_only = state.get("read_only", False)
         self._local = threading.local()
 
     # ------------------------------------------------------------------------------ connection
     def _con(self) -> sqlite3.Connection:
+        if self.read_only:  # a fresh connection each time: its mode follows whether a writer is active now
+            con = sqlite3.connect(_ro_uri(self.path), uri=True, timeout=30.0, isolation_level=None)
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA busy_timeout=30000")
+            return con
         con = getattr(self._local, "con", None)
         if con is None:
             con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
@@ -243,6 +345,8 @@ class RunStore:
             return False
 
     def _tx(self, immediate: bool = True) -> RunStore._Tx:
+        if self.read_only:  # every write goes through here
+            raise StoreError(f"the run store {self.path} is open read-only (SAMLAB_READ_ONLY): nothing is written")
         return RunStore._Tx(self._con(), immediate)
 
     def close(self) -> None:
@@ -352,12 +456,26 @@ class RunStore:
             return "running"
 
     def heartbeat(self, run_id: str, step: int, epoch: int, train_seconds: float) -> bool:
-        """Record progress; returns True if a stop was requested."""
+        """Record progress; returns True if a stop was requested. Raises `RunVanished` if the run was deleted."""
         with self._tx() as con:
             con.execute("UPDATE runs SET heartbeat=?, step=?, epoch=?, train_seconds=? WHERE id=?",
                         (time.time(), step, epoch, train_seconds, run_id))
             r = con.execute("SELECT stop_requested FROM runs WHERE id=?", (run_id,)).fetchone()
-        return bool(r and r[0])
+        if r is None:
+            raise RunVanished(f"run {run_id} was deleted while its worker ran")
+        return bool(r[0])
+
+    def stop_requested(self, run_id: str) -> bool:
+        """Whether a stop was asked for (raises `RunVanished` if the run is gone)."""
+        r = self._con().execute("SELECT stop_requested FROM runs WHERE id=?", (run_id,)).fetchone()
+        if r is None:
+            raise RunVanished(f"run {run_id} was deleted while its worker ran")
+        return bool(r[0])
+
+    def check_alive(self, run_id: str) -> None:
+        """Raise `RunVanished` if the run's row is gone (a worker asks before writing a checkpoint)."""
+        if not self.exists(run_id):
+            raise RunVanished(f"run {run_id} was deleted while its worker ran")
 
     def request_stop(self, run_id: str) -> str:
         """Ask the worker to stop (it checkpoints first). Returns the status afterwards."""
@@ -386,8 +504,24 @@ class RunStore:
         self.update(run_id, status=status, finished=time.time(), message=message, traceback=traceback,
                     stop_requested=0)
 
+    def finish_unless_stopped(self, run_id: str, message: str, stopped_message: str) -> str:
+        """End a run that completed its steps: 'finished', or 'stopped' if a stop arrived meanwhile (during
+        the end-of-run measurements) — one transaction, so a Stop is never lost. Returns the status."""
+        with self._tx() as con:
+            r = con.execute("SELECT stop_requested FROM runs WHERE id=?", (run_id,)).fetchone()
+            if r is None:
+                raise RunVanished(f"run {run_id} was deleted while its worker ran")
+            status, msg = ("stopped", stopped_message) if r[0] else ("finished", message)
+            con.execute("UPDATE runs SET status=?, finished=?, message=?, traceback='', stop_requested=0 WHERE id=?",
+                        (status, time.time(), msg, run_id))
+        return status
+
     def reconcile(self) -> list[str]:
-        """Mark runs whose worker process is gone as failed (metrics are kept). Returns their ids."""
+        """Mark runs whose worker process is gone as failed (metrics are kept). Returns their ids.
+
+        A read-only store changes nothing (returns [])."""
+        if self.read_only:
+            return []
         rows = self._con().execute(
             "SELECT id, status, pid, pid_start, host, heartbeat, step FROM runs WHERE status IN ('queued','running')"
         ).fetchall()
@@ -413,24 +547,80 @@ class RunStore:
                                 "WHERE id=?", (now, msg, run_id))
         return [d[0] for d in dead]
 
-    def delete(self, run_id: str, force: bool = False) -> None:
-        """Delete a run's rows and directory; an active run must be stopped first (or force=True)."""
+    def delete(self, run_id: str, force: bool = False, stop_timeout: float = 30.0) -> None:
+        """Delete a run's rows and directory; an active run must be stopped first (or force=True).
+
+        force=True on an active run stops its worker first (`stop_worker`: a stop request, then SIGTERM,
+        then SIGKILL), so nothing keeps training, logging or checkpointing for the deleted id."""
         info = self.get(run_id)
         if info.active and not force:
             raise ValueError(f"run {run_id} is {info.status}; stop it before deleting it")
+        if info.active:
+            self.stop_worker(run_id, timeout=stop_timeout)
         with self._tx() as con:
             for table, col in (("metrics", "run_id"), ("artifacts", "run_id"), ("runs", "id")):
                 con.execute(f"DELETE FROM {table} WHERE {col}=?", (run_id,))
             con.execute("UPDATE sweep_trials SET state='deleted' WHERE run_id=?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
+    def stop_worker(self, run_id: str, timeout: float = 30.0) -> bool:
+        """Stop the worker of an active run and wait until its process is gone. Returns True if it is.
+
+        A stop request first (the worker checkpoints and exits within its poll interval); past half of
+        `timeout`, SIGTERM to its process group (the worker's own session: its loader processes too); past
+        `timeout`, SIGKILL. A worker on another host can only be asked (its heartbeat is waited for)."""
+        import signal
+
+        info = self.get(run_id)
+        if not info.active:
+            return True
+        self.request_stop(run_id)
+        r = self._con().execute("SELECT pid, pid_start, host FROM runs WHERE id=?", (run_id,)).fetchone()
+        if r is None or r["pid"] is None:
+            return True
+        pid, start = r["pid"], r["pid_start"]
+        local = not r["host"] or r["host"] == socket.gethostname()
+        if pid == os.getpid():
+            return True  # this very process (an in-process worker): the request is all it needs
+        t0, sent = time.monotonic(), None
+
+        def alive() -> bool:
+            if local:
+                return pid_alive(pid, start)
+            cur = self._con().execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
+            return bool(cur and cur[0] in ACTIVE)
+
+        while alive():
+            waited = time.monotonic() - t0
+            if local and waited > timeout and sent != signal.SIGKILL:
+                sent = signal.SIGKILL
+            elif local and waited > timeout / 2 and sent is None:
+                sent = signal.SIGTERM
+            else:
+                if waited > timeout + 10:
+                    return False
+                time.sleep(0.1)
+                continue
+            try:
+                if os.getpgid(pid) == pid:
+                    os.killpg(pid, sent)
+                else:
+                    os.kill(pid, sent)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return True
+
     # ------------------------------------------------------------------------------ metrics
     def log_metrics(self, run_id: str, rows: Iterable[tuple[int, str, float]]) -> None:
-        """Insert (step, name, value) rows; a re-logged (step, name) replaces the old value."""
+        """Insert (step, name, value) rows; a re-logged (step, name) replaces the old value.
+
+        Raises `RunVanished` (writing nothing) if the run was deleted."""
         data = [(run_id, int(s), n, _real(v)) for s, n, v in rows]
         if not data:
             return
         with self._tx() as con:
+            if con.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
+                raise RunVanished(f"run {run_id} was deleted while its worker ran")
             con.executemany("INSERT OR REPLACE INTO metrics(run_id, step, name, value) VALUES (?, ?, ?, ?)", data)
 
     def truncate_metrics(self, run_id: str, after_step: int) -> int:
@@ -465,6 +655,8 @@ class RunStore:
     # ------------------------------------------------------------------------------ artifacts
     def put_artifact(self, run_id: str, name: str, value: Any) -> None:
         with self._tx() as con:
+            if con.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
+                raise RunVanished(f"run {run_id} was deleted while its worker ran")
             con.execute("INSERT OR REPLACE INTO artifacts(run_id, name, value) VALUES (?, ?, ?)",
                         (run_id, name, json.dumps(value, allow_nan=True)))
 
@@ -549,6 +741,8 @@ class RunStore:
         trials already started keep running in their own workers)."""
         rows = self._con().execute(
             "SELECT id, pid, pid_start, host, heartbeat FROM sweeps WHERE status IN ('queued','running')").fetchall()
+        if self.read_only:
+            return []
         host, now, dead = socket.gethostname(), time.time(), []
         for r in rows:
             if r["pid"] is None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import RunConfig, label
-from .store import RunStore
+from .store import RunStore, RunVanished
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the folder that contains sam_core/
 QUEUE_POLL_SECONDS = 1.0
@@ -89,19 +89,25 @@ def execute(store: RunStore, run_id: str, max_concurrent: int | None = None,
     """The worker's body: wait for a slot, train, record the outcome. Returns the final status."""
     echo = echo or (lambda s: None)
     max_concurrent = _max_concurrent() if max_concurrent is None else max_concurrent
-    store.register_worker(run_id)
-    waited = False
-    while True:
-        status = store.claim_slot(run_id, max_concurrent)
-        if status == "running":
-            break
-        if status != "queued":
-            echo(f"run {run_id} is {status}; nothing to do")
-            return status
-        if not waited:
-            echo(f"run {run_id} waits for a free slot (at most {max_concurrent} running)")
-            waited = True
-        time.sleep(QUEUE_POLL_SECONDS)
+    try:
+        store.register_worker(run_id)
+        waited = False
+        while True:
+            status = store.claim_slot(run_id, max_concurrent)
+            if status == "running":
+                break
+            if status != "queued":
+                echo(f"run {run_id} is {status}; nothing to do")
+                return status
+            if not waited:
+                echo(f"run {run_id} waits for a free slot (at most {max_concurrent} running)")
+                waited = True
+            time.sleep(QUEUE_POLL_SECONDS)
+    except KeyError:  # deleted while it waited (claim_slot: no such run): nothing to train
+        if store.exists(run_id):
+            raise
+        echo(f"run {run_id} was deleted while queued; the worker exits")
+        return "deleted"
     return execute_claimed(store, run_id, None, echo)
 
 
@@ -120,11 +126,23 @@ def execute_claimed(store: RunStore | None, run_id: str, cfg: RunConfig | None =
         if cfg is None:
             cfg = RunConfig.from_dict(store.get(run_id).config)
         return loop.Trainer(cfg, store, run_id, echo, dist=dist, **trainer_kw).run()
+    except RunVanished:  # deleted while training: write nothing more (no status, no metrics, no checkpoint)
+        echo(f"run {run_id} was deleted; the worker stops without writing anything more")
+        return "deleted"
     except BaseException as exc:  # noqa: B036 — a crash of any kind marks the run failed, with its traceback
         tb = traceback.format_exc()
         if main:
-            store.finish(run_id, "failed", message=f"{type(exc).__name__}: {exc}", traceback=tb)
-        echo(tb)
+            try:
+                store.finish(run_id, "failed", message=f"{type(exc).__name__}: {exc}", traceback=tb)
+            except RunVanished:
+                pass
+        from .config import ConfigError
+        from .data import DatasetFormatError, DatasetMissingError
+
+        # the user's own mistake (missing data, a bad file, an invalid setting): one line, not a traceback
+        # (the traceback stays in the store); anything else shows the traceback
+        user_error = isinstance(exc, (ConfigError, DatasetMissingError, DatasetFormatError))
+        echo(f"error: {exc}" if user_error else tb)
         if not main:
             print(tb, file=sys.stderr, flush=True)
         if isinstance(exc, KeyboardInterrupt):
