@@ -104,7 +104,7 @@ def norm_ratio(num: Sequence[torch.Tensor], den: Sequence[torch.Tensor], bd: int
         # 2-D points in float32 (the landscape sweeps): scale both by their common max |component| instead
         # of widening, a few elementwise ops that fuse into the compiled step
         m = torch.maximum(a.abs().amax(-1, keepdim=True), b.abs().amax(-1, keepdim=True))
-        inv = 1.0 / torch.where(m > 0, m, torch.ones_like(m))
+        inv = 1.0 / m.clamp_min(torch.finfo(a.dtype).tiny)  # a subnormal m: 1/m would overflow to inf
         n, d = _last_dim_sum((a * inv) ** 2).sqrt(), _last_dim_sum((b * inv) ** 2).sqrt()
     else:
         n, d = _wide_norm(num, bd), _wide_norm(den, bd)
@@ -271,7 +271,9 @@ def combine(
     stats = dict(grad_norm=g_norm)
     if needs_norms:
         adv_norm = global_norm(g_adv, bd)
-        gamma = norm_ratio(g, g_adv, bd)
+        # exact for tiny gradients; where ‖g_adv‖² overflows the run has blown up: γ = NaN marks it diverged
+        # (γ = 0 would freeze it at a huge finite point, the step 0·g_adv)
+        gamma = torch.where(torch.isfinite(adv_norm), norm_ratio(g, g_adv, bd), adv_norm - adv_norm)
         stats.update(perturbed_grad_norm=adv_norm, gamma=gamma)
     if diagnostics:
         stats.update(cos=dot(g, g_adv, bd) / (g_norm * adv_norm + EPS), perturbation_norm=global_norm(es[0], bd))
@@ -287,8 +289,10 @@ def combine(
             # Our reading: T is ASAM's own metric (|w| + η on the parameters it scales), the same T as the
             # ascent; the document writes ‖|w| ⊙ g‖, which is this T with η = 0 on every parameter.
             w_adv = [wi + ei for wi, ei in zip(w, es[0])]
-            gamma = norm_ratio([t * x for t, x in zip(asam_T(w, hp, weight_mask), g)],
-                               [t * x for t, x in zip(asam_T(w_adv, hp, weight_mask), g_adv)], bd)
+            gamma = torch.where(torch.isfinite(adv_norm),
+                                norm_ratio([t * x for t, x in zip(asam_T(w, hp, weight_mask), g)],
+                                           [t * x for t, x in zip(asam_T(w_adv, hp, weight_mask), g_adv)], bd),
+                                adv_norm - adv_norm)
         if reduce is not None:
             gamma = reduce([gamma])[0]
         if hp.get("clip_gamma", False):
