@@ -138,9 +138,10 @@ def _launch_form() -> None:
             show_error(exc, "Launch failed")
             return
         st.session_state["tl_show"] = ids  # the monitor below shows the new runs
+        st.session_state["_tl_linked"] = ",".join(ids)
         qp_set(dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                subset=int(subset), label_noise=float(label_noise), hessian_every=int(hessian_every),
-               top_k=int(final_top_k), variants=variants)
+               top_k=int(final_top_k), variants=variants, run=ids)
         st.success(f"Launched {len(ids)} run(s): {', '.join(ids)}")
 
 
@@ -155,10 +156,10 @@ else:
 def _actions(info) -> None:
     c1, c2, c3, c4 = st.columns(4)
     if not settings.read_only:
-        if info.active and c1.button("Stop", key=f"tl_stop_{info.id}"):
+        if info.active and c1.button(f"Stop {info.id}", key=f"tl_stop_{info.id}", help=f"Stop {run_label(info)}"):
             store.request_stop(info.id)
             st.toast(f"Stop requested for {info.id}; it checkpoints first.")
-        if info.status in ("stopped", "failed") and c2.button("Resume", key=f"tl_resume_{info.id}"):
+        if info.status in ("stopped", "failed") and c2.button(f"Resume {info.id}", key=f"tl_resume_{info.id}"):
             try:
                 resume_run(store, info.id)
                 st.rerun()
@@ -166,7 +167,7 @@ def _actions(info) -> None:
                 show_error(exc, "Resume failed")
         sure = c3.checkbox("confirm", key=f"tl_delsure_{info.id}",
                            help="An active run's worker is stopped first; its metrics and checkpoint are deleted.")
-        if c3.button("Delete", key=f"tl_del_{info.id}", disabled=not sure):
+        if c3.button(f"Delete {info.id}", key=f"tl_del_{info.id}", disabled=not sure):
             try:
                 with st.spinner("Stopping its worker first…" if info.active else "Deleting…"):
                     store.delete(info.id, force=True, stop_timeout=20.0)
@@ -199,12 +200,15 @@ def monitor() -> None:
             st.progress(r.progress, text=f"{run_label(r)} — step {r.step}/{r.total_steps}"
                                          f"{' · ETA ' + eta if eta else ''}")
     by_id = {r.id: r for r in runs}
-    linked = qp_get("run", "")
-    if linked and linked in by_id and st.session_state.get("_tl_linked") != linked:  # a link to one run
+    linked = qp_get("run", "")  # a link to runs (the launch writes its runs here, so a reload shows them all)
+    ids = [i for i in linked.split(",") if i in by_id]
+    if ids and st.session_state.get("_tl_linked") != linked:
         st.session_state["_tl_linked"] = linked
-        st.session_state["tl_show"] = [linked]
+        st.session_state["tl_show"] = ids
     shown = [i for i in st.session_state.get("tl_show", []) if i in by_id]  # deleted runs drop out
-    st.session_state["tl_show"] = shown if "tl_show" in st.session_state else [runs[0].id]
+    # default: the newest launch group (runs launched together stay overlaid), not just the newest run
+    newest = [r.id for r in runs if runs[0].group and r.group == runs[0].group][:8] or [runs[0].id]
+    st.session_state["tl_show"] = shown if "tl_show" in st.session_state else newest
     # labels must not change while a run progresses (a changed label would reset the widget)
     chosen = st.multiselect("Runs to show (overlay)", list(by_id), key="tl_show",
                             format_func=lambda i: f"{run_label(by_id[i])} · {i}")

@@ -76,7 +76,8 @@ def test_page_shows_the_runs_and_their_curves(roots):
     assert any("RuntimeError: boom" in c.value for c in at.code)
     assert len(at.get("download_button")) == 2
     labels = [b.label for b in at.button]
-    assert "Resume" in labels and "Delete" in labels and "Stop" not in labels  # nothing is active
+    # each action names the run it acts on; nothing is active, so there is no Stop
+    assert f"Resume {failed}" in labels and f"Delete {done}" in labels and not any(x.startswith("Stop") for x in labels)
 
 
 def test_form_rejects_bad_values_with_clear_messages(roots):
@@ -114,7 +115,7 @@ def test_read_only_hides_launch_stop_delete(roots, monkeypatch):
     at.run()
     assert not at.exception
     labels = [b.label for b in at.button]
-    assert not any(lab.startswith("Launch") or lab in ("Stop", "Resume", "Delete") for lab in labels)
+    assert not any(lab.startswith("Launch") or lab.split(" ")[0] in ("Stop", "Resume", "Delete") for lab in labels)
     assert any("Read-only" in i.value for i in at.info)
     assert len(at.get("download_button")) == 2  # reading and exporting stay possible
 
@@ -205,3 +206,27 @@ def test_a_link_with_run_id_shows_that_run(roots):
     at.run()
     assert not at.exception
     assert at.multiselect(key="tl_show").value == [target]
+
+
+def test_runs_launched_together_stay_overlaid_after_a_reload(roots):
+    """The launch writes its runs into the URL: a reload shows all of them (it showed only the newest run,
+    possibly the queued one); without a link the newest launch group is shown, and each Stop/Delete names its run."""
+    _, store, done, _ = roots
+    a = create(store, RunConfig(**CFG), name="cmp-a", group="cmp-reload")
+    b = create(store, RunConfig(**CFG), name="cmp-b", group="cmp-reload")
+    for r in (a, b):
+        store.finish(r, "stopped")
+    try:
+        at = _page()
+        at.query_params["run"] = f"{done},{a}"
+        at.run()
+        assert not at.exception
+        assert at.multiselect(key="tl_show").value == [done, a]
+        at = _page()  # a fresh session without a link: the newest group, both of its runs
+        at.run()
+        assert sorted(at.multiselect(key="tl_show").value) == sorted([a, b])
+        labels = [btn.label for btn in at.button]
+        assert f"Delete {a}" in labels and f"Delete {b}" in labels and "Delete" not in labels
+    finally:
+        for r in (a, b):
+            store.delete(r, force=True)
