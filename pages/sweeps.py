@@ -26,7 +26,7 @@ from sam_core.sweeps_train import (
 )
 from sam_core.sweeps_train.ray_executor import ray_available
 from sam_core.sweeps_train.results import sweep_frame
-from sam_core.training.data import DATASETS
+from sam_core.training.data import DATASETS, default_dataset
 from sam_core.training.models import MODELS
 from ui.common import show_error, variant_picker
 
@@ -48,7 +48,11 @@ def _values(text: str, name: str, kind=float) -> list:
 
 def _launch_form() -> None:
     c1, c2, c3, c4 = st.columns(4)
-    dataset = c1.selectbox("Dataset", list(DATASETS), key="sw_dataset", format_func=lambda d: DATASETS[d].label)
+    names = list(DATASETS)
+    dataset = c1.selectbox("Dataset", names, index=names.index(default_dataset(data_dir)), key="sw_dataset",
+                           format_func=lambda d: DATASETS[d].label,
+                           help="Digits ships with scikit-learn (works offline); the others need their files "
+                                "in the data folder, or a download when online.")
     model = c1.selectbox("Model", list(MODELS), key="sw_model", format_func=lambda m: MODELS[m].label)
     epochs = c2.number_input("Epochs", value=1, step=1, key="sw_epochs")
     batch_size = c2.number_input("Batch size", value=128, step=1, key="sw_bs")
@@ -57,6 +61,10 @@ def _launch_form() -> None:
     hessian_every = c4.number_input("Hessian every m steps (0 = off)", value=100, step=10, key="sw_hevery")
     devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     device = c4.selectbox("Device", devices, key="sw_device")
+    final = c4.checkbox("End-of-run Hessian analysis", value=False, key="sw_final",
+                        help="Top-5 eigenvalues and the spectral density after each trial's last epoch: minutes per "
+                             "trial on a CPU, and a trial shows 'running' until it is done. Off: a trial ends with "
+                             "its last evaluation.")
 
     variants = variant_picker("sw_variants", default=("sam", "ssam"), container=st,
                               label="Variants (swept; hyperparameters apply to the variants that have them)")
@@ -110,7 +118,8 @@ def _launch_form() -> None:
         ray_opts["asha"] = c4.checkbox("ASHA early stopping (on test accuracy, per epoch)", key="sw_ray_asha")
 
     base = dict(dataset=dataset, data_dir=str(data_dir), model=model, epochs=epochs, batch_size=batch_size,
-                subset=int(subset) or None, seed=seed, hessian_every=hessian_every, device=device)
+                subset=int(subset) or None, seed=seed, hessian_every=hessian_every, device=device,
+                final_top_k=5 if final else 0, final_density=bool(final))
     if st.button("Launch sweep", type="primary", key="sw_launch", disabled=not variants):
         if errors:
             st.error("Not launched — please fix:\n\n" + "\n".join(f"- {e}" for e in errors))

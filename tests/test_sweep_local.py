@@ -158,5 +158,8 @@ def test_page_validates_launches_and_shows_a_sweep(env, grid_sweep):
     # the trial seen running stopped with a checkpoint (resumable like any run); the other one may
     # still have been waiting for its slot ('stopped while queued')
     assert store.get(running[0]).status == "stopped" and store.checkpoint_path(running[0]).exists()
+    # the form's default: no end-of-run Hessian analysis (minutes per trial on a CPU)
+    cfg = store.get(running[0]).config
+    assert cfg["final_top_k"] == 0 and cfg["final_density"] is False
     at.run()
     assert not at.exception and not at.error
