@@ -6,6 +6,7 @@ active. Reloads, second tabs and app restarts see the same runs.
 """
 
 from ui.common import page_guard
+from ui.presets import preset_banner
 from ui.run_store import open_run_store
 
 page_guard()  # deep links on a fresh server run inside app.py
@@ -26,6 +27,7 @@ from ui.common import hosted, hparam_inputs, qp_get, qp_set, show_error, variant
 POLL_SECONDS = 2.0
 
 st.title("Training lab")
+preset_banner("pages/training.py")  # opened by a Home preset: what to look for, fidelity switch
 st.caption("Real networks, any SAM variant, live γ_t and Hessian curves. Each run trains in its own worker "
            "process (`python -m sam_core.train`) and lives in the run store.")
 
@@ -72,7 +74,8 @@ def _launch_form() -> None:
                                     value=qp_get("hessian_every", d["hessian_every"], int, low=0, high=10**7), step=10,
                                     key="tl_hevery")
     hutchinson = c2.number_input("Hutchinson probes (0 = off)", value=0, step=5, key="tl_hutch")
-    stability = c3.checkbox("Uniform-stability twin run", key="tl_stab",
+    stability = c3.checkbox("Uniform-stability twin run", value=qp_get("stability", "0", options=("0", "1")) == "1",
+                            key="tl_stab",
                             help="Train a twin on the training set with one example replaced (same init and "
                                  "order) and log the parameter distance (Stable SAM, Figs. 4–5).")
     devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]

@@ -482,7 +482,7 @@ PRESETS: tuple[Preset, ...] = (
            "SSAM's twins stay as close as SGD's, while the paper's SAM (USAM) drives them apart by orders of "
            "magnitude at the same η.",
            "pages/training.py",
-           {f: _training_query(f, variants="sgd,usam,ssam") for f in FIDELITIES},
+           {f: _training_query(f, variants="sgd,usam,ssam", stability="1") for f in FIDELITIES},
            _digits_runner(_twin_cfg), _twin_check, _twin_figure, ":material/compare_arrows:",
            paper_fits_gpu_minute=False),
     Preset("unified_lambda", "Unified SAM: USAM or SAM?", "Unified SAM, λ comparison",

@@ -97,7 +97,8 @@ PARAMS = {
     "edge_of_stability": "every lr rho steps variants n width run preset fidelity".split(),
     "saddle": "batch d epochs frac lr mode n rho seeds variants run preset fidelity".split(),
     "quadratics": "b lr_mult problem sampling seeds steps variants lams heat cmp budget run preset".split(),
-    "training": "batch_size dataset epochs hessian_every label_noise lr model run seed subset top_k variants".split(),
+    "training": ("batch_size dataset epochs hessian_every label_noise lr model run seed subset top_k variants stability "
+                 "preset fidelity").split(),
     "sweeps": ["variants"], "compare_runs": ["run"], "home": ["variants"], "about": ["variants"],
 }
 EVERYWHERE = ["nan", "-inf", "1e308", "-" + BIG, "abc", "", "x" * 3000]
