@@ -157,7 +157,7 @@ else:
 
 # ------------------------------------------------------------------------------------ live monitor
 def _actions(info) -> None:
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = st.columns([3, 3, 3, 1])  # wide enough for "Delete <run id>"
     if not settings.read_only:
         if info.active and c1.button(f"Stop {info.id}", key=f"tl_stop_{info.id}", help=f"Stop {run_label(info)}"):
             store.request_stop(info.id)
