@@ -454,7 +454,7 @@ def _training_query(fidelity: str, **kw) -> dict[str, str]:
 
 # ====================================================================== the list
 PRESETS: tuple[Preset, ...] = (
-    Preset("lr_sweep", "Why SAM fails at large learning rates", "Stable SAM, Fig. 2",
+    Preset("lr_sweep", "Why SAM fails at large η", "Stable SAM, Fig. 2",
            "Success rate vs η on the quartic x⁴/4 − xy + y²/2, from starts around the saddle; the Sweeps tab.",
            "SGD and SSAM succeed for every η up to the GD bound 2/λ_max (dashed) and fail above it; SAM at ρ = 0.1 "
            "fails from most starts well below it.",
