@@ -230,3 +230,27 @@ def test_runs_launched_together_stay_overlaid_after_a_reload(roots):
     finally:
         for r in (a, b):
             store.delete(r, force=True)
+
+
+def test_stop_after_a_reload_stops_the_run_it_names(roots):
+    """Two active runs launched together; a reload (a fresh session with the launch's link) shows both, and
+    the Stop of the second stops that run and no other."""
+    _, store, *_ = roots
+    a = create(store, RunConfig(**CFG), name="live-a", group="cmp-stop")
+    b = create(store, RunConfig(**CFG), name="live-b", group="cmp-stop")
+    for r in (a, b):
+        store.register_worker(r)  # owned by a live process (this one): active, queued
+    try:
+        at = _page()
+        at.query_params["run"] = f"{a},{b}"
+        at.run()
+        assert not at.exception
+        assert at.multiselect(key="tl_show").value == [a, b]
+        stop_b = at.button(key=f"tl_stop_{b}")
+        assert stop_b.label == f"Stop {b}"
+        stop_b.click().run()
+        assert store.get(b).stop_requested and not store.get(a).stop_requested
+    finally:
+        for r in (a, b):
+            store.finish(r, "stopped")
+            store.delete(r, force=True)
