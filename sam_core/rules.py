@@ -96,9 +96,12 @@ def _wide_norm(ts: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
 
 def norm_ratio(num: Sequence[torch.Tensor], den: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
     """‖num‖ / ‖den‖ per trajectory, exact down to the smallest gradients: no ε in the denominator (an ε
-    of 1e-12 takes over as ‖g‖ nears it and drives SSAM's γ_t to 0 near every minimum), norms in float64,
-    and 1 where ‖den‖ = 0 (then the direction is 0 whatever γ is). Returned in the tensors' dtype."""
+    of 1e-12 takes over as ‖g‖ nears it and drives SSAM's γ_t to 0 near every minimum), norms in float64
+    (or rescaled), and 1 where ‖den‖ = 0 (then the direction is 0 whatever γ is). Where ‖den‖² overflows the
+    tensors' dtype the run has blown up: NaN, so it is marked diverged (a ratio of 0 would freeze it at a
+    huge finite point, the step 0·g_adv). Returned in the tensors' dtype."""
     a, b = num[0], den[0]
+    big = torch.finfo(a.dtype).max ** 0.5 if a.dtype.is_floating_point else float("inf")
     if (bd and len(num) == len(den) == 1 and a.dim() == bd + 1 and a.shape[-1] <= 4 and a.dtype != torch.float64
             and a.dtype.is_floating_point):
         # 2-D points in float32 (the landscape sweeps): scale both by their common max |component| instead
@@ -106,10 +109,13 @@ def norm_ratio(num: Sequence[torch.Tensor], den: Sequence[torch.Tensor], bd: int
         m = torch.maximum(a.abs().amax(-1, keepdim=True), b.abs().amax(-1, keepdim=True))
         inv = 1.0 / m.clamp_min(torch.finfo(a.dtype).tiny)  # a subnormal m: 1/m would overflow to inf
         n, d = _last_dim_sum((a * inv) ** 2).sqrt(), _last_dim_sum((b * inv) ** 2).sqrt()
+        size = m[..., 0] * d  # ‖den‖ (inf when it overflows)
     else:
         n, d = _wide_norm(num, bd), _wide_norm(den, bd)
+        size = d
     pos = d > 0
-    return torch.where(pos, n / torch.where(pos, d, torch.ones_like(d)), torch.ones_like(d)).to(num[0].dtype)
+    out = torch.where(pos, n / torch.where(pos, d, torch.ones_like(d)), torch.ones_like(d))
+    return torch.where(size < big, out, torch.full_like(out, float("nan"))).to(a.dtype)
 
 
 def dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
@@ -271,9 +277,7 @@ def combine(
     stats = dict(grad_norm=g_norm)
     if needs_norms:
         adv_norm = global_norm(g_adv, bd)
-        # exact for tiny gradients; where ‖g_adv‖² overflows the run has blown up: γ = NaN marks it diverged
-        # (γ = 0 would freeze it at a huge finite point, the step 0·g_adv)
-        gamma = torch.where(torch.isfinite(adv_norm), norm_ratio(g, g_adv, bd), adv_norm - adv_norm)
+        gamma = norm_ratio(g, g_adv, bd)
         stats.update(perturbed_grad_norm=adv_norm, gamma=gamma)
     if diagnostics:
         stats.update(cos=dot(g, g_adv, bd) / (g_norm * adv_norm + EPS), perturbation_norm=global_norm(es[0], bd))
@@ -289,10 +293,8 @@ def combine(
             # Our reading: T is ASAM's own metric (|w| + η on the parameters it scales), the same T as the
             # ascent; the document writes ‖|w| ⊙ g‖, which is this T with η = 0 on every parameter.
             w_adv = [wi + ei for wi, ei in zip(w, es[0])]
-            gamma = torch.where(torch.isfinite(adv_norm),
-                                norm_ratio([t * x for t, x in zip(asam_T(w, hp, weight_mask), g)],
-                                           [t * x for t, x in zip(asam_T(w_adv, hp, weight_mask), g_adv)], bd),
-                                adv_norm - adv_norm)
+            gamma = norm_ratio([t * x for t, x in zip(asam_T(w, hp, weight_mask), g)],
+                               [t * x for t, x in zip(asam_T(w_adv, hp, weight_mask), g_adv)], bd)
         if reduce is not None:
             gamma = reduce([gamma])[0]
         if hp.get("clip_gamma", False):
