@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from . import rules
-from .registry import get_spec, resolve_hparams, validate_lr
+from .registry import VARIANTS, get_spec, resolve_hparams, validate_lr
 
 STAT_KEYS = ("loss", "grad_norm", "perturbed_grad_norm", "gamma", "cos", "perturbation_norm")
 
@@ -88,8 +88,7 @@ class SAMOptimizer(torch.optim.Optimizer):
                  variant: str = "sam", **kwargs: Any):
         spec = get_spec(variant)
         hp_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in spec.hparams}
-        other_sam = {"rho", "lam", "rho_min", "rho_min_lo", "rho_min_schedule", "adaptive", "eta", "flavour", "stable",
-                     "normalized", "precond", "beta", "delta", "d0", "clip_gamma"} & set(kwargs)
+        other_sam = ({"adaptive"} | {k for s in VARIANTS.values() for k in s.hparams}) & set(kwargs)
         if other_sam:
             raise ValueError(f"{variant}: hyperparameter(s) {sorted(other_sam)} do not apply to this variant; "
                              f"allowed: {sorted(spec.hparams) or 'none (only base-optimizer arguments)'}")
@@ -106,7 +105,7 @@ class SAMOptimizer(torch.optim.Optimizer):
         self.base_optimizer = base_optimizer(self.param_groups, **kwargs)
         self.param_groups = self.base_optimizer.param_groups
         self.defaults.update(self.base_optimizer.defaults)
-        self.rule_state: dict = rules.init_state(variant)
+        self.rule_state: dict = rules.init_state(spec)
         self.sam_step = 0
         self._lr0 = self.param_groups[0].get("lr")
         self._lr_max = self._lr0
@@ -155,11 +154,10 @@ class SAMOptimizer(torch.optim.Optimizer):
 
     def _weight_mask(self, params: list[torch.Tensor]) -> list[bool] | None:
         if not self._names:
-            if self.variant == "asam" and self.hp.get("flavour") == "official" and not self._warned_names:
+            msg = self.spec.unnamed_warning(self.hp) if self.spec.unnamed_warning is not None else None
+            if msg and not self._warned_names:
                 self._warned_names = True
-                warnings.warn("ASAM's official flavour scales only '*weight*' parameters, but no parameter names "
-                              "were given: T is applied to every parameter. Pass model.named_parameters().",
-                              stacklevel=3)
+                warnings.warn(msg, stacklevel=3)
             return None  # names unknown: ASAM's T applies to every parameter (pass named_parameters())
         return ["weight" in self._names.get(id(p), "weight") for p in params]
 
@@ -178,7 +176,7 @@ class SAMOptimizer(torch.optim.Optimizer):
         mask = self._weight_mask(params)
         w = [p.detach().clone() for p in params]
         g_norm = rules.global_norm(g)
-        es = rules.perturbations(self.variant, g, w, hp, self.rule_state, self.sam_step, 0,
+        es = rules.perturbations(self.spec, g, w, hp, self.rule_state, self.sam_step, 0,
                                  lr=g0.get("lr"), lr_max=lr_max, weight_mask=mask, g_norm=g_norm)
         if found_inf is not None and es:  # fp16: an overflow in pass 1 poisons the step, so it is skipped
             es = [[torch.where(found_inf > 0, torch.full_like(x, math.nan), x) for x in ek] for ek in es]
@@ -204,8 +202,8 @@ class SAMOptimizer(torch.optim.Optimizer):
         if st["es"]:
             torch._foreach_copy_(params, st["w"])
         reduce = self._allreduce_mean if (self._ddp_model is not None and not self._sync_perturbation) else None
-        d, stats = rules.combine(self.variant, st["g"], st["g_advs"], st["w"], st["es"], st["hp"], 0, st["mask"],
-                                 reduce=reduce, g_norm=st["g_norm"])
+        d, stats = rules.combine(self.spec, st["g"], st["g_advs"], st["w"], st["es"], st["hp"], 0, st["mask"],
+                                 reduce=reduce, g_norm=st["g_norm"], state=self.rule_state)
         for p, di in zip(params, d):
             p.grad = di
         if scaler is not None:
@@ -325,12 +323,9 @@ def make_optimizer(variant: str, params, base_optimizer: type[torch.optim.Optimi
 
     `adaptive=True` on "sam" is davda54's ASAM (all parameters, η = 0), as in `sam_core.SAM`.
     """
-    if variant == "sam" and kwargs.pop("adaptive", False):
-        variant = "asam"
-        kwargs.setdefault("flavour", "davda54")
-        kwargs.setdefault("eta", 0.0)
-    elif variant == "asam" and "adaptive" in kwargs:
-        kwargs.setdefault("flavour", "davda54" if kwargs.pop("adaptive") else "official")
+    spec = get_spec(variant)
+    if spec.translate is not None:  # aliases such as adaptive=True (the variant's own module says how)
+        variant = spec.translate(kwargs)
     return SAMOptimizer(params, base_optimizer, variant=variant, **kwargs)
 
 
