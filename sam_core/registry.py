@@ -36,6 +36,13 @@ class HParam:
     choices: tuple = ()
     ui: bool = True  # False: settable from code, not shown as a widget (e.g. a preconditioner tensor)
 
+    def __post_init__(self):
+        if self.kind in ("float", "schedule"):  # the UI's number inputs need one numeric type: bounds as floats
+            for f in ("low", "high"):
+                v = getattr(self, f)
+                if isinstance(v, int) and not isinstance(v, bool):
+                    object.__setattr__(self, f, float(v))
+
     def validate(self, value: Any, variant: str) -> Any:
         where = f"{variant}: hyperparameter '{self.name}'"
         if self.kind == "bool":
