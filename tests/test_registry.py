@@ -6,7 +6,8 @@ import torch
 import sam_core
 from sam_core.registry import resolve_hparams
 
-EXPECTED = ["sgd", "sam", "usam", "unified_sam", "asam", "ssam", "bsam", "presam", "infosam"]
+EXPECTED = ["sgd", "sam", "usam", "unified_sam", "asam", "ssam", "bsam", "presam", "infosam",
+            "gsam", "wsam", "fsam", "looksam"]
 
 
 def test_all_variants_present_with_formula_and_reference():

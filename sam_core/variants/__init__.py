@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import importlib
 
-BUILTIN = ("sgd", "sam", "usam", "unified_sam", "asam", "ssam", "bsam", "presam", "infosam")
+BUILTIN = ("sgd", "sam", "usam", "unified_sam", "asam", "ssam", "bsam", "presam", "infosam",
+           "gsam", "wsam", "fsam", "looksam")
 
 
 def register_builtins() -> None:
