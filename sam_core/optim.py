@@ -249,6 +249,8 @@ class SAMOptimizer(torch.optim.Optimizer):
             raise ValueError(f"{self.variant} needs a closure that recomputes the loss (it runs "
                              f"{self.spec.passes} forward-backward passes per step)")
         closure = torch.enable_grad()(closure)
+        if self.spec.lookahead is not None:
+            return self._lookahead_step(closure, scaler)
         n_extra = self.spec.passes - 1
         if self._ddp_model is not None and n_extra > 0:
             with self._ddp_model.no_sync():  # pass 1 forward and backward stay local (m-sharpness)
@@ -281,6 +283,43 @@ class SAMOptimizer(torch.optim.Optimizer):
             scaler.unscale_(self.base_optimizer)
             st["g_norm"] = None  # it was taken of the scaled gradient
         self._finish(loss, scaler)
+        return loss
+
+    def _lookahead_step(self, closure, scaler=None):
+        """A one-pass lookahead rule (Momentum-SAM): move to w + e (e from the rule's state), one closure,
+        restore w, the base optimizer steps on that gradient, and the rule reads the base optimizer's
+        momentum buffer (SGD's `momentum_buffer`, Adam's `exp_avg`) as its state for the next step."""
+        params = [p for gr in self.param_groups for p in gr["params"] if p.requires_grad]
+        self.sam_step += 1
+        hp = self._current_hp()
+        g0 = self.param_groups[0]
+        w = [p.detach().clone() for p in params]
+        e = rules.lookahead_perturbation(self.spec, w, hp, self.rule_state, self.sam_step, 0, lr=g0.get("lr"),
+                                         lr_max=self._lr_max, weight_mask=self._weight_mask(params))
+        torch._foreach_add_(params, e)
+        loss = closure()
+        torch._foreach_copy_(params, w)
+        g = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        for p, gi in zip(params, g):
+            p.grad = gi
+        if scaler is not None:
+            scaler.unscale_(self.base_optimizer)
+            g = [p.grad for p in params]
+        gn = rules.global_norm(g)
+        one = torch.ones_like(gn)
+        stats = dict(grad_norm=gn, perturbed_grad_norm=gn, gamma=one, cos=one, perturbation_norm=rules.global_norm(e))
+        if scaler is not None:
+            scaler.step(self.base_optimizer)
+        else:
+            self.base_optimizer.step()
+        st = self.base_optimizer.state
+        bufs = [st.get(p, {}).get("momentum_buffer", st.get(p, {}).get("exp_avg")) for p in params]
+        if self.spec.after_step is not None:
+            self.spec.after_step(self.rule_state, [gi.detach() for gi in g], hp, 0,
+                                 bufs if all(b is not None for b in bufs) else None)
+        if loss is not None:
+            stats["loss"] = loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
+        self.stats = {k: v.detach() for k, v in stats.items()}
         return loss
 
     def _unscale_(self, scaler) -> torch.Tensor:

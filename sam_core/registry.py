@@ -98,10 +98,14 @@ class VariantSpec:
     stable_gamma: Callable[[Any], Any] | None = None  # (CombineStep) -> γ_t of `stable`; None: ‖g‖/‖d‖
     init_state: Callable[[Any], dict] | None = None  # (params or None) -> a fresh state; None: {}
     stateful: bool = False  # keeps state across steps (a compiled sweep step cannot carry it)
+    # one-pass rules that perturb *before* the only gradient (Momentum-SAM): e from the state, not from g
+    lookahead: Callable[[Any], list] | None = None  # (AscentStep with g=None) -> e; with passes=1, ascent=None
+    after_step: Callable[..., None] | None = None  # (state, d, hp, bd, buffers) -> None: update the state with d
     # ---- what the labs need from it
     effective_rho: Callable[[dict, float, int], float | None] | None = None  # ‖e‖ for the SAM edge; None: ρ
     edge_exact: bool = False  # Long & Bartlett's SAM edge is exact for it (with GD steps), not a heuristic
     map_params: tuple[str, ...] = ("rho",)  # hyperparameters the landscape lab's lr × … map may sweep
+    theory_lam: float = 1.0  # the Unified SAM λ whose theory the quadratics lab uses for it (0 = unnormalised ascent)
     adjust: Callable[[dict], dict] | None = None  # (user values) -> defaults that follow from them
     translate: Callable[[dict], str] | None = None  # make_optimizer aliases: may edit kwargs, returns the variant
     unnamed_warning: Callable[[dict], str | None] | None = None  # message when parameter names are needed
@@ -117,7 +121,7 @@ class VariantSpec:
 
     def rho_of(self, hp: dict, grad_norm: float, step: int = 1) -> float | None:
         """The radius ‖e‖ of a step's ascent (see `theory.effective_rho`); None without an ascent radius."""
-        if self.ascent is None or "rho" not in hp:
+        if (self.ascent is None and self.lookahead is None) or "rho" not in hp:
             return None
         if self.effective_rho is not None:
             return self.effective_rho(hp, grad_norm, step)

@@ -297,6 +297,9 @@ def sam_direction(
     perturbation_norm (and the perturbations under "e" when `keep_e`).
     """
     spec = get_spec(variant)
+    if spec.lookahead is not None:
+        return _lookahead_direction(spec, params, grad_fn, hp, state, step, batch_dims, lr, lr_max, weight_mask,
+                                    keep_e, diagnostics)
     loss, g = grad_fn(params)
     g_norm = global_norm(g, batch_dims)
     es = perturbations(spec, g, params, hp, state, step, batch_dims, lr, lr_max, weight_mask, g_norm=g_norm)
@@ -307,6 +310,34 @@ def sam_direction(
     if keep_e:
         stats["e"] = es
     return d, stats, 1 + len(es)
+
+
+
+def lookahead_perturbation(variant: Any, w: Tensors, hp: dict, state: dict, step: Any = 1, batch_dims: int = 0,
+                           lr: Any = None, lr_max: Any = None, weight_mask: Sequence[bool] | None = None) -> Tensors:
+    """The perturbation of a one-pass lookahead rule (Momentum-SAM), taken before the step's gradient."""
+    spec = get_spec(variant)
+    return spec.lookahead(AscentStep(None, w, hp, state, step, batch_dims, lr, lr_max, weight_mask, None))
+
+
+def _lookahead_direction(spec, params, grad_fn, hp, state, step, bd, lr, lr_max, weight_mask, keep_e, diagnostics):
+    """One step of a lookahead rule: the only gradient is taken at w + e, e from the rule's state; then the
+    rule updates its state with d (its own momentum buffer: the labs' runners keep theirs apart)."""
+    state = {} if state is None else state
+    e = lookahead_perturbation(spec, params, hp, state, step, bd, lr, lr_max, weight_mask)
+    loss, g = grad_fn([p + x for p, x in zip(params, e)])
+    g_norm = global_norm(g, bd)
+    d = list(g) if spec.combine is None else spec.combine(CombineStep(g, [], params, [e], hp, bd, weight_mask, None,
+                                                                      g_norm, {}, state))
+    stats = dict(grad_norm=g_norm, loss=loss)
+    if diagnostics:
+        one = torch.ones_like(g_norm)
+        stats.update(perturbed_grad_norm=g_norm, gamma=one, cos=one, perturbation_norm=global_norm(e, bd))
+    if spec.after_step is not None:
+        spec.after_step(state, d, hp, bd, None)
+    if keep_e:
+        stats["e"] = [e]
+    return d, stats, 1
 
 
 # the registry's variant modules use the helpers above: imported last, so either module may load first

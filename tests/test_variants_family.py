@@ -149,7 +149,53 @@ def test_looksam_with_k_1_is_sam():
     _close(_ours("looksam", dict(rho=0.1, k=1, alpha=0.6)), _ours("sam", dict(rho=0.1)))
 
 
-@pytest.mark.parametrize("variant", ["gsam", "wsam", "fsam", "looksam"])
+def _msam_paper(rho: float) -> list[torch.Tensor]:
+    """Becker et al. (2024), Algorithm 1, transcribed: the weights are kept at the perturbed point w̃,
+    v accumulates the gradient at w̃ plus weight decay at w (as torch's SGD accumulates it)."""
+    model = _model()
+    mu, lr, wd = BASE["momentum"], BASE["lr"], BASE["weight_decay"]
+    params = list(model.parameters())
+    v = [torch.zeros_like(p) for p in params]
+    out = []
+    for x, y in _batches():
+        vn = torch.sqrt(sum((vi * vi).sum() for vi in v))
+        unit = [vi / vn if vn > 0 else torch.zeros_like(vi) for vi in v]
+        for p in params:
+            p.grad = None
+        loss = torch.nn.functional.cross_entropy(model(x), y)  # the model's weights are w̃_t
+        g = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            w = [p + rho * u for p, u in zip(params, unit)]  # remove the last perturbation
+            v = [mu * vi + gi + wd * wi for vi, gi, wi in zip(v, g, w)]
+            w = [wi - lr * vi for wi, vi in zip(w, v)]
+            vn = torch.sqrt(sum((vi * vi).sum() for vi in v))
+            for p, wi, vi in zip(params, w, v):
+                p.copy_(wi - rho * vi / vn)  # perturb for the next step
+        out.append(torch.cat([wi.reshape(-1) for wi in w]))
+    return out
+
+
+def test_msam_matches_the_papers_update():
+    _close(_ours("msam", dict(rho=0.2)), _msam_paper(0.2))
+
+
+def test_msam_uses_one_gradient_evaluation_per_step():
+    model = _model()
+    opt = sam_core.make_optimizer("msam", model.parameters(), torch.optim.SGD, rho=0.2, **BASE)
+    calls = []
+    for x, y in _batches()[:3]:
+        def closure(x=x, y=y):
+            calls.append(1)
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            return loss
+        opt.step(closure)
+    assert len(calls) == 3
+    assert abs(float(opt.stats["perturbation_norm"]) - 0.2) < 1e-12  # after step 1, ‖e‖ = ρ
+
+
+@pytest.mark.parametrize("variant", ["gsam", "wsam", "fsam", "looksam", "msam"])
 def test_new_variants_run_in_simulate_eager_and_compiled_where_allowed(variant):
     spec = sam_core.VARIANTS[variant]
     L = make_landscape("quartic")
@@ -165,4 +211,4 @@ def test_new_variants_run_in_simulate_eager_and_compiled_where_allowed(variant):
     # a single trajectory equals one row of the batch (per-trajectory norms and state)
     one = sam_core.simulate(variant, L.grad_fn, w0[1:2], 30, 0.05, hp={"rho": 0.1}, record=False)
     torch.testing.assert_close(one.final[0], rec.final[1], rtol=1e-9, atol=1e-10)
-    assert spec.stateful == (variant in ("fsam", "looksam"))
+    assert spec.stateful == (variant in ("fsam", "looksam", "msam"))

@@ -28,5 +28,5 @@ SPEC = VariantSpec(
                              help="Use min(1, γ_t): never lengthen the step (off in the paper; commented out in the authors' code)."),
     },
     note="The paper's plain SAM/SSAM rows use the unnormalised ascent, hence the default.",
-    ascent=ascent, effective_rho=effective_rho,
+    ascent=ascent, effective_rho=effective_rho, theory_lam=0.0,
 )

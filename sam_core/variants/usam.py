@@ -21,5 +21,5 @@ SPEC = VariantSpec(
     reference="Andriushchenko & Flammarion. Towards Understanding Sharpness-Aware Minimization. ICML 2022",
     url="https://arxiv.org/abs/2206.06232",
     hparams={"rho": rho_param(0.05), "stable": STABLE},
-    ascent=ascent, effective_rho=effective_rho,
+    ascent=ascent, effective_rho=effective_rho, theory_lam=0.0,
 )
