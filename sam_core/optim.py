@@ -81,7 +81,9 @@ class SAMOptimizer(torch.optim.Optimizer):
 
     Hyperparameters of the variant (see `sam_core.VARIANTS[variant].hparams`) are stored in every
     param group (so a scheduler may change `group["rho"]`); the ones of group 0 are used, as the
-    ascent is one global step over all parameters. Everything else goes to the base optimizer.
+    ascent is one global step over all parameters — except `rho`: param groups that set different
+    ρ each ascend by their own, with the global gradient norm, as davda54's `SAM` does (not for a
+    stateful rule, which refuses it). Everything else goes to the base optimizer.
     """
 
     def __init__(self, params, base_optimizer: type[torch.optim.Optimizer] = torch.optim.SGD,
@@ -149,6 +151,25 @@ class SAMOptimizer(torch.optim.Optimizer):
         g0 = self.param_groups[0]
         return {k: g0.get(k, v) for k, v in self.hp.items()}
 
+    def _group_rhos(self) -> list[float] | None:
+        """ρ of each parameter with a gradient (in `_params_with_grad` order) when the param groups set
+        different ρ (davda54's SAM scales each group by its own), else None: the one-ρ path."""
+        if "rho" not in self.hp or len(self.param_groups) < 2:
+            return None
+        per_group = [gr.get("rho", self.hp["rho"]) for gr in self.param_groups]
+        if all(isinstance(r, (int, float)) and r == per_group[0] for r in per_group):
+            return None
+        h = self.spec.hparams["rho"]
+        for k, r in enumerate(per_group):
+            if isinstance(r, torch.Tensor):
+                raise ValueError(f"{self.variant}: param group {k}: 'rho' must be a number to differ between groups")
+            h.validate(r, f"{self.variant} (param group {k})")
+        if self.spec.stateful:
+            raise ValueError(f"{self.variant}: a different 'rho' per param group is not supported for a stateful "
+                             f"rule (its state would advance once per ρ); set one rho for all groups")
+        return [float(per_group[k]) for k, gr in enumerate(self.param_groups) for p in gr["params"]
+                if p.grad is not None]
+
     def _params_with_grad(self) -> list[torch.Tensor]:
         return [p for gr in self.param_groups for p in gr["params"] if p.grad is not None]
 
@@ -164,6 +185,7 @@ class SAMOptimizer(torch.optim.Optimizer):
     def _begin(self, found_inf: torch.Tensor | None = None) -> None:
         """After pass 1: save w and g, compute the ascent points, move to the first one."""
         params = self._params_with_grad()
+        rhos = self._group_rhos()  # before the gradients are taken off the parameters
         g = [p.grad for p in params]
         for p in params:  # keep our reference; the next backward writes fresh tensors
             p.grad = None
@@ -176,8 +198,19 @@ class SAMOptimizer(torch.optim.Optimizer):
         mask = self._weight_mask(params)
         w = [p.detach().clone() for p in params]
         g_norm = rules.global_norm(g)
-        es = rules.perturbations(self.spec, g, w, hp, self.rule_state, self.sam_step, 0,
-                                 lr=g0.get("lr"), lr_max=lr_max, weight_mask=mask, g_norm=g_norm)
+        if rhos is None:
+            es = rules.perturbations(self.spec, g, w, hp, self.rule_state, self.sam_step, 0,
+                                     lr=g0.get("lr"), lr_max=lr_max, weight_mask=mask, g_norm=g_norm)
+        else:  # davda54: each param group ascends with its own ρ (the norm stays global over all groups)
+            es = None
+            for rho in sorted(set(rhos)):
+                es_r = rules.perturbations(self.spec, g, w, dict(hp, rho=rho), self.rule_state, self.sam_step, 0,
+                                           lr=g0.get("lr"), lr_max=lr_max, weight_mask=mask, g_norm=g_norm)
+                es = [list(ek) for ek in es_r] if es is None else es
+                for ek, ek_r in zip(es, es_r):
+                    for i, r in enumerate(rhos):
+                        if r == rho:
+                            ek[i] = ek_r[i]
         if found_inf is not None and es:  # fp16: an overflow in pass 1 poisons the step, so it is skipped
             es = [[torch.where(found_inf > 0, torch.full_like(x, math.nan), x) for x in ek] for ek in es]
         self._pending = dict(params=params, w=w, g=g, es=es, g_advs=[], hp=hp, mask=mask, g_norm=g_norm)

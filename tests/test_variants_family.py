@@ -212,3 +212,61 @@ def test_new_variants_run_in_simulate_eager_and_compiled_where_allowed(variant):
     one = sam_core.simulate(variant, L.grad_fn, w0[1:2], 30, 0.05, hp={"rho": 0.1}, record=False)
     torch.testing.assert_close(one.final[0], rec.final[1], rtol=1e-9, atol=1e-10)
     assert spec.stateful == (variant in ("fsam", "looksam", "msam"))
+
+
+# ------------------------------------------------------------------------------------------ per-group ρ
+def _davda54_per_group(rhos, adaptive=False, steps=4):
+    """davda54/sam's SAM.first_step transcribed: one global ‖(|w|·) g‖, then e = ρ_group (w²·) g / (‖·‖ + 1e-12)
+    for each param group; SGD(momentum, weight decay) on the gradient at w + e."""
+    model = _model()
+    groups = [list(model[0].parameters()), list(model[2].parameters())]
+    base = torch.optim.SGD([{"params": groups[0]}, {"params": groups[1]}], **BASE)
+    for x, y in _batches()[:steps]:
+        base.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        with torch.no_grad():
+            ps = [p for gr in groups for p in gr]
+            gn = torch.norm(torch.stack([((p.abs() if adaptive else 1.0) * p.grad).norm(p=2) for p in ps]), p=2)
+            saved = [p.clone() for p in ps]
+            for gr, rho in zip(groups, rhos):
+                scale = rho / (gn + 1e-12)
+                for p in gr:
+                    p.add_((torch.pow(p, 2) if adaptive else 1.0) * p.grad * scale)
+        base.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        with torch.no_grad():
+            for p, s in zip(ps, saved):
+                p.copy_(s)
+        base.step()
+    return _flat(model)
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_sam_per_param_group_rho_matches_davda54(adaptive):
+    model = _model()
+    opt = sam_core.SAM([{"params": model[0].parameters(), "rho": 0.02}, {"params": model[2].parameters()}],
+                       torch.optim.SGD, rho=0.3, adaptive=adaptive, **BASE)
+    for x, y in _batches()[:4]:
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step(lambda x=x, y=y: torch.nn.functional.cross_entropy(model(x), y).backward())
+        opt.zero_grad()
+    ref = _davda54_per_group([0.02, 0.3], adaptive)
+    torch.testing.assert_close(_flat(model), ref, rtol=1e-10, atol=1e-12)
+    # and it is not what one global ρ would give
+    assert (_davda54_per_group([0.3, 0.3], adaptive) - ref).abs().max() > 1e-6
+
+
+def test_per_group_rho_is_refused_clearly_for_a_stateful_rule_and_out_of_range():
+    model = _model()
+    x, y = _batches()[0]
+    for variant, rho0, msg in (("fsam", 0.02, "not supported for a stateful rule"), ("sam", -1.0, "param group 0")):
+        opt = sam_core.make_optimizer(variant, [{"params": model[0].parameters(), "rho": rho0},
+                                                {"params": model[2].parameters()}], torch.optim.SGD, rho=0.1, lr=0.1)
+
+        def closure(opt=opt):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            return loss
+        with pytest.raises(ValueError, match=msg):
+            opt.step(closure)
