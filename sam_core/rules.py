@@ -1,4 +1,9 @@
-"""The SAM update rules, each written once, as pure tensor functions.
+"""The SAM update rules' shared machinery: the helpers every rule uses and the dispatch to the variants.
+
+Each variant's own maths (its ascent, its combination of the gradients, its state) lives in its module,
+`sam_core/variants/<name>.py` (or a plug-in, docs/VARIANTS.md); `perturbations`, `combine` and
+`sam_direction` look the variant up in the registry and call it, and `stable_direction` is Stable SAM's
+γ_t renormalisation for any two-pass rule.
 
 Every rule works on a *list of tensors* (a network's parameters, or one `(N, D)` tensor of N
 trajectories) with `batch_dims` leading dimensions of independent trajectories: all norms are global
@@ -15,7 +20,8 @@ A step has the same shape for every variant (ALGORITHMS.md, "Common skeleton"):
 No `.item()`, no Python `if` on tensor values, no in-place writes on inputs: the same code runs
 inside the torch.optim shell (`optim.py`), over thousands of 2-D trajectories (`simulate.py`), and
 batched over runs in the labs (`problems.py`). Rules may replace entries of the `state` dict
-(infoSAM's moments) but never modify a tensor they were given.
+(infoSAM's moments) but never modify a tensor they were given. One-pass lookahead rules (Momentum-SAM)
+take their only gradient at w + e, e from their state (`lookahead_perturbation`).
 """
 
 from __future__ import annotations
