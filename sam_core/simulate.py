@@ -8,7 +8,7 @@ finite point and reported in `diverged_step` (a divergence is a result, not an e
 `compile=True` (sweeps ask for it when the batch is large) runs the same step, the same rule code,
 through `torch.compile`: one fused C++ loop per step instead of ~40 elementwise passes over the batch,
 5-20x faster on CPU once compiled (benchmarks/bench_sweep.py). Only for `record=False` and stateless
-rules (not infoSAM); when compiling fails (no C++ compiler, an untraceable gradient such as autograd)
+rules (not those whose spec says `stateful`: infoSAM, fsam, looksam, msam); when compiling fails (no C++ compiler, an untraceable gradient such as autograd)
 it warns once and the eager loop runs instead.
 """
 
