@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from sam_core import plugin_errors
 from sam_core.settings import get_settings
 from sam_core.workers import get_pool
 from ui.common import apply_error_details, device_badge
@@ -36,6 +37,8 @@ try:
 except ValueError as exc:  # a bad SAMLAB_MAX_JOBS: say which
     st.sidebar.error(str(exc))
 nav = st.navigation(PAGES)
+for _msg in plugin_errors():  # a plug-in variant (SAMLAB_PLUGINS) that could not load: say which, keep going
+    st.sidebar.warning(_msg)
 device_badge()
 try:
     if get_settings().read_only:

@@ -222,7 +222,7 @@ with tab_sweep:
         else:
             c = st.columns(5)
             hv = c[0].selectbox("variant", two_pass, format_func=uc.variant_label, key="ls_hm_variant")
-            params = ["rho"] + (["lam"] if hv == "unified_sam" else [])
+            params = list(VARIANTS[hv].map_params)
             param = c[1].selectbox("against", params, key="ls_hm_param")
             lo_d, hi_d = (0.01, 1.0) if param == "rho" else (0.0, 1.0)
             p_lo = c[2].number_input(f"{param} from", 0.0, 10.0, lo_d, format="%.3g", key=f"ls_hm_lo_{param}")

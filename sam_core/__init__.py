@@ -6,17 +6,20 @@
     loss = opt.step(closure)
     sam_core.VARIANTS["ssam"].formula
 
-See docs/CORE_API.md. This package never imports streamlit.
+See docs/CORE_API.md; a variant of your own: docs/VARIANTS.md (`load_plugins`, SAMLAB_PLUGINS). This package never imports streamlit.
 """
 
 from . import hessian, rules
 from .optim import SAM, SAMOptimizer, frozen_bn, make_optimizer
-from .registry import VARIANTS, HParam, VariantSpec, get_spec, resolve_hparams
+from .registry import VARIANTS, HParam, VariantSpec, get_spec, register, resolve_hparams
 from .simulate import SimResult, simulate
 from .theory import gd_edge, sam_edge, sam_edge_ratio
+from .variants.plugins import PluginError, load_plugins, plugin_errors
 
 __all__ = [
     "SAM", "SAMOptimizer", "VARIANTS", "HParam", "SimResult", "VariantSpec", "frozen_bn", "gd_edge",
     "get_spec", "hessian", "make_optimizer", "resolve_hparams", "rules", "sam_edge", "sam_edge_ratio",
-    "simulate",
+    "simulate", "load_plugins", "plugin_errors", "PluginError", "register",
 ]
+
+load_plugins()  # SAMLAB_PLUGINS: every process that imports sam_core sees the same variants (docs/VARIANTS.md)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from . import rules
-from .registry import get_spec, resolve_hparams, validate_lr
+from .registry import VARIANTS, get_spec, resolve_hparams, validate_lr
 
 STAT_KEYS = ("loss", "grad_norm", "perturbed_grad_norm", "gamma", "cos", "perturbation_norm")
 
@@ -81,15 +81,16 @@ class SAMOptimizer(torch.optim.Optimizer):
 
     Hyperparameters of the variant (see `sam_core.VARIANTS[variant].hparams`) are stored in every
     param group (so a scheduler may change `group["rho"]`); the ones of group 0 are used, as the
-    ascent is one global step over all parameters. Everything else goes to the base optimizer.
+    ascent is one global step over all parameters — except `rho`: param groups that set different
+    ρ each ascend by their own, with the global gradient norm, as davda54's `SAM` does (not for a
+    stateful rule, which refuses it). Everything else goes to the base optimizer.
     """
 
     def __init__(self, params, base_optimizer: type[torch.optim.Optimizer] = torch.optim.SGD,
                  variant: str = "sam", **kwargs: Any):
         spec = get_spec(variant)
         hp_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in spec.hparams}
-        other_sam = {"rho", "lam", "rho_min", "rho_min_lo", "rho_min_schedule", "adaptive", "eta", "flavour", "stable",
-                     "normalized", "precond", "beta", "delta", "d0", "clip_gamma"} & set(kwargs)
+        other_sam = ({"adaptive"} | {k for s in VARIANTS.values() for k in s.hparams}) & set(kwargs)
         if other_sam:
             raise ValueError(f"{variant}: hyperparameter(s) {sorted(other_sam)} do not apply to this variant; "
                              f"allowed: {sorted(spec.hparams) or 'none (only base-optimizer arguments)'}")
@@ -106,7 +107,7 @@ class SAMOptimizer(torch.optim.Optimizer):
         self.base_optimizer = base_optimizer(self.param_groups, **kwargs)
         self.param_groups = self.base_optimizer.param_groups
         self.defaults.update(self.base_optimizer.defaults)
-        self.rule_state: dict = rules.init_state(variant)
+        self.rule_state: dict = rules.init_state(spec)
         self.sam_step = 0
         self._lr0 = self.param_groups[0].get("lr")
         self._lr_max = self._lr0
@@ -150,22 +151,41 @@ class SAMOptimizer(torch.optim.Optimizer):
         g0 = self.param_groups[0]
         return {k: g0.get(k, v) for k, v in self.hp.items()}
 
+    def _group_rhos(self) -> list[float] | None:
+        """ρ of each parameter with a gradient (in `_params_with_grad` order) when the param groups set
+        different ρ (davda54's SAM scales each group by its own), else None: the one-ρ path."""
+        if "rho" not in self.hp or len(self.param_groups) < 2:
+            return None
+        per_group = [gr.get("rho", self.hp["rho"]) for gr in self.param_groups]
+        if all(isinstance(r, (int, float)) and r == per_group[0] for r in per_group):
+            return None
+        h = self.spec.hparams["rho"]
+        for k, r in enumerate(per_group):
+            if isinstance(r, torch.Tensor):
+                raise ValueError(f"{self.variant}: param group {k}: 'rho' must be a number to differ between groups")
+            h.validate(r, f"{self.variant} (param group {k})")
+        if self.spec.stateful:
+            raise ValueError(f"{self.variant}: a different 'rho' per param group is not supported for a stateful "
+                             f"rule (its state would advance once per ρ); set one rho for all groups")
+        return [float(per_group[k]) for k, gr in enumerate(self.param_groups) for p in gr["params"]
+                if p.grad is not None]
+
     def _params_with_grad(self) -> list[torch.Tensor]:
         return [p for gr in self.param_groups for p in gr["params"] if p.grad is not None]
 
     def _weight_mask(self, params: list[torch.Tensor]) -> list[bool] | None:
         if not self._names:
-            if self.variant == "asam" and self.hp.get("flavour") == "official" and not self._warned_names:
+            msg = self.spec.unnamed_warning(self.hp) if self.spec.unnamed_warning is not None else None
+            if msg and not self._warned_names:
                 self._warned_names = True
-                warnings.warn("ASAM's official flavour scales only '*weight*' parameters, but no parameter names "
-                              "were given: T is applied to every parameter. Pass model.named_parameters().",
-                              stacklevel=3)
+                warnings.warn(msg, stacklevel=3)
             return None  # names unknown: ASAM's T applies to every parameter (pass named_parameters())
         return ["weight" in self._names.get(id(p), "weight") for p in params]
 
     def _begin(self, found_inf: torch.Tensor | None = None) -> None:
         """After pass 1: save w and g, compute the ascent points, move to the first one."""
         params = self._params_with_grad()
+        rhos = self._group_rhos()  # before the gradients are taken off the parameters
         g = [p.grad for p in params]
         for p in params:  # keep our reference; the next backward writes fresh tensors
             p.grad = None
@@ -178,8 +198,19 @@ class SAMOptimizer(torch.optim.Optimizer):
         mask = self._weight_mask(params)
         w = [p.detach().clone() for p in params]
         g_norm = rules.global_norm(g)
-        es = rules.perturbations(self.variant, g, w, hp, self.rule_state, self.sam_step, 0,
-                                 lr=g0.get("lr"), lr_max=lr_max, weight_mask=mask, g_norm=g_norm)
+        if rhos is None:
+            es = rules.perturbations(self.spec, g, w, hp, self.rule_state, self.sam_step, 0,
+                                     lr=g0.get("lr"), lr_max=lr_max, weight_mask=mask, g_norm=g_norm)
+        else:  # davda54: each param group ascends with its own ρ (the norm stays global over all groups)
+            es = None
+            for rho in sorted(set(rhos)):
+                es_r = rules.perturbations(self.spec, g, w, dict(hp, rho=rho), self.rule_state, self.sam_step, 0,
+                                           lr=g0.get("lr"), lr_max=lr_max, weight_mask=mask, g_norm=g_norm)
+                es = [list(ek) for ek in es_r] if es is None else es
+                for ek, ek_r in zip(es, es_r):
+                    for i, r in enumerate(rhos):
+                        if r == rho:
+                            ek[i] = ek_r[i]
         if found_inf is not None and es:  # fp16: an overflow in pass 1 poisons the step, so it is skipped
             es = [[torch.where(found_inf > 0, torch.full_like(x, math.nan), x) for x in ek] for ek in es]
         self._pending = dict(params=params, w=w, g=g, es=es, g_advs=[], hp=hp, mask=mask, g_norm=g_norm)
@@ -204,8 +235,8 @@ class SAMOptimizer(torch.optim.Optimizer):
         if st["es"]:
             torch._foreach_copy_(params, st["w"])
         reduce = self._allreduce_mean if (self._ddp_model is not None and not self._sync_perturbation) else None
-        d, stats = rules.combine(self.variant, st["g"], st["g_advs"], st["w"], st["es"], st["hp"], 0, st["mask"],
-                                 reduce=reduce, g_norm=st["g_norm"])
+        d, stats = rules.combine(self.spec, st["g"], st["g_advs"], st["w"], st["es"], st["hp"], 0, st["mask"],
+                                 reduce=reduce, g_norm=st["g_norm"], state=self.rule_state)
         for p, di in zip(params, d):
             p.grad = di
         if scaler is not None:
@@ -251,6 +282,8 @@ class SAMOptimizer(torch.optim.Optimizer):
             raise ValueError(f"{self.variant} needs a closure that recomputes the loss (it runs "
                              f"{self.spec.passes} forward-backward passes per step)")
         closure = torch.enable_grad()(closure)
+        if self.spec.lookahead is not None:
+            return self._lookahead_step(closure, scaler)
         n_extra = self.spec.passes - 1
         if self._ddp_model is not None and n_extra > 0:
             with self._ddp_model.no_sync():  # pass 1 forward and backward stay local (m-sharpness)
@@ -283,6 +316,43 @@ class SAMOptimizer(torch.optim.Optimizer):
             scaler.unscale_(self.base_optimizer)
             st["g_norm"] = None  # it was taken of the scaled gradient
         self._finish(loss, scaler)
+        return loss
+
+    def _lookahead_step(self, closure, scaler=None):
+        """A one-pass lookahead rule (Momentum-SAM): move to w + e (e from the rule's state), one closure,
+        restore w, the base optimizer steps on that gradient, and the rule reads the base optimizer's
+        momentum buffer (SGD's `momentum_buffer`, Adam's `exp_avg`) as its state for the next step."""
+        params = [p for gr in self.param_groups for p in gr["params"] if p.requires_grad]
+        self.sam_step += 1
+        hp = self._current_hp()
+        g0 = self.param_groups[0]
+        w = [p.detach().clone() for p in params]
+        e = rules.lookahead_perturbation(self.spec, w, hp, self.rule_state, self.sam_step, 0, lr=g0.get("lr"),
+                                         lr_max=self._lr_max, weight_mask=self._weight_mask(params))
+        torch._foreach_add_(params, e)
+        loss = closure()
+        torch._foreach_copy_(params, w)
+        g = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        for p, gi in zip(params, g):
+            p.grad = gi
+        if scaler is not None:
+            scaler.unscale_(self.base_optimizer)
+            g = [p.grad for p in params]
+        gn = rules.global_norm(g)
+        one = torch.ones_like(gn)
+        stats = dict(grad_norm=gn, perturbed_grad_norm=gn, gamma=one, cos=one, perturbation_norm=rules.global_norm(e))
+        if scaler is not None:
+            scaler.step(self.base_optimizer)
+        else:
+            self.base_optimizer.step()
+        st = self.base_optimizer.state
+        bufs = [st.get(p, {}).get("momentum_buffer", st.get(p, {}).get("exp_avg")) for p in params]
+        if self.spec.after_step is not None:
+            self.spec.after_step(self.rule_state, [gi.detach() for gi in g], hp, 0,
+                                 bufs if all(b is not None for b in bufs) else None)
+        if loss is not None:
+            stats["loss"] = loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
+        self.stats = {k: v.detach() for k, v in stats.items()}
         return loss
 
     def _unscale_(self, scaler) -> torch.Tensor:
@@ -325,12 +395,9 @@ def make_optimizer(variant: str, params, base_optimizer: type[torch.optim.Optimi
 
     `adaptive=True` on "sam" is davda54's ASAM (all parameters, η = 0), as in `sam_core.SAM`.
     """
-    if variant == "sam" and kwargs.pop("adaptive", False):
-        variant = "asam"
-        kwargs.setdefault("flavour", "davda54")
-        kwargs.setdefault("eta", 0.0)
-    elif variant == "asam" and "adaptive" in kwargs:
-        kwargs.setdefault("flavour", "davda54" if kwargs.pop("adaptive") else "official")
+    spec = get_spec(variant)
+    if spec.translate is not None:  # aliases such as adaptive=True (the variant's own module says how)
+        variant = spec.translate(kwargs)
     return SAMOptimizer(params, base_optimizer, variant=variant, **kwargs)
 
 

@@ -1,4 +1,9 @@
-"""The SAM update rules, each written once, as pure tensor functions.
+"""The SAM update rules' shared machinery: the helpers every rule uses and the dispatch to the variants.
+
+Each variant's own maths (its ascent, its combination of the gradients, its state) lives in its module,
+`sam_core/variants/<name>.py` (or a plug-in, docs/VARIANTS.md); `perturbations`, `combine` and
+`sam_direction` look the variant up in the registry and call it, and `stable_direction` is Stable SAM's
+γ_t renormalisation for any two-pass rule.
 
 Every rule works on a *list of tensors* (a network's parameters, or one `(N, D)` tensor of N
 trajectories) with `batch_dims` leading dimensions of independent trajectories: all norms are global
@@ -15,7 +20,8 @@ A step has the same shape for every variant (docs/ALGORITHMS.md, "Common skeleto
 No `.item()`, no Python `if` on tensor values, no in-place writes on inputs: the same code runs
 inside the torch.optim shell (`optim.py`), over thousands of 2-D trajectories (`simulate.py`), and
 batched over runs in the labs (`problems.py`). Rules may replace entries of the `state` dict
-(infoSAM's moments) but never modify a tensor they were given.
+(infoSAM's moments) but never modify a tensor they were given. One-pass lookahead rules (Momentum-SAM)
+take their only gradient at w + e, e from their state (`lookahead_perturbation`).
 """
 
 from __future__ import annotations
@@ -24,8 +30,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-
-from .registry import get_spec
 
 EPS = 1e-12
 Tensors = list[torch.Tensor]
@@ -155,47 +159,36 @@ def _is_zero(x: Any) -> bool:
     return (not isinstance(x, torch.Tensor)) and float(x) == 0.0
 
 
-def asam_T(w: Sequence[torch.Tensor], hp: dict, weight_mask: Sequence[bool] | None) -> list[Any]:
-    """ASAM's T = |w| + η on the parameters it applies to (1 elsewhere)."""
-    official = hp["flavour"] == "official"
-    out: list[Any] = []
-    for i, wi in enumerate(w):
-        applies = (not official) or weight_mask is None or weight_mask[i]
-        out.append(wi.abs() + hp["eta"] if applies else 1.0)
-    return out
-
-
-def _infosam_D(g: Tensors, state: dict, hp: dict, bd: int) -> list[Any]:
-    """infoSAM's noise-aware diagonal D (a reconstruction: docs/ALGORITHMS.md, "infoSAM"). Updates `state`."""
-    beta, delta, d0 = hp["beta"], hp["delta"], hp["d0"]
-    m_prev = state.get("m") or [torch.zeros_like(x) for x in g]
-    s_prev = state.get("s") or [torch.zeros_like(x) for x in g]
-    count = state.get("count", 0) + 1
-    m = [beta * mp + (1 - beta) * x for mp, x in zip(m_prev, g)]
-    s = [beta * sp + (1 - beta) * (x - mp) ** 2 for sp, x, mp in zip(s_prev, g, m_prev)]
-    state.update(m=m, s=s, count=count)
-    warm = count >= 1.0 / (1.0 - beta)
-    if not warm:  # plain SAM while the estimate warms up (count is a Python int, not a tensor value)
-        return [1.0] * len(g)
-    raw = [x + delta for x in s]
-    mean = _sum_per_traj(raw, bd) / numel_per_traj(raw, bd)
-    return [(r / _b(mean, r, bd)).clamp(1.0 / d0, d0) for r in raw]
-
-
-def _precond_ascent(g: Tensors, D: Sequence[Any], rho: Any, bd: int) -> Tensors:
-    """Constraint-preconditioned ascent e = ρ D⁻¹g / (√(gᵀD⁻¹g) + ε); D = I gives SAM exactly.
-
-    ε outside the root (docs/ALGORITHMS.md, "Preconditioned SAM"): e = 0 at g = 0 either way, and it makes
-    D = I reproduce SAM bit for bit.
-    """
-    Dinv_g = [x / d if isinstance(d, torch.Tensor) else x for x, d in zip(g, D)]
-    q = dot(g, Dinv_g, bd)
-    return scale(Dinv_g, rho / (q.sqrt() + EPS), bd)
-
-
 # ---------------------------------------------------------------------------------------------- the rules
+class AscentStep:
+    """What a variant's `ascent` sees: the clean gradient `g` at the weights `w` (lists of tensors with
+    `bd` batch dimensions), its norm `g_norm`, the hyperparameters `hp`, the rule's `state` dict, the
+    step `t` (≥ 1; a tensor of the batch shape in the after-the-loop diagnostics), the current and
+    largest learning rates (None where unknown) and ASAM's `weight_mask`."""
+
+    __slots__ = ("g", "w", "hp", "state", "step", "bd", "lr", "lr_max", "weight_mask", "g_norm")
+
+    def __init__(self, g, w, hp, state, step, bd, lr, lr_max, weight_mask, g_norm):
+        self.g, self.w, self.hp, self.state, self.step, self.bd = g, w, hp, state, step, bd
+        self.lr, self.lr_max, self.weight_mask, self.g_norm = lr, lr_max, weight_mask, g_norm
+
+
+class CombineStep:
+    """What a variant's `combine` and `stable_gamma` see: `g`, the gradients `g_advs` at the ascent points
+    `w + es[k]`, `w`, `es`, `hp`, `bd`, `weight_mask`, `g_norm`, the data-parallel `reduce` (None
+    outside DDP: average what must agree across workers with it) and `stats`, the step's diagnostics so
+    far (a rule may add its own, e.g. BSAM's σ)."""
+
+    __slots__ = ("g", "g_advs", "w", "es", "hp", "bd", "weight_mask", "reduce", "g_norm", "stats", "state")
+
+    def __init__(self, g, g_advs, w, es, hp, bd, weight_mask, reduce, g_norm, stats, state=None):
+        self.g, self.g_advs, self.w, self.es, self.hp, self.bd = g, g_advs, w, es, hp, bd
+        self.weight_mask, self.reduce, self.g_norm, self.stats = weight_mask, reduce, g_norm, stats
+        self.state = {} if state is None else state
+
+
 def perturbations(
-    variant: str,
+    variant: Any,
     g: Tensors,
     w: Tensors,
     hp: dict,
@@ -209,42 +202,21 @@ def perturbations(
 ) -> list[Tensors]:
     """The ascent perturbations `e` of one step: [] for SGD, [e] for two-pass rules, [e_max, e_min] for BSAM.
 
+    `variant` is a name or a `VariantSpec`; the maths is the variant's own `ascent` (sam_core/variants/).
     `g_norm` may pass in ‖g‖ when the caller already has it (it is computed otherwise).
     """
+    spec = get_spec(variant)
+    if spec.ascent is None:
+        return []
     bd = batch_dims
     state = {} if state is None else state
-    if variant == "sgd":
-        return []
-    rho = hp["rho"]
-    if g_norm is None and variant in ("sam", "ssam", "unified_sam", "bsam"):
+    if g_norm is None:
         g_norm = global_norm(g, bd)
-    if variant == "sam" or (variant == "ssam" and hp["normalized"]):
-        return [scale(g, rho / (g_norm + EPS), bd)]
-    if variant in ("usam", "ssam"):
-        return [scale(g, rho, bd)]
-    if variant == "unified_sam":
-        lam = unified_lam(hp["lam"], step)
-        return [scale(g, rho * (1 - lam + lam / (g_norm + EPS)), bd)]
-    if variant == "asam":
-        T = asam_T(w, hp, weight_mask)
-        Tg = [t * x for t, x in zip(T, g)]
-        T2g = [t * x for t, x in zip(T, Tg)]
-        return [scale(T2g, rho / (global_norm(Tg, bd) + EPS), bd)]
-    if variant == "bsam":
-        unit = scale(g, 1.0 / (g_norm + EPS), bd)
-        rho_min = bsam_rho_min(hp, lr, lr_max)
-        return [scale(unit, rho, bd), scale(unit, -rho_min, bd)]
-    if variant == "presam":
-        D = hp.get("precond") or [1.0] * len(g)
-        return [_precond_ascent(g, D, rho, bd)]
-    if variant == "infosam":
-        return [_precond_ascent(g, _infosam_D(g, state, hp, bd), rho, bd)]
-    get_spec(variant)  # raises a clear ValueError for an unknown name
-    raise NotImplementedError(variant)
+    return spec.ascent(AscentStep(g, w, hp, state, step, bd, lr, lr_max, weight_mask, g_norm))
 
 
 def combine(
-    variant: str,
+    variant: Any,
     g: Tensors,
     g_advs: Sequence[Tensors],
     w: Tensors,
@@ -255,6 +227,7 @@ def combine(
     reduce: Callable[[Tensors], Tensors] | None = None,
     g_norm: torch.Tensor | None = None,
     diagnostics: bool = True,
+    state: dict | None = None,
 ) -> tuple[Tensors, dict[str, torch.Tensor]]:
     """The descent direction `d` and the step's diagnostics (tensors of the batch shape).
 
@@ -263,51 +236,57 @@ def combine(
     averaged; what enters `d` must agree across workers, so BSAM's `g` term and the stable rules'
     γ_t (a ratio of local norms) are averaged with it. `diagnostics=False` skips the statistics the
     rule itself does not need (cos, ‖e‖, and ‖g_adv‖/γ_t where unused): sweeps over many trajectories.
+    With `hp["stable"]` the variant's direction is renormalised by Stable SAM's γ_t (`stable_direction`).
     """
+    spec = get_spec(variant)
     bd = batch_dims
     g_norm = global_norm(g, bd) if g_norm is None else g_norm
-    if variant == "sgd":
+    if spec.ascent is None or not g_advs:
         if not diagnostics:
             return list(g), dict(grad_norm=g_norm)
         one = torch.ones_like(g_norm)
         return list(g), dict(grad_norm=g_norm, perturbed_grad_norm=g_norm, gamma=one, cos=one,
                              perturbation_norm=torch.zeros_like(g_norm))
     g_adv = g_advs[0]
-    needs_norms = diagnostics or variant == "bsam" or hp.get("stable", False)
+    stable = hp.get("stable", False)
     stats = dict(grad_norm=g_norm)
-    if needs_norms:
+    if diagnostics or stable:
         adv_norm = global_norm(g_adv, bd)
         gamma = norm_ratio(g, g_adv, bd)
         stats.update(perturbed_grad_norm=adv_norm, gamma=gamma)
     if diagnostics:
         stats.update(cos=dot(g, g_adv, bd) / (g_norm * adv_norm + EPS), perturbation_norm=global_norm(es[0], bd))
-    if variant == "bsam":
-        g_min = g_advs[1]
-        sigma = adv_norm / (global_norm(g_min, bd) + EPS)
-        g_desc = reduce(list(g)) if reduce is not None else g
-        d = [gm + x - _b(sigma, gn, bd) * gn for gm, x, gn in zip(g_adv, g_desc, g_min)]
-        stats["sigma"] = sigma
-        return d, stats
-    if hp.get("stable", False):
-        if variant == "asam":  # norms ‖T(w) g‖ and ‖T(w+e) g_adv‖ (docs/ALGORITHMS.md, "SSAM with ASAM").
-            # Our reading: T is ASAM's own metric (|w| + η on the parameters it scales), the same T as the
-            # ascent; the document writes ‖|w| ⊙ g‖, which is this T with η = 0 on every parameter.
-            w_adv = [wi + ei for wi, ei in zip(w, es[0])]
-            gamma = norm_ratio([t * x for t, x in zip(asam_T(w, hp, weight_mask), g)],
-                               [t * x for t, x in zip(asam_T(w_adv, hp, weight_mask), g_adv)], bd)
-        if reduce is not None:
-            gamma = reduce([gamma])[0]
-        if hp.get("clip_gamma", False):
-            gamma = gamma.clamp(max=1.0)
-        stats["gamma"] = gamma
-        return scale(g_adv, gamma, bd), stats
-    return list(g_adv), stats
+    ctx = CombineStep(g, g_advs, w, es, hp, bd, weight_mask, reduce, g_norm, stats, state)
+    d = list(g_adv) if spec.combine is None else spec.combine(ctx)
+    if stable:
+        d = stable_direction(spec, ctx, d)
+    return d, stats
 
 
-def init_state(variant: str, params: Sequence[torch.Tensor] | None = None) -> dict:
-    """A fresh rule state (only infoSAM keeps one: its gradient moments and a step count)."""
-    get_spec(variant)
-    return {}
+def stable_direction(spec: Any, ctx: CombineStep, d: Tensors) -> Tensors:
+    """Stable SAM's renormalisation on any two-pass rule: γ_t·d with γ_t = ‖g‖/‖d‖ (d = ∇L(w+e) for the
+    plain rules, so γ_t = ‖g‖/‖g_adv‖), or the variant's own `stable_gamma` (ASAM: its weighted norms).
+    γ_t is `norm_ratio`: exact near minima (no ε), averaged over workers under DDP, `min(1, γ_t)` with
+    `clip_gamma`. Stored in `stats["gamma"]`."""
+    spec = get_spec(spec)
+    if spec.stable_gamma is not None:
+        gamma = spec.stable_gamma(ctx)
+    elif spec.combine is None:
+        gamma = ctx.stats["gamma"]
+    else:
+        gamma = norm_ratio(ctx.g, d, ctx.bd)
+    if ctx.reduce is not None:
+        gamma = ctx.reduce([gamma])[0]
+    if ctx.hp.get("clip_gamma", False):
+        gamma = gamma.clamp(max=1.0)
+    ctx.stats["gamma"] = gamma
+    return scale(d, gamma, ctx.bd)
+
+
+def init_state(variant: Any, params: Sequence[torch.Tensor] | None = None) -> dict:
+    """A fresh rule state (`{}` unless the variant keeps one, e.g. infoSAM's gradient moments)."""
+    spec = get_spec(variant)
+    return {} if spec.init_state is None else spec.init_state(params)
 
 
 def sam_direction(
@@ -329,13 +308,49 @@ def sam_direction(
     Returns `(d, stats, n_evals)`; `stats` holds loss, grad_norm, perturbed_grad_norm, gamma, cos and
     perturbation_norm (and the perturbations under "e" when `keep_e`).
     """
+    spec = get_spec(variant)
+    if spec.lookahead is not None:
+        return _lookahead_direction(spec, params, grad_fn, hp, state, step, batch_dims, lr, lr_max, weight_mask,
+                                    keep_e, diagnostics)
     loss, g = grad_fn(params)
     g_norm = global_norm(g, batch_dims)
-    es = perturbations(variant, g, params, hp, state, step, batch_dims, lr, lr_max, weight_mask, g_norm=g_norm)
+    es = perturbations(spec, g, params, hp, state, step, batch_dims, lr, lr_max, weight_mask, g_norm=g_norm)
     g_advs = [grad_fn([p + e for p, e in zip(params, ek)])[1] for ek in es]
-    d, stats = combine(variant, g, g_advs, params, es, hp, batch_dims, weight_mask, g_norm=g_norm,
-                       diagnostics=diagnostics)
+    d, stats = combine(spec, g, g_advs, params, es, hp, batch_dims, weight_mask, g_norm=g_norm,
+                       diagnostics=diagnostics, state=state)
     stats["loss"] = loss
     if keep_e:
         stats["e"] = es
     return d, stats, 1 + len(es)
+
+
+
+def lookahead_perturbation(variant: Any, w: Tensors, hp: dict, state: dict, step: Any = 1, batch_dims: int = 0,
+                           lr: Any = None, lr_max: Any = None, weight_mask: Sequence[bool] | None = None) -> Tensors:
+    """The perturbation of a one-pass lookahead rule (Momentum-SAM), taken before the step's gradient."""
+    spec = get_spec(variant)
+    return spec.lookahead(AscentStep(None, w, hp, state, step, batch_dims, lr, lr_max, weight_mask, None))
+
+
+def _lookahead_direction(spec, params, grad_fn, hp, state, step, bd, lr, lr_max, weight_mask, keep_e, diagnostics):
+    """One step of a lookahead rule: the only gradient is taken at w + e, e from the rule's state; then the
+    rule updates its state with d (its own momentum buffer: the labs' runners keep theirs apart)."""
+    state = {} if state is None else state
+    e = lookahead_perturbation(spec, params, hp, state, step, bd, lr, lr_max, weight_mask)
+    loss, g = grad_fn([p + x for p, x in zip(params, e)])
+    g_norm = global_norm(g, bd)
+    d = list(g) if spec.combine is None else spec.combine(CombineStep(g, [], params, [e], hp, bd, weight_mask, None,
+                                                                      g_norm, {}, state))
+    stats = dict(grad_norm=g_norm, loss=loss)
+    if diagnostics:
+        one = torch.ones_like(g_norm)
+        stats.update(perturbed_grad_norm=g_norm, gamma=one, cos=one, perturbation_norm=global_norm(e, bd))
+    if spec.after_step is not None:
+        spec.after_step(state, d, hp, bd, None)
+    if keep_e:
+        stats["e"] = [e]
+    return d, stats, 1
+
+
+# the registry's variant modules use the helpers above: imported last, so either module may load first
+from .registry import get_spec  # noqa: E402

@@ -8,7 +8,7 @@ finite point and reported in `diverged_step` (a divergence is a result, not an e
 `compile=True` (sweeps ask for it when the batch is large) runs the same step, the same rule code,
 through `torch.compile`: one fused C++ loop per step instead of ~40 elementwise passes over the batch,
 5-20x faster on CPU once compiled (benchmarks/bench_sweep.py). Only for `record=False` and stateless
-rules (not infoSAM); when compiling fails (no C++ compiler, an untraceable gradient such as autograd)
+rules (not those whose spec says `stateful`: infoSAM, fsam, looksam, msam); when compiling fails (no C++ compiler, an untraceable gradient such as autograd)
 it warns once and the eager loop runs instead.
 """
 
@@ -73,7 +73,7 @@ def simulate(
     `shared_noise=True` gives every row the same draw per step (one (1, D) sample, as a single trajectory
     with this seed gets): rows that differ only in lr or a hyperparameter then see identical noise.
     """
-    get_spec(variant)
+    spec = get_spec(variant)
     if w0.dim() != 2:
         raise ValueError(f"w0 must have shape (N, D), got {tuple(w0.shape)}")
     if not isinstance(steps, int) or steps < 0:
@@ -85,7 +85,7 @@ def simulate(
     lr = validate_lr(lr)
     hpv = resolve_hparams(variant, **(hp or {}))
     N, D = w0.shape
-    if compile and not record and variant not in STATEFUL:
+    if compile and not record and not spec.stateful:
         try:
             res = _simulate_fused(variant, grad_fn, grad_parts, w0, steps, lr, hpv, momentum, noise, seed, tail,
                                   should_stop)
@@ -102,11 +102,11 @@ def simulate(
     # With record, a stateless rule's diagnostics (loss, ‖g‖, γ_t, ascent point) are functions of w_t and
     # the step's noise alone: one batched pass after the loop computes them for every step at once,
     # instead of ~15 extra small ops per step (the race's single trajectories are dispatch-bound).
-    posthoc = record and variant not in STATEFUL and all(_per_traj_ok(v, N) for v in hpv.values())
+    posthoc = record and not spec.stateful and all(_per_traj_ok(v, N) for v in hpv.values())
     w, diverged, ws, xis, losses, gnorms, gammas, ascents, tail_sum, n_evals = _loop(
-        variant, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record, posthoc, tail, should_stop, shared_noise)
+        spec, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record, posthoc, tail, should_stop, shared_noise)
     if posthoc and len(ws) > 1:
-        losses, gnorms, gammas, ascents = _diagnostics(variant, grad_fn, ws, xis, hpv)
+        losses, gnorms, gammas, ascents = _diagnostics(spec, grad_fn, ws, xis, hpv)
     tail_mean = tail_sum / min(tail, steps) if tail_sum is not None and steps else None
     if record:
         return SimResult(torch.stack(ws), _stack(losses, (0, N)), _stack(gnorms, (0, N)), _stack(gammas, (0, N)),
@@ -216,7 +216,26 @@ def _diagnostics(variant, grad_fn, ws, xis, hpv):
 
 
 # ---------------------------------------------------------------------------------------------- fused
-STATEFUL = ("infosam",)  # rules whose state (Python counters, moment lists) a compiled step cannot carry
+class _Stateful:
+    """The variants whose state (Python counters, moment lists) a compiled step cannot carry: those whose
+    spec says `stateful=True` (infoSAM, and any plug-in that keeps state), read from the registry live."""
+
+    def __contains__(self, variant: object) -> bool:
+        from .registry import VARIANTS
+
+        spec = VARIANTS.get(variant) if isinstance(variant, str) else variant
+        return bool(getattr(spec, "stateful", False))
+
+    def __iter__(self):
+        from .registry import VARIANTS
+
+        return iter([n for n, s in VARIANTS.items() if s.stateful])
+
+    def __repr__(self) -> str:
+        return f"STATEFUL{tuple(self)}"
+
+
+STATEFUL = _Stateful()
 DIAG_BLOCK = 1 << 16  # trajectory-steps per batched diagnostics call
 FUSED_CACHE = 32  # compiled steps kept per process (least recently used dropped, with their compiled code)
 _FUSED: OrderedDict[tuple, Callable] = OrderedDict()
@@ -244,7 +263,7 @@ def _split_hp(hpv: dict) -> tuple[tuple, tuple[str, ...], list[Any]]:
     return tuple(static), tuple(keys), vals
 
 
-def _make_fused(variant: str, gf_parts: Callable, static: dict, keys: tuple[str, ...], momentum: bool, noisy: bool):
+def _make_fused(variant: Any, gf_parts: Callable, static: dict, keys: tuple[str, ...], momentum: bool, noisy: bool):
     """The compiled step on coordinate columns: `ws` = [w[:, 0], …, w[:, D-1]], each (N,). The rule sees
     them as a D-tensor parameter list with one number per trajectory in each, so every norm is plain
     arithmetic on contiguous columns and the whole step fuses into one loop."""
@@ -299,7 +318,7 @@ def _simulate_fused(variant, grad_fn, grad_parts, w0, steps, lr, hpv, momentum, 
                 def grad_parts(ps, grad_fn=grad_fn):  # noqa: E306 - the (N, D) gradient, cut into columns
                     loss, g = grad_fn(torch.stack(ps, 1))
                     return loss, list(g.unbind(1))
-            fn = _FUSED[key] = _make_fused(variant, grad_parts, dict(static), keys, bool(momentum), noise > 0)
+            fn = _FUSED[key] = _make_fused(get_spec(variant), grad_parts, dict(static), keys, bool(momentum), noise > 0)
             while len(_FUSED) > FUSED_CACHE:
                 _FUSED.popitem(last=False)
     dt, dev = w0.dtype, w0.device

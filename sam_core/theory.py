@@ -53,19 +53,12 @@ def effective_rho(variant: str, hp: dict, grad_norm: float, step: int = 1) -> fl
     Long & Bartlett's edge is for SAM's normalised ascent of radius ρ. An unnormalised ascent e = ρ g
     (USAM, SSAM by default) is a normalised one of radius ρ‖g‖ at this step — on a quadratic this gives
     exactly USAM's stability condition ηλ(1 + ρλ) < 2; Unified SAM mixes the two with λ_t. Other
-    variants use ρ itself. Outside plain SAM the edge is a heuristic (docs/ALGORITHMS.md, "Stability edges").
+    variants use ρ itself. Each variant's module says which (`VariantSpec.effective_rho`). Outside plain
+    SAM the edge is a heuristic (docs/ALGORITHMS.md, "Stability edges").
     """
-    from .rules import unified_lam
+    from .registry import get_spec
 
-    if variant == "sgd" or "rho" not in hp:
-        return None
-    rho = float(hp["rho"])
-    if variant == "usam" or (variant == "ssam" and not hp.get("normalized", False)):
-        return rho * grad_norm
-    if variant == "unified_sam":
-        lam = float(unified_lam(hp["lam"], max(step, 1)))
-        return rho * ((1.0 - lam) * grad_norm + lam)
-    return rho
+    return get_spec(variant).rho_of(hp, grad_norm, step)
 
 
 def sam_edge_ratio(alpha: Any) -> Any:

@@ -467,6 +467,10 @@ def _serve(out_fd: int) -> None:
         for k in [k for k in os.environ if k.startswith("SAMLAB_") and k not in env]:
             del os.environ[k]
         os.environ.update(env)  # the settings the server had when the job was submitted
+        if env.get("SAMLAB_PLUGINS"):  # plug-in variants the server loaded after this worker started
+            from sam_core.variants.plugins import load_plugins
+
+            load_plugins()
         status, err, tb = "done", "", ""
         pending = None
         try:

@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 
 import sam_core
 
-VARIANTS = ["sam", "ssam", "bsam", "infosam", "sgd"]
+VARIANTS = ["sam", "ssam", "bsam", "infosam", "sgd", "gsam", "wsam", "fsam", "looksam", "msam"]
 STEPS = 4
 
 

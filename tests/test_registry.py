@@ -6,14 +6,15 @@ import torch
 import sam_core
 from sam_core.registry import resolve_hparams
 
-EXPECTED = ["sgd", "sam", "usam", "unified_sam", "asam", "ssam", "bsam", "presam", "infosam"]
+EXPECTED = ["sgd", "sam", "usam", "unified_sam", "asam", "ssam", "bsam", "presam", "infosam",
+            "gsam", "wsam", "fsam", "looksam", "msam"]
 
 
 def test_all_variants_present_with_formula_and_reference():
     assert list(sam_core.VARIANTS) == EXPECTED
     for spec in sam_core.VARIANTS.values():
         assert spec.formula and spec.reference and spec.summary and spec.label
-        assert spec.passes == (1 if spec.name == "sgd" else 3 if spec.name == "bsam" else 2)
+        assert spec.passes == (1 if spec.name in ("sgd", "msam") else 3 if spec.name == "bsam" else 2)
 
 
 def test_defaults_lie_in_their_ranges():

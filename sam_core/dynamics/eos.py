@@ -247,7 +247,7 @@ def _log(res: EoSResult, v: str, step: int, loss: float, gn: float, cfg: EoSConf
     if rho_eff is not None and rho_eff > 0 and gn > 0 and math.isfinite(gn):
         res.sam_edge[v].append(float(sam_edge(gn, cfg.lr, rho_eff, cfg.momentum)))
     else:
-        res.sam_edge[v].append(float("nan") if r["rho"] > 0 or v != "sgd" else float("nan"))
+        res.sam_edge[v].append(float("nan"))
 
 
 def sam_edge_curve(alpha: np.ndarray) -> np.ndarray:

@@ -340,12 +340,12 @@ def _variant_runs(variant: str, lam, th_for_lam, cfg: QuadraticLabConfig, R: int
     hp: dict = {}
     label = spec.label
     if "rho" in spec.hparams:
-        lam_for_rho = {"sam": 1.0, "usam": 0.0, "ssam": 0.0, "unified_sam": lam}.get(variant, 1.0)
+        lam_for_rho = lam if "lam" in spec.hparams else spec.theory_lam  # the variant's place in Unified SAM
         rho = cfg.rho if cfg.rho is not None else cfg.rho_mult * th_for_lam(lam_for_rho)["rho"]
         hp["rho"] = rho
-    if variant == "unified_sam":
+    if "lam" in spec.hparams:  # Unified SAM: one curve per λ
         hp["lam"] = lam
-        label = f"Unified SAM λ={lam}"
+        label = f"{spec.label} λ={lam}"
     return lr, hp, label
 
 
@@ -371,14 +371,14 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
     # schedule ("1/t") its own: the same curves as one run_finite_sum call per λ (common random numbers)
     jobs: list[tuple[str, list]] = []
     for v in cfg.variants:
-        if v != "unified_sam":
+        if "lam" not in get_spec(v).hparams:
             jobs.append((v, [None]))
             continue
         numeric = [x for x in cfg.lams if not isinstance(x, str)]
         if numeric:
             jobs.append((v, numeric))
         jobs += [(v, [x]) for x in cfg.lams if isinstance(x, str)]
-    order = [(v, lam) for v in cfg.variants for lam in (cfg.lams if v == "unified_sam" else (None,))]
+    order = [(v, lam) for v in cfg.variants for lam in (cfg.lams if "lam" in get_spec(v).hparams else (None,))]
     n_parts = len(jobs) + int(cfg.heatmap) + int(cfg.compare_sampling and problem.n > 1)
     done = 0
     yield 0.0, res.snapshot()
@@ -427,7 +427,8 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
         if should_stop is not None and should_stop():
             return
     if cfg.compare_sampling and problem.n > 1:
-        lam = next((x for x in cfg.lams if not isinstance(x, str)), 1.0) if "unified_sam" in cfg.variants else 1.0
+        with_lam = any("lam" in get_spec(v).hparams for v in cfg.variants)
+        lam = next((x for x in cfg.lams if not isinstance(x, str)), 1.0) if with_lam else 1.0
         budget = int(cfg.budget_epochs * problem.n)
         b = min(cfg.batch_size, problem.n)
         strategies = [Sampling("full"), Sampling("uniform"), Sampling("nice", b), Sampling("importance", 1),

@@ -36,6 +36,15 @@ def _label(v: str) -> str:
     return VARIANTS[v].label if v in VARIANTS else v
 
 
+def _has_rho(v: str) -> bool:
+    """The variant has an ascent radius ρ (a name outside the registry is taken to have one)."""
+    return VARIANTS[v].has_rho if v in VARIANTS else True
+
+
+def _edge_exact(v: str) -> bool:
+    return v in VARIANTS and VARIANTS[v].edge_exact
+
+
 def _rgba(hex_color: str, alpha: float) -> str:
     h = hex_color.lstrip("#")
     r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
@@ -80,7 +89,7 @@ def saddle_loss_figure(res, band: str = "std", log_y: bool = True, escape_frac: 
     fig = go.Figure()
     n = res.epochs_done + 1
     ep = np.arange(n)
-    all_rhos = sorted({r for v in res.variants for r in res.rhos[v] if v != "sgd" or len(res.rhos[v]) > 1})
+    all_rhos = sorted({r for v in res.variants for r in res.rhos[v] if _has_rho(v) or len(res.rhos[v]) > 1})
     for v in res.variants:
         color = variant_color(v)
         for i, rho in enumerate(res.rhos[v]):
@@ -121,12 +130,12 @@ def saddle_metric_figure(res, metric: str = "w_norm", band: str = "std") -> go.F
     n = res.epochs_done + 1
     ep = np.arange(n)
     for v in res.variants:
-        if metric == "gamma" and v == "sgd":
+        if metric == "gamma" and not _has_rho(v):
             continue
         color = variant_color(v)
         for i, rho in enumerate(res.rhos[v]):
             mean, lo, hi = _mean_band(data[v][i, :, :n], band)
-            name = f"{_label(v)} ρ={rho:g}" if v != "sgd" else _label(v)
+            name = f"{_label(v)} ρ={rho:g}" if _has_rho(v) else _label(v)
             group = f"{v}-{rho}"
             if data[v].shape[1] > 1:
                 _band(fig, ep, lo, hi, color, group)
@@ -154,8 +163,8 @@ def escape_time_figure(res, frac: float = 0.5) -> go.Figure:
         with _quiet():
             mean = np.where(ok.any(1), np.nanmean(e, 1), np.nan)
             sd = np.where(ok.sum(1) > 1, np.nanstd(e, 1), 0.0)
-        x = rhos if v != "sgd" else None
-        if v == "sgd" or "rho" not in VARIANTS.get(v, VARIANTS["sam"]).hparams:
+        x = rhos if _has_rho(v) else None
+        if not _has_rho(v):
             # no ρ: a horizontal reference line
             if np.isfinite(mean).any():
                 fig.add_hline(y=float(mean[0]), line=dict(color=color, dash="dot"),
@@ -183,7 +192,7 @@ def _curve_style(curves):
     """Colour per variant; Unified SAM's λ values get their own colours from a sequential palette."""
     styles, k = [], 0
     for c in curves:
-        if c.variant == "unified_sam" and sum(x.variant == "unified_sam" for x in curves) > 1:
+        if sum(x.variant == c.variant for x in curves) > 1:  # one variant at several λ (Unified SAM)
             styles.append((_SEQ[k % len(_SEQ)], "dashdot"))
             k += 1
         else:
@@ -280,8 +289,8 @@ def eos_figure(res, show_sam_edge: bool = True) -> go.Figure:
         color = variant_color(v)
         fig.add_trace(go.Scatter(x=res.eig_steps[v], y=res.top_eig[v], mode="lines+markers", name=_label(v),
                                  legendgroup=v, line=dict(color=color), marker=dict(size=5)), row=1, col=1)
-        if show_sam_edge and v != "sgd" and np.isfinite(res.sam_edge[v]).any():
-            heur = "" if v == "sam" and res.config.momentum == 0 else " (heuristic)"
+        if show_sam_edge and _has_rho(v) and np.isfinite(res.sam_edge[v]).any():
+            heur = "" if _edge_exact(v) and res.config.momentum == 0 else " (heuristic)"
             fig.add_trace(go.Scatter(x=res.steps[v], y=res.sam_edge[v], mode="lines", legendgroup=v,
                                      name=f"SAM edge, {_label(v)}{heur}", line=dict(color=color, dash="dot", width=1.5)),
                           row=1, col=1)
