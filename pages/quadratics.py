@@ -127,6 +127,9 @@ def render(res, state):
                          format_func={"step": "steps", "grad_evals": "gradient evaluations"}.get)
         if res.curves:
             st.plotly_chart(dplots.relative_error_figure(res.curves, x=xaxis), key=f"{KEY}_curves")
+            st.caption("**(f − f\\*)/(f(w₀) − f\\*)**, the relative error (log scale, median over runs, band "
+                       "min–max): a straight falling line is linear convergence, a level floor is where the step "
+                       "size's noise or bias stops it.")
             st.download_button("Download CSV", res.curves_frame().to_csv(index=False), "quadratics.csv", "text/csv",
                                key=f"{KEY}_csv")
     with tabs[1]:
