@@ -264,7 +264,9 @@ def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | N
                                       args=[[str(int(k))], dict(mode="immediate", frame=dict(duration=0, redraw=False),
                                                                 transition=dict(duration=0))])
                                  for k in idx])],
-            margin=dict(b=120),
+            # play/slider row (~110 px under the plot) + the legend's rows under it: a legend margin only
+            # grows when the legend alone does not fit, so its rows are reserved here (2 rows at 800 px)
+            margin=dict(b=120 + 24 * (2 + (len(tracks) > 4))),
         )
     return fig
 
