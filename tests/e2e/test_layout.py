@@ -6,7 +6,7 @@ broken layout:
   each other, the modebar (toolbar, shown on hover) lying on the legend, a legend entry cut off by the
   chart's edge;
 * KaTeX formulas wider than their container (the overflow is clipped), measured by the ``.katex`` box
-  against its display block and by ``scrollWidth > clientWidth``;
+  against its display block and by ``scrollWidth > clientWidth``; ``st.metric`` values cut with "…";
 * the Landscape lab: the race map starts above the fold, the "3-D surface" button is not clipped.
 
 Each check reads bounding boxes from the browser (``getBoundingClientRect``), so it fails on the layout it
@@ -94,6 +94,11 @@ KATEX_JS = """() => {
   return out;
 }"""
 
+# st.metric values cut with an ellipsis (too many metrics in a row)
+METRIC_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMetricValue"] > div, [data-testid="stMetricValue"]'))
+  .filter(e => e.getBoundingClientRect().width > 1 && e.scrollWidth > e.clientWidth + 1)
+  .map(e => `metric value cut: "${(e.textContent || '').trim()}"`)"""
+
 # the Landscape lab: the race map must start above the fold and the view buttons must show whole
 LANDSCAPE_JS = """() => {
   const out = [];
@@ -133,7 +138,7 @@ def page_shots(page, tag: str):
 
 
 def problems(page, name: str) -> list[str]:
-    found = page.evaluate(OVERLAP_JS) + page.evaluate(KATEX_JS)
+    found = page.evaluate(OVERLAP_JS) + page.evaluate(KATEX_JS) + list(dict.fromkeys(page.evaluate(METRIC_JS)))
     if name == "landscape":
         found += page.evaluate(LANDSCAPE_JS)
     return found
