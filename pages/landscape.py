@@ -117,7 +117,7 @@ with tab_race:
                 st.plotly_chart(fig, config=MODEBAR_CONFIG, key="ls_contour", on_select=lambda: lc.on_plot_select(fn, "ls_contour"),
                                 selection_mode=("points", "box"))
                 st.caption("Click a point of the map (or draw a box) to start there. Stars: minima; red ×: saddles. "
-                           "Camera icon: PNG/SVG download.")
+                           "Camera icon: PNG/SVG download. 3-D surface, ρ-ball and animation: the sidebar's **View**.")
         except Exception as err:  # a figure problem must not take the page down
             uc.show_error(err, "Cannot draw the map")
             fig = None
