@@ -34,8 +34,8 @@ class Series:
 CAPTIONS = {
     "loss": "**Training loss**, mean over each logging window: it should fall; a sudden climb means the run "
             "became unstable (check λ_max against its edge).",
-    "gamma": "**γ_t = ‖g‖/‖g_adv‖**: 1 = the ascent changed nothing (SGD has no ascent: no curve); SAM's γ_t "
-             "below 1 says the ascent point is steeper, and Stable SAM multiplies its step by γ_t to stay stable.",
+    "gamma": "**γ_t = ‖g‖/‖g_adv‖**: SGD's is 1 (no ascent); for SAM, below 1 the ascent point is steeper than "
+             "where it stands, above 1 flatter. Stable SAM multiplies its step by γ_t: look for where it leaves 1.",
     "eigen": "**λ_max**, the top Hessian eigenvalue (sharpness), against the GD edge 2(1+β)/η (dashed) and the SAM "
              "edge (dotted): GD's sharpness climbs to its edge and hovers there; SAM's hovers at its own, lower edge.",
     "grad_norm": "**‖g‖**, the clean mini-batch gradient's norm: it shrinks as training converges; spikes are "
