@@ -9,6 +9,14 @@ from ui.common import apply_error_details, device_badge
 
 apply_error_details()  # hosted: an exception page shows a short message, the traceback goes to the server log
 st.set_page_config(page_title="SAM Lab", page_icon=":material/landscape:", layout="wide")
+# Laptop (1024×768) and projector (1280×720) screens: Streamlit's wide layout keeps 5 rem of padding on
+# each side and 6 rem on top, a quarter of a 1024 px window beside the sidebar; a little less here.
+# Display formulas render a notch smaller (KaTeX's 1.21 em overflowed narrow cards).
+st.html("""<style>
+[data-testid="stMainBlockContainer"] { padding: 3.5rem 2rem 4rem 2rem; }
+@media (min-width: 1400px) { [data-testid="stMainBlockContainer"] { padding-left: 4rem; padding-right: 4rem; } }
+.katex-display > .katex { font-size: 1.1em; }
+</style>""")
 
 PAGES = {
     "": [

@@ -48,13 +48,29 @@ try:
     st.dataframe(summary_frame(store, sel), hide_index=True)
     c1, c2, c3, c4 = st.columns(4)
     metric = c1.selectbox("Metric", names, index=names.index("loss") if "loss" in names else 0, key="cr_metric")
-    smoothing = c2.slider("Smoothing (EMA)", 0.0, 0.99, 0.6, 0.01, key="cr_smooth")
+    smoothing = c2.slider("Smoothing (EMA)", 0.0, 0.99, 0.6, 0.01, key="cr_smooth",
+                          help="TensorBoard's debiased EMA, on per-step series only: per-epoch points (train/test "
+                               "loss and accuracy, gap, ‖w − w0‖) and Hessian points are drawn raw.")
     log_y = c3.toggle("Log y", key="cr_logy")
     log_x = c4.toggle("Log step axis", key="cr_logx")
     st.plotly_chart(tplots.metric_figure(series, metric, metric, smoothing, log_x, log_y), key="cr_metric_fig")
+    if smoothing > 0 and not tplots.per_step(series, metric):
+        st.caption(f"`{metric}` has a point per epoch (or per Hessian measurement), not per step: drawn raw, "
+                   "without smoothing.")
+    elif smoothing > 0:
+        st.caption(f"Smoothed (EMA {smoothing:g}); the faint line behind is the raw series.")
     g1, g2 = st.columns(2)
     g1.plotly_chart(tplots.gamma_figure(series, smoothing, log_y), key="cr_gamma")
+    g1.caption(tplots.CAPTIONS["gamma"])
     g2.plotly_chart(tplots.eigen_figure(series, log_y), key="cr_eig")
+    g2.caption(tplots.CAPTIONS["eigen"])
     st.plotly_chart(tplots.epoch_figure(series, log_y), key="cr_epoch")
+    st.caption(tplots.CAPTIONS["epoch"])
+    shown = [metric, "gamma", "top_eig", "gd_edge", "sam_edge", "train_loss", "test_loss", "train_acc", "test_acc"]
+    table = tplots.overlay_frame(series, list(dict.fromkeys(shown)), [r.id for r in sel], smoothing)
+    st.download_button("Overlaid series (CSV)", table.to_csv(index=False), file_name="compare_runs.csv",
+                       mime="text/csv", key="cr_csv", on_click="ignore",
+                       help="One row per run, step and metric: the raw value and the value drawn ('shown': "
+                            "smoothed for per-step series).")
 except Exception as exc:
     show_error(exc, "Cannot draw the comparison")

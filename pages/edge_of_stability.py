@@ -58,9 +58,12 @@ with theory_tab:
         a = np.logspace(-3, 3, 400)
         st.plotly_chart(dplots.sam_edge_ratio_figure(a, sam_edge_curve(a), current=alpha if rho_c > 0 else None),
                         key="eos_theory_fig")
-        st.latex(r"\lambda_{SAM} = \frac{\|g\|}{2\rho}\Big(\sqrt{1 + \frac{8\rho}{\eta\|g\|}} - 1\Big),\qquad "
-                 r"\frac{\lambda_{SAM}}{2/\eta} = \frac{\sqrt{\alpha^2 + 4\alpha} - \alpha}{2},\ \ "
-                 r"\alpha = \frac{\eta\|g\|}{2\rho}")
+        # one equation a line: on one line the formula was wider than this column and was clipped
+        st.latex(r"\begin{gathered}\lambda_{SAM} = \frac{\|g\|}{2\rho}\Big(\sqrt{1 + \frac{8\rho}{\eta\|g\|}} - 1\Big)"
+                 r"\\ \frac{\lambda_{SAM}}{2/\eta} = \frac{\sqrt{\alpha^2 + 4\alpha} - \alpha}{2},\quad "
+                 r"\alpha = \frac{\eta\|g\|}{2\rho}\end{gathered}")
+        st.caption("Read the curve: with a large gradient (large α) SAM's edge is GD's 2/η; as ‖g‖ shrinks "
+                   "towards a minimum (α → 0) it falls like √α far below 2/η. The star: your calculator's α.")
 
 side = st.sidebar
 side.subheader("Edge of stability: live")
@@ -97,8 +100,17 @@ if run_clicked or autorun:
         show_error(exc, "Settings")
 
 
+EOS_CAPTION = "  \n".join([
+    "**λ_max**, the top Hessian eigenvalue (sharpness): GD's climbs to the dashed 2/η and hovers there; SAM's "
+    "stops at its own dotted edge, lower and moving with ‖g‖.",
+    "**training loss**: keeps falling, unevenly, while the sharpness sits at the edge (that is the edge of stability).",
+    "**alignment** of the gradient with the top eigenvector: near 1 the step moves along the sharpest direction "
+    "(oscillating across the valley), near 0 it does not."])
+
+
 def render(res, state):
     st.plotly_chart(dplots.eos_figure(res), key=f"{KEY}_fig")
+    st.caption(EOS_CAPTION)
     share = res.tracking_share
     st.caption(f"{res.steps_done}/{res.config.steps} steps · training {res.train_s:.1f} s · eigenvalue tracking "
                f"{res.track_s:.1f} s ({100 * share:.0f} % of training)" if np.isfinite(share) else "")

@@ -4,11 +4,20 @@ from ui.common import page_guard
 
 page_guard()  # deep links on a fresh server run inside app.py
 
+import re
+
 import streamlit as st
 
 from sam_core import VARIANTS
 from sam_core.presets import home_cards
 from ui.common import variant_color
+
+
+def formula_lines(tex: str) -> str:
+    """A variant's formula one equation a line (a narrow card clipped the one-line form): its top-level
+    ``,\\quad`` / ``,\\ `` separators become line breaks of a centred ``gathered`` block."""
+    parts = [p.strip() for p in re.split(r",\\quad\s*|,\\ (?=\s*[A-Za-z\\])", tex) if p.strip()]
+    return parts[0] if len(parts) == 1 else r"\begin{gathered}" + r" \\ ".join(parts) + r"\end{gathered}"
 
 
 @st.cache_resource(show_spinner=False)
@@ -69,7 +78,7 @@ for i, spec in enumerate(VARIANTS.values()):
                     f"**{spec.label}** · `{spec.name}` · {spec.passes} gradient evaluation"
                     f"{'s' if spec.passes > 1 else ''} per step", unsafe_allow_html=True)
         st.caption(spec.summary)
-        st.latex(spec.formula)
+        st.latex(formula_lines(spec.formula))
         hps = ", ".join(f"{h.name} = {h.default}" for h in spec.hparams.values() if h.ui)
         if hps:
             st.caption(f"Defaults: {hps}")

@@ -60,16 +60,27 @@ variants, hp = lc.variant_controls(sb, L)
 sb.header("Run")
 run = lc.run_controls(sb, L, fn)
 
+sb.header("View")
+# the race's view controls sit in the sidebar: in a row above the map they clipped the "3-D surface" button
+# at 1024 px and pushed the map below the fold
+view = sb.segmented_control("Race view", ["contour", "3-D surface"],
+                            default=uc.qp_get("view", "contour", options=("contour", "3-D surface")),
+                            key="ls_view") or "contour"
+show_ball = sb.toggle("ρ-ball and ascent point", value=uc.qp_get("ball", True, lc._bool, expect="1 or 0"),
+                      key="ls_ball")
+animate = sb.toggle("Animation (play / pause)", value=uc.qp_get("anim", True, lc._bool, expect="1 or 0"),
+                    key="ls_anim")
+
 # ---------------------------------------------------------------------------------------- header
-head = st.columns([3, 2])
+head = st.columns([3, 2], vertical_alignment="center")
 head[0].latex(L.latex)
 facts = [f"domain x ∈ [{L.domain[0][0]:g}, {L.domain[0][1]:g}], y ∈ [{L.domain[1][0]:g}, {L.domain[1][1]:g}]",
          f"{len(L.minima)} minim{'um' if len(L.minima) == 1 else 'a'}, {len(L.saddles)} saddle(s)"]
 if L.gd_bounds:
     facts.append("GD bound 2/λ_max = " + ", ".join(f"{b:.4g}" for b in L.gd_bounds))
 head[1].caption(" · ".join(facts))
-if L.note:
-    head[1].caption(L.note)
+if L.note:  # in the sidebar, under the function it describes: here it pushed the race below the fold
+    sb.caption(L.note)
 
 tab_race, tab_sweep, tab_basin = st.tabs(["Race", "Sweeps", "Basins"])
 
@@ -78,14 +89,6 @@ tracks = []
 with tab_race:
     if not variants:
         st.info("Pick at least one variant in the sidebar.")
-    opts = st.columns([2, 2, 2, 3])
-    view = opts[0].segmented_control("View", ["contour", "3-D surface"],
-                                     default=uc.qp_get("view", "contour", options=("contour", "3-D surface")),
-                                     key="ls_view") or "contour"
-    show_ball = opts[1].toggle("ρ-ball and ascent point", value=uc.qp_get("ball", True, lc._bool, expect="1 or 0"),
-                               key="ls_ball")
-    animate = opts[2].toggle("Animation (play / pause)", value=uc.qp_get("anim", True, lc._bool, expect="1 or 0"),
-                             key="ls_anim")
     try:
         with st.spinner("Simulating…"):
             for v in variants:
@@ -96,31 +99,40 @@ with tab_race:
         uc.show_error(err, "Cannot run the race")
         tracks = []
     max_steps = max((t.steps for t in tracks), default=0)
-    step = int(opts[3].number_input("Show step (◀ ▶ to step through)", 0, max(max_steps, 0), max_steps, 1,
-                                    key=f"ls_frame_{max_steps}",
-                                    help="The frame drawn: the iterate, its ascent point w+e and the ρ-ball at that "
-                                         "step. Play/pause and the slider under the plot animate it in the browser."))
+    # the frame shown is read before the map is drawn, its input sits under the map
+    step_key = f"ls_frame_{max_steps}"
+    step = int(min(max(st.session_state.get(step_key, max_steps), 0), max_steps))
     x_axis = "evals" if run["equal_evals"] else "step"
-    left, right = st.columns([3, 2])
+    # map and metrics side by side on a wide window; below 1200 px the metrics go under the map (CSS in
+    # lc.RACE_CSS), which then takes the tab's width: beside the metrics it was a thumbnail at 1024 px
+    map_h = lc.MAP_HEIGHT
+    st.html(lc.RACE_CSS)
+    left, right = st.container(key="ls_race").columns([3, 2])
     with left:
         try:
             if view == "3-D surface":
-                fig = surface_figure(L, tracks)
+                fig = surface_figure(L, tracks, height=map_h)
                 st.plotly_chart(fig, config=MODEBAR_CONFIG, key="ls_surface")
             else:
-                fig = contour_figure(L, tracks, step=step, show_ball=show_ball, animate=animate, x_axis=x_axis)
+                fig = contour_figure(L, tracks, step=step, show_ball=show_ball, animate=animate, x_axis=x_axis,
+                                     height=map_h)
                 st.plotly_chart(fig, config=MODEBAR_CONFIG, key="ls_contour", on_select=lambda: lc.on_plot_select(fn, "ls_contour"),
                                 selection_mode=("points", "box"))
                 st.caption("Click a point of the map (or draw a box) to start there. Stars: minima; red ×: saddles. "
-                           "Camera icon: PNG/SVG download.")
+                           "Camera icon: PNG/SVG download. 3-D surface, ρ-ball and animation: the sidebar's **View**.")
         except Exception as err:  # a figure problem must not take the page down
             uc.show_error(err, "Cannot draw the map")
             fig = None
+        st.number_input("Show step (◀ ▶ to step through)", 0, max(max_steps, 0), max_steps, 1, key=step_key,
+                        width=260, help="The frame drawn: the iterate, its ascent point w+e and the ρ-ball at that "
+                                        "step. Play/pause and the slider under the plot animate it in the browser.")
     with right:
         if tracks:
             f_star = float(L.minima_values.min()) if len(L.minima) else None
             st.plotly_chart(metrics_figure(tracks, x_axis=x_axis, current=step if x_axis == "step" else None,
-                                           f_star=f_star), config=MODEBAR_CONFIG, key="ls_metrics")
+                                           f_star=f_star, height=max(map_h - 40, 420)),
+                            config=MODEBAR_CONFIG, key="ls_metrics")
+            st.caption(lc.METRIC_CAPTION if f_star is not None else lc.METRIC_CAPTION_NO_MIN)
     if tracks:
         diverged = [t for t in tracks if t.diverged_step is not None]
         for t in diverged:

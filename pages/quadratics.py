@@ -116,7 +116,8 @@ if cfg is not None:
         smp = cfg.build_sampling() if finite_sum else Sampling("full")
         th1 = theory_for(prob, smp, 1.0)
         th0 = theory_for(prob, smp, 0.0)
-        cols = st.columns(6)
+        # two rows of three: in one row of six the values were cut ("8.8…") at 1024 px
+        cols = st.columns(3) + st.columns(3)
         cols[0].metric("L", f"{prob.L:.3g}")
         cols[1].metric("μ", f"{prob.mu:.3g}")
         cols[2].metric("κ = L/μ", f"{prob.kappa:.3g}")
@@ -146,6 +147,9 @@ def render(res, state):
                          format_func={"step": "steps", "grad_evals": "gradient evaluations"}.get)
         if res.curves:
             st.plotly_chart(dplots.relative_error_figure(res.curves, x=xaxis), key=f"{KEY}_curves")
+            st.caption("**Relative error** (f − f\\*)/(f(w₀) − f\\*), log scale, median over runs, band "
+                       "min–max: a straight falling line is linear convergence, a level floor is where the step "
+                       "size's noise or bias stops it.")
             st.download_button("Download CSV", res.curves_frame().to_csv(index=False), "quadratics.csv", "text/csv",
                                key=f"{KEY}_csv")
     with tabs[1]:

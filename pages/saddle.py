@@ -116,15 +116,22 @@ def render(res, state):
     tabs = st.tabs(["Loss", "Escape time", "‖W‖", "γ_t", "Table"])
     with tabs[0]:
         st.plotly_chart(dplots.saddle_loss_figure(res, escape_frac=frac), key=f"{KEY}_loss")
+        st.caption("**Loss** per epoch (mean over seeds, band ±1 std): a long flat start is the time spent at the "
+                   "saddle; look for which variants drop below the dotted escape line, and when.")
     with tabs[1]:
         st.plotly_chart(dplots.escape_time_figure(res, frac), key=f"{KEY}_esc")
+        st.caption("**Escape epoch** against ρ: a rising curve means a larger ρ holds the variant at the saddle "
+                   "longer; open triangles never escaped within the run.")
         st.dataframe(res.escape_table(frac), hide_index=True)
     with tabs[2]:
         st.plotly_chart(dplots.saddle_metric_figure(res, "w_norm"), key=f"{KEY}_wn")
+        st.caption("**‖W‖**: the weights' norm starts tiny (next to the saddle at W = 0); it grows once a variant "
+                   "escapes and settles at the identity's scale.")
     with tabs[3]:
         st.plotly_chart(dplots.saddle_metric_figure(res, "gamma"), key=f"{KEY}_gamma")
-        st.caption("γ_t = ‖g‖/‖∇L(w+e)‖: SSAM multiplies the descent gradient by it, so its step keeps the "
-                   "length of the clean gradient.")
+        st.caption("**γ_t** = ‖g‖/‖∇L(w+e)‖ (SGD has no ascent, so no curve): SSAM multiplies the descent "
+                   "gradient by it, so its step keeps the length of the clean gradient; SAM's is not rescaled — "
+                   "look for γ_t far from 1 where SAM and SSAM part ways.")
     with tabs[4]:
         df = res.to_frame()
         st.download_button("Download CSV", df.to_csv(index=False), "saddle_escape.csv", "text/csv",

@@ -230,22 +230,31 @@ def monitor() -> None:
                         st.code(info.traceback, language="text")
             _actions(info)
     c1, c2, c3 = st.columns(3)
-    smoothing = c1.slider("Smoothing (EMA, as TensorBoard)", 0.0, 0.99, 0.6, 0.01, key="tl_smooth")
+    smoothing = c1.slider("Smoothing (EMA, as TensorBoard)", 0.0, 0.99, 0.6, 0.01, key="tl_smooth",
+                          help="Per-step series only (loss, γ_t, ‖g‖, batch accuracy); per-epoch and Hessian "
+                               "points are drawn raw.")
     log_y = c2.toggle("Log y", key="tl_logy")
     log_x = c3.toggle("Log step axis", key="tl_logx")
     series = run_series(store, sel)
     g1, g2 = st.columns(2)
     g1.plotly_chart(tplots.metric_figure(series, "loss", "Training loss (mean over each logging window)",
                                          smoothing, log_x, log_y), key="tl_fig1")
+    g1.caption(tplots.CAPTIONS["loss"])
     g2.plotly_chart(tplots.gamma_figure(series, smoothing, log_y), key="tl_fig2")
+    g2.caption(tplots.CAPTIONS["gamma"])
     g1, g2 = st.columns(2)
     g1.plotly_chart(tplots.eigen_figure(series, log_y), key="tl_fig3")
-    g2.plotly_chart(tplots.epoch_figure(series, log_y), key="tl_fig4")
-    g1, g2 = st.columns(2)
-    g1.plotly_chart(tplots.metric_figure(series, "grad_norm", "‖g‖ (clean gradient)", smoothing, log_x, log_y),
+    g1.caption(tplots.CAPTIONS["eigen"])
+    g2.plotly_chart(tplots.metric_figure(series, "grad_norm", "‖g‖ (clean gradient)", smoothing, log_x, log_y),
                     key="tl_fig6")
-    g2.plotly_chart(tplots.metric_figure(series, "accuracy", "Batch accuracy", smoothing, log_x, False),
+    g2.caption(tplots.CAPTIONS["grad_norm"])
+    # the per-epoch chart has two panels: the page's whole width (in a half column they were tiny)
+    st.plotly_chart(tplots.epoch_figure(series, log_y), key="tl_fig4")
+    st.caption(tplots.CAPTIONS["epoch"] + " Drawn raw: smoothing applies to per-step series only.")
+    g1, g2 = st.columns(2)
+    g1.plotly_chart(tplots.metric_figure(series, "accuracy", "Batch accuracy", smoothing, log_x, False),
                     key="tl_fig7")
+    g1.caption(tplots.CAPTIONS["accuracy"])
     if any("twin_distance" in s.df.columns for s in series):
         st.plotly_chart(tplots.metric_figure(series, "twin_distance", "Uniform stability: ‖w − w_twin‖",
                                              smoothing, log_x, log_y), key="tl_fig5")

@@ -78,3 +78,41 @@ def test_spectrum_log_axis_stops_ten_decades_below_the_peak():
     assert lo == pytest.approx(np.log10(dens.max()) - 10.0, abs=0.1)
     assert min(sp.data[0].y) >= dens.max() * 1e-10
     assert any("not shown" in a.text for a in sp.layout.annotations)
+
+
+def test_per_epoch_series_are_drawn_raw_and_per_step_ones_smoothed():
+    # 40 logged steps, a test accuracy every 10: the EMA would drag the 0.64 at step 40 towards the earlier points
+    idx = pd.Index(range(1, 41), name="step")
+    acc = [math.nan] * 40
+    for k, v in zip((9, 19, 29, 39), (0.1, 0.2, 0.3, 0.64)):
+        acc[k] = v
+    s = T.Series("a", "#000000", pd.DataFrame({"loss": np.linspace(2.0, 1.0, 40), "test_acc": acc}, index=idx))
+    assert T.per_step([s], "loss") and not T.per_step([s], "test_acc")
+    fig = T.metric_figure([s], "test_acc", smoothing=0.6)
+    assert [t.name for t in fig.data] == ["a"] and list(fig.data[0].y) == [0.1, 0.2, 0.3, 0.64]
+    fig = T.metric_figure([s], "loss", smoothing=0.6)
+    assert np.allclose(fig.data[1].y, T.ema_smooth(np.linspace(2.0, 1.0, 40), 0.6))
+    table = T.overlay_frame([s], ["loss", "test_acc"], ["run-1"], smoothing=0.6)
+    accs = table[table.metric == "test_acc"]
+    assert list(accs.step) == [10, 20, 30, 40] and list(accs.shown) == list(accs.value) == [0.1, 0.2, 0.3, 0.64]
+    loss = table[table.metric == "loss"]
+    assert len(loss) == 40 and set(loss.run_id) == {"run-1"}
+    assert np.allclose(loss.shown, T.ema_smooth(loss.value.to_numpy(), 0.6)) and loss.shown.iloc[-1] != loss.value.iloc[-1]
+
+
+def test_legend_names_keep_what_tells_runs_apart():
+    from sam_core.plots.style import short_labels
+
+    labels = ["ssam ρ=0.05 · lenet5 · cifar10 · seed 0", "sam ρ=0.05 · lenet5 · cifar10 · seed 0",
+              "sgd · lenet5 · cifar10 · seed 0"]
+    names, common = short_labels(labels)
+    assert names == ["ssam ρ=0.05", "sam ρ=0.05", "sgd"] and common == "lenet5 · cifar10 · seed 0"
+    long = ["a-very-long-run-name-that-ends-in-lr-0.1", "a-very-long-run-name-that-ends-in-lr-0.3"]
+    names, common = short_labels(long, max_len=20)
+    assert all(len(n) == 20 and "…" in n for n in names) and names[0].endswith("lr-0.1") and names[1].endswith("lr-0.3")
+    assert short_labels(["same", "same"]) == (["same", "same"], "")  # nothing to drop: names stay whole
+    fig = T.eigen_figure([T.Series(lb, "#000000", pd.DataFrame({"top_eig": [1.0]}, index=pd.Index([1], name="step")))
+                          for lb in labels])
+    assert [t.name for t in fig.data] == ["ssam ρ=0.05 · λ_max", "sam ρ=0.05 · λ_max", "sgd · λ_max"]
+    assert labels[0] in fig.data[0].hovertemplate  # the full name on hover
+    assert fig.layout.legend.y == 0 and fig.layout.legend.yref == "container"  # under the plot, off the title

@@ -28,6 +28,28 @@ FUNCTION_OPTIONS = [*NAMES, "custom"]
 RHO_RANGE = (1e-3, 10.0)  # whole decades, so 0.01, 0.1, 1 are slider positions
 LR_RANGE = (1e-4, 10.0)
 
+# Race layout: a map that fits a 720-px projector under the page header, and below a 1200-px window the
+# metrics under the map instead of beside it (Streamlit's columns only stack below 640 px)
+MAP_HEIGHT = 540
+RACE_CSS = """<style>
+@media (max-width: 1199px) {
+  .st-key-ls_race [data-testid="stHorizontalBlock"] { flex-wrap: wrap; }
+  .st-key-ls_race [data-testid="stColumn"] { min-width: 100%; flex: 1 1 100%; }
+}
+</style>"""
+# one line per metric panel of the race, for a student: what it shows and what to look for
+METRIC_CAPTION = "  \n".join([
+    "**f − f\\***: how far above the lowest minimum; a flat line well above 0 means stuck (e.g. at a saddle).",
+    "**‖g‖**: the gradient norm; it falls towards 0 at a minimum — and at a saddle too: read it with f − f\\*.",
+    "**γ_t** = ‖g‖/‖g_adv‖ (SGD: 1, it has no ascent): 1 = the ascent changed nothing; below 1 the ascent point "
+    "is steeper (a sharp region), and Stable SAM shrinks its step by that factor.",
+    "**dist. to minimum**: to the nearest minimum; falling to ~0 = converged there, a plateau = bouncing or stuck."])
+METRIC_CAPTION_NO_MIN = "  \n".join([
+    "**loss f**: the function value along each path.",
+    "**‖g‖**: the gradient norm (0 at a critical point).",
+    "**γ_t** = ‖g‖/‖g_adv‖ (SGD: 1, it has no ascent): below 1 the ascent point is steeper (a sharp region).",
+    "**dist. to minimum**: this function has no known minimum, so that panel stays empty."])
+
 
 @dataclass(frozen=True)
 class LandscapeSpec:

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..registry import VARIANTS
-from .style import variant_color, variant_dash
+from .style import legend_below, variant_color, variant_dash
 
 __all__ = [
     "eos_figure",
@@ -112,9 +112,9 @@ def saddle_loss_figure(res, band: str = "std", log_y: bool = True, escape_frac: 
             thr = escape_frac * float(np.nanmean(l0))
             fig.add_trace(go.Scatter(x=[0, res.config.epochs], y=[thr, thr], mode="lines", name=f"escape: {escape_frac:g}·L(0)",
                                      line=dict(color="grey", dash="dot", width=1), hoverinfo="skip"))
-    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="loss", hovermode="closest",
-                      xaxis_range=[0, res.config.epochs], legend=dict(font=dict(size=11)),
-                      margin=dict(l=60, r=20, t=50, b=50))
+    fig.update_layout(xaxis_title="epoch", yaxis_title="loss", hovermode="closest",
+                      xaxis_range=[0, res.config.epochs])
+    legend_below(fig, title)
     if log_y:
         fig.update_yaxes(type="log")
     return fig
@@ -142,9 +142,8 @@ def saddle_metric_figure(res, metric: str = "w_norm", band: str = "std") -> go.F
             fig.add_trace(go.Scatter(x=ep, y=mean, mode="lines", name=name, legendgroup=group,
                                      line=dict(color=color, dash=_DASHES[i % len(_DASHES)])))
     title, ylab = names[metric]
-    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title=ylab, xaxis_range=[0, res.config.epochs],
-                      margin=dict(l=60, r=20, t=50, b=50))
-    return fig
+    fig.update_layout(xaxis_title="epoch", yaxis_title=ylab, xaxis_range=[0, res.config.epochs])
+    return legend_below(fig, title)
 
 
 def escape_time_figure(res, frac: float = 0.5) -> go.Figure:
@@ -181,10 +180,8 @@ def escape_time_figure(res, frac: float = 0.5) -> go.Figure:
             fig.add_trace(go.Scatter(x=rhos[never], y=np.full(never.sum(), top), mode="markers",
                                      name=f"{_label(v)}: not within {top} epochs", showlegend=True,
                                      marker=dict(symbol="triangle-up-open", size=12, color=color)))
-    fig.update_layout(title=f"Escape time: first epoch with L < {frac:g}·L(0)", xaxis_title="ρ",
-                      yaxis_title="escape epoch", xaxis_type="log", yaxis_range=[0, top * 1.05],
-                      margin=dict(l=60, r=20, t=50, b=50))
-    return fig
+    fig.update_layout(xaxis_title="ρ", yaxis_title="escape epoch", xaxis_type="log", yaxis_range=[0, top * 1.05])
+    return legend_below(fig, f"Escape time: first epoch with L < {frac:g}·L(0)")
 
 
 # ==================================================================================== quadratics
@@ -223,10 +220,9 @@ def relative_error_figure(curves: Sequence, x: str = "step", title: str | None =
         fig.add_trace(go.Scatter(x=xs, y=med, mode="lines", name=name, legendgroup=c.label,
                                  line=dict(color=color, dash=dash, width=2),
                                  hovertemplate=f"{c.label}<br>%{{x}}<br>rel. error %{{y:.3e}}<extra></extra>"))
-    fig.update_layout(title=title or "Relative error (f(w_t) − f*)/(f(w_0) − f*)",
-                      xaxis_title="step" if x == "step" else "per-example gradient evaluations",
-                      yaxis_title="relative error", yaxis_type="log", margin=dict(l=60, r=20, t=50, b=50))
-    return fig
+    fig.update_layout(xaxis_title="step" if x == "step" else "per-example gradient evaluations",
+                      yaxis_title="relative error", yaxis_type="log")
+    return legend_below(fig, title or "Relative error (f(w_t) − f*)/(f(w_0) − f*)")
 
 
 def lam_lr_heatmap(heatmap: dict) -> go.Figure:
@@ -251,10 +247,8 @@ def lam_lr_heatmap(heatmap: dict) -> go.Figure:
         fig.add_trace(go.Scatter(x=[xlab[j]] * len(lams), y=[f"{v:g}" for v in lams], mode="markers",
                                  marker=dict(symbol="star", size=13, color="white", line=dict(color="black", width=1)),
                                  name=f"theory γ = {th:.3g}"))
-    fig.update_layout(title=f"Unified SAM: final relative error after {heatmap.get('steps', '?')} steps",
-                      xaxis_title="learning rate γ", yaxis_title="λ", legend=dict(orientation="h", y=-0.25),
-                      margin=dict(l=60, r=20, t=50, b=80))
-    return fig
+    fig.update_layout(xaxis_title="learning rate γ", yaxis_title="λ")
+    return legend_below(fig, f"Unified SAM: final relative error after {heatmap.get('steps', '?')} steps")
 
 
 def sampling_figure(curves: Sequence, theory: Sequence[dict] | None = None) -> go.Figure:
@@ -279,9 +273,11 @@ def _renamed(c, label):
 # ============================================================================ edge of stability
 def eos_figure(res, show_sam_edge: bool = True) -> go.Figure:
     """Three panels: top Hessian eigenvalue vs 2/η and the SAM edge; training loss; alignment of g."""
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.5, 0.25, 0.25],
-                        subplot_titles=("Top Hessian eigenvalue λ_max (dashed: 2/η; dotted: SAM edge from ‖g‖)",
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07, row_heights=[0.5, 0.25, 0.25],
+                        subplot_titles=("top Hessian eigenvalue λ_max (dashed: 2/η; dotted: SAM edge from ‖g‖)",
                                         "training loss", "alignment |⟨g, v_max⟩| / ‖g‖"))
+    for a in fig.layout.annotations:  # subplot titles at the panels' left edge: they never reach the modebar
+        a.update(x=0.0, xanchor="left", font=dict(size=13))
     gd = res.gd_edge
     fig.add_trace(go.Scatter(x=[0, res.config.steps], y=[gd, gd], mode="lines", name=f"GD edge (2+2β)/η = {gd:.3g}",
                              line=dict(color="black", dash="dash", width=1.5)), row=1, col=1)
@@ -305,8 +301,8 @@ def eos_figure(res, show_sam_edge: bool = True) -> go.Figure:
     fig.update_yaxes(type="log", row=2, col=1)
     fig.update_yaxes(range=[0, 1.02], row=3, col=1)
     fig.update_xaxes(title_text="step", row=3, col=1, range=[0, res.config.steps])
-    fig.update_layout(height=760, margin=dict(l=60, r=20, t=60, b=50), legend=dict(font=dict(size=11)))
-    return fig
+    fig.update_layout(height=760)
+    return legend_below(fig, None, top=40)
 
 
 def sam_edge_ratio_figure(alpha: np.ndarray, ratio: np.ndarray, marks: Sequence[float] = (0.05, 10.0),
@@ -325,7 +321,6 @@ def sam_edge_ratio_figure(alpha: np.ndarray, ratio: np.ndarray, marks: Sequence[
         fig.add_trace(go.Scatter(x=[current], y=[r], mode="markers", name=f"your α = {current:.3g}",
                                  marker=dict(size=14, symbol="star", color=variant_color("ssam"))))
     fig.add_hline(y=1.0, line=dict(color="black", dash="dash", width=1), annotation_text="GD edge 2/η")
-    fig.update_layout(title="SAM edge relative to the GD edge", xaxis_title="α = η‖g‖ / (2ρ)",
-                      yaxis_title="λ_SAM / (2/η)", xaxis_type="log", yaxis_range=[0, 1.08],
-                      margin=dict(l=60, r=20, t=50, b=50))
-    return fig
+    fig.update_layout(xaxis_title="α = η‖g‖ / (2ρ)", yaxis_title="λ_SAM / (2/η)", xaxis_type="log",
+                      yaxis_range=[0, 1.08])
+    return legend_below(fig, "SAM edge relative to the GD edge")

@@ -27,7 +27,7 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from sam_core.landscapes import Landscape
-from sam_core.plots.style import log_axis_range, variant_color, variant_dash
+from sam_core.plots.style import legend_below, log_axis_range, variant_color, variant_dash
 
 MODEBAR_CONFIG = {
     "displaylogo": False,
@@ -235,9 +235,10 @@ def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | N
         xaxis=dict(range=[x0, x1], title="x", constrain="domain", showgrid=False, zeroline=False),
         yaxis=dict(range=[y0, y1], title="y", scaleanchor="x", scaleratio=1, constrain="domain", showgrid=False,
                    zeroline=False),
-        legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0), uirevision=landscape.key,
-        clickmode="event+select", dragmode="pan", hovermode="closest",
+        uirevision=landscape.key, clickmode="event+select", dragmode="pan", hovermode="closest",
     )
+    # legend under the map (and under the play/slider row when animated): on top, the hover toolbar covered it
+    legend_below(fig, title, top=40 if title else 10, left=10, right=10, bottom=10)
     if tracks and animate and max_steps > 0:
         dyn = list(range(n_static, n_static + len(tracks) + 3))
         # plain dicts: validated once on assignment (building go objects first costs three passes)
@@ -263,7 +264,9 @@ def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | N
                                       args=[[str(int(k))], dict(mode="immediate", frame=dict(duration=0, redraw=False),
                                                                 transition=dict(duration=0))])
                                  for k in idx])],
-            margin=dict(b=110),
+            # play/slider row (~110 px under the plot) + the legend's rows under it: a legend margin only
+            # grows when the legend alone does not fit, so its rows are reserved here (2 rows at 800 px)
+            margin=dict(b=120 + 24 * (2 + (len(tracks) > 4))),
         )
     return fig
 
@@ -292,9 +295,8 @@ def surface_figure(landscape: Landscape, tracks: Sequence = (), *, grid_n: int =
     (x0, x1), (y0, y1) = landscape.domain
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), uirevision=landscape.key + "3d",
                       scene=dict(xaxis=dict(range=[x0, x1], title="x"), yaxis=dict(range=[y0, y1], title="y"),
-                                 zaxis=dict(title="f", range=[zlo, zhi + 2 * lift])),
-                      legend=dict(orientation="h", y=1.0))
-    return fig
+                                 zaxis=dict(title="f", range=[zlo, zhi + 2 * lift])))
+    return legend_below(fig, None, top=10, left=0, right=0, bottom=10)
 
 
 # ------------------------------------------------------------------------------------------- metrics
@@ -345,9 +347,8 @@ def metrics_figure(tracks: Sequence, *, x_axis: str = "step", current: int | Non
         for r in (1, 2):
             for c in (1, 2):
                 fig.add_vline(x=current, line=dict(color="grey", dash="dot", width=1), row=r, col=c)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), hovermode="x unified",
-                      legend=dict(orientation="h", y=-0.15))
-    return fig
+    fig.update_layout(height=height, hovermode="x unified")
+    return legend_below(fig, None, top=40, left=10, right=10, bottom=10)
 
 
 # ------------------------------------------------------------------------------------------- sweeps
@@ -376,7 +377,7 @@ def sweep_figure(df: pd.DataFrame, gd_bounds: Sequence[float] = (), *, metric: s
             if i == 0:  # annotations on a log axis take log10 of the position (shapes take the value)
                 fig.add_annotation(x=math.log10(b) if log_x else b, y=1.0, yref="y domain", row=1, col=j,
                                    text=f"GD bound 2/λ_max = {b:.3g}", showarrow=False, xanchor="left",
-                                   yanchor="bottom", font=dict(size=10, color="#555"))
+                                   yanchor="top", font=dict(size=10, color="#555"))  # inside: clear of ρ titles
     ylab = {"success_rate": "rate of successful training", "diverged_rate": "diverged fraction",
             "median_distance": "median distance to minimum"}.get(metric, metric)
     fig.update_xaxes(title_text="learning rate η", type="log" if log_x else "linear")
@@ -385,9 +386,8 @@ def sweep_figure(df: pd.DataFrame, gd_bounds: Sequence[float] = (), *, metric: s
         fig.update_yaxes(range=[-0.03, 1.05])
     elif metric == "median_distance":
         fig.update_yaxes(type="log")
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=70 if title else 40, b=10), title=title,
-                      legend=dict(orientation="h", y=-0.22, yanchor="top", x=0))
-    return fig
+    fig.update_layout(height=height)
+    return legend_below(fig, title, top=70 if title else 40, left=10, right=10, bottom=10)
 
 
 def heatmap_figure(df: pd.DataFrame, param: str, *, metric: str = "success_rate", gd_bound: float | None = None,

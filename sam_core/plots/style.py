@@ -56,3 +56,49 @@ def log_axis_range(values, starts=(), above_start: float = 1e4, decades: float =
     if lo > lo_data:
         notes.append(f"values below {lo:.0e} not shown")
     return [float(np.log10(lo)) - 0.05, float(np.log10(hi)) + 0.05], "; ".join(notes)
+
+
+# ------------------------------------------------------------------------------ readable layouts
+# Legends go below the plot area (in the figure's bottom margin, which plotly grows to fit them): a
+# legend on top sat on the title, and the modebar, which appears at the top right on hover, covered it.
+LEGEND_BELOW = dict(orientation="h", yref="container", y=0.0, yanchor="bottom", x=0.0, xanchor="left",
+                    font=dict(size=11), entrywidthmode="pixels", tracegroupgap=4)
+TITLE_FONT = dict(size=14)
+
+
+def legend_below(fig, title: str | None = None, top: int = 46, left: int = 60, right: int = 16,
+                 bottom: int = 40):
+    """Title at the top left (its own margin), legend under the x axis: neither covers the other, and the
+    hover toolbar at the top right covers neither. Returns the figure."""
+    layout = dict(legend=LEGEND_BELOW, margin=dict(l=left, r=right, t=top, b=bottom))
+    if title is not None:
+        layout["title"] = dict(text=title, x=0.0, xanchor="left", xref="container", y=1.0, yref="container",
+                               yanchor="top", pad=dict(t=10, l=8), font=TITLE_FONT)
+    fig.update_layout(**layout)
+    return fig
+
+
+def short_labels(labels, max_len: int = 34) -> tuple[list[str], str]:
+    """Legend names for run labels like ``'ssam ρ=0.05 · lenet5 · cifar10 · seed 0'``.
+
+    The parts (split at ``' · '``) shared by every label are dropped, so what tells the runs apart stays in
+    view; what is left is cut in the middle (``…``) beyond ``max_len`` characters, keeping its start and its
+    distinguishing end. Returns ``(names, common)``: ``common`` is the dropped shared part, for a legend
+    title. Labels that would become empty or equal keep their full text.
+    """
+    labels = [str(x) for x in labels]
+    parts = [x.split(" · ") for x in labels]
+    common: list[str] = []
+    if len(labels) > 1:
+        common = [p for p in parts[0] if all(p in q for q in parts[1:])]
+    names = [" · ".join(p for p in q if p not in common) for q in parts]
+    if any(not n for n in names) or len(set(names)) < len(set(labels)):
+        names, common = labels, []
+
+    def cut(s: str) -> str:
+        if len(s) <= max_len:
+            return s
+        head = (max_len - 1) // 2
+        return s[:head] + "…" + s[len(s) - (max_len - 1 - head):]
+
+    return [cut(n) for n in names], " · ".join(common)

@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import variant_color
+from .style import legend_below, variant_color
 
 NA = "—"
 AGGS = ("mean", "max", "min")
@@ -181,5 +181,5 @@ def metric_line_figure(df: pd.DataFrame, x: str, metric: str, group: str | None 
             hovertemplate=f"{x}=%{{x}}<br>{metric}=%{{y:.4g}}<br>run %{{customdata}}<extra>{g or ''}</extra>"))
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=levels, title_text=x)
     fig.update_yaxes(title_text=metric)
-    fig.update_layout(title=title or f"{metric} against {x}", height=380, margin=dict(l=60, r=20, t=60, b=50))
-    return fig
+    fig.update_layout(height=380)
+    return legend_below(fig, title or f"{metric} against {x}")  # a right-hand legend lay under the modebar
