@@ -129,10 +129,12 @@ with tab_race:
     with right:
         if tracks:
             f_star = float(L.minima_values.min()) if len(L.minima) else None
-            st.plotly_chart(metrics_figure(tracks, x_axis=x_axis, current=step if x_axis == "step" else None,
-                                           f_star=f_star, height=max(map_h - 40, 420)),
-                            config=MODEBAR_CONFIG, key="ls_metrics")
+            mfig = metrics_figure(tracks, x_axis=x_axis, current=step if x_axis == "step" else None, f_star=f_star,
+                                  height=max(map_h - 40, 420))
+            st.plotly_chart(mfig, config=MODEBAR_CONFIG, key="ls_metrics")
             st.caption(lc.METRIC_CAPTION if f_star is not None else lc.METRIC_CAPTION_NO_MIN)
+            if mfig.layout.meta and mfig.layout.meta.get("clipped"):
+                st.caption("Axes clipped: " + "; ".join(mfig.layout.meta["clipped"]) + ".")
     if tracks:
         diverged = [t for t in tracks if t.diverged_step is not None]
         for t in diverged:

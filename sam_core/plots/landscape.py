@@ -300,6 +300,12 @@ def surface_figure(landscape: Landscape, tracks: Sequence = (), *, grid_n: int =
 
 
 # ------------------------------------------------------------------------------------------- metrics
+def _clip_mark(fig: go.Figure, row: int, col: int) -> None:
+    """A small 'clipped' mark at the top right of one panel (the page's caption says what and why)."""
+    fig.add_annotation(text="axis clipped ▲", showarrow=False, row=row, col=col, xref="x domain", yref="y domain",
+                       x=1.0, y=1.0, xanchor="right", yanchor="top", font=dict(size=10, color="grey"))
+
+
 def metrics_figure(tracks: Sequence, *, x_axis: str = "step", current: int | None = None, f_star: float | None = None,
                    height: int = 520) -> go.Figure:
     """Loss (minus f* when known, log), ‖g‖ (log), γ_t and distance to the nearest minimum (log) vs
@@ -331,6 +337,7 @@ def metrics_figure(tracks: Sequence, *, x_axis: str = "step", current: int | Non
             fig.update_yaxes(range=rng, row=r, col=c)
         if note:
             notes.append(f"{name}: {note}")
+            _clip_mark(fig, r, c)
         if name == "dist." and all(not np.isfinite(np.asarray(y, dtype=float)).any() for y in ys):
             fig.add_annotation(text="no known minimum<br>for this function", showarrow=False, row=r, col=c,
                                xref="x domain", yref="y domain", x=0.5, y=0.5, font=dict(color="grey"))
@@ -339,9 +346,8 @@ def metrics_figure(tracks: Sequence, *, x_axis: str = "step", current: int | Non
     if gmax > 3.0:  # γ_t of a diverging run: keep the others' γ ∈ (0, ~1.5] readable
         fig.update_yaxes(range=[0.0, 3.0], row=2, col=1)
         notes.append(f"γ_t: values above 3 not shown (up to {gmax:.2g})")
-    if notes:
-        fig.add_annotation(text="Axes clipped — " + " · ".join(notes), showarrow=False, xref="paper", yref="paper",
-                           x=0.0, y=-0.32, xanchor="left", font=dict(size=10, color="grey"))
+        _clip_mark(fig, 2, 1)
+    fig.layout.meta = {"clipped": notes}  # the page says what was clipped in a caption under the chart
     fig.update_xaxes(title_text=xlab, row=2)
     if current is not None:
         for r in (1, 2):
