@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from sam_core.cli import CLIError, Parser, cli_main, ensure_writable
 from sam_core.presets import FIDELITIES, PRESETS, default_fidelity, get_preset
 
 
@@ -51,7 +52,7 @@ def write_html(p, out: dict, path: Path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m demos.presets", description=__doc__.split("\n\n")[0])
+    ap = Parser(prog="python -m demos.presets", description=__doc__.split("\n\n")[0])
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--list", action="store_true", help="list the presets")
     g.add_argument("--run", metavar="NAME", help="run one preset")
@@ -63,8 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+@cli_main
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.html and args.all:
+        raise CLIError("--html", "writes one figure, with --run; with --all use --html-dir")
+    if args.html_dir and not args.all:
+        raise CLIError("--html-dir", "is for --all; with --run use --html")
+    ensure_writable(args.html, "--html")  # output paths are checked before minutes of work, not after
+    if args.html_dir:
+        d = Path(args.html_dir)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CLIError("--html-dir", f"cannot create {d} ({exc.strerror or exc})") from None
+        ensure_writable(d / ".samlab-write-check.html", "--html-dir")
     if args.list:
         for p in PRESETS:
             print(f"{p.name:<15} {p.figure_ref:<32} {p.title}")
@@ -73,8 +87,7 @@ def main(argv=None) -> int:
     try:
         todo = PRESETS if args.all else (get_preset(args.run),)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise CLIError("--run", str(exc)) from None
     rows = []
     for p in todo:
         out = run_one(p, args.fidelity or default_fidelity(p))

@@ -204,8 +204,12 @@ def monitor() -> None:
                                          f"{' · ETA ' + eta if eta else ''}")
     by_id = {r.id: r for r in runs}
     linked = qp_get("run", "")  # a link to runs (the launch writes its runs here, so a reload shows them all)
-    ids = [i for i in linked.split(",") if i in by_id]
-    if ids and st.session_state.get("_tl_linked") != linked:
+    ids = list(dict.fromkeys(i for i in linked.split(",") if i in by_id))  # each run once, known runs only
+    if linked and len(ids) < len([i for i in linked.split(",") if i]):
+        st.caption(f"The link names {len([i for i in linked.split(',') if i]) - len(ids)} run(s) not in this "
+                   "folder (deleted, or in another runs folder); showing the others.")
+    # a new link, or coming back to the page (its widgets' state is gone; the URL kept the runs)
+    if ids and (st.session_state.get("_tl_linked") != linked or "tl_show" not in st.session_state):
         st.session_state["_tl_linked"] = linked
         st.session_state["tl_show"] = ids
     shown = [i for i in st.session_state.get("tl_show", []) if i in by_id]  # deleted runs drop out

@@ -101,25 +101,29 @@ def _wide_norm(ts: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
 def norm_ratio(num: Sequence[torch.Tensor], den: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
     """‖num‖ / ‖den‖ per trajectory, exact down to the smallest gradients: no ε in the denominator (an ε
     of 1e-12 takes over as ‖g‖ nears it and drives SSAM's γ_t to 0 near every minimum), norms in float64
-    (or rescaled), and 1 where ‖den‖ = 0 (then the direction is 0 whatever γ is). Where ‖den‖² overflows the
-    tensors' dtype the run has blown up: NaN, so it is marked diverged (a ratio of 0 would freeze it at a
-    huge finite point, the step 0·g_adv). Returned in the tensors' dtype."""
+    (or rescaled), and 1 where ‖den‖ = 0 (then the direction is 0 whatever γ is). NaN — the run has blown
+    up and is marked diverged — where ‖den‖² overflows the tensors' dtype, or where the ratio itself
+    underflows to 0 there (γ·g_adv would freeze the run at a huge finite point). Returned in that dtype."""
     a, b = num[0], den[0]
-    big = torch.finfo(a.dtype).max ** 0.5 if a.dtype.is_floating_point else float("inf")
-    if (bd and len(num) == len(den) == 1 and a.dim() == bd + 1 and a.shape[-1] <= 4 and a.dtype != torch.float64
-            and a.dtype.is_floating_point):
+    dt = a.dtype if a.dtype.is_floating_point else torch.get_default_dtype()
+    if (bd and len(num) == len(den) == 1 and a.dim() == bd + 1 and a.shape[-1] <= 4 and dt != torch.float64):
         # 2-D points in float32 (the landscape sweeps): scale both by their common max |component| instead
         # of widening, a few elementwise ops that fuse into the compiled step
         m = torch.maximum(a.abs().amax(-1, keepdim=True), b.abs().amax(-1, keepdim=True))
-        inv = 1.0 / m.clamp_min(torch.finfo(a.dtype).tiny)  # a subnormal m: 1/m would overflow to inf
+        inv = 1.0 / m.clamp_min(torch.finfo(dt).tiny)  # a subnormal m: 1/m would overflow to inf
         n, d = _last_dim_sum((a * inv) ** 2).sqrt(), _last_dim_sum((b * inv) ** 2).sqrt()
-        size = m[..., 0] * d  # ‖den‖ (inf when it overflows)
+        size = m[..., 0] * d  # ‖den‖ in the dtype: inf when it is not representable
     else:
         n, d = _wide_norm(num, bd), _wide_norm(den, bd)
         size = d
     pos = d > 0
-    out = torch.where(pos, n / torch.where(pos, d, torch.ones_like(d)), torch.ones_like(d))
-    return torch.where(size < big, out, torch.full_like(out, float("nan"))).to(a.dtype)
+    out = torch.where(pos, n / torch.where(pos, d, torch.ones_like(d)), torch.ones_like(d)).to(dt)
+    # blown up: ‖den‖² overflows the dtype (float32/64: where a plain norm would be inf; float16, whose
+    # square root of the max is 256, only where ‖den‖ itself is not representable)
+    big = torch.finfo(dt).max
+    big = big ** 0.5 if big > 1e10 else big
+    blown = ~(size <= big) | ((out == 0) & (n > 0))
+    return torch.where(blown, torch.full_like(out, float("nan")), out)
 
 
 def dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:

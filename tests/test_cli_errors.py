@@ -90,6 +90,7 @@ LAND = "demos.landscape"
 QUAD = "demos.quadratic"
 SAD = "demos.saddle_escape"
 SWP = "demos.stability_sweep"
+PRE = "demos.presets"
 R = "--runs-dir"
 ROWS = [
     # train: stores and folders
@@ -195,6 +196,13 @@ ROWS = [
     ("quad-seeds-cap", QUAD, ["--seeds", "1000000000"], "--seeds"),
     ("quad-steps-cap", QUAD, ["--steps", "1000000000"], "--steps"),
     ("quad-cond-a", QUAD, ["--cond", "a"], "--cond"),
+    # demos.presets: output paths and option pairs refused before any preset runs
+    ("presets-unknown", PRE, ["--run", "nope"], "--run"),
+    ("presets-html-proc", PRE, ["--run", "saddle", "--html", "/proc/samlab.html"], "--html"),
+    ("presets-html-no-dir", PRE, ["--run", "saddle", "--html", "{T}/missing/x.html"], "--html"),
+    ("presets-html-with-all", PRE, ["--all", "--html", "{T}/x.html"], "--html"),
+    ("presets-dir-with-run", PRE, ["--run", "saddle", "--html-dir", "{T}/figs"], "--html-dir"),
+    ("presets-dir-is-file", PRE, ["--all", "--html-dir", "{T}/afile"], "--html-dir"),
     # demos.saddle_escape
     ("saddle-seeds-cap", SAD, ["--seeds", "1000000000"], "--seeds"),
     ("saddle-seeds-0", SAD, ["--seeds", "0"], "--seeds"),
@@ -226,7 +234,7 @@ ROWS = [
 SUBPROCESS = {"train-data-empty", "train-store-corrupt", "train-device-cuda7", "train-config-deep",
               "runs-list-foreign", "runs-export-proc", "sweep-list-corrupt", "sweep-config-model-list",
               "eos-csv-proc", "land-variants-comma", "quad-lam-a", "saddle-seeds-cap", "swp-lrs-1e9", "swp-hex",
-              "swp-csv-proc"}
+              "swp-csv-proc", "presets-html-proc"}
 ENV = {"SAMLAB_OFFLINE": "1", "SAMLAB_READ_ONLY": "", "SAMLAB_MAX_RUNS": "1", "OMP_NUM_THREADS": "1",
        "SAMLAB_DEBUG": ""}
 
@@ -321,7 +329,7 @@ def test_bad_invocation_is_one_clean_line(world, row):
 
 def test_the_table_covers_every_cli():
     modules = {r[1] for r in ROWS}
-    assert modules == {TRAIN, RUNS, SWEEP, EOS, LAND, QUAD, SAD, SWP} and len(ROWS) >= 40
+    assert modules == {TRAIN, RUNS, SWEEP, EOS, LAND, QUAD, SAD, SWP, PRE} and len(ROWS) >= 40
     assert {r[1] for r in ROWS if r[0] in SUBPROCESS} == modules  # each CLI also as a real process
 
 

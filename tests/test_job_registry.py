@@ -56,3 +56,22 @@ def test_a_job_whose_sessions_cannot_be_checked_is_never_stopped():
         jobs.reap(1e9, lambda sid: None)  # marks it finished
         jobs.reap(1e9 + jobs.RETAIN_S, lambda sid: None)
         assert jobs.find("quadratics", tok, None) is None
+
+
+def test_a_shared_link_watches_and_only_a_reload_of_the_starter_takes_over():
+    """A visitor opening another's link sees the job but does not own it (no Stop; Run starts their own);
+    when the starter's session is gone (they reloaded), the page that finds it becomes its owner."""
+    job = jobs.Job.thread_from_generator(slow_count, 300, 0.01, name="t").start()
+    tok = jobs.register("eos", job, "teacher")
+    try:
+        alive = {"teacher": True, "student": True, "teacher-reloaded": True}
+        assert jobs.find("eos", tok, "student", alive.get) is job
+        assert jobs.owner(tok) == "teacher"  # the student only watches
+        alive["teacher"] = False  # the teacher's tab reloaded: the old session is gone
+        assert jobs.find("eos", tok, "teacher-reloaded", alive.get) is job
+        assert jobs.owner(tok) == "teacher-reloaded"
+        assert jobs.find("eos", tok, "student", alive.get) is job and jobs.owner(tok) == "teacher-reloaded"
+    finally:
+        job.stop(wait=5.0)
+        jobs.reap(2e9, lambda sid: None)
+        jobs.reap(2e9 + jobs.RETAIN_S, lambda sid: None)

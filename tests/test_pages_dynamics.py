@@ -70,6 +70,14 @@ def _app(name):
     return at
 
 
+def _app_with_query(name, query):
+    at = AppTest.from_file(str(PAGES / name), default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    return at
+
+
 def _wait(job, cond, timeout=60):
     t0 = time.time()
     while not cond(job.state()) and time.time() - t0 < timeout:
@@ -217,3 +225,33 @@ def test_a_job_behind_another_visitors_waits_and_says_so():
         _finish(at, "saddle")  # it runs once the worker is free
     finally:
         other.stop()
+
+
+def test_a_shared_link_to_a_running_job_watches_it_without_a_stop_button(monkeypatch):
+    """The page's URL carries its job's token: a visitor opening the link sees the same run but cannot
+    stop it, and pressing Run starts their own job without stopping the sharer's."""
+    from ui import jobs
+
+    at = _app("saddle.py")
+    at.number_input(key="saddle_epochs").set_value(5000)
+    at.button(key="saddle_run").click().run()
+    assert not at.exception, at.exception
+    job = at.session_state["job:saddle"]
+    try:
+        assert _wait(job, lambda s: s.status == "running")
+        token = at.query_params["job.saddle"]
+        token = token[0] if isinstance(token, list) else token
+        # AppTest gives every app the same session id: the guest is another browser session
+        monkeypatch.setattr(jobs, "_session_id", lambda: "guest-session")
+        guest = _app_with_query("saddle.py", {"job.saddle": token, "epochs": "20"})
+        assert not guest.exception, guest.exception
+        assert "job:saddle" not in guest.session_state  # watched, not owned
+        assert not [b for b in guest.button if b.key == "saddle__stop"]
+        assert any("watching" in c.value for c in guest.caption)
+        guest.button(key="saddle_run").click().run()  # the guest's own run
+        assert not guest.exception, guest.exception
+        assert job.state().running, "the guest's Run stopped the sharer's job"
+        assert guest.session_state["job:saddle"] is not job
+        guest.session_state["job:saddle"].stop(wait=10)
+    finally:
+        job.stop(wait=10)

@@ -47,7 +47,8 @@ from typing import Any
 
 from sam_core.workers import describe_error, split_item
 
-__all__ = ["Job", "JobContext", "JobState", "ProcessJob", "eta_text", "get_job", "job_panel", "start_job", "stop_job"]
+__all__ = ["Job", "JobContext", "JobState", "ProcessJob", "eta_text", "get_job", "job_panel", "owns_job", "start_job",
+           "stop_job"]
 
 STATUSES = ("pending", "running", "done", "stopped", "error")
 
@@ -286,7 +287,7 @@ def _skey(key: str) -> str:
     return f"job:{key}"
 
 
-GRACE_S = 20.0  # a running job nobody watches is stopped after this long (a reload reattaches well within it)
+GRACE_S = 60.0  # a running job nobody watches is stopped after this long (a reload reattaches well within it)
 RETAIN_S = 1800.0  # a finished job stays findable by its link this long
 MAX_KEPT = 64
 
@@ -298,6 +299,7 @@ class _Entry:
     sessions: set = field(default_factory=set)
     detached_since: float | None = None
     finished_at: float | None = None
+    owner: str | None = None  # the session that may stop it: its starter, or the page that reloaded it
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -366,7 +368,7 @@ def register(key: str, job: Any, session_id: str | None) -> str:
     """Keep ``job`` findable server-wide; returns its token (what the URL carries)."""
     tok = secrets.token_urlsafe(9)
     with _REG_LOCK:
-        _REGISTRY[tok] = _Entry(job, key, {session_id} if session_id else set())
+        _REGISTRY[tok] = _Entry(job, key, {session_id} if session_id else set(), owner=session_id)
         if not _REAPER:
             t = threading.Thread(target=_reaper_loop, name="samlab-job-reaper", daemon=True)
             _REAPER.append(t)
@@ -374,16 +376,29 @@ def register(key: str, job: Any, session_id: str | None) -> str:
     return tok
 
 
-def find(key: str, token: str | None, session_id: str | None) -> Any:
-    """The job registered under ``token`` for ``key`` (attaching ``session_id`` to it), or None."""
+def find(key: str, token: str | None, session_id: str | None,
+         alive: Callable[[str], bool | None] = _session_alive) -> Any:
+    """The job registered under ``token`` for ``key`` (attaching ``session_id`` to it), or None.
+
+    ``session_id`` becomes its owner (may stop it) when the owner's session is gone — a reload of the page
+    that started it; while the owner is connected, another session (a shared link) only watches."""
     with _REG_LOCK:
         e = _REGISTRY.get(token or "")
         if e is None or e.key != key:
             return None
         if session_id:
             e.sessions.add(session_id)
+            if e.owner is None or (e.owner != session_id and alive(e.owner) is False):
+                e.owner = session_id
         e.detached_since = None
         return e.job
+
+
+def owner(token: str | None) -> str | None:
+    """The session that may stop the job under ``token`` (None if unknown)."""
+    with _REG_LOCK:
+        e = _REGISTRY.get(token or "")
+        return None if e is None else e.owner
 
 
 def _qkey(key: str) -> str:
@@ -396,10 +411,19 @@ def get_job(key: str) -> Job | ProcessJob | None:
 
     job = st.session_state.get(_skey(key))
     if job is None:
-        job = find(key, st.query_params.get(_qkey(key)), _session_id())
-        if job is not None:
+        token, me = st.query_params.get(_qkey(key)), _session_id()
+        job = find(key, token, me)
+        if job is not None and (me is None or owner(token) == me):  # adopted after a reload: this page's own
             st.session_state[_skey(key)] = job
     return job
+
+
+def owns_job(key: str) -> bool:
+    """Whether this session may stop the job it shows under ``key`` (it started or adopted it); a job seen
+    through another visitor's shared link is only watched: no Stop, and Run starts this session's own."""
+    import streamlit as st
+
+    return st.session_state.get(_skey(key)) is not None
 
 
 def start_job(key: str, job: Job | ProcessJob, stop_wait: float = 2.0) -> Job | ProcessJob:
@@ -416,8 +440,9 @@ def start_job(key: str, job: Job | ProcessJob, stop_wait: float = 2.0) -> Job | 
 
 
 def stop_job(key: str, wait: float = 2.0) -> None:
+    """Stop this session's own job under ``key`` (never one it only watches)."""
     job = get_job(key)
-    if job is not None:
+    if job is not None and owns_job(key):
         job.stop(wait=wait)
 
 
@@ -454,7 +479,9 @@ def job_panel(key: str, render: Callable[[Any, JobState], None], interval: float
                 text = (f"{label}… {100 * state.progress:.0f} %" + (f" · {state.message}" if state.message else "")
                         + f" · {state.elapsed_s:.1f} s" + eta_text(state))
             cols[0].progress(state.progress, text=text)
-            if cols[1].button(stop_label, key=f"{key}__stop", type="secondary"):
+            if not owns_job(key):  # another visitor's job, seen through their shared link
+                cols[1].caption("shared link: watching")
+            elif cols[1].button(stop_label, key=f"{key}__stop", type="secondary"):
                 job.stop(wait=5.0)
                 st.rerun()
         elif state.status == "stopped":
