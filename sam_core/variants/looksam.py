@@ -64,8 +64,8 @@ def combine(c):
 SPEC = VariantSpec(
     name="looksam", label="LookSAM", passes=2,
     summary="SAM's ascent only every k steps; in between, add back the stored sharpness direction g_v.",
-    formula=(r"t \equiv 1\ (\mathrm{mod}\ k):\ d = g_{adv},\ g_v = g_{adv} - \|g_{adv}\|\cos(g, g_{adv})\frac{g}{\|g\|};"
-             r"\quad \text{else}:\ d = g + \alpha\frac{\|g\|}{\|g_v\|} g_v"),
+    formula=(r"t \equiv 1 \ (\mathrm{mod}\ k):\ d = g_{adv},\quad g_v = g_{adv} - \|g_{adv}\| \cos\theta\, \frac{g}{\|g\|},\quad "
+             r"\text{else}:\ d = g + \alpha \frac{\|g\|}{\|g_v\|}\, g_v,\quad \theta = \angle(g, g_{adv})"),
     reference="Liu, Mai, Chen, Hsieh, You. Towards Efficient and Scalable Sharpness-Aware Minimization. CVPR 2022",
     url="https://arxiv.org/abs/2203.02714",
     hparams={
