@@ -270,3 +270,47 @@ def test_per_group_rho_is_refused_clearly_for_a_stateful_rule_and_out_of_range()
             return loss
         with pytest.raises(ValueError, match=msg):
             opt.step(closure)
+
+
+def test_ssam_adaptive_matches_a_transcription_of_the_update():
+    """Stable SAM's adaptive=True: e = ρ T²g with T = |w| (every parameter, η = 0), γ_t from the weighted
+    norms ‖|w| ⊙ g‖ / ‖|w + e| ⊙ g_adv‖, then SGD with momentum and weight decay; against a plain loop."""
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(32, 5, generator=gen, dtype=torch.float64)
+    y = torch.randn(32, generator=gen, dtype=torch.float64)
+    w0 = torch.randn(5, generator=gen, dtype=torch.float64)
+    rho, lr, mom, wd = 0.05, 0.05, 0.9, 5e-4
+
+    def loss(w):
+        return ((X @ w - y) ** 2).mean() + 0.1 * (w ** 4).sum()
+
+    def grad(w):
+        w = w.detach().requires_grad_(True)
+        return torch.autograd.grad(loss(w), w)[0]
+
+    w, buf, gammas = w0.clone(), None, []
+    for _ in range(6):
+        g = grad(w)
+        e = rho * w.abs() ** 2 * g
+        g_adv = grad(w + e)
+        gamma = (w.abs() * g).norm() / ((w + e).abs() * g_adv).norm()
+        d = gamma * g_adv + wd * w
+        buf = d if buf is None else mom * buf + d
+        w = w - lr * buf
+        gammas.append(float(gamma))
+    p = torch.nn.Parameter(w0.clone())
+    opt = sam_core.make_optimizer("ssam", [p], base_optimizer=torch.optim.SGD, rho=rho, adaptive=True, lr=lr,
+                                  momentum=mom, weight_decay=wd)
+    got = []
+    for _ in range(6):
+        def closure():
+            opt.zero_grad()
+            out = loss(p)
+            out.backward()
+            return out
+
+        opt.step(closure)
+        got.append(float(opt.stats["gamma"]))
+    torch.testing.assert_close(p.detach(), w, rtol=1e-12, atol=1e-12)
+    assert got == pytest.approx(gammas, rel=1e-12)
+    assert min(gammas) < 0.999  # the weighted renormalisation is doing something here

@@ -1,12 +1,28 @@
 """Stable SAM (Tan et al., 2024): USAM's ascent (or SAM's with `normalized`) with γ_t = ‖g‖/‖g_adv‖ on."""
 
 from ..registry import HParam, VariantSpec, rho_param
+from ..rules import EPS, global_norm, norm_ratio, scale
 from . import sam, usam
 from .stable import STABLE_ON
 
 
 def ascent(s):
+    if s.hp.get("adaptive", False):  # the ASAM metric T = |w| on the (un)normalised ascent
+        Tg = [wi.abs() * x for wi, x in zip(s.w, s.g)]
+        T2g = [wi.abs() * x for wi, x in zip(s.w, Tg)]
+        c = s.hp["rho"] / (global_norm(Tg, s.bd) + EPS) if s.hp["normalized"] else s.hp["rho"]
+        return [scale(T2g, c, s.bd)]
     return sam.ascent(s) if s.hp["normalized"] else usam.ascent(s)
+
+
+def stable_gamma(c):
+    """γ_t: ‖g‖/‖g_adv‖, or with `adaptive` the weighted norms ‖|w| ⊙ g‖ / ‖|w + e| ⊙ g_adv‖ (the Stable SAM
+    code's ASAM reading, docs/ALGORITHMS.md, "SSAM with ASAM")."""
+    if not c.hp.get("adaptive", False):
+        return c.stats["gamma"]
+    w_adv = [wi + ei for wi, ei in zip(c.w, c.es[0])]
+    return norm_ratio([wi.abs() * x for wi, x in zip(c.w, c.g)],
+                      [wi.abs() * x for wi, x in zip(w_adv, c.g_advs[0])], c.bd)
 
 
 def effective_rho(hp: dict, grad_norm: float, step: int) -> float:
@@ -24,9 +40,12 @@ SPEC = VariantSpec(
         "normalized": HParam("normalized", False, kind="bool",
                              help="Use SAM's normalised ascent ρ g/‖g‖ instead of the paper's default USAM ascent ρ g."),
         "stable": STABLE_ON,
+        "adaptive": HParam("adaptive", False, kind="bool",
+                           help="The Stable SAM code's adaptive=True: ASAM's metric T = |w| (every parameter, η = 0) on "
+                                "the ascent, e = ρ T²g (÷ ‖Tg‖ with normalized), and γ_t from the weighted norms."),
         "clip_gamma": HParam("clip_gamma", False, kind="bool",
                              help="Use min(1, γ_t): never lengthen the step (off in the paper; commented out in the authors' code)."),
     },
     note="The paper's plain SAM/SSAM rows use the unnormalised ascent, hence the default.",
-    ascent=ascent, effective_rho=effective_rho, theory_lam=0.0,
+    ascent=ascent, effective_rho=effective_rho, theory_lam=0.0, stable_gamma=stable_gamma,
 )
