@@ -98,6 +98,21 @@ def _wide_norm(ts: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
     return global_norm([t.double() for t in ts], bd)
 
 
+def _max_abs(ts: Sequence[torch.Tensor]) -> torch.Tensor:
+    out = ts[0].abs()
+    for t in ts[1:]:
+        out = torch.maximum(out, t.abs())
+    return out
+
+
+def _sum_sq(ts: Sequence[torch.Tensor], inv: torch.Tensor) -> torch.Tensor:
+    out = None
+    for t in ts:
+        x = t * inv
+        out = x * x if out is None else out + x * x
+    return out
+
+
 def norm_ratio(num: Sequence[torch.Tensor], den: Sequence[torch.Tensor], bd: int = 0) -> torch.Tensor:
     """‖num‖ / ‖den‖ per trajectory, exact down to the smallest gradients: no ε in the denominator (an ε
     of 1e-12 takes over as ‖g‖ nears it and drives SSAM's γ_t to 0 near every minimum), norms in float64
@@ -106,23 +121,31 @@ def norm_ratio(num: Sequence[torch.Tensor], den: Sequence[torch.Tensor], bd: int
     underflows to 0 there (γ·g_adv would freeze the run at a huge finite point). Returned in that dtype."""
     a, b = num[0], den[0]
     dt = a.dtype if a.dtype.is_floating_point else torch.get_default_dtype()
-    if (bd and len(num) == len(den) == 1 and a.dim() == bd + 1 and a.shape[-1] <= 4 and dt != torch.float64):
-        # 2-D points in float32 (the landscape sweeps): scale both by their common max |component| instead
-        # of widening, a few elementwise ops that fuse into the compiled step
-        m = torch.maximum(a.abs().amax(-1, keepdim=True), b.abs().amax(-1, keepdim=True))
-        inv = 1.0 / m.clamp_min(torch.finfo(dt).tiny)  # a subnormal m: 1/m would overflow to inf
-        n, d = _last_dim_sum((a * inv) ** 2).sqrt(), _last_dim_sum((b * inv) ** 2).sqrt()
-        size = m[..., 0] * d  # ‖den‖ in the dtype: inf when it is not representable
-    else:
-        n, d = _wide_norm(num, bd), _wide_norm(den, bd)
-        size = d
-    pos = d > 0
-    out = torch.where(pos, n / torch.where(pos, d, torch.ones_like(d)), torch.ones_like(d)).to(dt)
     # blown up: ‖den‖² overflows the dtype (float32/64: where a plain norm would be inf; float16, whose
     # square root of the max is 256, only where ‖den‖ itself is not representable)
     big = torch.finfo(dt).max
     big = big ** 0.5 if big > 1e10 else big
-    blown = ~(size <= big) | ((out == 0) & (n > 0))
+    points = bd and len(num) == len(den) == 1 and a.dim() == bd + 1 and a.shape[-1] <= 4
+    columns = bd and len(num) <= 4 and all(t.dim() == bd for t in (*num, *den))  # (x, y) columns, fused
+    if (points or columns) and dt != torch.float64:
+        # 2-D points in float32 (the landscape sweeps, compiled: every op counts): one common scale, the
+        # largest |component|, keeps the squares in range — plain elementwise arithmetic that fuses
+        if points:
+            ma, mb = a.abs().amax(-1), b.abs().amax(-1)
+            inv = (1.0 / torch.maximum(ma, mb).clamp_min(torch.finfo(dt).tiny))[..., None]
+            sa, sb = _last_dim_sum((a * inv) ** 2), _last_dim_sum((b * inv) ** 2)
+        else:
+            ma, mb = _max_abs(num), _max_abs(den)
+            inv = 1.0 / torch.maximum(ma, mb).clamp_min(torch.finfo(dt).tiny)
+            sa, sb = _sum_sq(num, inv), _sum_sq(den, inv)
+        pos = sb > 0
+        out = torch.where(pos, sa.sqrt() / torch.where(pos, sb, torch.ones_like(sb)).sqrt(), torch.ones_like(sb))
+        # blown up: ‖den‖ ≥ its largest component beyond big/2 (within √2 of the exact test)
+        return torch.where(mb > 0.5 * big, torch.full_like(out, float("nan")), out)
+    n, d = _wide_norm(num, bd), _wide_norm(den, bd)
+    pos = d > 0
+    out = torch.where(pos, n / torch.where(pos, d, torch.ones_like(d)), torch.ones_like(d)).to(dt)
+    blown = ~(d <= big) | ((out == 0) & (n > 0))
     return torch.where(blown, torch.full_like(out, float("nan")), out)
 
 
