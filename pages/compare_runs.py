@@ -62,8 +62,11 @@ try:
     g1, g2 = st.columns(2)
     g1.plotly_chart(tplots.gamma_figure(series, smoothing, log_y), key="cr_gamma")
     g1.caption(tplots.CAPTIONS["gamma"])
-    g2.plotly_chart(tplots.eigen_figure(series, log_y), key="cr_eig")
-    g2.caption(tplots.CAPTIONS["eigen"])
+    if tplots.has_metric(series, "top_eig"):
+        g2.plotly_chart(tplots.eigen_figure(series, log_y), key="cr_eig")
+        g2.caption(tplots.CAPTIONS["eigen"])
+    else:  # an empty chart with a caption about edges that are not there confused people
+        g2.info(tplots.EIGEN_OFF)
     st.plotly_chart(tplots.epoch_figure(series, log_y), key="cr_epoch")
     st.caption(tplots.CAPTIONS["epoch"])
     shown = [metric, "gamma", "top_eig", "gd_edge", "sam_edge", "train_loss", "test_loss", "train_acc", "test_acc"]

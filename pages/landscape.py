@@ -82,7 +82,9 @@ head[1].caption(" · ".join(facts))
 if L.note:  # in the sidebar, under the function it describes: here it pushed the race below the fold
     sb.caption(L.note)
 
-tab_race, tab_sweep, tab_basin = st.tabs(["Race", "Sweeps", "Basins"])
+TABS = {"race": "Race", "sweeps": "Sweeps", "basins": "Basins"}
+tab_race, tab_sweep, tab_basin = st.tabs(list(TABS.values()),  # ?tab=sweeps: a preset opens on its figure
+                                         default=TABS[uc.qp_get("tab", "race", options=tuple(TABS))])
 
 # ---------------------------------------------------------------------------------------- race
 tracks = []
@@ -137,8 +139,9 @@ with tab_race:
                 st.caption("Axes clipped: " + "; ".join(mfig.layout.meta["clipped"]) + ".")
     if tracks:
         diverged = [t for t in tracks if t.diverged_step is not None]
-        for t in diverged:
-            st.warning(f"{t.name} diverged at step {t.diverged_step} (inf/NaN): its path stops at the last finite point.")
+        if diverged:  # one line for all of them (seven stacked boxes pushed the table off the screen)
+            st.warning("Diverged (inf/NaN; each path stops at its last finite point): "
+                       + ", ".join(f"{t.name} at step {t.diverged_step}" for t in diverged) + ".")
         st.dataframe(lc.race_summary(tracks, L), hide_index=True, width="stretch")
         dl = st.columns(3)
         dl[0].download_button("Trajectories (CSV)", lambda: tracks_frame(tracks).to_csv(index=False),

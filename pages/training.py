@@ -247,8 +247,11 @@ def monitor() -> None:
     g2.plotly_chart(tplots.gamma_figure(series, smoothing, log_y), key="tl_fig2")
     g2.caption(tplots.CAPTIONS["gamma"])
     g1, g2 = st.columns(2)
-    g1.plotly_chart(tplots.eigen_figure(series, log_y), key="tl_fig3")
-    g1.caption(tplots.CAPTIONS["eigen"])
+    if tplots.has_metric(series, "top_eig"):
+        g1.plotly_chart(tplots.eigen_figure(series, log_y), key="tl_fig3")
+        g1.caption(tplots.CAPTIONS["eigen"])
+    else:  # an empty chart with a caption about edges that are not there confused people
+        g1.info(tplots.EIGEN_OFF)
     g2.plotly_chart(tplots.metric_figure(series, "grad_norm", "‖g‖ (clean gradient)", smoothing, log_x, log_y),
                     key="tl_fig6")
     g2.caption(tplots.CAPTIONS["grad_norm"])

@@ -145,9 +145,9 @@ def _saddle_figure(res):
 # ====================================================================== Stable SAM, Fig. 2: success rate vs η
 LR_SWEEP = {
     "class": dict(fn="quartic", variants="sgd,sam,ssam", swrhos="0.1", swlo="0.01", swhi="1.0", swn="20",
-                  swstarts="500", swsteps="1000", run="1"),
+                  swstarts="500", swsteps="1000", run="1", tab="sweeps"),
     "paper": dict(fn="quartic", variants="sgd,sam,ssam", swrhos="0.1", swlo="0.01", swhi="1.0", swn="40",
-                  swstarts="5000", swsteps="2000", run="1"),
+                  swstarts="5000", swsteps="2000", run="1", tab="sweeps"),
 }
 
 
@@ -472,7 +472,7 @@ PRESETS: tuple[Preset, ...] = (
            paper_fits_gpu_minute=True),
     Preset("gamma", "γ_t during training", "Stable SAM, Fig. 3",
            "How much SSAM rescales SAM's step: an MLP on the digits that ship with scikit-learn.",
-           "γ_t stays below 1 and falls as ρ grows: SSAM shortens the ascent gradient's step more, the larger ρ.",
+           "γ_t = ‖g‖/‖g_adv‖ stays below 1 all through training, so SSAM's step γ_t·g_adv is shorter than SAM's (and the headless run shows it falling further as ρ grows).",
            "pages/training.py",
            {f: _training_query(f, variants="sam,ssam") for f in FIDELITIES},
            _digits_runner(_gamma_cfg), _gamma_check, _gamma_figure, ":material/model_training:",

@@ -93,7 +93,7 @@ CASES: list[tuple[str, dict[str, str], tuple[str, ...]]] = [
 PARAMS = {
     "landscape": ("fn dom eq expr lr mom noise seed steps x0 y0 anim ball lastk mode spread swhi swlo swn swrhos "
                   "swstarts swsteps target tol view variants sam.rho ssam.rho unified_sam.lam asam.flavour asam.eta "
-                  "sam.stable lam kappa run preset fidelity").split(),
+                  "sam.stable lam kappa run preset fidelity tab").split(),
     "edge_of_stability": "every lr rho steps variants n width run preset fidelity".split(),
     "saddle": "batch d epochs frac lr mode n rho seeds variants run preset fidelity".split(),
     "quadratics": "b lr_mult problem sampling seeds steps variants lams heat cmp budget run preset".split(),

@@ -252,7 +252,7 @@ def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | N
                                   dict(label="▶ play", method="animate",
                                        args=[None, dict(frame=dict(duration=80, redraw=False), fromcurrent=True,
                                                         transition=dict(duration=0), mode="immediate")]),
-                                  dict(label="⏸ pause", method="animate",
+                                  dict(label="■ pause", method="animate",  # ⏸ is missing from common fonts
                                        args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate",
                                                           transition=dict(duration=0))]),
                               ])],

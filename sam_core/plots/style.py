@@ -14,8 +14,15 @@ VARIANT_COLORS = {
     "bsam": "#CC79A7",
     "presam": "#999999",
     "infosam": "#B8A200",  # a darker Okabe–Ito yellow, readable on white
+    # the wider family: Tol's muted hues, each apart from the nine above and from each other
+    "gsam": "#882255",  # wine
+    "wsam": "#44AA99",  # teal
+    "fsam": "#999933",  # olive
+    "looksam": "#332288",  # indigo
+    "msam": "#EE7733",  # light orange (dashed: apart from SSAM's vermillion)
 }
-VARIANT_DASH = {"sgd": "dot", "usam": "dash", "unified_sam": "dashdot", "presam": "longdash"}
+VARIANT_DASH = {"sgd": "dot", "usam": "dash", "unified_sam": "dashdot", "presam": "longdash", "wsam": "dash",
+                "fsam": "dashdot", "looksam": "longdash", "msam": "dash"}
 _EXTRA = ["#882255", "#44AA99", "#117733", "#332288", "#AA4499"]
 
 

@@ -78,6 +78,15 @@ def _column(s: Series, metric: str) -> tuple[np.ndarray, np.ndarray]:
     return col.index.to_numpy(dtype=float), col.to_numpy(dtype=float)
 
 
+def has_metric(series: Sequence[Series], metric: str) -> bool:
+    """Whether any run logged a finite value of ``metric`` (e.g. ``top_eig``: Hessian tracking was on)."""
+    return any(np.isfinite(_column(s, metric)[1]).any() for s in series)
+
+
+EIGEN_OFF = ("Hessian tracking is off for these runs: launch with **Hessian every m steps** > 0 to see λ_max "
+             "against 2/η and the SAM edge.")
+
+
 def _axes(fig: go.Figure, log_x: bool, log_y: bool, x_title: str, y_title: str, title: str | None = None,
           common: str = "") -> go.Figure:
     fig.update_xaxes(type="log" if log_x else "linear", title=x_title)

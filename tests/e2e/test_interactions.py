@@ -104,7 +104,7 @@ def test_play_animates_the_race_from_its_frames(server, page):
     time.sleep(1.0)
     page.get_by_text("▶ play").first.click()
     time.sleep(1.5)
-    page.get_by_text("⏸ pause").first.click()
+    page.get_by_text("■ pause").first.click()
     mid = page.evaluate(RACE_JS)
     assert any(len(mid[i][1]) < len(end[i][1]) for i in trails), "playing did not move the trails"
     moving = [v for i in trails for v in mid[i][1] if v is not None]
