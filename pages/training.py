@@ -204,10 +204,11 @@ def monitor() -> None:
                                          f"{' · ETA ' + eta if eta else ''}")
     by_id = {r.id: r for r in runs}
     linked = qp_get("run", "")  # a link to runs (the launch writes its runs here, so a reload shows them all)
-    ids = list(dict.fromkeys(i for i in linked.split(",") if i in by_id))  # each run once, known runs only
-    if linked and len(ids) < len([i for i in linked.split(",") if i]):
-        st.caption(f"The link names {len([i for i in linked.split(',') if i]) - len(ids)} run(s) not in this "
-                   "folder (deleted, or in another runs folder); showing the others.")
+    named = list(dict.fromkeys(i for i in linked.split(",") if i))  # each run once
+    ids = [i for i in named if i in by_id]
+    if len(ids) < len(named):
+        st.caption(f"The link names {len(named) - len(ids)} run(s) not in this folder (deleted, or in another "
+                   "runs folder); showing the others.")
     # a new link, or coming back to the page (its widgets' state is gone; the URL kept the runs)
     if ids and (st.session_state.get("_tl_linked") != linked or "tl_show" not in st.session_state):
         st.session_state["_tl_linked"] = linked

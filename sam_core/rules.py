@@ -125,19 +125,14 @@ def norm_ratio(num: Sequence[torch.Tensor], den: Sequence[torch.Tensor], bd: int
     # square root of the max is 256, only where ‖den‖ itself is not representable)
     big = torch.finfo(dt).max
     big = big ** 0.5 if big > 1e10 else big
-    points = bd and len(num) == len(den) == 1 and a.dim() == bd + 1 and a.shape[-1] <= 4
-    columns = bd and len(num) <= 4 and all(t.dim() == bd for t in (*num, *den))  # (x, y) columns, fused
-    if (points or columns) and dt != torch.float64:
+    if bd and len(num) == len(den) == 1 and a.dim() == bd + 1 and a.shape[-1] <= 4:
+        num, den = a.unbind(-1), b.unbind(-1)  # (N, 2) points: their (x, y) columns
+    if bd and len(num) <= 4 and all(t.dim() == bd for t in (*num, *den)) and dt != torch.float64:
         # 2-D points in float32 (the landscape sweeps, compiled: every op counts): one common scale, the
         # largest |component|, keeps the squares in range — plain elementwise arithmetic that fuses
-        if points:
-            ma, mb = a.abs().amax(-1), b.abs().amax(-1)
-            inv = (1.0 / torch.maximum(ma, mb).clamp_min(torch.finfo(dt).tiny))[..., None]
-            sa, sb = _last_dim_sum((a * inv) ** 2), _last_dim_sum((b * inv) ** 2)
-        else:
-            ma, mb = _max_abs(num), _max_abs(den)
-            inv = 1.0 / torch.maximum(ma, mb).clamp_min(torch.finfo(dt).tiny)
-            sa, sb = _sum_sq(num, inv), _sum_sq(den, inv)
+        mb = _max_abs(den)
+        inv = 1.0 / torch.maximum(_max_abs(num), mb).clamp_min(torch.finfo(dt).tiny)
+        sa, sb = _sum_sq(num, inv), _sum_sq(den, inv)
         pos = sb > 0
         out = torch.where(pos, sa.sqrt() / torch.where(pos, sb, torch.ones_like(sb)).sqrt(), torch.ones_like(sb))
         # blown up: ‖den‖ ≥ its largest component beyond big/2 (within √2 of the exact test)
