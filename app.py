@@ -35,7 +35,7 @@ PAGES = {
     "Training lab": [
         st.Page("pages/training.py", title="Training lab", icon=":material/model_training:", url_path="training"),
         st.Page("pages/compare_runs.py", title="Compare runs", icon=":material/compare_arrows:", url_path="compare_runs"),
-        st.Page("pages/sweeps.py", title="Sweeps", icon=":material/grid_view:", url_path="sweeps"),
+        st.Page("pages/training_sweeps.py", title="Sweeps", icon=":material/grid_view:", url_path="sweeps"),
     ],
     "About": [
         st.Page("pages/about.py", title="About & references", icon=":material/menu_book:", url_path="about"),

@@ -33,8 +33,8 @@ print(*sweep_twice(int(sys.argv[2])))
 def sweep_once(starts: int) -> float:
     import numpy as np
 
-    from sam_core.landscapes import make_landscape
-    from sam_core.sweeps import Success, sweep_lr
+    from sam_core.landscape.functions import make_landscape
+    from sam_core.landscape.lr_sweep import Success, sweep_lr
 
     t = time.perf_counter()
     sweep_lr(make_landscape("quartic"), ["sgd", "sam", "ssam"], np.geomspace(0.01, 1, 20),

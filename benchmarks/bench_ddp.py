@@ -57,9 +57,9 @@ def main() -> None:
                "hessian_every": 0, "final_top_k": 0, "final_density": False, "eval_train_size": 64,
                "augment": False}
         (tmp / "run.json").write_text(json.dumps(cfg))
-        base = [sys.executable, "-m", "sam_core.train", "--config", str(tmp / "run.json"), "--runs-dir", str(tmp / "runs")]
+        base = [sys.executable, "-m", "sam_core.cli.train", "--config", str(tmp / "run.json"), "--runs-dir", str(tmp / "runs")]
         dist = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(a.nproc),
-                "-m", "sam_core.train", "--config", str(tmp / "run.json"), "--runs-dir", str(tmp / "runs")]
+                "-m", "sam_core.cli.train", "--config", str(tmp / "run.json"), "--runs-dir", str(tmp / "runs")]
         env0 = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
         cases = [
             ("1 process, 1 thread", base, dict(env0, OMP_NUM_THREADS="1")),

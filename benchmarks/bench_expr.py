@@ -1,4 +1,4 @@
-"""The cost of accepting a custom formula (``sam_core.expr.custom_landscape``: parse, finiteness check on
+"""The cost of accepting a custom formula (``sam_core.landscape.expr.custom_landscape``: parse, finiteness check on
 the 61 × 61 grid, critical-point search) for the costliest formulas the parser accepts, with the bounded
 search (``search_iters``) and with the former fixed 60 Newton iterations.
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from sam_core import expr as E  # noqa: E402
+from sam_core.landscape import expr as E  # noqa: E402
 
 HAND = ["+".join(["(x**2-y**2)"] * 25), "+".join(["x**2*y**2"] * 25), "sin(" * 60 + "x" + ")" * 60,
         "+".join(["sin(x*y)*cos(x-y)"] * 14), "+".join(["exp(-(x-1)**2-(y+1)**2)"] * 10)]

@@ -55,8 +55,8 @@ def _old_quadratics(cfg) -> None:
     """The per-configuration loop the lab ran before batching (same computations, one call each)."""
     import torch
 
+    from sam_core.dynamics.problems import Sampling
     from sam_core.dynamics.quadratics import _variant_runs, run_finite_sum, theory_for
-    from sam_core.problems import Sampling
 
     p = cfg.build_problem()
     smp = cfg.build_sampling()
@@ -86,8 +86,8 @@ def _old_quadratics(cfg) -> None:
 
 def bench_quadratics(repeat: int) -> None:
     from sam_core.dynamics import run_to_end
-    from sam_core.dynamics._threads import limited_threads
     from sam_core.dynamics.quadratics import QuadraticLabConfig, run_quadratic_lab
+    from sam_core.threads import limited_threads
 
     cfg = QuadraticLabConfig()  # the page's defaults, both extras on
     print("quadratics page defaults (curves + heatmap + sampling), best of", repeat, flush=True)

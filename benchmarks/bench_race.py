@@ -1,6 +1,6 @@
 """Speed of the landscape race: ≤ 8 trajectories × 2000 steps, and the redraw after a slider change.
 
-Prints (1) the race of all 8 variants from scratch (``sam_core.race`` on ``simulate``), (2) what a
+Prints (1) the race of all 8 variants from scratch (``sam_core.landscape.race`` on ``simulate``), (2) what a
 slider change costs on the page: one variant recomputed (the others come from the per-variant cache)
 plus building the animated contour and the metric figures and serialising them as Streamlit does
 (``to_dict`` and JSON),
@@ -24,9 +24,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import plotly.io  # noqa: E402
 
-from sam_core.landscapes import make_landscape  # noqa: E402
+from sam_core.landscape.functions import make_landscape  # noqa: E402
+from sam_core.landscape.race import race, run_track  # noqa: E402
 from sam_core.plots.landscape import contour_figure, metrics_figure  # noqa: E402
-from sam_core.race import race, run_track  # noqa: E402
 from sam_core.registry import VARIANTS  # noqa: E402
 
 RHO = 0.1

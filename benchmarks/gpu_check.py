@@ -46,11 +46,11 @@ def main() -> None:
         os.environ["SAMLAB_DEVICE"] = args.device
     from sam_core.dynamics import SaddleConfig, run_saddle
     from sam_core.dynamics.eos import EoSConfig, run_eos
-    from sam_core.landscapes import make_landscape
+    from sam_core.landscape.functions import make_landscape
+    from sam_core.landscape.lr_sweep import Success, sweep_lr
     from sam_core.optim import make_optimizer
     from sam_core.settings import get_settings
     from sam_core.simulate import simulate
-    from sam_core.sweeps import Success, sweep_lr
 
     dev = get_settings().torch_device()
     q = args.quick

@@ -16,7 +16,7 @@ import time
 
 from sam_core.cli import NO_CAPS_HELP, Parser, check_cap, check_device, cli_main, ensure_writable, parse_names
 from sam_core.dynamics.eos import CSV_COLUMNS, EoSConfig, run_eos
-from sam_core.problems import EOS_DATASETS
+from sam_core.dynamics.problems import EOS_DATASETS
 from sam_core.registry import VARIANTS
 
 # the page's limits (pages/edge_of_stability.py); --no-caps lifts them

@@ -23,8 +23,8 @@ from sam_core.cli import (
     parse_float,
     parse_names,
 )
-from sam_core.landscapes import NAMES
-from sam_core.race import race, tracks_frame
+from sam_core.landscape.functions import NAMES
+from sam_core.landscape.race import race, tracks_frame
 from sam_core.registry import VARIANTS
 
 from .stability_sweep import build_landscape

@@ -25,8 +25,8 @@ from sam_core.cli import (
     parse_float,
     parse_names,
 )
+from sam_core.dynamics.problems import PROBLEM_KINDS, SAMPLING_KINDS
 from sam_core.dynamics.quadratics import QuadraticLabConfig, run_quadratic_lab
-from sam_core.problems import PROBLEM_KINDS, SAMPLING_KINDS
 from sam_core.registry import VARIANTS
 
 # the Quadratics page's limits (pages/quadratics.py); --no-caps lifts them

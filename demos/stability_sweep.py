@@ -5,7 +5,7 @@
 
 Writes one row per (variant, lr, rho) with columns variant,lr,rho,success_rate,diverged_rate,
 median_distance (``--rho 0.05,0.1,0.2`` gives one block per ρ; SGD has no ρ and appears once).
-Same code as the page: ``sam_core.sweeps.sweep_lr`` on ``sam_core.simulate``.
+Same code as the page: ``sam_core.landscape.lr_sweep.sweep_lr`` on ``sam_core.simulate``.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from sam_core.cli import (
     parse_float,
     parse_names,
 )
-from sam_core.expr import ExprError, custom_landscape
-from sam_core.landscapes import NAMES, make_landscape
+from sam_core.landscape.expr import ExprError, custom_landscape
+from sam_core.landscape.functions import NAMES, make_landscape
+from sam_core.landscape.lr_sweep import COLUMNS, Success, parse_range, sweep_lr
 from sam_core.registry import VARIANTS
-from sam_core.sweeps import COLUMNS, Success, parse_range, sweep_lr
 
 # the Landscape lab's limits for one sweep (pages/landscape.py); --no-caps lifts them
 CAPS = {"--lrs": 40, "--rho": 30, "--starts": 20_000, "--steps": 5000}

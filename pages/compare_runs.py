@@ -25,7 +25,7 @@ except Exception as exc:  # unreadable store …
     st.stop()
 
 if not runs:
-    st.info(f"No runs in {runs_dir} yet. Launch some on the Training lab page, or with `python -m sam_core.train`.")
+    st.info(f"No runs in {runs_dir} yet. Launch some on the Training lab page, or with `python -m sam_core.cli.train`.")
     st.stop()
 
 by_id = {r.id: r for r in runs}

@@ -16,8 +16,8 @@ import streamlit as st
 
 from sam_core import gd_edge, sam_edge
 from sam_core.dynamics.eos import EoSConfig, run_eos, sam_edge_curve
+from sam_core.dynamics.problems import EOS_DATASETS
 from sam_core.plots import dynamics as dplots
-from sam_core.problems import EOS_DATASETS
 from sam_core.settings import get_settings
 from ui.common import log_slider, qp_get, qp_set, show_error, variant_picker
 from ui.jobs import Job, get_job, job_panel, start_job

@@ -23,9 +23,9 @@ def formula_lines(tex: str) -> str:
 @st.cache_resource(show_spinner=False)
 def home_race_figure():
     """A small example race (cached once per server): the picture Home opens with."""
-    from sam_core.landscapes import make_landscape
+    from sam_core.landscape.functions import make_landscape
+    from sam_core.landscape.race import race
     from sam_core.plots.landscape import contour_figure
-    from sam_core.race import race
 
     L = make_landscape("quartic")
     tracks = race(L, ["sgd", "sam", "ssam"], lr=0.3, steps=300, hp={"sam": {"rho": 0.1}, "ssam": {"rho": 0.1}})

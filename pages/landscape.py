@@ -14,6 +14,16 @@ import numpy as np
 import streamlit as st
 
 from sam_core import VARIANTS
+from sam_core.landscape.lr_sweep import (
+    Success,
+    iter_basin_maps,
+    iter_prewarm,
+    iter_sweep_grid,
+    iter_sweep_lr,
+    parse_range,
+    use_compile,
+)
+from sam_core.landscape.race import race_steps, tracks_frame
 from sam_core.plots.landscape import (
     MODEBAR_CONFIG,
     basin_figure,
@@ -24,23 +34,13 @@ from sam_core.plots.landscape import (
     surface_figure,
     sweep_figure,
 )
-from sam_core.race import race_steps, tracks_frame
-from sam_core.sweeps import (
-    Success,
-    iter_basin_maps,
-    iter_prewarm,
-    iter_sweep_grid,
-    iter_sweep_lr,
-    parse_range,
-    use_compile,
-)
 from ui import common as uc
 from ui import landscape_controls as lc
 from ui.jobs import Job, job_panel, start_job
 from ui.presets import preset_banner
 
 # Work one click may ask for (trajectory-steps): ~10-20 s here eager (autograd functions), ~2 s compiled
-# (closed-form ones, sam_core.sweeps.use_compile); keeps a shared server usable for everyone.
+# (closed-form ones, sam_core.landscape.lr_sweep.use_compile); keeps a shared server usable for everyone.
 MAX_WORK = 1e9
 MAX_RHO_PANELS = 24  # ρ values (one panel each) a sweep may ask for: checked before the list is built
 MAX_RHO_TEXT = 500  # characters of the ρ-values box

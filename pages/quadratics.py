@@ -14,9 +14,9 @@ import math
 import pandas as pd
 import streamlit as st
 
+from sam_core.dynamics.problems import PROBLEM_KINDS, SAMPLING_KINDS, Sampling
 from sam_core.dynamics.quadratics import QuadraticLabConfig, run_quadratic_lab, theory_for
 from sam_core.plots import dynamics as dplots
-from sam_core.problems import PROBLEM_KINDS, SAMPLING_KINDS, Sampling
 from ui.common import log_slider, qp_get, qp_set, show_error, variant_picker
 from ui.jobs import Job, get_job, job_panel, start_job
 from ui.presets import preset_banner

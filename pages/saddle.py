@@ -13,10 +13,10 @@ page_guard()  # deep links on a fresh server run inside app.py
 import streamlit as st
 
 from sam_core.dynamics import SaddleConfig, run_saddle
+from sam_core.landscape.lr_sweep import parse_range
 from sam_core.plots import dynamics as dplots
 from sam_core.registry import VARIANTS
 from sam_core.settings import get_settings
-from sam_core.sweeps import parse_range
 from ui.common import (
     hparam_inputs,
     log_slider,

@@ -1,6 +1,6 @@
 """Training lab: launch real training runs (a worker process each), watch them live, stop/resume/delete, export.
 
-The page never trains: a launch queues the run in the run store and starts `python -m sam_core.train`;
+The page never trains: a launch queues the run in the run store and starts `python -m sam_core.cli.train`;
 the monitor below reads the store in an `st.fragment(run_every=…)` that stops polling once no run is
 active. Reloads, second tabs and app restarts see the same runs.
 """
@@ -29,7 +29,7 @@ POLL_SECONDS = 2.0
 st.title("Training lab")
 preset_banner("pages/training.py")  # opened by a Home preset: what to look for, fidelity switch
 st.caption("Real networks, any SAM variant, live γ_t and Hessian curves. Each run trains in its own worker "
-           "process (`python -m sam_core.train`) and lives in the run store.")
+           "process (`python -m sam_core.cli.train`) and lives in the run store.")
 
 settings, store, runs_dir, data_dir = open_run_store("tl")
 
@@ -178,7 +178,7 @@ def _actions(info) -> None:
             except Exception as exc:
                 show_error(exc, "Delete failed")
     c4.download_button("CSV", data=export_csv(store, info.id), file_name=f"{info.id}.csv", mime="text/csv",
-                       key=f"tl_csv_{info.id}", help="One row per logged step (python -m sam_core.runs export).")
+                       key=f"tl_csv_{info.id}", help="One row per logged step (python -m sam_core.cli.runs export).")
 
 
 @st.fragment(run_every=POLL_SECONDS if any(r.active for r in store.list_runs()) else None)
@@ -191,7 +191,7 @@ def monitor() -> None:
     st.session_state["tl_polling"] = active
     if not runs:
         st.info("No runs yet in this folder. Launch one above, or headless: "
-                "`python -m sam_core.train --dataset digits --model cnn8 --optimizer sam --epochs 5`.")
+                "`python -m sam_core.cli.train --dataset digits --model cnn8 --optimizer sam --epochs 5`.")
         return
     st.subheader("Runs")
     st.dataframe(runs_frame(runs), hide_index=True,
@@ -229,7 +229,7 @@ def monitor() -> None:
                         f"{' — ' + info.message if info.message else ''}")
             if info.status == "failed" and info.traceback:
                 if hosted():  # server paths stay off visitors' screens; the CLI shows it to the admin
-                    st.caption(f"The traceback is in the run store: `python -m sam_core.runs show {info.id}`.")
+                    st.caption(f"The traceback is in the run store: `python -m sam_core.cli.runs show {info.id}`.")
                 else:
                     with st.expander("Traceback of the failure"):
                         st.code(info.traceback, language="text")

@@ -9,12 +9,12 @@
 See docs/CORE_API.md; a variant of your own: docs/VARIANTS.md (`load_plugins`, SAMLAB_PLUGINS). This package never imports streamlit.
 """
 
-from . import hessian, rules
-from .optim import SAM, SAMOptimizer, frozen_bn, make_optimizer
-from .registry import VARIANTS, HParam, VariantSpec, get_spec, register, resolve_hparams
-from .simulate import SimResult, simulate
-from .theory import gd_edge, sam_edge, sam_edge_ratio
-from .variants.plugins import PluginError, load_plugins, plugin_errors
+from sam_core import hessian, rules
+from sam_core.optim import SAM, SAMOptimizer, frozen_bn, make_optimizer
+from sam_core.registry import VARIANTS, HParam, VariantSpec, get_spec, register, resolve_hparams
+from sam_core.simulate import SimResult, simulate
+from sam_core.theory import gd_edge, sam_edge, sam_edge_ratio
+from sam_core.variants.plugins import PluginError, load_plugins, plugin_errors
 
 __all__ = [
     "SAM", "SAMOptimizer", "VARIANTS", "HParam", "SimResult", "VariantSpec", "frozen_bn", "gd_edge",

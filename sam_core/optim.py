@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from . import rules
-from .registry import VARIANTS, get_spec, resolve_hparams, validate_lr
+from sam_core import rules
+from sam_core.registry import VARIANTS, get_spec, resolve_hparams, validate_lr
 
 STAT_KEYS = ("loss", "grad_norm", "perturbed_grad_norm", "gamma", "cos", "perturbation_norm")
 

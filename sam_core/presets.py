@@ -99,7 +99,7 @@ SADDLE = {
 
 
 def _saddle_run(fidelity, stop_event=None):
-    from .dynamics.saddle import SaddleConfig, run_saddle
+    from sam_core.dynamics.saddle import SaddleConfig, run_saddle
 
     q = SADDLE[fidelity]
     cfg = SaddleConfig(d=int(q["d"]), lr=float(q["lr"]), epochs=int(q["epochs"]), n_samples=int(q["n"]),
@@ -137,7 +137,7 @@ def _saddle_check(res):
 
 
 def _saddle_figure(res):
-    from .plots.dynamics import saddle_loss_figure
+    from sam_core.plots.dynamics import saddle_loss_figure
 
     return saddle_loss_figure(res, escape_frac=0.5)
 
@@ -152,8 +152,8 @@ LR_SWEEP = {
 
 
 def _lr_sweep_run(fidelity, stop_event=None):
-    from .landscapes import make_landscape
-    from .sweeps import iter_sweep_lr
+    from sam_core.landscape.functions import make_landscape
+    from sam_core.landscape.lr_sweep import iter_sweep_lr
 
     q = LR_SWEEP[fidelity]
     L = make_landscape(q["fn"])
@@ -182,7 +182,7 @@ def _lr_sweep_check(df):
 
 
 def _lr_sweep_figure(df):
-    from .plots.landscape import sweep_figure
+    from sam_core.plots.landscape import sweep_figure
 
     return sweep_figure(df, df.attrs.get("gd_bounds", ()), title="Success rate vs learning rate (quartic)")
 
@@ -196,7 +196,7 @@ EOS = {
 
 
 def _eos_run(fidelity, stop_event=None):
-    from .dynamics.eos import EoSConfig, run_eos
+    from sam_core.dynamics.eos import EoSConfig, run_eos
 
     q = EOS[fidelity]
     cfg = EoSConfig(lr=float(q["lr"]), rho=float(q["rho"]), steps=int(q["steps"]), eig_every=int(q["every"]),
@@ -228,7 +228,7 @@ def _eos_check(res):
 
 
 def _eos_figure(res):
-    from .plots.dynamics import eos_figure
+    from sam_core.plots.dynamics import eos_figure
 
     return eos_figure(res)
 
@@ -250,7 +250,7 @@ QUAD_SAMPLING = {
 
 def quad_config(q: dict):
     """The ``QuadraticLabConfig`` a quadratics query asks for (shared with pages/quadratics.py's reading)."""
-    from .dynamics.quadratics import QuadraticLabConfig
+    from sam_core.dynamics.quadratics import QuadraticLabConfig
 
     lams = tuple(x if x in ("1/t", "1-1/t") else float(x) for x in q["lams"].split(","))
     kw = dict(problem=q["problem"], variants=tuple(q["variants"].split(",")), lams=lams, steps=int(q["steps"]),
@@ -262,7 +262,7 @@ def quad_config(q: dict):
 
 def _quad_run(table):
     def run(fidelity, stop_event=None):
-        from .dynamics.quadratics import run_quadratic_lab
+        from sam_core.dynamics.quadratics import run_quadratic_lab
 
         yield from run_quadratic_lab(quad_config(table[fidelity]), stop_event=stop_event)
     return run
@@ -290,7 +290,7 @@ def _quad_lambda_check(res):
 
 
 def _quad_lambda_figure(res):
-    from .plots.dynamics import relative_error_figure
+    from sam_core.plots.dynamics import relative_error_figure
 
     return relative_error_figure(res.curves, title="Unified SAM at the theory's γ and ρ(λ): relative error")
 
@@ -309,7 +309,7 @@ def _quad_sampling_check(res):
 
 
 def _quad_sampling_figure(res):
-    from .plots.dynamics import sampling_figure
+    from sam_core.plots.dynamics import sampling_figure
 
     return sampling_figure(res.sampling_curves, res.sampling_theory)
 
@@ -317,14 +317,14 @@ def _quad_sampling_figure(res):
 # ====================================================================== training presets on digits
 def _digits_runner(make_cfg):
     def run(fidelity, stop_event=None):
-        from .dynamics.digits import run_digits
+        from sam_core.training.digits_runs import run_digits
 
         yield from run_digits(make_cfg(fidelity), stop_event=stop_event)
     return run
 
 
 def _gamma_cfg(fidelity):
-    from .dynamics.digits import DigitsConfig
+    from sam_core.training.digits_runs import DigitsConfig
 
     rhos = (0.05, 0.1, 0.2)
     return DigitsConfig(runs=tuple((f"SSAM ρ={r:g}", "ssam", (("rho", r),)) for r in rhos),
@@ -346,8 +346,8 @@ def _gamma_check(res):
 def _series(res, metric_of=None):
     import pandas as pd
 
-    from .plots.style import variant_color
-    from .plots.training import DASHES, Series
+    from sam_core.plots.style import variant_color
+    from sam_core.plots.training import DASHES, Series
 
     out = []
     for i, lab in enumerate(res.labels):
@@ -360,13 +360,13 @@ def _series(res, metric_of=None):
 
 
 def _gamma_figure(res):
-    from .plots.training import gamma_figure
+    from sam_core.plots.training import gamma_figure
 
     return gamma_figure(_series(res))
 
 
 def _twin_cfg(fidelity):
-    from .dynamics.digits import DigitsConfig
+    from sam_core.training.digits_runs import DigitsConfig
 
     return DigitsConfig(runs=(("SGD", "sgd", ()), ("USAM (paper's SAM)", "usam", (("rho", 0.1),)),
                               ("SSAM", "ssam", (("rho", 0.1),))),
@@ -383,14 +383,14 @@ def _twin_check(res):
 
 
 def _twin_figure(res):
-    from .plots.training import metric_figure
+    from sam_core.plots.training import metric_figure
 
     return metric_figure(_series(res), "twin_distance", "Uniform stability: ‖w − w_twin‖ (one example replaced)",
                          log_y=True)
 
 
 def _flat_cfg(fidelity):
-    from .dynamics.digits import DigitsConfig
+    from sam_core.training.digits_runs import DigitsConfig
 
     return DigitsConfig(runs=(("SGD", "sgd", ()), ("SAM", "sam", (("rho", 0.05),)), ("BSAM", "bsam", (("rho", 0.05),))),
                         steps=300 if fidelity == "class" else 500, lr=0.5,
@@ -409,8 +409,8 @@ def _flat_check(res):
 def _flat_figure(res):
     import pandas as pd
 
-    from .plots.style import variant_color
-    from .plots.training import Series, metric_figure
+    from sam_core.plots.style import variant_color
+    from sam_core.plots.training import Series, metric_figure
 
     series = [Series(lab, variant_color(res.variants[lab]),
                      pd.DataFrame({"eigenvalue": np.nanmean(res.top_eigs[lab], axis=0)},
@@ -421,7 +421,7 @@ def _flat_figure(res):
 
 
 def _noise_cfg(fidelity):
-    from .dynamics.digits import DigitsConfig
+    from sam_core.training.digits_runs import DigitsConfig
 
     return DigitsConfig(runs=(("SGD", "sgd", ()), ("SAM", "sam", (("rho", 0.1),)),
                               ("infoSAM", "infosam", (("rho", 0.1),))),
@@ -440,7 +440,7 @@ def _noise_check(res):
 
 
 def _noise_figure(res):
-    from .plots.training import metric_figure
+    from sam_core.plots.training import metric_figure
 
     return metric_figure(_series(res), "test_acc", "Clean test accuracy, 40 % symmetric label noise (digits)",
                          y_title="test accuracy")
@@ -527,7 +527,7 @@ def default_fidelity(preset: Preset | str, device=None) -> str:
     """``"paper"`` on a GPU for presets whose paper version fits in about a minute there, else ``"class"``."""
     p = get_preset(preset) if isinstance(preset, str) else preset
     if device is None:
-        from .settings import get_settings
+        from sam_core.settings import get_settings
 
         try:
             device = get_settings().torch_device()

@@ -192,6 +192,6 @@ def validate_lr(lr: Any, name: str = "lr") -> Any:
 
 
 # the built-in variants, one module each (imported last: they use the classes above)
-from . import variants as _variants  # noqa: E402
+from sam_core import variants as _variants  # noqa: E402
 
 _variants.register_builtins()

@@ -375,4 +375,4 @@ def _lookahead_direction(spec, params, grad_fn, hp, state, step, bd, lr, lr_max,
 
 
 # the registry's variant modules use the helpers above: imported last, so either module may load first
-from .registry import get_spec  # noqa: E402
+from sam_core.registry import get_spec  # noqa: E402

@@ -7,7 +7,7 @@ finite point and reported in `diverged_step` (a divergence is a result, not an e
 
 `compile=True` (sweeps ask for it when the batch is large) runs the same step, the same rule code,
 through `torch.compile`: one fused C++ loop per step instead of ~40 elementwise passes over the batch,
-5-20x faster on CPU once compiled (benchmarks/bench_sweep.py). Only for `record=False` and stateless
+5-20x faster on CPU once compiled (benchmarks/bench_lr_sweep.py). Only for `record=False` and stateless
 rules (not those whose spec says `stateful`: infoSAM, fsam, looksam, msam); when compiling fails (no C++ compiler, an untraceable gradient such as autograd)
 it warns once and the eager loop runs instead.
 """
@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
-from . import rules
-from .registry import get_spec, resolve_hparams, validate_lr
+from sam_core import rules
+from sam_core.registry import get_spec, resolve_hparams, validate_lr
 
 GradFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -221,13 +221,13 @@ class _Stateful:
     spec says `stateful=True` (infoSAM, and any plug-in that keeps state), read from the registry live."""
 
     def __contains__(self, variant: object) -> bool:
-        from .registry import VARIANTS
+        from sam_core.registry import VARIANTS
 
         spec = VARIANTS.get(variant) if isinstance(variant, str) else variant
         return bool(getattr(spec, "stateful", False))
 
     def __iter__(self):
-        from .registry import VARIANTS
+        from sam_core.registry import VARIANTS
 
         return iter([n for n, s in VARIANTS.items() if s.stateful])
 

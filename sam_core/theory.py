@@ -56,7 +56,7 @@ def effective_rho(variant: str, hp: dict, grad_norm: float, step: int = 1) -> fl
     variants use ρ itself. Each variant's module says which (`VariantSpec.effective_rho`). Outside plain
     SAM the edge is a heuristic (docs/ALGORITHMS.md, "Stability edges").
     """
-    from .registry import get_spec
+    from sam_core.registry import get_spec
 
     return get_spec(variant).rho_of(hp, grad_norm, step)
 

@@ -82,9 +82,9 @@ def make_world(t: Path) -> dict:
 
 
 # (module, args, what the error line must contain); {T} is the world's folder, {GOOD} its finished run
-TRAIN = "sam_core.train"
-RUNS = "sam_core.runs"
-SWEEP = "sam_core.sweep"
+TRAIN = "sam_core.cli.train"
+RUNS = "sam_core.cli.runs"
+SWEEP = "sam_core.cli.sweep"
 EOS = "demos.edge_of_stability"
 LAND = "demos.landscape"
 QUAD = "demos.quadratic"

@@ -1,7 +1,7 @@
 """Deleting a running run stops its worker first; a worker whose run vanished exits at once; a Stop
 during the end-of-run phase is honoured (issue 16, items 4 and 6).
 
-* `python -m sam_core.runs delete ID --force` on a real training worker: the command returns after the
+* `python -m sam_core.cli.runs delete ID --force` on a real training worker: the command returns after the
   worker process (and its session) is gone, and no row, metric, artifact or checkpoint of the id is left;
 * a worker whose rows are deleted behind its back (no stop request at all) exits on its next poll,
   writing no further metric row and no checkpoint;
@@ -92,7 +92,7 @@ def test_cli_delete_force_stops_the_worker_and_leaves_nothing(data, tmp_path):
     info = _wait_running(store, rid, min_step=3)
     assert info.pid == proc.pid and store.metrics(rid).shape[0] >= 3
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-m", "sam_core.runs", "delete", rid, "--force", "--runs-dir",
+    out = subprocess.run([sys.executable, "-m", "sam_core.cli.runs", "delete", rid, "--force", "--runs-dir",
                           str(store.dir)], capture_output=True, text=True, timeout=120, env=env, cwd=str(ROOT))
     assert out.returncode == 0 and f"deleted {rid}" in out.stdout, out.stderr
     proc.wait(timeout=5)  # already gone when the command returned: this only reaps it

@@ -95,8 +95,8 @@ def test_models_fit_8x8(name):
 
 
 def test_config_cli_and_sweep_accept_digits():
-    from sam_core.sweeps_train.spec import SweepSpec
-    from sam_core.train import build_parser, config_from_args
+    from sam_core.cli.train import build_parser, config_from_args
+    from sam_core.training.sweeps.spec import SweepSpec
 
     d = dataset_defaults("digits")
     cfg = RunConfig.from_dict(d)
@@ -123,7 +123,7 @@ def test_cli_worker_trains_digits_offline_with_gamma_and_eigenvalues(tmp_path, s
     empty.mkdir()
     env = dict(os.environ, SAMLAB_DATA=str(empty), SAMLAB_OFFLINE="1", OMP_NUM_THREADS="1",
                SAMLAB_RUNS_DIR=str(tmp_path / "runs"))
-    cmd = [sys.executable, "-m", "sam_core.train", "--dataset", "digits", "--model", "mlp", "--optimizer", "sam",
+    cmd = [sys.executable, "-m", "sam_core.cli.train", "--dataset", "digits", "--model", "mlp", "--optimizer", "sam",
            "--rho", "0.05", "--lr", "0.05", "--batch-size", "64", "--epochs", "2", "--hessian-every", "5",
            "--log-every", "1", "--final-top-k", "0", "--final-density", "false", "--detach"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)

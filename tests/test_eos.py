@@ -8,10 +8,10 @@ import torch
 
 from sam_core import gd_edge, sam_edge
 from sam_core.dynamics.eos import CSV_COLUMNS, EoSConfig, run_eos, sam_edge_curve, track_top_eigenvalue
+from sam_core.dynamics.problems import Quadratic, init_mlp, make_eos_data, mlp_loss
+from sam_core.dynamics.problems.mlp import flatten, unflatten
 from sam_core.dynamics.quadratics import run_finite_sum
 from sam_core.plots import dynamics as dplots
-from sam_core.problems import Quadratic, init_mlp, make_eos_data, mlp_loss
-from sam_core.problems.mlp import flatten, unflatten
 
 
 def test_tracked_eigenvalue_matches_a_known_quadratic_and_warm_start_is_cheaper():

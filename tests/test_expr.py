@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sam_core.expr import ExprError, compile_expression, custom_landscape
+from sam_core.landscape.expr import ExprError, compile_expression, custom_landscape
 
 
 def _xy(n=50):

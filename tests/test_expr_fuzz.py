@@ -1,4 +1,4 @@
-"""Fuzz test of the formula parser (sam_core.expr): on any input only ExprError escapes, and every
+"""Fuzz test of the formula parser (sam_core.landscape.expr): on any input only ExprError escapes, and every
 accepted formula evaluates on the page's grid (the acceptance grid and the contour grid).
 
 10 000+ inputs from a fixed seed: random formulas from the grammar, mutations of them, huge
@@ -12,7 +12,7 @@ import random
 
 import torch
 
-from sam_core import expr as E
+from sam_core.landscape import expr as E
 
 SEED = 20260501
 N_GRAMMAR, N_MUTANT, N_LITERAL, N_NESTED, N_BYTES = 3500, 2500, 1500, 1300, 1500

@@ -2,7 +2,7 @@
 step against the eager loop, and the batched after-the-loop diagnostics against a step-by-step loop.
 
 The eager ``simulate`` is itself checked against hand-written loops and closed forms (test_rules_functional,
-test_sweeps); here every stateless rule runs both ways on the same batch in float64, where the fused
+test_lr_sweep); here every stateless rule runs both ways on the same batch in float64, where the fused
 loop's rounding differences stay ~1e-12 over a few dozen steps, and the divergence bookkeeping must
 agree trajectory for trajectory (normalised ascents near g = 0 amplify last-bit differences,
 hence 1e-6 after 25 steps rather than 1e-12). Compiling costs ~0.5-2 s per configuration (the first one in a
@@ -18,11 +18,9 @@ import torch
 from torch._dynamo.utils import counters
 
 from sam_core import rules
-from sam_core.expr import custom_landscape
-from sam_core.landscapes import make_landscape
-from sam_core.registry import VARIANTS, resolve_hparams
-from sam_core.simulate import STATEFUL, simulate
-from sam_core.sweeps import (
+from sam_core.landscape.expr import custom_landscape
+from sam_core.landscape.functions import make_landscape
+from sam_core.landscape.lr_sweep import (
     COMPILE_MIN_WORK,
     Success,
     prewarm,
@@ -32,6 +30,8 @@ from sam_core.sweeps import (
     sweep_lr,
     use_compile,
 )
+from sam_core.registry import VARIANTS, resolve_hparams
+from sam_core.simulate import STATEFUL, simulate
 
 Q = make_landscape("quartic")
 HP = {"sgd": {}, "asam": {"rho": 0.5}, "unified_sam": {"rho": 0.1, "lam": "1/t"}}
@@ -249,7 +249,7 @@ def test_a_bad_input_is_the_callers_error_not_a_compile_failure():
 
 def test_a_noisy_sweep_draws_the_same_noise_compiled_or_not():
     # run_batch seeds each chunk with seed + offset: compiled, the chunks must stay the eager ones
-    from sam_core.sweeps import CHUNK
+    from sam_core.landscape.lr_sweep import CHUNK
 
     n = CHUNK + 500
     w0 = start_points(Q, n, "domain", seed=2)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sam_core.sweeps import parse_range
-from sam_core.sweeps_train import SweepError, parse_values
+from sam_core.landscape.lr_sweep import parse_range
+from sam_core.training.sweeps import SweepError, parse_values
 
 ROOT = Path(__file__).resolve().parents[1]
 HEX300 = "0x" + "f" * 300
@@ -132,7 +132,8 @@ def open_page(page: str, query: dict[str, str]) -> AppTest:
                 at.query_params[k] = v
             at.run()
         return at
-    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=90)
+    script = {"sweeps": "training_sweeps"}.get(page, page)  # the page's URL path → its file in pages/
+    at = AppTest.from_file(str(ROOT / "pages" / f"{script}.py"), default_timeout=90)
     for k, v in query.items():
         at.query_params[k] = v
     at.run()

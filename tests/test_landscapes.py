@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sam_core.landscapes import (
+from sam_core.landscape.functions import (
     LANDSCAPE_PARAMS,
     NAMES,
     autograd_grad_fn,

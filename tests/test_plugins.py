@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import sam_core
 from sam_core import rules
-from sam_core.landscapes import make_landscape
+from sam_core.landscape.functions import make_landscape
 
 out = {"variants": list(sam_core.VARIANTS), "errors": sam_core.plugin_errors(),
        "source": sam_core.VARIANTS["random_sam"].source}
@@ -154,7 +154,7 @@ def test_example_plugin_trains_through_the_cli(tmp_path):
     empty.mkdir()
     env = _env(SAMLAB_PLUGINS=str(EXAMPLE), SAMLAB_DATA=str(empty), SAMLAB_OFFLINE="1",
                SAMLAB_RUNS_DIR=str(tmp_path / "runs"))
-    cmd = [sys.executable, "-m", "sam_core.train", "--dataset", "digits", "--model", "mlp", "--optimizer", "random_sam",
+    cmd = [sys.executable, "-m", "sam_core.cli.train", "--dataset", "digits", "--model", "mlp", "--optimizer", "random_sam",
            "--rho", "0.05", "--dir-seed", "3", "--lr", "0.05", "--batch-size", "64", "--epochs", "1", "--subset", "256",
            "--hessian-every", "0", "--log-every", "1", "--final-top-k", "0", "--final-density", "false"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=180, env=env)

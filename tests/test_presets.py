@@ -211,7 +211,7 @@ def test_fig2_card_starts_the_sweep_in_the_page_and_the_page_result_holds(tmp_pa
     st = job.state()
     assert st.status == "done", st.error
     df = st.result.copy()
-    from sam_core.landscapes import make_landscape
+    from sam_core.landscape.functions import make_landscape
 
     df.attrs["gd_bounds"] = list(make_landscape("quartic").gd_bounds)
     held, detail = p.check(df)

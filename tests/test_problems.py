@@ -1,4 +1,4 @@
-"""sam_core.problems: closed-form gradients vs autograd, sampling estimators vs exact expectations,
+"""sam_core.dynamics.problems: closed-form gradients vs autograd, sampling estimators vs exact expectations,
 theory constants at hand-computed points, the MLP vs torch.nn."""
 
 import itertools
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from sam_core.problems import (
+from sam_core.dynamics.problems import (
     Logistic,
     Quadratic,
     Ridge,
@@ -24,7 +24,7 @@ from sam_core.problems import (
     mlp_loss_grad,
     theory_stepsizes,
 )
-from sam_core.problems.mlp import flatten, unflatten
+from sam_core.dynamics.problems.mlp import flatten, unflatten
 
 D64 = torch.float64
 

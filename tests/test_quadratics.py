@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from sam_core.dynamics import run_to_end
+from sam_core.dynamics.problems import Quadratic, Ridge, Sampling
 from sam_core.dynamics.quadratics import QuadraticLabConfig, run_finite_sum, run_quadratic_lab, theory_for
 from sam_core.plots import dynamics as dplots
-from sam_core.problems import Quadratic, Ridge, Sampling
 
 
 def test_gd_on_a_quadratic_matches_the_closed_form():

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sam_core.landscapes import make_landscape
-from sam_core.race import run_track, run_tracks
+from sam_core.landscape.functions import make_landscape
+from sam_core.landscape.race import run_track, run_tracks
 from sam_core.registry import VARIANTS
 
 LRS = [1e-3, 0.05, 0.3, 0.9, 3.0]  # the last ones diverge on the quartic from this start

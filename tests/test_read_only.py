@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sam_core.sweeps_train import SweepSpec, create
 from sam_core.training import RunStore
 from sam_core.training.store import StoreMissing, _ro_uri
+from sam_core.training.sweeps import SweepSpec, create
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = {"pages/training.py": "tl", "pages/compare_runs.py": "cr", "pages/sweeps.py": "sw"}
+PAGES = {"pages/training.py": "tl", "pages/compare_runs.py": "cr", "pages/training_sweeps.py": "sw"}
 FOLDERS = [".", "new-folder", "deep/new/tree", "sub", "../../etc", "/tmp", "."]
 
 
@@ -143,14 +143,14 @@ def test_read_only_cli_reads_and_refuses_every_write(root):
         return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120, env=env,
                               cwd=str(base))
 
-    listed = cli("sam_core.runs", "list")
+    listed = cli("sam_core.cli.runs", "list")
     assert listed.returncode == 0 and done in listed.stdout, listed.stderr
-    assert cli("sam_core.runs", "show", done).returncode == 0
-    assert cli("sam_core.runs", "export", done, "--csv", "-").stdout.startswith("step,")
-    assert cli("sam_core.sweep", "--list").returncode == 0
-    refused = [cli("sam_core.runs", "delete", done, "--force"), cli("sam_core.runs", "stop", done),
-               cli("sam_core.runs", "resume", done), cli("sam_core.runs", "list", "--runs-dir", str(runs / "new")),
-               cli("sam_core.train", "--epochs", "1"), cli("sam_core.sweep", "--stop", "sweep-20250101-120000-abcdef")]
+    assert cli("sam_core.cli.runs", "show", done).returncode == 0
+    assert cli("sam_core.cli.runs", "export", done, "--csv", "-").stdout.startswith("step,")
+    assert cli("sam_core.cli.sweep", "--list").returncode == 0
+    refused = [cli("sam_core.cli.runs", "delete", done, "--force"), cli("sam_core.cli.runs", "stop", done),
+               cli("sam_core.cli.runs", "resume", done), cli("sam_core.cli.runs", "list", "--runs-dir", str(runs / "new")),
+               cli("sam_core.cli.train", "--epochs", "1"), cli("sam_core.cli.sweep", "--stop", "sweep-20250101-120000-abcdef")]
     for r in refused:
         assert r.returncode != 0 and "Traceback" not in r.stderr and r.stderr.count("error:") == 1, r.stderr
     assert tree(base) == before

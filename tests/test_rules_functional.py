@@ -214,7 +214,7 @@ def test_a_blown_up_ssam_run_is_reported_diverged_not_frozen(dtype):
     """SSAM at η = 1 on the quartic: about two thirds of the starts blow up. Once ‖g_adv‖² overflows, γ_t
     is NaN (the run is marked diverged) — not 0, which froze it at a huge finite point (d = 0·g_adv) and
     counted it as alive; and the γ_t of the runs that stay is exact in float32 as in float64."""
-    from sam_core.landscapes import make_landscape
+    from sam_core.landscape.functions import make_landscape
 
     Q = make_landscape("quartic")
     gen = torch.Generator().manual_seed(0)

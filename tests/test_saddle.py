@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from sam_core.dynamics import SaddleConfig, escape_epochs, run_saddle, run_to_end
+from sam_core.dynamics.problems import ae_loss_grad, init_autoencoder
 from sam_core.plots import dynamics as dplots
-from sam_core.problems import ae_loss_grad, init_autoencoder
 
 SMALL = SaddleConfig(d=6, lr=0.05, epochs=250, population=True)
 
@@ -93,7 +93,7 @@ def test_batched_runs_equal_separate_runs():
 def test_recorded_loss_is_the_full_data_loss():
     cfg = SaddleConfig(d=3, lr=0.05, epochs=2, n_samples=30, batch_size=7, data_seed=2)
     res = run_to_end(run_saddle(["sgd"], [0.1], [0], cfg, dtype=torch.float64))
-    from sam_core.problems import make_autoencoder_data
+    from sam_core.dynamics.problems import make_autoencoder_data
 
     data = make_autoencoder_data(30, 3, seed=2, dtype=torch.float64)
     W = init_autoencoder([0], 3, cfg.init_var, dtype=torch.float64)

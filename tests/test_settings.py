@@ -64,8 +64,8 @@ def test_sweeps_run_on_the_device_of_the_setting(monkeypatch):
     import numpy as np
     import torch
 
-    from sam_core.landscapes import make_landscape
-    from sam_core.sweeps import run_batch, start_points
+    from sam_core.landscape.functions import make_landscape
+    from sam_core.landscape.lr_sweep import run_batch, start_points
 
     L = make_landscape("quartic")
     w0 = start_points(L, 64, "domain", seed=1)

@@ -1,5 +1,5 @@
 """Data-parallel training through the real command: `python -m torch.distributed.run --nproc_per_node 2
---standalone -m sam_core.train …` on the CPU (gloo), a tiny LeNet on a tiny CIFAR-10 in the real format.
+--standalone -m sam_core.cli.train …` on the CPU (gloo), a tiny LeNet on a tiny CIFAR-10 in the real format.
 
 * default (m-sharpness): the store holds one finished run with its metrics (written by rank 0 only),
   both ranks end with bit-identical weights (each rank dumps its own weights; compared here, not
@@ -53,7 +53,7 @@ def torchrun(env, tmp_path, *extra):
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         e.pop(k, None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-           "-m", "sam_core.train", "--config", str(cfg_file), "--runs-dir", str(tmp_path / "runs"), *extra]
+           "-m", "sam_core.cli.train", "--config", str(cfg_file), "--runs-dir", str(tmp_path / "runs"), *extra]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env=e)
     assert out.returncode == 0, out.stderr[-4000:] + out.stdout
     run_id = out.stdout.strip().splitlines()[-1]
@@ -128,7 +128,7 @@ def test_single_process_run_resumed_on_two_ranks(env, tmp_path):
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         e.pop(k, None)
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-                          "-m", "sam_core.train", "--run-id", rid, "--runs-dir", str(tmp_path / "runs")],
+                          "-m", "sam_core.cli.train", "--run-id", rid, "--runs-dir", str(tmp_path / "runs")],
                          capture_output=True, text=True, cwd=ROOT, timeout=300, env=e)
     assert out.returncode == 0, out.stderr[-4000:] + out.stdout
     info = store.get(rid)

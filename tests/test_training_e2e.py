@@ -78,7 +78,7 @@ def power_iteration(model, x, y, iters=150, shift=0.0):
 
 def test_headless_command_stores_gamma_eigenvalue_and_edges(env, tmp_path):
     runs = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "sam_core.train", "--dataset", "cifar10", "--data-dir", str(env / "data"),
+    cmd = [sys.executable, "-m", "sam_core.cli.train", "--dataset", "cifar10", "--data-dir", str(env / "data"),
            "--model", "lenet5", "--optimizer", "ssam", "--rho", "0.05", "--lr", "0.05", "--epochs", "1",
            "--batch-size", "64", "--hessian-every", "5", "--runs-dir", str(runs),
            "--log-every", "1", "--hessian-batch", "32", "--final-top-k", "2", "--no-download"]
@@ -89,11 +89,11 @@ def test_headless_command_stores_gamma_eigenvalue_and_edges(env, tmp_path):
     info = store.get(run_id)
     assert info.status == "finished" and info.step == info.total_steps == 7  # 448 // 64
 
-    listing = subprocess.run([sys.executable, "-m", "sam_core.runs", "list", "--runs-dir", str(runs)],
+    listing = subprocess.run([sys.executable, "-m", "sam_core.cli.runs", "list", "--runs-dir", str(runs)],
                              capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert run_id in listing.stdout and "finished" in listing.stdout
     csv = tmp_path / "out.csv"
-    subprocess.run([sys.executable, "-m", "sam_core.runs", "export", run_id, "--runs-dir", str(runs), "--csv",
+    subprocess.run([sys.executable, "-m", "sam_core.cli.runs", "export", run_id, "--runs-dir", str(runs), "--csv",
                     str(csv)], check=True, cwd=ROOT, timeout=120)
     df = pd.read_csv(csv)
     for col in ("step", "epoch", "loss", "grad_norm", "perturbed_grad_norm", "gamma", "top_eig", "gd_edge",

@@ -120,7 +120,7 @@ def test_config_errors_name_the_field_and_range():
 
 
 def test_cli_config_file_and_overrides(tmp_path):
-    from sam_core.train import build_parser, config_from_args
+    from sam_core.cli.train import build_parser, config_from_args
     from sam_core.training.config import ConfigError
 
     f = tmp_path / "run.json"

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from sam_core import runs as runs_cli
+from sam_core.cli import runs as runs_cli
 from sam_core.training.store import (
     EXPORT_COLUMNS,
     RunStore,

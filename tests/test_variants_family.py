@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import sam_core
-from sam_core.landscapes import make_landscape
+from sam_core.landscape.functions import make_landscape
 from sam_core.simulate import _FUSED
 
 po = pytest.importorskip("pytorch_optimizer")  # noqa: F841 - the oracle; a dev requirement

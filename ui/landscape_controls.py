@@ -17,9 +17,9 @@ import pandas as pd
 import streamlit as st
 
 from sam_core import VARIANTS
-from sam_core.expr import MAX_CHARS, MAX_DOMAIN, ExprError, custom_landscape
-from sam_core.landscapes import LANDSCAPE_LABELS, LANDSCAPE_PARAMS, NAMES, Landscape, make_landscape
-from sam_core.race import Track, run_track, run_tracks
+from sam_core.landscape.expr import MAX_CHARS, MAX_DOMAIN, ExprError, custom_landscape
+from sam_core.landscape.functions import LANDSCAPE_LABELS, LANDSCAPE_PARAMS, NAMES, Landscape, make_landscape
+from sam_core.landscape.race import Track, run_track, run_tracks
 from ui import common as uc
 
 DEFAULT_EXPR = "sin(x)*y + 0.1*x**2"

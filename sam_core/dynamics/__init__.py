@@ -1,10 +1,10 @@
-"""The Dynamics lab's experiments: the SAM rules of :mod:`sam_core.rules` run on :mod:`sam_core.problems`.
+"""The Dynamics lab's experiments: the SAM rules of :mod:`sam_core.rules` run on :mod:`sam_core.dynamics.problems`.
 
 Each experiment is a generator yielding ``(progress, partial result)`` so that a page can stream it
 from a background thread and a script can simply run it to the end (:func:`run_to_end`).
 """
 
-from .saddle import SaddleConfig, SaddleResult, escape_epochs, run_saddle
+from sam_core.dynamics.saddle import SaddleConfig, SaddleResult, escape_epochs, run_saddle
 
 
 def run_to_end(gen):

@@ -26,11 +26,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import hessian, rules
-from ..problems.mlp import ACTIVATIONS, flatten, init_mlp, make_eos_data, mlp_loss, mlp_loss_grad, unflatten
-from ..registry import get_spec, resolve_hparams
-from ..theory import effective_rho, gd_edge, sam_edge
-from ._threads import limited_threads
+from sam_core import hessian, rules
+from sam_core.dynamics.problems.mlp import (
+    ACTIVATIONS,
+    flatten,
+    init_mlp,
+    make_eos_data,
+    mlp_loss,
+    mlp_loss_grad,
+    unflatten,
+)
+from sam_core.registry import get_spec, resolve_hparams
+from sam_core.theory import effective_rho, gd_edge, sam_edge
+from sam_core.threads import limited_threads
 
 __all__ = ["CSV_COLUMNS", "EoSConfig", "EoSResult", "run_eos", "sam_edge_curve", "track_top_eigenvalue"]
 

@@ -3,7 +3,7 @@
 Building blocks:
 
 - :func:`run_finite_sum`: one variant, many runs at once (per-run lr / ρ / λ tensors of shape (R,)),
-  each run drawing its own mini-batches from a :class:`~sam_core.problems.sampling.Sampling`; records
+  each run drawing its own mini-batches from a :class:`~sam_core.dynamics.problems.sampling.Sampling`; records
   ``(f(w_t) − f*)/(f(w_0) − f*)``. The direction comes from :func:`sam_core.rules.sam_direction`; the base
   step is ``w ← w − lr d`` (heavy ball optional). A run whose relative error becomes non-finite or exceeds
   ``DIVERGED`` is frozen and reported in ``diverged_step`` (a divergence is a result).
@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import rules
-from ..problems.finite_sum import make_problem
-from ..problems.sampling import Sampling, theory_stepsizes
-from ..registry import get_spec, resolve_hparams
-from ._threads import limited_threads
+from sam_core import rules
+from sam_core.dynamics.problems.finite_sum import make_problem
+from sam_core.dynamics.problems.sampling import Sampling, theory_stepsizes
+from sam_core.registry import get_spec, resolve_hparams
+from sam_core.threads import limited_threads
 
 __all__ = ["DIVERGED", "CurveSet", "QuadraticLabConfig", "QuadraticLabResult", "run_finite_sum",
            "run_finite_sum_batched", "run_quadratic_lab", "theory_for"]

@@ -27,16 +27,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import rules
-from ..problems.autoencoder import (
+from sam_core import rules
+from sam_core.dynamics.problems.autoencoder import (
     ae_loss,
     ae_loss_grad,
     batch_second_moment,
     init_autoencoder,
     make_autoencoder_data,
 )
-from ..registry import get_spec, resolve_hparams
-from ._threads import limited_threads
+from sam_core.registry import get_spec, resolve_hparams
+from sam_core.threads import limited_threads
 
 __all__ = ["SaddleConfig", "SaddleResult", "escape_epochs", "run_saddle"]
 

@@ -14,8 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..registry import VARIANTS
-from .style import legend_below, variant_color, variant_dash
+from sam_core.plots.style import legend_below, variant_color, variant_dash
+from sam_core.registry import VARIANTS
 
 __all__ = [
     "eos_figure",

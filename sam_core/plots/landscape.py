@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from sam_core.landscapes import Landscape
+from sam_core.landscape.functions import Landscape
 from sam_core.plots.style import legend_below, log_axis_range, variant_color, variant_dash
 
 MODEBAR_CONFIG = {
@@ -398,7 +398,7 @@ def sweep_figure(df: pd.DataFrame, gd_bounds: Sequence[float] = (), *, metric: s
 
 def heatmap_figure(df: pd.DataFrame, param: str, *, metric: str = "success_rate", gd_bound: float | None = None,
                    height: int = 440, title: str | None = None) -> go.Figure:
-    """lr × ``param`` map of ``metric`` from :func:`sam_core.sweeps.sweep_grid`; log10(lr) on the x axis."""
+    """lr × ``param`` map of ``metric`` from :func:`sam_core.landscape.lr_sweep.sweep_grid`; log10(lr) on the x axis."""
     lrs = np.sort(df["lr"].unique())
     vals = np.sort(df[param].unique())
     table = df.pivot_table(index=param, columns="lr", values=metric, aggfunc="first").reindex(index=vals, columns=lrs)

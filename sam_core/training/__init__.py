@@ -8,8 +8,8 @@ Everything here trains through `sam_core.make_optimizer`; nothing re-implements 
 Heavy modules (the loop, torch models) are imported on first use by the worker.
 """
 
-from .config import ConfigError, RunConfig
-from .store import RunInfo, RunStore
-from .worker import launch, launch_variants, resume
+from sam_core.training.config import ConfigError, RunConfig
+from sam_core.training.store import RunInfo, RunStore
+from sam_core.training.worker import launch, launch_variants, resume
 
 __all__ = ["ConfigError", "RunConfig", "RunInfo", "RunStore", "launch", "launch_variants", "resume"]

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .data import DATASETS
-from .models import MODELS
+from sam_core.training.data import DATASETS
+from sam_core.training.models import MODELS
 
 BASES = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "step")

@@ -1,6 +1,6 @@
-"""Data-parallel training runs: `torchrun --nproc_per_node N -m sam_core.train …` (DistributedDataParallel).
+"""Data-parallel training runs: `torchrun --nproc_per_node N -m sam_core.cli.train …` (DistributedDataParallel).
 
-    torchrun --standalone --nproc_per_node 4 -m sam_core.train --dataset cifar10 --model resnet18 \\
+    torchrun --standalone --nproc_per_node 4 -m sam_core.cli.train --dataset cifar10 --model resnet18 \\
         --optimizer ssam --rho 0.05 --batch-size 512 --epochs 200 [--sync-perturbation]
 
 torchrun starts N copies of the command with RANK, WORLD_SIZE and LOCAL_RANK set; `detect()` reads
@@ -150,7 +150,7 @@ def rank_device(ctx: DistContext, requested: str) -> torch.device:
     if "nccl" in ctx.backend and requested != "cpu":
         return torch.device("cuda", torch.cuda.current_device())
     if requested not in ("auto", "cpu"):
-        from .config import ConfigError
+        from sam_core.training.config import ConfigError
 
         raise ConfigError([f"device: {requested} was requested but this torchrun job runs on the CPU "
                            f"(no CUDA here); use --device cpu or auto"])
@@ -159,7 +159,7 @@ def rank_device(ctx: DistContext, requested: str) -> torch.device:
 
 def check_batch(batch_size: int, world: int) -> None:
     if batch_size % world:
-        from .config import ConfigError
+        from sam_core.training.config import ConfigError
 
         raise ConfigError([f"batch_size {batch_size} must be divisible by the number of processes ({world}): "
                            f"it is the global batch, split evenly over the ranks"])

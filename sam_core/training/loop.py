@@ -38,9 +38,8 @@ import torch.nn.functional as F
 import sam_core
 from sam_core import hessian as H
 from sam_core.theory import effective_rho
-
-from .config import ConfigError, RunConfig
-from .data import (
+from sam_core.training.config import ConfigError, RunConfig
+from sam_core.training.data import (
     PlanDataLoader,
     ResidentLoader,
     TrainData,
@@ -49,9 +48,9 @@ from .data import (
     prepare,
     replace_one,
 )
-from .distributed import DistContext, NullStore, check_batch, rank_device, save_debug_weights
-from .models import build_model
-from .store import RunStore
+from sam_core.training.distributed import DistContext, NullStore, check_batch, rank_device, save_debug_weights
+from sam_core.training.models import build_model
+from sam_core.training.store import RunStore
 
 WINDOW_KEYS = ("loss", "grad_norm", "perturbed_grad_norm", "gamma", "cos", "perturbation_norm")
 TINY_INPUT = 256  # per-example input size (C·H·W) up to which a CPU run trains on one intra-op thread

@@ -5,7 +5,7 @@
     <runs_dir>/<run_id>/worker.log      the worker's stdout/stderr when launched from the page
 
 Status: queued → running → finished | failed | stopped (stopped/failed runs can be resumed: queued again).
-Sweeps (`sam_core.sweep`) live in two more tables: `sweeps` (the spec, the executor, the driver process)
+Sweeps (`sam_core.cli.sweep`) live in two more tables: `sweeps` (the spec, the executor, the driver process)
 and `sweep_trials` (each trial's swept values and config; its run id once started). A trial's run is
 an ordinary run whose group is the sweep id, so every run page shows it.
 A worker records its pid (and the process start time, against pid reuse) and a heartbeat; a

@@ -15,8 +15,7 @@ import pandas as pd
 
 from sam_core.plots.style import variant_color
 from sam_core.plots.training import Series, dashes_for
-
-from .store import RunInfo, RunStore
+from sam_core.training.store import RunInfo, RunStore
 
 
 def fmt_seconds(s: float | None) -> str:

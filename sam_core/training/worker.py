@@ -1,6 +1,6 @@
 """Worker processes and the queue: launch a run in its own process, at most N running at once.
 
-A launch writes the run (status `queued`) and starts `python -m sam_core.train --run-id ID` in a new
+A launch writes the run (status `queued`) and starts `python -m sam_core.cli.train --run-id ID` in a new
 session (it outlives the page that started it). That worker waits its turn in the store — first come,
 first served, at most `max_concurrent` (SAMLAB_MAX_RUNS) runs `running` — then trains. There is no
 scheduler daemon to keep alive: every queued run's own process takes the next free slot, and a dead
@@ -18,8 +18,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import RunConfig, label
-from .store import RunStore, RunVanished
+from sam_core.training.config import RunConfig, label
+from sam_core.training.store import RunStore, RunVanished
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the folder that contains sam_core/
 QUEUE_POLL_SECONDS = 1.0
@@ -48,7 +48,7 @@ def spawn_worker(store: RunStore, run_id: str) -> subprocess.Popen:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sam_core.train", "--run-id", run_id, "--runs-dir", str(store.dir)],
+            [sys.executable, "-m", "sam_core.cli.train", "--run-id", run_id, "--runs-dir", str(store.dir)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=env,
             start_new_session=True)
     store.register_worker(run_id, proc.pid)
@@ -67,7 +67,7 @@ def launch(store: RunStore, cfg: RunConfig, name: str = "", group: str = "") -> 
 def launch_variants(store: RunStore, cfg: RunConfig, variants: dict[str, dict]) -> list[str]:
     """'Compare variants': the same config (seed, data order, init) for each variant with its own
     hyperparameters, as one group. All configs are validated before anything is launched."""
-    from .store import new_run_id
+    from sam_core.training.store import new_run_id
 
     group = "cmp-" + new_run_id()
     cfgs = []
@@ -121,7 +121,7 @@ def execute_claimed(store: RunStore | None, run_id: str, cfg: RunConfig | None =
     echo = echo or (lambda s: None)
     main = dist is None or dist.is_main
     try:
-        from . import loop
+        from sam_core.training import loop
 
         if cfg is None:
             cfg = RunConfig.from_dict(store.get(run_id).config)
@@ -136,8 +136,8 @@ def execute_claimed(store: RunStore | None, run_id: str, cfg: RunConfig | None =
                 store.finish(run_id, "failed", message=f"{type(exc).__name__}: {exc}", traceback=tb)
             except RunVanished:
                 pass
-        from .config import ConfigError
-        from .data import DatasetFormatError, DatasetMissingError
+        from sam_core.training.config import ConfigError
+        from sam_core.training.data import DatasetFormatError, DatasetMissingError
 
         # the user's own mistake (missing data, a bad file, an invalid setting): one line, not a traceback
         # (the traceback stays in the store); anything else shows the traceback

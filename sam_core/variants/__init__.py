@@ -17,7 +17,7 @@ BUILTIN = ("sgd", "sam", "usam", "unified_sam", "asam", "ssam", "bsam", "presam"
 
 
 def register_builtins() -> None:
-    from ..registry import VARIANTS, register
+    from sam_core.registry import VARIANTS, register
 
     for name in BUILTIN:
         if name in VARIANTS:

@@ -5,9 +5,9 @@ from typing import Any
 
 import torch
 
-from ..registry import HParam, VariantSpec, rho_param
-from ..rules import EPS, global_norm, norm_ratio, scale
-from .stable import STABLE
+from sam_core.registry import HParam, VariantSpec, rho_param
+from sam_core.rules import EPS, global_norm, norm_ratio, scale
+from sam_core.variants.stable import STABLE
 
 
 def asam_T(w: Sequence[torch.Tensor], hp: dict, weight_mask: Sequence[bool] | None) -> list[Any]:

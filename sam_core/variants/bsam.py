@@ -2,8 +2,8 @@
 
 Not pytorch-optimizer's `BSAM`, which is *Bayesian* SAM (Möllenhoff & Khan, ICLR 2023)."""
 
-from ..registry import HParam, VariantSpec, rho_param
-from ..rules import EPS, _b, bsam_rho_min, global_norm, norm_ratio, scale
+from sam_core.registry import HParam, VariantSpec, rho_param
+from sam_core.rules import EPS, _b, bsam_rho_min, global_norm, norm_ratio, scale
 
 
 def ascent(s):

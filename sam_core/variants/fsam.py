@@ -9,9 +9,9 @@ compiled sweep step cannot carry it; the eager loop runs it.
 
 import torch
 
-from ..registry import HParam, VariantSpec, rho_param
-from ..rules import EPS, _b, global_norm, scale
-from .stable import STABLE
+from sam_core.registry import HParam, VariantSpec, rho_param
+from sam_core.rules import EPS, _b, global_norm, scale
+from sam_core.variants.stable import STABLE
 
 
 def ascent(s):

@@ -10,10 +10,10 @@ Written as pytorch-optimizer's `GSAM.gradient_decompose` does (cosine with ε in
 constant here (pytorch-optimizer's `rho_scheduler` supplies ρ_t; the paper ties ρ_t to the learning rate).
 """
 
-from ..registry import HParam, VariantSpec, rho_param
-from ..rules import EPS, _b, dot, global_norm
-from . import sam
-from .stable import STABLE
+from sam_core.registry import HParam, VariantSpec, rho_param
+from sam_core.rules import EPS, _b, dot, global_norm
+from sam_core.variants import sam
+from sam_core.variants.stable import STABLE
 
 
 def combine(c):

@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from ..registry import HParam, VariantSpec, rho_param
-from ..rules import Tensors, _b, _sum_per_traj, numel_per_traj
-from .presam import precond_ascent
-from .stable import STABLE
+from sam_core.registry import HParam, VariantSpec, rho_param
+from sam_core.rules import Tensors, _b, _sum_per_traj, numel_per_traj
+from sam_core.variants.presam import precond_ascent
+from sam_core.variants.stable import STABLE
 
 
 def infosam_D(g: Tensors, state: dict, hp: dict, bd: int) -> list[Any]:

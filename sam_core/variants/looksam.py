@@ -12,9 +12,9 @@ w + 0, i.e. the clean gradient again); what LookSAM saves is the ascent, not tha
 
 import torch
 
-from ..registry import HParam, VariantSpec, rho_param
-from ..rules import EPS, _b, scale
-from .stable import STABLE
+from sam_core.registry import HParam, VariantSpec, rho_param
+from sam_core.rules import EPS, _b, scale
+from sam_core.variants.stable import STABLE
 
 
 def _full(step, k) -> bool:

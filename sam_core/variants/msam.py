@@ -12,8 +12,8 @@ and the labs' runners, which keep their momentum to themselves) the rule keeps v
 
 import torch
 
-from ..registry import HParam, VariantSpec, rho_param
-from ..rules import _b, global_norm
+from sam_core.registry import HParam, VariantSpec, rho_param
+from sam_core.rules import _b, global_norm
 
 
 def lookahead(s):

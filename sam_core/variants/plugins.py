@@ -27,7 +27,7 @@ from collections.abc import Iterable
 
 import torch
 
-from ..registry import VARIANTS, HParam, VariantSpec, register
+from sam_core.registry import VARIANTS, HParam, VariantSpec, register
 
 ENV = "SAMLAB_PLUGINS"
 # names a variant's hyperparameter must not take: the base optimizer's and the training CLI's own options
@@ -147,7 +147,7 @@ def _smoke(spec: VariantSpec, fail) -> None:
     """Two steps of the rule on a quadratic: a batch of 3 points in 2-D (batch_dims=1) and a 2-tensor
     'network' (batch_dims=0). Catches wrong shapes, wrong numbers of perturbations and Python `if`s on
     tensors (which raise on a batch of 3)."""
-    from .. import rules
+    from sam_core import rules
 
     hp = spec.defaults
     hp = {k: v for k, v in hp.items() if spec.hparams[k].kind != "tensor" or v is not None}

@@ -5,9 +5,9 @@ from typing import Any
 
 import torch
 
-from ..registry import HParam, VariantSpec, rho_param
-from ..rules import EPS, Tensors, dot, scale
-from .stable import STABLE
+from sam_core.registry import HParam, VariantSpec, rho_param
+from sam_core.rules import EPS, Tensors, dot, scale
+from sam_core.variants.stable import STABLE
 
 
 def precond_ascent(g: Tensors, D: Sequence[Any], rho: Any, bd: int) -> Tensors:

@@ -1,8 +1,8 @@
 """SAM (Foret et al., ICLR 2021): the normalised ascent e = ρ g/(‖g‖ + ε), d = ∇L(w + e)."""
 
-from ..registry import VariantSpec, rho_param
-from ..rules import EPS, scale
-from .stable import STABLE
+from sam_core.registry import VariantSpec, rho_param
+from sam_core.rules import EPS, scale
+from sam_core.variants.stable import STABLE
 
 
 def ascent(s):

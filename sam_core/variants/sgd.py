@@ -1,6 +1,6 @@
 """SGD: the baseline, one pass, no ascent (`ascent=None`: d = g)."""
 
-from ..registry import VariantSpec
+from sam_core.registry import VariantSpec
 
 SPEC = VariantSpec(
     name="sgd", label="SGD", passes=1,

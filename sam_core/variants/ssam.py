@@ -1,9 +1,9 @@
 """Stable SAM (Tan et al., 2024): USAM's ascent (or SAM's with `normalized`) with γ_t = ‖g‖/‖g_adv‖ on."""
 
-from ..registry import HParam, VariantSpec, rho_param
-from ..rules import EPS, global_norm, norm_ratio, scale
-from . import sam, usam
-from .stable import STABLE_ON
+from sam_core.registry import HParam, VariantSpec, rho_param
+from sam_core.rules import EPS, global_norm, norm_ratio, scale
+from sam_core.variants import sam, usam
+from sam_core.variants.stable import STABLE_ON
 
 
 def ascent(s):

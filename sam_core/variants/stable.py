@@ -8,7 +8,7 @@ With `stable=True` the variant's direction d (∇L(w + e) for the plain rules) i
 
 from __future__ import annotations
 
-from ..registry import HParam
+from sam_core.registry import HParam
 
 STABLE = HParam(
     "stable", False, kind="bool", symbol=r"\gamma_t",

@@ -1,8 +1,8 @@
 """Unified SAM (Oikonomou & Loizou, ICLR 2025): e = ρ(1 − λ + λ/(‖g‖ + ε)) g, USAM at λ = 0, SAM at λ = 1."""
 
-from ..registry import LAM_SCHEDULES, HParam, VariantSpec, rho_param
-from ..rules import EPS, scale, unified_lam
-from .stable import STABLE
+from sam_core.registry import LAM_SCHEDULES, HParam, VariantSpec, rho_param
+from sam_core.rules import EPS, scale, unified_lam
+from sam_core.variants.stable import STABLE
 
 
 def ascent(s):

@@ -1,8 +1,8 @@
 """USAM (Andriushchenko & Flammarion, ICML 2022): the unnormalised ascent e = ρ g."""
 
-from ..registry import VariantSpec, rho_param
-from ..rules import scale
-from .stable import STABLE
+from sam_core.registry import VariantSpec, rho_param
+from sam_core.rules import scale
+from sam_core.variants.stable import STABLE
 
 
 def ascent(s):

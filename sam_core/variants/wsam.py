@@ -8,10 +8,10 @@ Its default `decouple=True` steps the base optimizer on g and adds −lr·α(g_a
 momentum and weight decay: the same step for plain SGD, not with momentum; not modelled here.
 """
 
-from ..registry import HParam, VariantSpec, rho_param
-from ..rules import _b
-from . import sam
-from .stable import STABLE
+from sam_core.registry import HParam, VariantSpec, rho_param
+from sam_core.rules import _b
+from sam_core.variants import sam
+from sam_core.variants.stable import STABLE
 
 
 def combine(c):

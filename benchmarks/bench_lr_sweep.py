@@ -1,6 +1,6 @@
 """Speed of the landscape sweep: success vs lr, 3 variants × 20 lrs × 10 000 starts × 1000 steps.
 
-Prints the time of ``sam_core.sweeps.sweep_lr`` (every trajectory through ``sam_core.simulate``):
+Prints the time of ``sam_core.landscape.lr_sweep.sweep_lr`` (every trajectory through ``sam_core.simulate``):
 with the step compiled (what a sweep this size uses: the first sweep in a process, which compiles
 the three steps, then the same sweep again as the page's second click would run it) and eager
 (``compile=False``); then a plain numpy loop over the same batch (the baseline the issue quotes at
@@ -8,7 +8,7 @@ the three steps, then the same sweep again as the page's second click would run 
 ratios. Target of the issue: ≤ 3 s for the sweep on this 2-core CPU. ``--cold`` compiles into an
 empty inductor cache (the first sweep ever on a machine).
 
-    python benchmarks/bench_sweep.py [--starts 10000] [--steps 1000] [--baseline-steps 200] [--cold]
+    python benchmarks/bench_lr_sweep.py [--starts 10000] [--steps 1000] [--baseline-steps 200] [--cold]
 
 The two baselines run ``--baseline-steps`` steps and are scaled linearly to ``--steps`` (each step
 costs the same), which the output says; ``--baseline-steps 0`` runs them in full.
@@ -27,8 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from sam_core.landscapes import make_landscape  # noqa: E402
-from sam_core.sweeps import Success, fast_cpu  # noqa: E402
+from sam_core.landscape.functions import make_landscape  # noqa: E402
+from sam_core.landscape.lr_sweep import Success, fast_cpu  # noqa: E402
 
 VARIANTS = ("sgd", "sam", "ssam")
 RHO = 0.1
@@ -115,7 +115,7 @@ def main() -> None:
           f"({N} trajectories per variant), torch {torch.__version__}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}")
 
-    import sam_core.sweeps as sw
+    import sam_core.landscape.lr_sweep as sw
 
     if args.chunk:
         sw.CHUNK = args.chunk

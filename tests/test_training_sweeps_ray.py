@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from sam_core.sweeps_train import sweep_frame
 from sam_core.training import RunStore
 from sam_core.training.data import write_fake_cifar10
+from sam_core.training.sweeps import sweep_frame
 
 pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ def test_ray_trials_write_to_the_store(tmp_path):
             "ray": {"cpus_per_trial": 1, "asha": True, "asha_grace": 1}}
     (tmp_path / "sweep.json").write_text(json.dumps(spec))
     env = dict(os.environ, OMP_NUM_THREADS="1", SAMLAB_OFFLINE="1", RAY_AUTH_MODE="disabled")
-    out = subprocess.run([sys.executable, "-m", "sam_core.sweep", "--config", str(tmp_path / "sweep.json"),
+    out = subprocess.run([sys.executable, "-m", "sam_core.cli.sweep", "--config", str(tmp_path / "sweep.json"),
                           "--runs-dir", str(tmp_path / "runs")],
                          capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
     assert out.returncode == 1, out.stderr[-4000:] + out.stdout[-2000:]  # 1: some trials failed, as intended

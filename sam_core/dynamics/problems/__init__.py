@@ -8,7 +8,7 @@
 The experiments that run the SAM rules on them live in :mod:`sam_core.dynamics`.
 """
 
-from .autoencoder import (
+from sam_core.dynamics.problems.autoencoder import (
     AutoencoderData,
     ae_loss,
     ae_loss_grad,
@@ -16,9 +16,16 @@ from .autoencoder import (
     init_autoencoder,
     make_autoencoder_data,
 )
-from .finite_sum import PROBLEM_KINDS, Logistic, Quadratic, Ridge, make_problem
-from .mlp import EOS_DATASETS, init_mlp, make_eos_data, mlp_forward, mlp_loss, mlp_loss_grad
-from .sampling import SAMPLING_KINDS, Sampling, theory_stepsizes
+from sam_core.dynamics.problems.finite_sum import PROBLEM_KINDS, Logistic, Quadratic, Ridge, make_problem
+from sam_core.dynamics.problems.mlp import (
+    EOS_DATASETS,
+    init_mlp,
+    make_eos_data,
+    mlp_forward,
+    mlp_loss,
+    mlp_loss_grad,
+)
+from sam_core.dynamics.problems.sampling import SAMPLING_KINDS, Sampling, theory_stepsizes
 
 __all__ = [
     "EOS_DATASETS", "PROBLEM_KINDS", "SAMPLING_KINDS", "AutoencoderData", "Logistic", "Quadratic", "Ridge",

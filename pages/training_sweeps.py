@@ -2,7 +2,7 @@
 coordinates of final test accuracy, final top eigenvalue and γ_t statistics against the swept values.
 
 The page never trains: a launch records the sweep in the run store and starts its driver process
-(`python -m sam_core.sweep --sweep-id ID`), which feeds the trials to the local run queue (or to Ray
+(`python -m sam_core.cli.sweep --sweep-id ID`), which feeds the trials to the local run queue (or to Ray
 Tune). Each trial is an ordinary run; pick a row of the table to open it in the Training lab.
 """
 
@@ -14,8 +14,10 @@ page_guard()  # deep links on a fresh server run inside app.py
 import streamlit as st
 import torch
 
-from sam_core.plots import sweeps as splots
-from sam_core.sweeps_train import (
+from sam_core.plots import training_sweeps as splots
+from sam_core.training.data import DATASETS, default_dataset
+from sam_core.training.models import MODELS
+from sam_core.training.sweeps import (
     RESULT_METRICS,
     SweepError,
     SweepSpec,
@@ -24,10 +26,8 @@ from sam_core.sweeps_train import (
     spawn_driver,
     summary,
 )
-from sam_core.sweeps_train.ray_executor import ray_available
-from sam_core.sweeps_train.results import sweep_frame
-from sam_core.training.data import DATASETS, default_dataset
-from sam_core.training.models import MODELS
+from sam_core.training.sweeps.ray_executor import ray_available
+from sam_core.training.sweeps.results import sweep_frame
 from ui.common import show_error, variant_picker
 
 POLL_SECONDS = 2.0
@@ -187,7 +187,7 @@ def monitor() -> None:
     st.session_state["sw_polling"] = active
     if not sweeps:
         st.info("No sweeps yet in this folder. Launch one above, or headless: "
-                "`python -m sam_core.sweep --config sweep.json` (see `--help`).")
+                "`python -m sam_core.cli.sweep --config sweep.json` (see `--help`).")
         return
     by_id = {s.id: s for s in sweeps}
     if st.session_state.get("sw_show") not in by_id:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from sam_core.landscapes import Landscape, autograd_grad_fn, critical_points
+from sam_core.landscape.functions import Landscape, autograd_grad_fn, critical_points
 
 MAX_CHARS = 300
 MAX_NODES = 200

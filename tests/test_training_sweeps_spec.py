@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sam_core.plots import sweeps as splots
-from sam_core.sweeps_train import SweepError, SweepSpec, create, parse_values, sweep_frame
+from sam_core.plots import training_sweeps as splots
 from sam_core.training import RunStore
+from sam_core.training.sweeps import SweepError, SweepSpec, create, parse_values, sweep_frame
 
 BASE = {"dataset": "cifar10", "model": "lenet5", "epochs": 1, "batch_size": 32, "hparams": {"rho": 0.07}}
 

@@ -1,12 +1,12 @@
-"""`python -m sam_core.train …`: train one run headless (the same worker the dashboard starts).
+"""`python -m sam_core.cli.train …`: train one run headless (the same worker the dashboard starts).
 
-    python -m sam_core.train --dataset cifar10 --data-dir D --model lenet5 --optimizer ssam --rho 0.05 \\
+    python -m sam_core.cli.train --dataset cifar10 --data-dir D --model lenet5 --optimizer ssam --rho 0.05 \\
         --lr 0.05 --epochs 1 --batch-size 64 --hessian-every 5 --runs-dir R
-    python -m sam_core.train --config run.json [--epochs 3 …]     # options given also override the file
-    python -m sam_core.train … --detach                            # queue it, start a worker, return at once
-    python -m sam_core.train --run-id ID --runs-dir R              # the worker of an existing queued run
-    torchrun --standalone --nproc_per_node 4 -m sam_core.train … [--sync-perturbation]   # data-parallel
-    torchrun --standalone --nproc_per_node 4 -m sam_core.train --run-id ID --runs-dir R  # resume on 4 GPUs
+    python -m sam_core.cli.train --config run.json [--epochs 3 …]     # options given also override the file
+    python -m sam_core.cli.train … --detach                            # queue it, start a worker, return at once
+    python -m sam_core.cli.train --run-id ID --runs-dir R              # the worker of an existing queued run
+    torchrun --standalone --nproc_per_node 4 -m sam_core.cli.train … [--sync-perturbation]   # data-parallel
+    torchrun --standalone --nproc_per_node 4 -m sam_core.cli.train --run-id ID --runs-dir R  # resume on 4 GPUs
 
 Progress goes to stdout; the run id is the last line. Exit status 0 unless the run failed (1) or
 the options were invalid (2). The variant's hyperparameter options (--rho, --lam, --stable, …) come
@@ -72,7 +72,7 @@ def _schedule_or_float(s: str):
 
 def build_parser() -> argparse.ArgumentParser:
     d = RunConfig()
-    p = Parser(prog="python -m sam_core.train", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m sam_core.cli.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 argument_default=argparse.SUPPRESS)
     a = p.add_argument

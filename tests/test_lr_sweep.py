@@ -7,10 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from sam_core.landscapes import make_landscape
-from sam_core.race import race, tracks_frame
-from sam_core.simulate import simulate
-from sam_core.sweeps import (
+from sam_core.landscape.functions import make_landscape
+from sam_core.landscape.lr_sweep import (
     COLUMNS,
     Success,
     basin_map,
@@ -21,6 +19,8 @@ from sam_core.sweeps import (
     sweep_grid,
     sweep_lr,
 )
+from sam_core.landscape.race import race, tracks_frame
+from sam_core.simulate import simulate
 
 
 # ----------------------------------------------------------------------------- the acceptance criteria
@@ -291,7 +291,7 @@ class _StopAfter:
 
 
 def test_a_stop_inside_a_variant_keeps_the_finished_variants_only():
-    from sam_core.sweeps import iter_basin_maps, iter_sweep_lr
+    from sam_core.landscape.lr_sweep import iter_basin_maps, iter_sweep_lr
 
     L = make_landscape("quartic")
     ev = _StopAfter(10**9)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sam_core.landscapes import Landscape
+from sam_core.landscape.functions import Landscape
 from sam_core.registry import get_spec, resolve_hparams
 from sam_core.settings import get_settings
 from sam_core.simulate import simulate
@@ -37,7 +37,7 @@ from sam_core.simulate import simulate
 CHUNK = 32_768  # trajectories per simulate call: x and y of a chunk stay in L2 cache (1.7x faster than 200k)
 # Memory layout of a batch: "col" keeps x and y each contiguous, so the per-trajectory norms (unrolled
 # over the 2 coordinates in rules.global_norm) and the (N, 1) broadcasts are plain contiguous ops:
-# 3-4x faster per step than the row-major (N, 2) (benchmarks/bench_sweep.py --layout).
+# 3-4x faster per step than the row-major (N, 2) (benchmarks/bench_lr_sweep.py --layout).
 LAYOUT = "col"
 # From this much work (trajectories × steps in one batch) the sweeps run the step through torch.compile:
 # eager costs ~15-25 ns per trajectory-step per variant here, the fused step ~1-2 ns, compiling ~0.3-3 s
@@ -176,7 +176,7 @@ def fast_cpu(threads: int | None = 1) -> Iterator[None]:
       per-trajectory norms) are float32 denormals, handled by a slow microcode path on x86; one sqrt
       over 4 500 trajectories took ~7 ms instead of ~5 µs. Rounding 1e-40 to 0 changes no result.
     - ``threads`` intra-op threads (default 1): on this shared 2-core machine OpenMP's spinning made
-      a 20 000-trajectory step 27 ms with 2 threads against 0.36 ms with 1 (benchmarks/bench_sweep.py).
+      a 20 000-trajectory step 27 ms with 2 threads against 0.36 ms with 1 (benchmarks/bench_lr_sweep.py).
     """
     on = torch.set_flush_denormal(True)
     old = torch.get_num_threads()
@@ -204,7 +204,7 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: i
     other under :func:`fast_cpu` (``threads``). ``layout`` (default :data:`LAYOUT`): ``"row"`` is
     the usual contiguous (N, 2); ``"col"`` keeps x and y each contiguous (the landscapes' gradients
     keep the layout), which makes every elementwise op faster but is only a win while the core's
-    per-trajectory norm is a sum of squares (see benchmarks/bench_sweep.py, ``--layout``).
+    per-trajectory norm is a sum of squares (see benchmarks/bench_lr_sweep.py, ``--layout``).
     ``compile`` (default: :func:`use_compile`) runs the step through ``torch.compile`` (same rule code,
     one fused loop per step; see ``sam_core.simulate``). ``device`` (default: ``SAMLAB_DEVICE``, see
     ``sam_core.settings``): where the trajectories run; on a GPU the whole batch is one chunk.

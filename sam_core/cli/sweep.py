@@ -1,14 +1,14 @@
-"""`python -m sam_core.sweep …`: a grid or random search of training runs, on this machine or on Ray.
+"""`python -m sam_core.cli.sweep …`: a grid or random search of training runs, on this machine or on Ray.
 
-    python -m sam_core.sweep --config sweep.json                       # local run queue; waits, prints a table
-    python -m sam_core.sweep --config sweep.json --detach              # record it, start its driver, return
-    python -m sam_core.sweep --config sweep.json --dry-run             # list the trials, run nothing
-    python -m sam_core.sweep --config sweep.json --executor ray [--address auto] \\
+    python -m sam_core.cli.sweep --config sweep.json                       # local run queue; waits, prints a table
+    python -m sam_core.cli.sweep --config sweep.json --detach              # record it, start its driver, return
+    python -m sam_core.cli.sweep --config sweep.json --dry-run             # list the trials, run nothing
+    python -m sam_core.cli.sweep --config sweep.json --executor ray [--address auto] \\
         [--cpus-per-trial 1] [--gpus-per-trial 0.5] [--asha [--asha-metric test_acc] [--asha-grace 1]]
-    python -m sam_core.sweep --list | --results ID | --stop ID         # sweeps of the run store
-    python -m sam_core.sweep --sweep-id ID                             # the driver of a recorded sweep
+    python -m sam_core.cli.sweep --list | --results ID | --stop ID         # sweeps of the run store
+    python -m sam_core.cli.sweep --sweep-id ID                             # the driver of a recorded sweep
 
-sweep.json (see `sam_core.sweeps_train.spec` for every field):
+sweep.json (see `sam_core.training.sweeps.spec` for every field):
 
     {"name": "lr x rho", "base": {"dataset": "cifar10", "model": "resnet20", "epochs": 10},
      "search": "grid", "params": {"optimizer": ["sam", "ssam"], "lr": [0.05, 0.1], "rho": [0.02, 0.05, 0.1]}}
@@ -29,7 +29,7 @@ from sam_core.cli import Parser, cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m sam_core.sweep", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m sam_core.cli.sweep", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Example sweep.json:\n" + __doc__.split("sweep.json (see")[1].split("\n\n", 1)[1]
                                 .split("\n\nEach trial")[0])
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _spec_from_args(a: argparse.Namespace):
-    from sam_core.sweeps_train import SweepSpec
+    from sam_core.training.sweeps import SweepSpec
 
     spec = SweepSpec.from_json_file(a.config)
     if a.executor:
@@ -98,9 +98,9 @@ def _table(df) -> str:
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     from sam_core.settings import get_settings
-    from sam_core.sweeps_train import SweepError, create, execute, spawn_driver, summary, sweep_frame
     from sam_core.training.config import ConfigError
     from sam_core.training.store import RunStore, check_sweep_id
+    from sam_core.training.sweeps import SweepError, create, execute, spawn_driver, summary, sweep_frame
 
     def echo(s: str) -> None:
         print(s, flush=True)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             spec = _spec_from_args(a)
             if spec.executor == "ray":
-                from sam_core.sweeps_train.ray_executor import NOT_INSTALLED, ray_available
+                from sam_core.training.sweeps.ray_executor import NOT_INSTALLED, ray_available
 
                 if not ray_available():
                     raise SweepError([NOT_INSTALLED])

@@ -15,7 +15,7 @@ differ and importance sampling matters; the features have a covariance of condit
 before that row scaling (the realised ``κ = L/μ`` is reported in :attr:`kappa`). ``f*`` and ``w*`` are
 computed exactly (normal equations) or by Newton's method (logistic), in float64.
 
-Mini-batch estimators take ``batch = (idx (R, b), coef (R, b))`` from :mod:`sam_core.problems.sampling`:
+Mini-batch estimators take ``batch = (idx (R, b), coef (R, b))`` from :mod:`sam_core.dynamics.problems.sampling`:
 ``loss = Σ_j c_j f_{i_j}(w)``, ``grad = Σ_j c_j ∇f_{i_j}(w)``.
 """
 

@@ -1,11 +1,11 @@
-"""`python -m sam_core.runs …`: look after the run store from a terminal.
+"""`python -m sam_core.cli.runs …`: look after the run store from a terminal.
 
-    python -m sam_core.runs list   --runs-dir R [--status running]
-    python -m sam_core.runs show   RUN_ID --runs-dir R            # config, message, traceback of a failure
-    python -m sam_core.runs export RUN_ID --runs-dir R --csv out.csv   # one row per logged step ('-' = stdout)
-    python -m sam_core.runs stop   RUN_ID --runs-dir R            # the worker checkpoints and stops
-    python -m sam_core.runs resume RUN_ID --runs-dir R [--foreground]
-    python -m sam_core.runs delete RUN_ID --runs-dir R [--force]
+    python -m sam_core.cli.runs list   --runs-dir R [--status running]
+    python -m sam_core.cli.runs show   RUN_ID --runs-dir R            # config, message, traceback of a failure
+    python -m sam_core.cli.runs export RUN_ID --runs-dir R --csv out.csv   # one row per logged step ('-' = stdout)
+    python -m sam_core.cli.runs stop   RUN_ID --runs-dir R            # the worker checkpoints and stops
+    python -m sam_core.cli.runs resume RUN_ID --runs-dir R [--foreground]
+    python -m sam_core.cli.runs delete RUN_ID --runs-dir R [--force]
 
 The CSV columns start with step, epoch, loss, accuracy, lr, rho, grad_norm, perturbed_grad_norm, gamma,
 cos, perturbation_norm, step_time, images_per_s, top_eig, gd_edge, sam_edge, hessian_trace, then the
@@ -35,7 +35,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    p = Parser(prog="python -m sam_core.runs", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m sam_core.cli.runs", description=__doc__.split("\n\n")[0])
     p.add_argument("--runs-dir", default=None, help="run store directory (default: SAMLAB_RUNS_DIR or runs/)")
     sub = p.add_subparsers(dest="cmd", required=True)
     ls = sub.add_parser("list", help="all runs, newest first")

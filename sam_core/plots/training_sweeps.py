@@ -1,6 +1,6 @@
 """Figures of a sweep: a heatmap of a result metric over two swept parameters (faceted by a third,
 e.g. the variant), a parallel-coordinates plot of every trial, and a metric-against-one-parameter
-plot. Pure functions: the table of `sam_core.sweeps_train.sweep_frame` in, `go.Figure` out.
+plot. Pure functions: the table of `sam_core.training.sweeps.sweep_frame` in, `go.Figure` out.
 
 Swept values become ordered categories: numbers ascending, then text, with "—" for a value that does
 not apply to a trial (e.g. ρ of an SGD trial). Each heatmap cell and each line carries its trials'
@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import legend_below, variant_color
+from sam_core.plots.style import legend_below, variant_color
 
 NA = "—"
 AGGS = ("mean", "max", "min")

@@ -1,7 +1,7 @@
 """The Ray executor of sweeps: each trial is a Ray Tune trial writing to the same run store.
 
-    python -m sam_core.sweep --config sweep.json --executor ray                      # a local Ray instance
-    python -m sam_core.sweep --config sweep.json --executor ray --address auto       # a running cluster
+    python -m sam_core.cli.sweep --config sweep.json --executor ray                      # a local Ray instance
+    python -m sam_core.cli.sweep --config sweep.json --executor ray --address auto       # a running cluster
         [--cpus-per-trial 2] [--gpus-per-trial 0.5] [--asha --asha-metric test_acc --asha-grace 1]
 
 Ray is optional (`pip install -r requirements-ray.txt`) and imported only here.
@@ -74,8 +74,7 @@ def _trial(config: dict, store_actor=None, sweep_id: str = "", sweep_name: str =
 
     from sam_core.training import worker
     from sam_core.training.config import RunConfig
-
-    from .runner import start_trial_run
+    from sam_core.training.sweeps.runner import start_trial_run
 
     store = RemoteStore(store_actor)
     index = int(config["trial"])

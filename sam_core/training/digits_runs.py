@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import hessian
-from ..optim import make_optimizer
-from ..registry import get_spec
-from ._threads import limited_threads
+from sam_core import hessian
+from sam_core.optim import make_optimizer
+from sam_core.registry import get_spec
+from sam_core.threads import limited_threads
 
 __all__ = ["DigitsConfig", "DigitsResult", "load_digits_split", "run_digits"]
 

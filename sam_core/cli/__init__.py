@@ -1,4 +1,11 @@
-"""What every command line of the project shares: bad input is one line on stderr, never a traceback.
+"""The project's command lines and what they share: bad input is one line on stderr, never a traceback.
+
+- ``python -m sam_core.cli.train``: one training run (or several variants, or a `torchrun` rank).
+- ``python -m sam_core.cli.runs``: list, show, stop, resume and delete the runs of a run store.
+- ``python -m sam_core.cli.sweep``: hyperparameter sweeps of training runs.
+- ``python -m demos.…``: the labs' experiments (landscape race, lr sweep, saddle, quadratics, edge of
+  stability, presets) from a shell.
+
 
     from sam_core.cli import Parser, cli_main, ensure_writable
 

@@ -23,7 +23,7 @@ Built-ins (``make_landscape(name, **params)``; parameters in ``LANDSCAPE_PARAMS`
                   x < 0 side as a flat linear slope (|f'| → 1).
 
 Minima / saddles / maxima of the built-ins are known in closed form or polished here by Newton's
-method (float64); custom functions (``sam_core.expr``) find theirs with :func:`critical_points`.
+method (float64); custom functions (``sam_core.landscape.expr``) find theirs with :func:`critical_points`.
 """
 
 from __future__ import annotations
@@ -571,7 +571,7 @@ def _rebuild_landscape(key: str, params: dict, minima, saddles, maxima) -> Lands
 
 def _build_from_recipe(key: str, params: dict, minima, saddles, maxima) -> Landscape:
     if key == "custom":
-        from sam_core.expr import custom_landscape
+        from sam_core.landscape.expr import custom_landscape
 
         L = custom_landscape(params["expr"], params["domain"], find_points=False)
         L.minima, L.saddles, L.maxima = (np.asarray(a, dtype=np.float64).reshape(-1, 2) for a in (minima, saddles, maxima))

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sam_core.landscapes import Landscape
+from sam_core.landscape.functions import Landscape
 from sam_core.registry import get_spec, resolve_hparams
 from sam_core.simulate import simulate
 

@@ -9,7 +9,7 @@ run queue, each as an ordinary run (`worker.create` + `worker.spawn_worker`, gro
 that takes a slot like any run launched from the page (SAMLAB_MAX_RUNS). Trials not started yet are
 rows of `sweep_trials`, not queued runs, so a long sweep does not hold the queue's place in front of
 other users' runs. A failed trial is one failed run; the others go on. A stop request (page or
-`python -m sam_core.sweep --stop ID`) cancels the trials not started and asks the running ones to
+`python -m sam_core.cli.sweep --stop ID`) cancels the trials not started and asks the running ones to
 stop (they checkpoint and can be resumed like any run).
 """
 
@@ -24,8 +24,7 @@ from collections.abc import Callable
 
 from sam_core.training.config import RunConfig
 from sam_core.training.store import ACTIVE, RunStore, check_sweep_id
-
-from .spec import SweepSpec
+from sam_core.training.sweeps.spec import SweepSpec
 
 POLL_SECONDS = 0.5
 
@@ -37,7 +36,7 @@ def create(store: RunStore, spec: SweepSpec) -> str:
 
 
 def trial_name(sweep_name: str, index: int, params: dict) -> str:
-    from .spec import Trial
+    from sam_core.training.sweeps.spec import Trial
 
     label = Trial(index, params, {}).label()
     return f"{sweep_name or 'sweep'} #{index} {label}".strip()
@@ -132,7 +131,7 @@ def execute(store: RunStore, sweep_id: str, echo: Callable[[str], None] | None =
         return info.status
     try:
         if info.executor == "ray":
-            from .ray_executor import run_ray
+            from sam_core.training.sweeps.ray_executor import run_ray
 
             spec = SweepSpec.from_dict(info.spec)
             run_ray(store, sweep_id, spec.ray_options(), echo=echo, init_kwargs=init_kwargs)
@@ -149,7 +148,7 @@ def execute(store: RunStore, sweep_id: str, echo: Callable[[str], None] | None =
 
 
 def spawn_driver(store: RunStore, sweep_id: str) -> subprocess.Popen:
-    """Start the sweep's driver (`python -m sam_core.sweep --sweep-id ID`) detached; output to its log."""
+    """Start the sweep's driver (`python -m sam_core.cli.sweep --sweep-id ID`) detached; output to its log."""
     from sam_core.training.worker import REPO_ROOT
 
     env = dict(os.environ)
@@ -158,7 +157,7 @@ def spawn_driver(store: RunStore, sweep_id: str) -> subprocess.Popen:
     log_path = sweep_log_path(store, sweep_id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "sam_core.sweep", "--sweep-id", sweep_id,
+        proc = subprocess.Popen([sys.executable, "-m", "sam_core.cli.sweep", "--sweep-id", sweep_id,
                                  "--runs-dir", str(store.dir)],
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT),
                                 env=env, start_new_session=True)

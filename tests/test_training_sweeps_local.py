@@ -1,6 +1,6 @@
 """Sweeps end to end on this machine: real worker processes train a tiny LeNet on a tiny CIFAR-10.
 
-* `python -m sam_core.sweep --config sweep.json` runs a 4-trial grid to completion with the local run
+* `python -m sam_core.cli.sweep --config sweep.json` runs a 4-trial grid to completion with the local run
   queue; every trial is a finished run of the sweep's group, and the sweep table holds each run's own
   final numbers (read back independently from the store);
 * a trial whose config makes its worker raise (a batch larger than the training set on disk) is
@@ -19,9 +19,9 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sam_core.sweeps_train import sweep_frame
 from sam_core.training import RunStore
 from sam_core.training.data import write_fake_cifar10
+from sam_core.training.sweeps import sweep_frame
 
 pytestmark = pytest.mark.slow  # worker processes; `make test` runs them
 
@@ -49,7 +49,7 @@ def env(tmp_path_factory):
 def run_cli(env, spec: dict, *extra):
     path = env / f"sweep{time.monotonic_ns()}.json"
     path.write_text(json.dumps(spec))
-    out = subprocess.run([sys.executable, "-m", "sam_core.sweep", "--config", str(path),
+    out = subprocess.run([sys.executable, "-m", "sam_core.cli.sweep", "--config", str(path),
                           "--runs-dir", str(env / "runs"), *extra],
                          capture_output=True, text=True, cwd=ROOT, timeout=300, env=dict(os.environ))
     return out, out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
@@ -105,7 +105,7 @@ def test_failing_trial_is_failed_and_the_others_finish(env):
 
 def test_page_validates_launches_and_shows_a_sweep(env, grid_sweep):
     store, sid, _ = grid_sweep
-    at = AppTest.from_file(os.path.join(ROOT, "pages/sweeps.py"), default_timeout=60)
+    at = AppTest.from_file(os.path.join(ROOT, "pages/training_sweeps.py"), default_timeout=60)
     at.run()
     assert not at.exception
     # the existing sweep: its table, a heatmap (two swept parameters) and parallel coordinates
