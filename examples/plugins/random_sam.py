@@ -8,7 +8,7 @@ the "random perturbation" baseline that SAM papers compare against (it costs the
 does not look for the worst point of the ball). Load it with
 
     SAMLAB_PLUGINS=examples/plugins/random_sam.py streamlit run app.py
-    SAMLAB_PLUGINS=examples/plugins/random_sam.py python -m sam_core.train --optimizer random_sam ...
+    SAMLAB_PLUGINS=examples/plugins/random_sam.py python -m sam_core.cli.train --optimizer random_sam ...
 
 or `sam_core.load_plugins("examples/plugins/random_sam.py")` in code.
 
