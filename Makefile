@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
 
-.PHONY: run test test-fast lint browser bench clean
+.PHONY: run test test-fast lint browser bench clean requirements
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ test-fast: $(STAMP) lint
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+requirements:  # after editing the dependency layers in pyproject.toml
+	$(PYTHON) scripts/requirements.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
