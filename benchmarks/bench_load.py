@@ -11,14 +11,21 @@ thread polls ``/_stcore/health`` every 0.25 s. Printed per N, p50 / p90:
   (goal: ≤ 3 × the N = 1 time);
 - ``sweep``: Run sweep → finished, per session (the server-wide job cap queues them, ``SAMLAB_MAX_JOBS``).
 
+With ``--clients protocol`` the visitors are Streamlit's own wire protocol instead of Chromium tabs: each
+opens a websocket session on the Landscape lab with the Fig. 2 sweep started from its URL (``run=1``, as the
+Home card does) and times the server's render (request → the race figure sent → script finished). In a
+classroom every visitor's browser runs on their own laptop; six Chromium renderers on this server's two
+cores measure the browsers fighting the server for the CPU, the protocol clients measure the server.
+
 Loopback only; every wait is bounded by ``--timeout``.
 
-    python benchmarks/bench_load.py [--sessions 1,3,6] [--timeout 300]
+    python benchmarks/bench_load.py [--sessions 1,3,6] [--clients browser,protocol] [--timeout 300]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
@@ -121,10 +128,71 @@ def one_round(browser, url: str, n: int, timeout_s: float) -> dict:
                 sweep=[sweeps.get(i, float("inf")) for i in clicked])
 
 
+async def _protocol_open(url: str, query: str, timeout_s: float, hold_s: float = 0.0) -> tuple[float, float]:
+    """One visitor over Streamlit's websocket protocol: (s to the race figure, s to script finished)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.asyncio.client import connect
+
+    t0 = time.perf_counter()
+    first_plot = finished = float("inf")
+    async with connect(url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"],
+                       max_size=None, open_timeout=timeout_s) as ws:
+        msg = BackMsg()
+        msg.rerun_script.query_string = query
+        msg.rerun_script.page_name = "landscape"
+        await ws.send(msg.SerializeToString())
+        deadline = t0 + timeout_s
+        while time.perf_counter() < deadline:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), deadline - time.perf_counter())
+            except TimeoutError:
+                break
+            fm = ForwardMsg()
+            fm.ParseFromString(raw)
+            kind = fm.WhichOneof("type")
+            if kind == "delta" and fm.delta.new_element.WhichOneof("type") == "plotly_chart":
+                first_plot = min(first_plot, time.perf_counter() - t0)
+            elif kind == "script_finished":
+                finished = time.perf_counter() - t0
+                break
+        end = time.perf_counter() + hold_s  # stay a while, as a visitor whose sweep runs
+        while time.perf_counter() < end:
+            try:
+                await asyncio.wait_for(ws.recv(), max(0.01, end - time.perf_counter()))
+            except TimeoutError:
+                break
+    return first_plot, finished
+
+
+def protocol_round(url: str, n: int, timeout_s: float, hold_s: float) -> dict:
+    health = HealthPoller(url, timeout_s)
+    health.start()
+
+    async def go():
+        crowd = [asyncio.create_task(_protocol_open(url, f"{FIG2}&tab=sweeps&run=1", timeout_s, hold_s))
+                 for _ in range(n)]
+        await asyncio.sleep(0.5)  # a newcomer arrives while the class renders and sweeps
+        probe = await _protocol_open(url, FIG2, timeout_s)
+        return await asyncio.gather(*crowd), probe
+
+    box: list = []  # Playwright's sync API holds this thread's event loop: the visitors get their own thread
+    t = threading.Thread(target=lambda: box.append(asyncio.run(go())), daemon=True)
+    t.start()
+    t.join(3 * timeout_s)
+    crowd, probe = box[0] if box else ([(float("inf"),) * 2] * n, (float("inf"),) * 2)
+    health.halt.set()
+    health.join(timeout_s)
+    return dict(health=health.lat, failures=health.failures, render=[c[0] for c in crowd],
+                finished=[c[1] for c in crowd], probe=probe[0])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sessions", default="1,3,6")
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--clients", default="browser,protocol", help="browser (Chromium tabs) and/or protocol")
+    ap.add_argument("--hold", type=float, default=20.0, help="protocol visitors stay this long (s)")
     args = ap.parse_args()
     ns = [int(x) for x in args.sessions.split(",")]
     base = Path(tempfile.mkdtemp(prefix="samlab-load-"))
@@ -132,24 +200,34 @@ def main() -> None:
     (base / "data").mkdir()
     print(f"SAM Lab under load: {os.cpu_count()} CPUs, SAMLAB_MAX_JOBS={os.environ.get('SAMLAB_MAX_JOBS', 'default')}",
           flush=True)
-    results = {}
+    clients = args.clients.split(",")
+    results: dict[str, dict[int, dict]] = {}
     with streamlit_server(base / "runs", base / "data", "bench-load-server.log") as url, chromium() as browser:
         warm = browser.new_page()  # a fresh server's first page pays its imports once
         warm.goto(f"{url}/landscape?{FIG2}")
         wait_for_app(warm)
         warm.close()
-        for n in ns:
-            print(f"-- {n} session(s)", flush=True)
-            results[n] = one_round(browser, url, n, args.timeout)
-    alone = statistics.median(results[ns[0]]["render"]) if ns else float("nan")
-    print("\n| sessions | health p50 / p90 (max) | render p50 / p90 (× alone) | probe render | sweep finished p50 / p90 |")
-    print("|---|---|---|---|---|")
-    for n, r in results.items():
-        ren = r["render"]
-        ratio = statistics.median(ren) / alone if alone else float("nan")
-        fail = f", {r['failures']} failed" if r["failures"] else ""
-        print(f"| {n} | {pct(r['health'])} ({max(r['health'], default=0):.2f} s{fail}) | {pct(ren)} ({ratio:.2f}×) "
-              f"| {r['probe']:.2f} s ({r['probe'] / alone:.2f}×) | {pct(r['sweep'])} |")
+        for kind in clients:
+            results[kind] = {}
+            for n in ns:
+                print(f"-- {kind}: {n} session(s)", flush=True)
+                results[kind][n] = (one_round(browser, url, n, args.timeout) if kind == "browser"
+                                    else protocol_round(url, n, args.timeout, args.hold))
+                if kind == "protocol":
+                    time.sleep(5)
+    for kind, res in results.items():
+        alone = statistics.median(res[ns[0]]["render"]) if ns else float("nan")
+        what = "drawn race map in Chromium" if kind == "browser" else "race figure sent by the server"
+        last = "sweep finished p50 / p90" if kind == "browser" else "script finished p50 / p90"
+        print(f"\n{kind} visitors (render = navigation → {what})")
+        print(f"| sessions | health p50 / p90 (max) | render p50 / p90 (× alone) | probe render | {last} |")
+        print("|---|---|---|---|---|")
+        for n, r in res.items():
+            ren = r["render"]
+            ratio = statistics.median(ren) / alone if alone else float("nan")
+            fail = f", {r['failures']} failed" if r["failures"] else ""
+            print(f"| {n} | {pct(r['health'])} ({max(r['health'], default=0):.2f} s{fail}) | {pct(ren)} ({ratio:.2f}×) "
+                  f"| {r['probe']:.2f} s ({r['probe'] / alone:.2f}×) | {pct(r.get('sweep', r.get('finished', [])))} |")
     print("\ngoal with 6 sessions: health ≤ 1 s, a render ≤ 3 × its time alone")
 
 
