@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from sam_core import VARIANTS
+from sam_core.cli import parse_bool
 from sam_core.landscape.lr_sweep import (
     Success,
     iter_basin_maps,
@@ -66,9 +67,9 @@ sb.header("View")
 view = sb.segmented_control("Race view", ["contour", "3-D surface"],
                             default=uc.qp_get("view", "contour", options=("contour", "3-D surface")),
                             key="ls_view") or "contour"
-show_ball = sb.toggle("ρ-ball and ascent point", value=uc.qp_get("ball", True, lc._bool, expect="1 or 0"),
+show_ball = sb.toggle("ρ-ball and ascent point", value=uc.qp_get("ball", True, parse_bool, expect="1 or 0"),
                       key="ls_ball")
-animate = sb.toggle("Animation (play / pause)", value=uc.qp_get("anim", True, lc._bool, expect="1 or 0"),
+animate = sb.toggle("Animation (play / pause)", value=uc.qp_get("anim", True, parse_bool, expect="1 or 0"),
                     key="ls_anim")
 
 # ---------------------------------------------------------------------------------------- header
