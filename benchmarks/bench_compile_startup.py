@@ -34,11 +34,12 @@ def sweep_once(starts: int) -> float:
     import numpy as np
 
     from sam_core.landscape.functions import make_landscape
-    from sam_core.landscape.lr_sweep import Success, sweep_lr
+    from sam_core.landscape.lr_sweep import Success, SweepSetup, sweep_lr
 
     t = time.perf_counter()
     sweep_lr(make_landscape("quartic"), ["sgd", "sam", "ssam"], np.geomspace(0.01, 1, 20),
-             {"sam": {"rho": 0.1}, "ssam": {"rho": 0.1}}, starts=starts, steps=1000, success=Success(tol=0.2))
+             {"sam": {"rho": 0.1}, "ssam": {"rho": 0.1}},
+             SweepSetup(starts=starts, steps=1000, success=Success(tol=0.2)))
     return time.perf_counter() - t
 
 

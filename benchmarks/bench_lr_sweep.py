@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from sam_core.landscape.functions import make_landscape  # noqa: E402
-from sam_core.landscape.lr_sweep import Success, fast_cpu  # noqa: E402
+from sam_core.landscape.lr_sweep import Success, SweepSetup, fast_cpu  # noqa: E402
 
 VARIANTS = ("sgd", "sam", "ssam")
 RHO = 0.1
@@ -129,8 +129,8 @@ def main() -> None:
         per = {}
         for v in VARIANTS:
             t = time.perf_counter()
-            iters = sw.iter_sweep_lr(L, [v], lrs, {v: {"rho": RHO}} if v != "sgd" else None, starts=args.starts,
-                                     steps=args.steps, success=Success(tol=0.2))
+            iters = sw.iter_sweep_lr(L, [v], lrs, {v: {"rho": RHO}} if v != "sgd" else None,
+                                     SweepSetup(starts=args.starts, steps=args.steps, success=Success(tol=0.2)))
             if compile is False:
                 with _eager():
                     list(iters)

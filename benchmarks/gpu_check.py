@@ -47,7 +47,7 @@ def main() -> None:
     from sam_core.dynamics import SaddleConfig, run_saddle
     from sam_core.dynamics.eos import EoSConfig, run_eos
     from sam_core.landscape.functions import make_landscape
-    from sam_core.landscape.lr_sweep import Success, sweep_lr
+    from sam_core.landscape.lr_sweep import Success, SweepSetup, sweep_lr
     from sam_core.optim import make_optimizer
     from sam_core.settings import get_settings
     from sam_core.simulate import simulate
@@ -64,8 +64,8 @@ def main() -> None:
         for rep in ("first", "again"):
             df = timed(f"sweep sgd,sam,ssam · {20 * starts:,} trajectories × 1000 steps · compile {compile_mode} "
                        f"({rep})", lambda: sweep_lr(L, ["sgd", "sam", "ssam"], lrs, {"sam": {"rho": 0.1},
-                                                    "ssam": {"rho": 0.1}}, starts=starts, steps=1000,
-                                                    success=Success(tol=0.2)))
+                                                    "ssam": {"rho": 0.1}},
+                                                    SweepSetup(starts=starts, steps=1000, success=Success(tol=0.2))))
         if df is not None:
             print("    success at the smallest / largest lr:", {v: (round(g.success_rate.iloc[0], 3),
                                                                   round(g.success_rate.iloc[-1], 3))

@@ -29,7 +29,7 @@ from sam_core.cli import (
 )
 from sam_core.landscape.expr import ExprError, custom_landscape
 from sam_core.landscape.functions import NAMES, make_landscape
-from sam_core.landscape.lr_sweep import COLUMNS, Success, parse_range, sweep_lr
+from sam_core.landscape.lr_sweep import COLUMNS, Success, SweepSetup, parse_range, sweep_lr
 from sam_core.registry import VARIANTS
 
 # the Landscape lab's limits for one sweep (pages/landscape.py); --no-caps lifts them
@@ -123,12 +123,13 @@ def run(args) -> pd.DataFrame:
     lrs = _range(args.lrs, "--lrs")
     rhos = _range(args.rho, "--rho", log=False)
     success = Success(tol=args.tol, last_k=args.last_k, target=args.target)
-    kw = dict(starts=args.starts, steps=args.steps, success=success, start_mode=args.start_mode, spread=args.spread,
-              momentum=args.momentum, noise=args.noise, seed=args.seed, equal_evals=args.equal_evals)
+    setup = SweepSetup(starts=args.starts, steps=args.steps, success=success, start_mode=args.start_mode,
+                       spread=args.spread, momentum=args.momentum, noise=args.noise, seed=args.seed,
+                       equal_evals=args.equal_evals)
     hp = {}
     if args.lam is not None and "unified_sam" in variants:
         hp["unified_sam"] = {"lam": args.lam if args.lam in ("1/t", "1-1/t") else parse_float(args.lam, "--lam")}
-    df = sweep_lr(L, variants, lrs, hp, rhos=[float(r) for r in rhos], **kw)
+    df = sweep_lr(L, variants, lrs, hp, setup, rhos=[float(r) for r in rhos])
     order = {v: i for i, v in enumerate(variants)}
     df = df.sort_values(["rho", "variant", "lr"], key=lambda s: s.map(order) if s.name == "variant" else s,
                         na_position="first").reset_index(drop=True)

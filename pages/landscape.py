@@ -14,8 +14,11 @@ import numpy as np
 import streamlit as st
 
 from sam_core import VARIANTS
+from sam_core.cli import parse_bool
 from sam_core.landscape.lr_sweep import (
+    BASIN_SETUP,
     Success,
+    SweepSetup,
     iter_basin_maps,
     iter_prewarm,
     iter_sweep_grid,
@@ -66,9 +69,9 @@ sb.header("View")
 view = sb.segmented_control("Race view", ["contour", "3-D surface"],
                             default=uc.qp_get("view", "contour", options=("contour", "3-D surface")),
                             key="ls_view") or "contour"
-show_ball = sb.toggle("ρ-ball and ascent point", value=uc.qp_get("ball", True, lc._bool, expect="1 or 0"),
+show_ball = sb.toggle("ρ-ball and ascent point", value=uc.qp_get("ball", True, parse_bool, expect="1 or 0"),
                       key="ls_ball")
-animate = sb.toggle("Animation (play / pause)", value=uc.qp_get("anim", True, lc._bool, expect="1 or 0"),
+animate = sb.toggle("Animation (play / pause)", value=uc.qp_get("anim", True, parse_bool, expect="1 or 0"),
                     key="ls_anim")
 
 # ---------------------------------------------------------------------------------------- header
@@ -197,11 +200,14 @@ with tab_sweep:
         st.caption(success.describe() + ". Same starts for every lr; "
                    + ("equal gradient evaluations: SAM-type rules get steps/2." if run["equal_evals"] else ""))
         lrs = np.geomspace(min(lr_lo, lr_hi), max(lr_lo, lr_hi), n_lr)
-        sweep_kw = dict(starts=n_starts, steps=sw_steps, success=success, start_mode=mode, spread=float(spread),
-                        momentum=run["momentum"], noise=run["noise"], seed=run["seed"], equal_evals=run["equal_evals"])
-        lr_kw = {"rhos": rhos} if rhos else {}
-        if mode == "point":
-            sweep_kw["center"] = run["start"]
+        try:  # checked once, here: the jobs take it as it is
+            setup = SweepSetup(starts=n_starts, steps=sw_steps, success=success, start_mode=mode,
+                               spread=float(spread), center=run["start"] if mode == "point" else None,
+                               momentum=run["momentum"], noise=run["noise"], seed=run["seed"],
+                               equal_evals=run["equal_evals"])
+        except ValueError as err:
+            uc.show_error(err, "Cannot run a sweep with these settings")
+            setup = None
         sweep_work = len(variants) * len(rhos or [1]) * n_lr * n_starts * sw_steps  # trajectory-steps
         if use_compile(L, n_lr * n_starts * sw_steps):  # big enough to compile: the worker does it while the user looks
             warm_key = repr((spec, sorted(variants), sorted((k, sorted(v.items())) for k, v in hp.items()),
@@ -211,17 +217,17 @@ with tab_sweep:
                 st.session_state["job:ls_prewarm"] = Job.from_generator(
                     iter_prewarm, L, list(variants), hp, name="prewarm", momentum=run["momentum"],
                     noise=run["noise"]).start()
-        sweep_clicked = c[3].button("Run sweep", type="primary", key="ls_run_sweep", disabled=not variants)
+        sweep_clicked = c[3].button("Run sweep", type="primary", key="ls_run_sweep",
+                                    disabled=not variants or setup is None)
         autosweep = uc.qp_get("run", "0") == "1" and not st.session_state.get("ls_autosweep_done")  # a Home preset
-        if (sweep_clicked or autosweep) and variants:
+        if (sweep_clicked or autosweep) and variants and setup is not None:
             st.session_state["ls_autosweep_done"] = True
             if sweep_work > MAX_WORK:
                 st.error(f"This sweep asks for {sweep_work:.2g} trajectory-steps (variants × ρ panels × lrs × starts × "
                          f"steps); one click may ask for at most {MAX_WORK:.0e}. Use fewer starts, lrs or steps.")
             else:
-                start_job("ls_sweep", Job.from_generator(iter_sweep_lr, L, list(variants), lrs, hp, name="sweep",
-                                                         pass_stop="stop_event",
-                                                         **sweep_kw, **lr_kw))
+                start_job("ls_sweep", Job.from_generator(iter_sweep_lr, L, list(variants), lrs, hp, setup,
+                                                         rhos=rhos or None, name="sweep", pass_stop="stop_event"))
 
         def _draw_sweep(df, state):
             st.plotly_chart(sweep_figure(df, L.gd_bounds, metric=metric), config=MODEBAR_CONFIG, key="ls_sweep_fig")
@@ -253,16 +259,16 @@ with tab_sweep:
             hm_starts = int(c[0].number_input("starts per cell", 1, 5000, 100, key="ls_hm_starts"))
             hm_metric = c[1].selectbox("colour", ["success_rate", "median_distance", "diverged_rate"], key="ls_hm_metric")
             map_work = len(lrs) * len(vals) * hm_starts * sw_steps
-            if c[2].button("Run map", type="primary", key="ls_run_hm"):
+            if c[2].button("Run map", type="primary", key="ls_run_hm", disabled=setup is None):
                 hp_v = {k: v for k, v in hp.get(hv, {}).items() if k != param}
 
                 if map_work > MAX_WORK:
                     st.error(f"This map asks for {map_work:.2g} trajectory-steps (lrs × values × starts × steps); "
                              f"one click may ask for at most {MAX_WORK:.0e}. Use fewer starts, values or steps.")
                 else:
-                    start_job("ls_hm", Job.from_generator(iter_sweep_grid, L, hv, lrs, param, vals, hp_v, name="map",
-                                                          pass_stop="stop_event",
-                                                          **{**sweep_kw, "starts": hm_starts}))
+                    start_job("ls_hm", Job.from_generator(iter_sweep_grid, L, hv, lrs, param, vals, hp_v,
+                                                          setup.replace(starts=hm_starts), name="map",
+                                                          pass_stop="stop_event"))
 
             def _draw_map(df, state):
                 p = [c for c in df.columns if c not in ("variant", "lr", "success_rate", "diverged_rate", "median_distance")][0]
@@ -286,10 +292,14 @@ with tab_basin:
         bs_steps = int(c[1].number_input("steps", 1, 5000, 500, key="ls_bs_steps"))
         bs_tol = c[2].number_input("tolerance radius", 1e-4, 10.0, 0.2, format="%.3g", key="ls_bs_tol")
         if c[3].button("Run basins", type="primary", key="ls_run_bs", disabled=not variants):
-            start_job("ls_basin", Job.from_generator(
-                iter_basin_maps, L, list(variants), run["lr"], hp, n=n_grid, steps=bs_steps, pass_stop="stop_event",
-                success=Success(tol=float(bs_tol), target="any"), momentum=run["momentum"], noise=run["noise"],
-                seed=run["seed"], name="basins"))
+            try:
+                bs_setup = BASIN_SETUP.replace(steps=bs_steps, success=Success(tol=float(bs_tol), target="any"),
+                                               momentum=run["momentum"], noise=run["noise"], seed=run["seed"])
+            except ValueError as err:
+                uc.show_error(err, "Cannot map the basins with these settings")
+            else:
+                start_job("ls_basin", Job.from_generator(iter_basin_maps, L, list(variants), run["lr"], hp, bs_setup,
+                                                         n=n_grid, pass_stop="stop_event", name="basins"))
 
         def _draw_basins(maps, state):
             st.plotly_chart(basin_figure(maps, L), config=MODEBAR_CONFIG, key="ls_basin_fig")

@@ -153,14 +153,15 @@ LR_SWEEP = {
 
 def _lr_sweep_run(fidelity, stop_event=None):
     from sam_core.landscape.functions import make_landscape
-    from sam_core.landscape.lr_sweep import iter_sweep_lr
+    from sam_core.landscape.lr_sweep import SweepSetup, iter_sweep_lr
 
     q = LR_SWEEP[fidelity]
     L = make_landscape(q["fn"])
     lrs = np.geomspace(float(q["swlo"]), float(q["swhi"]), int(q["swn"]))
     yield 0.0, None
-    for p, df in iter_sweep_lr(L, q["variants"].split(","), lrs, rhos=[float(q["swrhos"])],
-                               starts=int(q["swstarts"]), steps=int(q["swsteps"]), stop_event=stop_event):
+    setup = SweepSetup(starts=int(q["swstarts"]), steps=int(q["swsteps"]))
+    for p, df in iter_sweep_lr(L, q["variants"].split(","), lrs, setup=setup, rhos=[float(q["swrhos"])],
+                               stop_event=stop_event):
         df.attrs["gd_bounds"] = list(L.gd_bounds)
         yield p, df
 

@@ -22,7 +22,9 @@ from sam_core.landscape.expr import custom_landscape
 from sam_core.landscape.functions import make_landscape
 from sam_core.landscape.lr_sweep import (
     COMPILE_MIN_WORK,
+    Execution,
     Success,
+    SweepSetup,
     prewarm,
     run_batch,
     start_points,
@@ -123,7 +125,7 @@ def test_compiling_from_a_background_thread():
 
 
 def test_sweep_tables_agree_compiled_and_eager(monkeypatch):
-    kw = dict(starts=300, steps=300, success=Success(tol=0.2))
+    kw = dict(setup=SweepSetup(starts=300, steps=300, success=Success(tol=0.2)))
     lrs = np.geomspace(0.05, 1.0, 8)
     monkeypatch.setenv("SAMLAB_COMPILE", "on")
     on = sweep_lr(Q, ["sgd", "ssam"], lrs, {"ssam": {"rho": 0.1}}, **kw)
@@ -134,9 +136,9 @@ def test_sweep_tables_agree_compiled_and_eager(monkeypatch):
     np.testing.assert_allclose(on.diverged_rate, off.diverged_rate, atol=0.02)
     assert on.success_rate.max() > 0.5 and on.diverged_rate.max() > 0.5  # the sweep shows both regimes
     monkeypatch.setenv("SAMLAB_COMPILE", "on")
-    g_on = sweep_grid(Q, "sam", lrs[:4], "rho", [0.05, 0.3], starts=100, steps=200)
+    g_on = sweep_grid(Q, "sam", lrs[:4], "rho", [0.05, 0.3], setup=SweepSetup(starts=100, steps=200))
     monkeypatch.setenv("SAMLAB_COMPILE", "off")
-    g_off = sweep_grid(Q, "sam", lrs[:4], "rho", [0.05, 0.3], starts=100, steps=200)
+    g_off = sweep_grid(Q, "sam", lrs[:4], "rho", [0.05, 0.3], setup=SweepSetup(starts=100, steps=200))
     np.testing.assert_allclose(g_on.success_rate, g_off.success_rate, atol=0.03)
 
 
@@ -157,8 +159,8 @@ def test_use_compile_follows_the_setting_and_the_work(monkeypatch):
 def test_run_batch_compiled_keeps_the_eager_results_for_a_stateful_rule():
     # infoSAM keeps moments between steps: simulate ignores compile=True and runs it eagerly
     w0, lr = _batch(200, torch.float32)
-    a = run_batch(Q, "infosam", w0, lr, 30, {"rho": 0.1}, compile=True)
-    b = run_batch(Q, "infosam", w0, lr, 30, {"rho": 0.1}, compile=False)
+    a = run_batch(Q, "infosam", w0, lr, {"rho": 0.1}, SweepSetup(steps=30), Execution(compile=True))
+    b = run_batch(Q, "infosam", w0, lr, {"rho": 0.1}, SweepSetup(steps=30), Execution(compile=False))
     np.testing.assert_array_equal(a[1], b[1])
     np.testing.assert_array_equal(a[0], b[0])
 
@@ -203,7 +205,7 @@ def test_prewarm_compiles_in_the_background_once(monkeypatch):
     graphs = counters["stats"]["unique_graphs"]
     w0 = start_points(R, 500, "domain").float()
     lr = torch.full((500,), 1e-4)
-    run_batch(R, "usam", w0, lr, 20, {"rho": 0.05}, compile=True)  # another ρ, another batch size
+    run_batch(R, "usam", w0, lr, {"rho": 0.05}, SweepSetup(steps=20), Execution(compile=True))  # another ρ, another batch size
     assert counters["stats"]["unique_graphs"] == graphs  # nothing left to compile
     monkeypatch.setenv("SAMLAB_COMPILE", "off")
     assert prewarm(R, ["sam"], {}) is None
@@ -254,7 +256,8 @@ def test_a_noisy_sweep_draws_the_same_noise_compiled_or_not():
     n = CHUNK + 500
     w0 = start_points(Q, n, "domain", seed=2)
     lr = torch.full((n,), 0.05)
-    a = run_batch(Q, "sgd", w0, lr, 5, {}, noise=0.5, seed=3, compile=True)
-    b = run_batch(Q, "sgd", w0, lr, 5, {}, noise=0.5, seed=3, compile=False)
+    setup = SweepSetup(steps=5, noise=0.5, seed=3)
+    a = run_batch(Q, "sgd", w0, lr, {}, setup, Execution(compile=True))
+    b = run_batch(Q, "sgd", w0, lr, {}, setup, Execution(compile=False))
     np.testing.assert_array_equal(a[1], b[1])
     np.testing.assert_allclose(a[0], b[0], rtol=1e-5, atol=1e-5)

@@ -203,3 +203,47 @@ def test_a_large_sweep_prewarms_and_runs_its_compiled_steps(monkeypatch):
     assert st.status == "done", st.error
     assert len(st.result) == 20 and st.result.success_rate.max() > 0.5
     assert _worker_stats()["unique_graphs"] == after["unique_graphs"]  # the sweep found them compiled
+
+
+def test_the_map_and_basin_jobs_run_with_the_pages_settings():
+    # the page builds one SweepSetup from its controls; the map and basin jobs must compute exactly what
+    # the library computes from those settings (start mode, spread, seed, momentum, tolerance, steps …)
+    from sam_core.landscape.functions import make_landscape
+    from sam_core.landscape.lr_sweep import BASIN_SETUP, Success, SweepSetup, basin_map, sweep_grid
+
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    for k, v in {"variants": "sgd,sam", "swsteps": "60", "swn": "3", "swlo": "0.1", "swhi": "0.5", "mode": "domain",
+                 "seed": "4", "mom": "0.3", "tol": "0.3", "sam.rho": "0.2"}.items():
+        at.query_params[k] = v
+    at.run()
+    _ok(at)
+    at.number_input(key="ls_hm_n").set_value(3)
+    at.number_input(key="ls_hm_starts").set_value(15)
+    at.run()
+    at.button(key="ls_run_hm").click().run()
+    _ok(at)
+    job = at.session_state["job:ls_hm"]
+    assert job.join(60) and job.state().status == "done", job.state().error
+    got = job.state().result
+    L = make_landscape("quartic")
+    setup = SweepSetup(starts=15, steps=60, success=Success(tol=0.3), start_mode="domain", seed=4, momentum=0.3)
+    want = sweep_grid(L, "sam", np.geomspace(0.1, 0.5, 3), "rho", np.geomspace(0.01, 1.0, 3), {}, setup)
+    assert list(got.columns) == list(want.columns) and len(got) == 9
+    np.testing.assert_allclose(got[["lr", "rho", "success_rate", "diverged_rate"]].to_numpy(),
+                               want[["lr", "rho", "success_rate", "diverged_rate"]].to_numpy())
+
+    at.number_input(key="ls_bs_n").set_value(10)
+    at.number_input(key="ls_bs_steps").set_value(80)
+    at.number_input(key="ls_bs_tol").set_value(0.1)
+    at.run()
+    at.button(key="ls_run_bs").click().run()
+    _ok(at)
+    job = at.session_state["job:ls_basin"]
+    assert job.join(60) and job.state().status == "done", job.state().error
+    maps = job.state().result
+    assert [m.variant for m in maps] == ["sgd", "sam"]
+    lr = float(at.session_state["ls_lr_quartic"])
+    s = BASIN_SETUP.replace(steps=80, success=Success(tol=0.1, target="any"), momentum=0.3, seed=4)
+    for m, hp in zip(maps, [{}, {"rho": 0.2}]):
+        ref = basin_map(L, m.variant, lr, hp, s, n=10)
+        assert np.array_equal(m.label, ref.label) and m.tol == 0.1

@@ -10,13 +10,14 @@ current values back after each run, so copying the address shares the exact view
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from sam_core import VARIANTS
+from sam_core.cli import parse_bool
 from sam_core.landscape.expr import MAX_CHARS, MAX_DOMAIN, ExprError, custom_landscape
 from sam_core.landscape.functions import LANDSCAPE_LABELS, LANDSCAPE_PARAMS, NAMES, Landscape, make_landscape
 from sam_core.landscape.race import Track, run_track, run_tracks
@@ -61,22 +62,6 @@ class LandscapeSpec:
     domain: tuple = ()
 
 
-@dataclass
-class RunConfig:
-    """The race settings read from the sidebar."""
-
-    variants: list[str]
-    hp: dict[str, dict]
-    lr: float
-    momentum: float
-    steps: int
-    noise: float
-    seed: int
-    equal_evals: bool
-    start: tuple[float, float]
-    url: dict = field(default_factory=dict)  # what write_url puts in the address
-
-
 # ------------------------------------------------------------------------------------ URL parsing
 def _float(s: str) -> float:
     v = float(s)
@@ -93,14 +78,6 @@ def _domain(s: str) -> list[float]:
     return d
 
 
-def _bool(s: str) -> bool:
-    if s.lower() in ("1", "true", "yes", "on"):
-        return True
-    if s.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(s)
-
-
 def _clip(v: float, lo: float, hi: float) -> float:
     return float(min(max(v, lo), hi))
 
@@ -115,7 +92,7 @@ def url_hp_defaults(variant: str, ranges: dict[str, tuple[float, float]] | None 
         key = f"{variant}.{name}"
         low, high = (ranges or {}).get(name, (h.low, h.high))
         if h.kind == "bool":
-            v = uc.qp_get(key, None, _bool, expect="1 or 0")
+            v = uc.qp_get(key, None, parse_bool, expect="1 or 0")
         elif h.kind == "choice":
             v = uc.qp_get(key, None, str, options=list(h.choices))
         elif h.kind == "schedule":
@@ -254,7 +231,7 @@ def run_controls(c, landscape: Landscape, fn: str) -> dict:
                                             "share the draw, like one mini-batch): mimics SGD."))
     seed = int(cols[1].number_input("Seed", 0, 2**31 - 1, uc.qp_get("seed", 0, int, low=0, high=2**31 - 1),
                                     key="ls_seed"))
-    equal = c.toggle("Equal gradient evaluations", value=uc.qp_get("eq", False, _bool, expect="1 or 0"), key="ls_eq",
+    equal = c.toggle("Equal gradient evaluations", value=uc.qp_get("eq", False, parse_bool, expect="1 or 0"), key="ls_eq",
                      help="Give every variant the same budget of gradient evaluations: SAM-type rules cost 2 "
                           "per step and BSAM 3, so they run steps/2 and steps/3 steps.")
     c.markdown("**Start point** · or click on the contour plot")

@@ -23,6 +23,8 @@
   is one line too (exit status 1), with the traceback only under ``SAMLAB_DEBUG=1``.
 * `ensure_writable(path, field)`: refuses an output path that cannot be written *before* the work,
   naming the option; `check_device(name, field)`: refuses a device this machine does not have.
+* `parse_bool`: the one reading of a boolean word (options such as ``--amp on``, and the pages' links,
+  ``?eq=1``); `text_table(rows, header)`: the plain aligned tables the CLIs print.
 """
 
 from __future__ import annotations
@@ -42,6 +44,39 @@ class CLIError(ValueError):
     def __init__(self, field: str, message: str):
         self.field = field
         super().__init__(f"{field}: {message}" if field else message)
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+class BoolError(ValueError, argparse.ArgumentTypeError):
+    """Not a boolean word. A `ValueError` (what the pages' URL parsing catches) and argparse's
+    `ArgumentTypeError` (whose message argparse prints as it is, after the option's name)."""
+
+
+def parse_bool(text: str) -> bool:
+    """``1 true yes on`` → True, ``0 false no off`` → False, in any case, surrounding spaces ignored;
+    anything else raises `BoolError` ("expected true or false, got '…'")."""
+    v = str(text).strip().lower()
+    if v in TRUE_WORDS:
+        return True
+    if v in FALSE_WORDS:
+        return False
+    raise BoolError(f"expected true or false, got {text!r}")
+
+
+def text_table(rows, header) -> str:
+    """``rows`` (sequences of cells) under ``header`` as aligned plain-text columns: the header, a rule
+    of dashes, one line per row (cells left-aligned, two spaces apart, no trailing spaces)."""
+    header = [str(h) for h in header]
+    rows = [[str(x) for x in r] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
+
+    def line(cells) -> str:
+        return "  ".join(x.ljust(w) for x, w in zip(cells, widths)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
 class Parser(argparse.ArgumentParser):
@@ -89,7 +124,7 @@ def cli_main(fn: Callable[..., int] | None = None, *, exit: bool = False):
                 print("interrupted", file=sys.stderr, flush=True)
                 code = 130
             except BaseException as exc:  # noqa: B036 — the last line of defence: one line, never a traceback
-                if os.environ.get("SAMLAB_DEBUG", "").strip().lower() in ("1", "true", "yes", "on"):
+                if os.environ.get("SAMLAB_DEBUG", "").strip().lower() in TRUE_WORDS:
                     raise
                 msg, code = describe(exc)
                 sys.stdout.flush()

@@ -19,18 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from sam_core.cli import Parser, cli_main, ensure_writable
+from sam_core.cli import Parser, cli_main, ensure_writable, text_table
 from sam_core.training.store import STATUSES, RunStore, check_run_id, export_csv
 
 
 def _fmt_time(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
 @cli_main
@@ -77,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             runs = store.list_runs(status=[a.status] if a.status else None)
             rows = [[r.id, r.status, r.variant, r.config.get("model", ""), r.config.get("dataset", ""),
                      f"{r.step}/{r.total_steps or '?'}", _fmt_time(r.created), r.message[:60]] for r in runs]
-            print(_table(rows, ["id", "status", "optimizer", "model", "dataset", "step", "created", "message"]))
+            print(text_table(rows, ["id", "status", "optimizer", "model", "dataset", "step", "created", "message"]))
             return 0
         run_id = check_run_id(a.run_id)
         if a.cmd == "show":

@@ -25,7 +25,7 @@ import math
 import sys
 from pathlib import Path
 
-from sam_core.cli import Parser, cli_main
+from sam_core.cli import Parser, cli_main, text_table
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,10 +88,7 @@ def _fmt(v) -> str:
 
 def _table(df) -> str:
     cols = ["trial", "status", *df.attrs.get("params", []), "test_acc", "top_eig", "gamma_mean", "run_id"]
-    rows = [[_fmt(r[c]) for c in cols] for _, r in df.iterrows()]
-    widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows)]
-    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(cols), line(["-" * w for w in widths])] + [line(r) for r in rows])
+    return text_table([[_fmt(r[c]) for c in cols] for _, r in df.iterrows()], cols)
 
 
 @cli_main

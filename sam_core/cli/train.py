@@ -28,7 +28,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from sam_core.cli import CLIError, Parser, check_device, cli_main
+from sam_core.cli import CLIError, Parser, check_device, cli_main, parse_bool
 from sam_core.registry import VARIANTS
 from sam_core.training.config import (
     BASES,
@@ -42,15 +42,6 @@ from sam_core.training.config import (
 )
 from sam_core.training.data import DATASETS
 from sam_core.training.models import MODELS
-
-
-def _bool(s: str) -> bool:
-    v = s.strip().lower()
-    if v in ("1", "true", "yes", "on"):
-        return True
-    if v in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
 
 
 def _hparam_specs() -> dict:
@@ -89,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--subset", type=int, help="training examples used (default: all)")
     g.add_argument("--test-subset", dest="test_subset", type=int, help="test examples used (default: all)")
     g.add_argument("--label-noise", dest="label_noise", type=float, help="symmetric label noise rate in [0, 1]")
-    g.add_argument("--augment", type=_bool, help="flip+crop (default: on for CIFAR, off for digits)")
+    g.add_argument("--augment", type=parse_bool, help="flip+crop (default: on for CIFAR, off for digits)")
     g.add_argument("--seed", type=int, help=f"default {d.seed}")
     g = p.add_argument_group("model and optimizer")
     g.add_argument("--model", help=f"one of {list(MODELS)} (default {d.model})")
@@ -97,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--base", choices=BASES, help=f"base optimizer (default {d.base})")
     g.add_argument("--lr", type=float, help=f"default {d.lr}")
     g.add_argument("--momentum", type=float, help=f"default {d.momentum}")
-    g.add_argument("--nesterov", type=_bool)
+    g.add_argument("--nesterov", type=parse_bool)
     g.add_argument("--weight-decay", dest="weight_decay", type=float, help=f"default {d.weight_decay}")
     g.add_argument("--lr-schedule", dest="lr_schedule", choices=SCHEDULES, help=f"default {d.lr_schedule}")
     g.add_argument("--loss", choices=LOSSES, help="ce (cross-entropy) or mse (½‖f(x) − onehot‖²)")
@@ -109,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + name.replace("_", "-")
         dest = "hp__" + name
         if h.kind == "bool":
-            g.add_argument(flag, dest=dest, type=_bool, metavar="BOOL", help=h.help)
+            g.add_argument(flag, dest=dest, type=parse_bool, metavar="BOOL", help=h.help)
         elif h.kind == "choice":
             g.add_argument(flag, dest=dest, choices=list(h.choices), help=h.help)
         elif h.kind == "schedule":
@@ -124,13 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hessian-iters", dest="hessian_iters", type=int, help=f"default {d.hessian_iters}")
     g.add_argument("--hutchinson", type=int, help="Hutchinson probes per estimate (0 = no trace)")
     g.add_argument("--final-top-k", dest="final_top_k", type=int, help=f"default {d.final_top_k}")
-    g.add_argument("--final-density", dest="final_density", type=_bool)
-    g.add_argument("--stability", type=_bool, help="uniform-stability twin run (one example replaced)")
+    g.add_argument("--final-density", dest="final_density", type=parse_bool)
+    g.add_argument("--stability", type=parse_bool, help="uniform-stability twin run (one example replaced)")
     g.add_argument("--eval-train-size", dest="eval_train_size", type=int)
     g = p.add_argument_group("execution")
     g.add_argument("--device", help="auto, cpu, cuda, cuda:N")
-    g.add_argument("--amp", type=_bool, help="bf16 autocast on CUDA (default on)")
-    g.add_argument("--channels-last", dest="channels_last", type=_bool)
+    g.add_argument("--amp", type=parse_bool, help="bf16 autocast on CUDA (default on)")
+    g.add_argument("--channels-last", dest="channels_last", type=parse_bool)
     g.add_argument("--loader", choices=LOADERS)
     g.add_argument("--num-workers", dest="num_workers", type=int)
     g.add_argument("--checkpoint-minutes", dest="checkpoint_minutes", type=float)

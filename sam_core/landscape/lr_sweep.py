@@ -10,8 +10,15 @@ point it ends at" is the final iterate (``last_k = 1``) or the mean of the last 
 normalised SAM never settles exactly on a minimum but keeps bouncing at a distance that grows with
 η, so a small radius on the final iterate alone makes it look as if it always failed.
 
-    df = sweep_lr(make_landscape("quartic"), ["sgd", "sam", "ssam"], lrs, hp={"sam": {"rho": 0.1}})
+    setup = SweepSetup(starts=1000, steps=1000, success=Success(tol=0.2))   # validated here, once
+    df = sweep_lr(make_landscape("quartic"), ["sgd", "sam", "ssam"], lrs, {"sam": {"rho": 0.1}}, setup)
     # columns: variant, lr, rho, success_rate, diverged_rate, median_distance
+
+What every sweep shares (starts, steps, the success rule, momentum, noise, seed, equal gradient
+evaluations, dtype) is one frozen :class:`SweepSetup`, checked in its constructor with errors that
+name the field and its range; how a batch is executed (chunk size, threads, memory layout,
+torch.compile, device), which never changes what a sweep means, is an :class:`Execution`. Both are
+module-level dataclasses, so a sweep job pickles to a worker process with its arguments.
 
 ``median_distance`` is the median over all starts of the distance to the nearest target minimum,
 a diverged start counting as +inf (so it is inf once half the starts diverge).
@@ -20,6 +27,7 @@ a diverged start counting as +inf (so it is inf once half the starts diverge).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +38,7 @@ import pandas as pd
 import torch
 
 from sam_core.landscape.functions import Landscape
+from sam_core.landscape.race import race_steps
 from sam_core.registry import get_spec, resolve_hparams
 from sam_core.settings import get_settings
 from sam_core.simulate import simulate
@@ -71,10 +80,25 @@ class Success:
 
 
 # ---------------------------------------------------------------------------------------------- inputs
+MAX_STARTS = 10_000_000  # start points per grid cell
+MAX_STEPS = 1_000_000
+START_MODES = ("saddle", "point", "domain")
+SEED_RANGE = (-(2**63), 2**63 - 1)  # what torch.Generator.manual_seed takes (chunk offsets added stay inside)
+
+
 def _check_int(name: str, v, lo: int, hi: int) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
         raise ValueError(f"{name}: must be an integer in [{lo}, {hi}], got {v!r}")
     return int(v)
+
+
+def _check_real(name: str, v, lo: float, hi: float | None = None, why: str = "") -> float:
+    """A finite real number in [lo, hi) (``hi`` None: no upper bound), as a float."""
+    ok = not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+    if not (ok and math.isfinite(v) and v >= lo and (hi is None or v < hi)):
+        allowed = f"a number in [{lo:g}, {hi:g})" if hi is not None else f"a number ≥ {lo:g}"
+        raise ValueError(f"{name}: must be {allowed}{why}, got {v!r}")
+    return float(v)
 
 
 def _check_lrs(lrs) -> np.ndarray:
@@ -82,6 +106,108 @@ def _check_lrs(lrs) -> np.ndarray:
     if not len(arr) or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         raise ValueError("lrs: need at least one learning rate, each a finite number > 0")
     return arr
+
+
+@dataclass(frozen=True)
+class SweepSetup:
+    """What every sweep here shares: where the starts are, how long each trajectory runs, what counts as
+    success, and the run's momentum, noise, seed and dtype.
+
+    Checked once, in the constructor (each error names the field and its allowed range); the sweep
+    functions, :func:`run_batch` and the worker process a sweep job is pickled to take it as it is.
+
+    - ``starts`` start points per grid cell (per lr, or per (lr, value) of a map), in [1, 10⁷], drawn by
+      ``start_mode`` ("saddle", "point" or "domain"), ``spread`` (≥ 0), ``center`` (None or (x, y)) and
+      ``seed`` as in :func:`start_points`. A basin map ignores these four: its starts are its n×n grid.
+    - ``steps`` in [1, 10⁶]; with ``equal_evals`` a variant with p gradient passes per step runs
+      ``steps // p`` steps (:func:`sam_core.landscape.race.race_steps`, as in the race).
+    - ``success``: a :class:`Success` (its ``last_k`` ≤ ``steps``).
+    - ``momentum`` in [0, 1); ``noise`` ≥ 0, the std of the Gaussian gradient noise; ``seed`` (an integer)
+      draws the starts and the noise; ``dtype`` the floating dtype the trajectories run in.
+
+    ``setup.replace(starts=100)`` is a checked copy with one field changed.
+    """
+
+    starts: int = 1000
+    steps: int = 1000
+    success: Success = Success()
+    start_mode: str = "saddle"
+    spread: float = 0.1
+    center: tuple[float, float] | None = None
+    momentum: float = 0.0
+    noise: float = 0.0
+    seed: int = 0
+    equal_evals: bool = False
+    dtype: torch.dtype = torch.float32
+
+    def __post_init__(self) -> None:
+        def fix(name: str, value) -> None:  # frozen: the checked, normalised value replaces the given one
+            object.__setattr__(self, name, value)
+
+        fix("starts", _check_int("starts", self.starts, 1, MAX_STARTS))
+        fix("steps", _check_int("steps", self.steps, 1, MAX_STEPS))
+        if not isinstance(self.success, Success):
+            raise ValueError(f"success: must be a Success(tol, last_k, target), got {self.success!r}")
+        self.success.validate(self.steps)
+        if self.start_mode not in START_MODES:
+            raise ValueError(f"start mode: must be 'saddle', 'point' or 'domain', got {self.start_mode!r}")
+        fix("spread", _check_real("spread", self.spread, 0.0))
+        if self.center is not None:
+            try:
+                c = tuple(float(v) for v in self.center)
+            except (TypeError, ValueError):
+                c = ()
+            if len(c) != 2 or not all(math.isfinite(v) for v in c):
+                raise ValueError(f"center: must be two finite numbers (x, y), got {self.center!r}")
+            fix("center", c)
+        fix("momentum", _check_real("momentum", self.momentum, 0.0, 1.0))
+        fix("noise", _check_real("noise", self.noise, 0.0, why=" (the std of the gradient noise)"))
+        fix("seed", _check_int("seed", self.seed, *SEED_RANGE))
+        if not isinstance(self.equal_evals, (bool, np.bool_)):
+            raise ValueError(f"equal_evals: must be True or False, got {self.equal_evals!r}")
+        fix("equal_evals", bool(self.equal_evals))
+        if not (isinstance(self.dtype, torch.dtype) and self.dtype.is_floating_point):
+            raise ValueError(f"dtype: must be a torch floating dtype (torch.float32 or torch.float64), "
+                             f"got {self.dtype!r}")
+
+    def replace(self, **changes) -> SweepSetup:
+        """A copy with ``changes`` applied, checked like a new one."""
+        return dataclasses.replace(self, **changes)
+
+    def steps_for(self, variant: str) -> int:
+        """Steps ``variant`` runs: ``steps``, or ``steps // passes`` with equal gradient evaluations."""
+        return race_steps(variant, self.steps, self.equal_evals)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How :func:`run_batch` executes a batch. None of it changes what a sweep computes, only how fast
+    (compiled and eager steps agree to float rounding); every ``None`` is decided at call time.
+
+    - ``max_batch``: trajectories per ``simulate`` call (default :data:`CHUNK`, cache-sized; a compiled
+      step or a GPU takes the whole batch, unless this is given).
+    - ``threads``: intra-op threads on the CPU (:func:`fast_cpu`; None leaves torch's setting).
+    - ``layout``: "row" is the usual contiguous (N, 2), "col" keeps x and y each contiguous (default
+      :data:`LAYOUT`; see benchmarks/bench_lr_sweep.py ``--layout``).
+    - ``compile``: run the step through ``torch.compile`` (default :func:`use_compile`).
+    - ``device``: where the trajectories run (default ``SAMLAB_DEVICE``, see ``sam_core.settings``).
+    """
+
+    max_batch: int | None = None
+    threads: int | None = 1
+    layout: str | None = None
+    compile: bool | None = None
+    device: str | torch.device | None = None
+
+    def __post_init__(self) -> None:
+        if self.layout not in (None, "row", "col"):
+            raise ValueError(f"layout: must be 'row' or 'col', got {self.layout!r}")
+        if self.max_batch is not None:
+            object.__setattr__(self, "max_batch", max(1, int(self.max_batch)))
+
+
+GRID_SETUP = SweepSetup(starts=200)  # sweep_grid's default: a map has many cells
+BASIN_SETUP = SweepSetup(steps=500, success=Success(target="any"))  # basin maps: any minimum counts
 
 
 MAX_RANGE_COUNT = 10_000  # values one range or list may ask for (a page passes its own, smaller cap)
@@ -138,22 +264,23 @@ def start_points(landscape: Landscape, n: int, mode: str = "saddle", spread: flo
 
     ``mode``: ``"saddle"`` Gaussian N(p, spread²) around the first saddle (the landscape's default
     start when it has none), ``"point"`` around ``center`` (default: the landscape's start),
-    ``"domain"`` uniform on the domain.
+    ``"domain"`` uniform on the domain. (The checks are :class:`SweepSetup`'s.)
     """
-    n = _check_int("starts", n, 1, 10_000_000)
-    gen = torch.Generator().manual_seed(int(seed))
+    return _draw_starts(landscape, SweepSetup(starts=n, start_mode=mode, spread=spread, seed=seed, center=center))
+
+
+def _draw_starts(landscape: Landscape, setup: SweepSetup) -> torch.Tensor:
+    """The ``setup.starts`` start points of a checked setup."""
+    n, mode, spread = setup.starts, setup.start_mode, setup.spread
+    gen = torch.Generator().manual_seed(setup.seed)
     if mode == "domain":
         (x0, x1), (y0, y1) = landscape.domain
         u = torch.rand(n, 2, generator=gen, dtype=torch.float64)
         return torch.stack((x0 + (x1 - x0) * u[:, 0], y0 + (y1 - y0) * u[:, 1]), -1)
-    if mode not in ("saddle", "point"):
-        raise ValueError(f"start mode: must be 'saddle', 'point' or 'domain', got {mode!r}")
-    if not (math.isfinite(spread) and spread >= 0):
-        raise ValueError(f"spread: must be a number ≥ 0, got {spread!r}")
     if mode == "saddle" and len(landscape.saddles):
         c = landscape.saddles[0]
     else:
-        c = np.asarray(center if center is not None else landscape.start, dtype=np.float64)
+        c = np.asarray(setup.center if setup.center is not None else landscape.start, dtype=np.float64)
     return torch.as_tensor(c, dtype=torch.float64) + spread * torch.randn(n, 2, generator=gen, dtype=torch.float64)
 
 
@@ -191,35 +318,31 @@ def fast_cpu(threads: int | None = 1) -> Iterator[None]:
             torch.set_flush_denormal(False)
 
 
-def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: int, hp: dict | None = None,
-              *, last_k: int = 1, momentum: float = 0.0, noise: float = 0.0, seed: int = 0,
-              dtype: torch.dtype = torch.float32, max_batch: int | None = None,
-              threads: int | None = 1, layout: str | None = None,
-              compile: bool | None = None, device: str | torch.device | None = None,
+
+def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, hp: dict | None, setup: SweepSetup,
+              execution: Execution | None = None, *,
               should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run ``variant`` from every row of ``w0 (N, 2)``; ``lr`` and hp values may be (N,) tensors.
 
-    Returns ``(end (N, 2) float64, diverged (N,) bool)``, where ``end`` is the final iterate or the
-    mean of the last ``last_k`` iterates. Chunks of ``max_batch`` trajectories run one after the
-    other under :func:`fast_cpu` (``threads``). ``layout`` (default :data:`LAYOUT`): ``"row"`` is
-    the usual contiguous (N, 2); ``"col"`` keeps x and y each contiguous (the landscapes' gradients
-    keep the layout), which makes every elementwise op faster but is only a win while the core's
-    per-trajectory norm is a sum of squares (see benchmarks/bench_lr_sweep.py, ``--layout``).
-    ``compile`` (default: :func:`use_compile`) runs the step through ``torch.compile`` (same rule code,
-    one fused loop per step; see ``sam_core.simulate``). ``device`` (default: ``SAMLAB_DEVICE``, see
-    ``sam_core.settings``): where the trajectories run; on a GPU the whole batch is one chunk.
+    The run's settings come from ``setup``: ``setup.steps_for(variant)`` steps (fewer with equal gradient
+    evaluations), its momentum, noise, seed and dtype; its start fields are not used (the starts are
+    ``w0``). Returns ``(end (N, 2) float64, diverged (N,) bool)``, where ``end`` is the final iterate or
+    the mean of the last ``setup.success.last_k`` iterates. ``execution`` (:class:`Execution`) says how:
+    chunks of ``max_batch`` trajectories run one after the other under :func:`fast_cpu`, in the memory
+    ``layout``, compiled or not, on a ``device`` (on a GPU the whole batch is one chunk).
     ``should_stop()`` is polled every step: once it is true the result is incomplete (the caller drops it).
     """
-    dev = get_settings().torch_device() if device is None else torch.device(device)
+    ex = _DEFAULT_EXECUTION if execution is None else execution
+    steps = setup.steps_for(variant)
+    last_k = min(setup.success.last_k, steps)
+    noise, dtype = setup.noise, setup.dtype
+    dev = get_settings().torch_device() if ex.device is None else torch.device(ex.device)
     on_cpu = dev.type == "cpu"
-    layout = LAYOUT if layout is None else layout
-    chunk_given = max_batch is not None
-    max_batch = CHUNK if max_batch is None else max(1, int(max_batch))
-    if layout not in ("row", "col"):
-        raise ValueError(f"layout: must be 'row' or 'col', got {layout!r}")
+    layout = LAYOUT if ex.layout is None else ex.layout
+    chunk_given = ex.max_batch is not None
+    max_batch = CHUNK if ex.max_batch is None else ex.max_batch
     N = w0.shape[0]
-    if compile is None:
-        compile = use_compile(landscape, N * steps)
+    compile = use_compile(landscape, N * steps) if ex.compile is None else ex.compile
     if compile and not chunk_given and noise == 0:
         # no cache-sized chunks for a fused step; with noise, the chunks (each seeded seed + offset) stay as
         # they are, so that a seed gives the same draws compiled or not
@@ -236,14 +359,18 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, steps: i
             w = w.T.contiguous().T  # same values, x and y each contiguous
         hp_c = {k: (v[a:b].to(device=dev, dtype=dtype) if isinstance(v, torch.Tensor) and v.dim() else v)
                 for k, v in (hp or {}).items()}
-        with fast_cpu(threads if on_cpu else None):
-            res = simulate(variant, landscape.grad_fn, w, steps, lr_t[a:b].contiguous(), hp=hp_c, momentum=momentum,
-                           noise=noise, seed=seed + a, record=False, tail=last_k if last_k > 1 else 0,
-                           compile=compile, grad_parts=landscape.grad_parts, should_stop=should_stop)
+        with fast_cpu(ex.threads if on_cpu else None):
+            res = simulate(variant, landscape.grad_fn, w, steps, lr_t[a:b].contiguous(), hp=hp_c,
+                           momentum=setup.momentum, noise=noise, seed=setup.seed + a, record=False,
+                           tail=last_k if last_k > 1 else 0, compile=compile, grad_parts=landscape.grad_parts,
+                           should_stop=should_stop)
         end = res.tail_mean if last_k > 1 and res.tail_mean is not None else res.final
         ends.append(end.double().cpu().numpy())
         divs.append((res.diverged_step >= 0).cpu().numpy())
     return np.concatenate(ends), np.concatenate(divs)
+
+
+_DEFAULT_EXECUTION = Execution()
 
 
 def use_compile(landscape: Landscape, work: float) -> bool:
@@ -253,6 +380,11 @@ def use_compile(landscape: Landscape, work: float) -> bool:
     if mode != "auto":
         return mode == "on"
     return landscape.fg is not None and work >= COMPILE_MIN_WORK
+
+
+_PREWARMED: set[tuple] = set()
+
+
 
 
 _PREWARMED: set[tuple] = set()
@@ -283,17 +415,24 @@ def prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, dict] |
         return None
 
     def work() -> None:
-        w0 = start_points(landscape, 8, "domain")
+        try:
+            setup = SweepSetup(starts=8, steps=2, start_mode="domain", momentum=momentum, noise=noise, dtype=dtype)
+        except ValueError:
+            return  # the sweep itself reports it
+        w0 = _draw_starts(landscape, setup)
         lr = torch.full((8,), 1e-3, dtype=torch.float64)
         for v, h in todo:
             try:
-                run_batch(landscape, v, w0, lr, 2, h, momentum=momentum, noise=noise, dtype=dtype, compile=True)
+                run_batch(landscape, v, w0, lr, h, setup, _COMPILED)
             except Exception:  # noqa: BLE001 - a warm-up only; the sweep itself reports any error
                 pass
 
     th = threading.Thread(target=work, name="samlab-prewarm", daemon=True)
     th.start()
     return th
+
+
+_COMPILED = Execution(compile=True)
 
 
 def judge(landscape: Landscape, end: np.ndarray, diverged: np.ndarray, success: Success) -> tuple[np.ndarray, np.ndarray]:
@@ -312,17 +451,9 @@ def _summary(ok: np.ndarray, div: np.ndarray, dist: np.ndarray) -> dict:
     }
 
 
-def _steps_for(variant: str, steps: int, equal_evals: bool) -> int:
-    """With equal gradient evaluations, a variant with p passes per step gets steps // p steps."""
-    return max(1, steps // get_spec(variant).passes) if equal_evals else steps
 
-
-def iter_sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[str, dict] | None = None, *,
-                  starts: int = 1000, steps: int = 1000, success: Success = Success(), start_mode: str = "saddle",
-                  spread: float = 0.1, momentum: float = 0.0, noise: float = 0.0, seed: int = 0,
-                  equal_evals: bool = False, dtype: torch.dtype = torch.float32,
-                  center: Sequence[float] | None = None,
-                  rhos: Sequence[float] | None = None,
+def iter_sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[str, dict] | None = None,
+                  setup: SweepSetup = SweepSetup(), *, rhos: Sequence[float] | None = None,
                   stop_event=None) -> Iterator[tuple[float, pd.DataFrame]]:
     """:func:`sweep_lr` one variant at a time: yields ``(progress, table so far)`` (for a background job;
     a set ``stop_event`` ends it within a step, keeping the variants that finished).
@@ -331,10 +462,7 @@ def iter_sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[s
     one-panel-per-ρ figure; variants without ρ (SGD) run once.
     """
     lrs = _check_lrs(lrs)
-    steps = _check_int("steps", steps, 1, 1_000_000)
-    S = _check_int("starts", starts, 1, 10_000_000)
-    success = success.validate(steps)
-    targets(landscape, success.target)
+    targets(landscape, setup.success.target)
     hp = hp or {}
     jobs: list[tuple[str, dict]] = []
     for v in variants:
@@ -344,18 +472,17 @@ def iter_sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[s
         else:
             jobs.append((v, own))
     hpv_all = [resolve_hparams(v, **h) for v, h in jobs]  # every error before any work
-    w0 = start_points(landscape, S, start_mode, spread, seed, center)
+    S = setup.starts
+    w0 = _draw_starts(landscape, setup)
     L = len(lrs)
     lr_b = torch.as_tensor(np.repeat(lrs, S))  # (L*S,) lr of each trajectory, lr-major
     w0_b = w0.repeat(L, 1)  # (L*S, 2) the same starts for every lr
     rows: list[dict] = []
     for i_j, ((v, h), hpv) in enumerate(zip(jobs, hpv_all)):
-        n_steps = _steps_for(v, steps, equal_evals)
-        end, div = run_batch(landscape, v, w0_b, lr_b, n_steps, h, last_k=min(success.last_k, n_steps),
-                             momentum=momentum, noise=noise, seed=seed, dtype=dtype, should_stop=_stopper(stop_event))
+        end, div = run_batch(landscape, v, w0_b, lr_b, h, setup, should_stop=_stopper(stop_event))
         if _stopped(stop_event):
             return  # this variant did not finish: the table keeps the ones that did
-        ok, dist = judge(landscape, end, div, success)
+        ok, dist = judge(landscape, end, div, setup.success)
         summ = _summary(ok.reshape(L, S), div.reshape(L, S), dist.reshape(L, S))
         rho = float(hpv["rho"]) if "rho" in hpv else float("nan")
         for i, lr in enumerate(lrs):
@@ -371,26 +498,24 @@ def _stopped(stop_event) -> bool:
     return stop_event is not None and stop_event.is_set()
 
 
+
+
 def sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[str, dict] | None = None,
-             **kw) -> pd.DataFrame:
+             setup: SweepSetup = SweepSetup(), *, rhos: Sequence[float] | None = None) -> pd.DataFrame:
     """Success rate vs learning rate per variant (the Stable SAM paper's Fig. 2).
 
-    One ``simulate`` call per variant runs all ``len(lrs) × starts`` trajectories at once.
-    Keywords as :func:`iter_sweep_lr` (starts, steps, success, start_mode, spread, momentum, noise,
-    seed, equal_evals, dtype, center, rhos). Returns one row per (variant, lr) with columns ``COLUMNS``
-    (``rho`` is NaN for SGD).
+    One ``simulate`` call per variant runs all ``len(lrs) × setup.starts`` trajectories at once; ``rhos``
+    as in :func:`iter_sweep_lr`. Returns one row per (variant, lr) with columns ``COLUMNS`` (``rho`` is
+    NaN for SGD).
     """
     out = pd.DataFrame(columns=COLUMNS)
-    for _, part in iter_sweep_lr(landscape, variants, lrs, hp, **kw):
+    for _, part in iter_sweep_lr(landscape, variants, lrs, hp, setup, rhos=rhos):
         out = part
     return out
 
 
-def sweep_grid(landscape: Landscape, variant: str, lrs, param: str, values, hp: dict | None = None, *,
-               starts: int = 200, steps: int = 1000, success: Success = Success(), start_mode: str = "saddle",
-               spread: float = 0.1, momentum: float = 0.0, noise: float = 0.0, seed: int = 0,
-               equal_evals: bool = False, dtype: torch.dtype = torch.float32,
-               center: Sequence[float] | None = None, should_stop: Callable[[], bool] | None = None) -> pd.DataFrame:
+def sweep_grid(landscape: Landscape, variant: str, lrs, param: str, values, hp: dict | None = None,
+               setup: SweepSetup = GRID_SETUP, *, should_stop: Callable[[], bool] | None = None) -> pd.DataFrame:
     """An lr × ``param`` map (``param`` = "rho", or "lam" for Unified SAM) in one batch.
 
     Returns one row per (lr, value): ``variant, lr, <param>, success_rate, diverged_rate, median_distance``.
@@ -403,24 +528,18 @@ def sweep_grid(landscape: Landscape, variant: str, lrs, param: str, values, hp: 
     vals = np.asarray(values, dtype=np.float64).reshape(-1)
     if not len(vals) or not np.all(np.isfinite(vals)):
         raise ValueError(f"{param}: need at least one finite value")
-    steps = _check_int("steps", steps, 1, 1_000_000)
-    S = _check_int("starts", starts, 1, 10_000_000)
-    success = success.validate(steps)
-    targets(landscape, success.target)
+    targets(landscape, setup.success.target)
     hp = dict(hp or {})
     hp.pop(param, None)
-    resolve_hparams(variant, **hp)
-    L, V = len(lrs), len(vals)
-    w0 = start_points(landscape, S, start_mode, spread, seed, center)
+    # one check of the other hyperparameters and of every value (the error names the field), before any work
+    resolve_hparams(variant, **hp, **{param: torch.as_tensor(vals)})
+    S, L, V = setup.starts, len(lrs), len(vals)
+    w0 = _draw_starts(landscape, setup)
     w0_b = w0.repeat(L * V, 1)  # (L*V*S, 2), order (lr, value, start)
     lr_b = torch.as_tensor(np.repeat(lrs, V * S))
     val_b = torch.as_tensor(np.tile(np.repeat(vals, S), L))
-    resolve_hparams(variant, **hp, **{param: val_b})  # range check of every value, names the field
-    n_steps = _steps_for(variant, steps, equal_evals)
-    end, div = run_batch(landscape, variant, w0_b, lr_b, n_steps, {**hp, param: val_b},
-                         last_k=min(success.last_k, n_steps), momentum=momentum, noise=noise, seed=seed, dtype=dtype,
-                         should_stop=should_stop)
-    ok, dist = judge(landscape, end, div, success)
+    end, div = run_batch(landscape, variant, w0_b, lr_b, {**hp, param: val_b}, setup, should_stop=should_stop)
+    ok, dist = judge(landscape, end, div, setup.success)
     summ = _summary(ok.reshape(L, V, S), div.reshape(L, V, S), dist.reshape(L, V, S))
     rows = []
     for i, lr in enumerate(lrs):
@@ -447,27 +566,29 @@ class BasinMap:
         return {int(a): float(b) / self.label.size for a, b in zip(u, c)}
 
 
+
+
 def iter_basin_maps(landscape: Landscape, variants: Sequence[str], lr: float, hp: dict[str, dict] | None = None,
-                    stop_event=None, **kw) -> Iterator[tuple[float, list[BasinMap]]]:
+                    setup: SweepSetup = BASIN_SETUP, *, n: int = 80,
+                    stop_event=None) -> Iterator[tuple[float, list[BasinMap]]]:
     """:func:`basin_map` for several variants, yielding ``(progress, maps so far)`` (a set ``stop_event``
     ends it within a step, keeping the finished maps)."""
     maps: list[BasinMap] = []
     for i, v in enumerate(variants):
-        m = basin_map(landscape, v, lr, (hp or {}).get(v), should_stop=_stopper(stop_event), **kw)
+        m = basin_map(landscape, v, lr, (hp or {}).get(v), setup, n=n, should_stop=_stopper(stop_event))
         if _stopped(stop_event):
             return
         maps.append(m)
         yield (i + 1) / len(variants), list(maps)
 
 
-def basin_map(landscape: Landscape, variant: str, lr: float, hp: dict | None = None, *, n: int = 80,
-              steps: int = 500, success: Success = Success(target="any"), momentum: float = 0.0,
-              noise: float = 0.0, seed: int = 0, dtype: torch.dtype = torch.float32,
+def basin_map(landscape: Landscape, variant: str, lr: float, hp: dict | None = None,
+              setup: SweepSetup = BASIN_SETUP, *, n: int = 80,
               should_stop: Callable[[], bool] | None = None) -> BasinMap:
-    """Basin of attraction of each minimum for ``variant`` from an n×n grid of starts over the domain."""
+    """Basin of attraction of each minimum for ``variant`` from an n×n grid of starts over the domain
+    (``setup``'s steps, success radius and last_k, momentum, noise, seed and dtype; its start fields do
+    not apply)."""
     n = _check_int("grid size", n, 2, 1000)
-    steps = _check_int("steps", steps, 1, 1_000_000)
-    success = success.validate(steps)
     _check_lrs([lr])
     mins = landscape.minima
     if not len(mins):
@@ -476,17 +597,16 @@ def basin_map(landscape: Landscape, variant: str, lr: float, hp: dict | None = N
     xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
     X, Y = np.meshgrid(xs, ys)
     w0 = torch.as_tensor(np.stack((X.ravel(), Y.ravel()), -1))
-    end, div = run_batch(landscape, variant, w0, float(lr), steps, hp or {}, last_k=success.last_k,
-                         momentum=momentum, noise=noise, seed=seed, dtype=dtype, should_stop=should_stop)
+    end, div = run_batch(landscape, variant, w0, float(lr), hp or {}, setup, should_stop=should_stop)
     idx, dist = landscape.nearest(end, mins)
-    label = np.where(div, -2, np.where(dist <= success.tol, idx, -1)).reshape(n, n)
-    return BasinMap(variant, xs, ys, label, mins, success.tol)
+    label = np.where(div, -2, np.where(dist <= setup.success.tol, idx, -1)).reshape(n, n)
+    return BasinMap(variant, xs, ys, label, mins, setup.success.tol)
 
 
 def iter_sweep_grid(landscape: Landscape, variant: str, lrs, param: str, values, hp: dict | None = None,
-                    stop_event=None, **kwargs) -> Iterator[tuple[float, pd.DataFrame]]:
+                    setup: SweepSetup = GRID_SETUP, *, stop_event=None) -> Iterator[tuple[float, pd.DataFrame]]:
     """:func:`sweep_grid` as a lab job (one batch: one ``(1.0, table)`` item; nothing if stopped first)."""
-    df = sweep_grid(landscape, variant, lrs, param, values, hp, should_stop=_stopper(stop_event), **kwargs)
+    df = sweep_grid(landscape, variant, lrs, param, values, hp, setup, should_stop=_stopper(stop_event))
     if not _stopped(stop_event):
         yield 1.0, df
 

@@ -78,11 +78,6 @@ def _typed(a: np.ndarray) -> dict:
     return {"dtype": "f8", "bdata": base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")}
 
 
-def _ball(center: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
-    pts = center + r * _CIRCLE
-    return pts[:, 0], pts[:, 1]
-
-
 def _dynamic_xy(tracks, k: int, show_ball: bool, idx: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Coordinates of the animated traces at step k: one trail per track (through the frame steps
     ``idx`` ≤ k, so frames stay small), then the current iterates, the ascent segments w → w+e
