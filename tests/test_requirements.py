@@ -16,7 +16,7 @@ spec.loader.exec_module(reqs)
 # import name → distribution name, for the third-party packages the project uses
 DISTRIBUTION = {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "torchvision": "torchvision",
                 "sklearn": "scikit-learn", "streamlit": "streamlit", "plotly": "plotly", "ray": "ray",
-                "pytest": "pytest", "playwright": "playwright", "pytorch_optimizer": "pytorch-optimizer"}
+                "pytest": "pytest", "playwright": "playwright", "pytorch_optimizer": "pytorch-optimizer", "websockets": "websockets"}
 LOCAL = {"sam_core", "ui", "pages", "demos", "tests", "benchmarks", "app", "examples"} | {
     p.stem for d in ("tests", "tests/e2e", "benchmarks", "examples/plugins", "scripts") for p in (ROOT / d).glob("*.py")}
 
