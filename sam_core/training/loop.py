@@ -16,7 +16,9 @@ The data order is a pure function of (seed, epoch), so a resume from a checkpoin
 and continues the step counter, the metrics and the warm-start vector exactly.
 
 Under torchrun (`dist` given) the same loop trains a DistributedDataParallel model, each rank on its
-share of every batch; `distributed.py` says how SAM's passes, γ_t and the metrics are reduced.
+share of every batch; `distributed.py` says how SAM's passes, γ_t and the metrics are reduced. The
+loop has no branch on it: what differs (who writes, who measures, how ranks agree on a stop) is asked
+of the trainer's rank object, `distributed.SingleProcess` or `distributed.DistContext`.
 """
 
 from __future__ import annotations
@@ -412,8 +414,7 @@ class Trainer:
         requested = stop = False  # a stop asked for on this process (store flag, SIGTERM) / one acted on
         start_epoch, start_in = divmod(self.step, self.spe)
         for epoch in range(start_epoch, cfg.epochs):
-            for batches in zip(*[rep.loader.batches(epoch, start_in if epoch == start_epoch else 0)
-                                 for rep in self.reps]):
+            for batches in self._batches(epoch, start_in if epoch == start_epoch else 0):
                 lr = lr_at(cfg, self.step, self.total)
                 window.rows.append(self._train_step(batches, lr))
                 self.step += 1
@@ -445,6 +446,10 @@ class Trainer:
         if resumed:
             self.echo(f"resumed from the checkpoint at step {self.step} ({dropped} later metric rows replaced)")
         self.rank.describe(self.store, self.run_id, self.cfg.batch_size, self.cfg.sync_perturbation)
+
+    def _batches(self, epoch: int, start: int):
+        """Every step's batch for each network (the run, its stability twin): the epoch's plan from `start`."""
+        return zip(*[rep.loader.batches(epoch, start) for rep in self.reps])
 
     def _train_step(self, batches, lr: float) -> torch.Tensor:
         """One optimizer step of every network on its batch; returns the main run's row of the window:
