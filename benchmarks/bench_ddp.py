@@ -26,9 +26,11 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "tests"))  # the tests' fake datasets (tests/fakes.py): test data, not the library's
+
+from fakes import write_fake_cifar10  # noqa: E402
 
 from sam_core.training import RunStore  # noqa: E402
-from sam_core.training.data import write_fake_cifar10  # noqa: E402
 
 
 def run(cmd: list[str], env: dict) -> tuple[str, float]:

@@ -19,18 +19,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-import sam_core
-from sam_core.training.config import HESSIAN_BATCH, HESSIAN_EVERY, HESSIAN_ITERS, RunConfig
-from sam_core.training.data import write_fake_cifar10
-from sam_core.training.loop import Replica, Trainer, make_closure
-from sam_core.training.models import build_model
-from sam_core.training.store import RunStore
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's sam_core
+sys.path.insert(1, str(ROOT / "tests"))  # the tests' fake datasets (tests/fakes.py): test data, not the library's
+
+from fakes import write_fake_cifar10  # noqa: E402
+
+import sam_core  # noqa: E402
+from sam_core.training.config import HESSIAN_BATCH, HESSIAN_EVERY, HESSIAN_ITERS, RunConfig  # noqa: E402
+from sam_core.training.loop import Replica, Trainer, make_closure  # noqa: E402
+from sam_core.training.models import build_model  # noqa: E402
+from sam_core.training.store import RunStore  # noqa: E402
 
 
 def _sync(device):

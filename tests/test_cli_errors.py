@@ -35,7 +35,8 @@ TINY = ["--subset", "32", "--batch-size", "16", "--epochs", "1", "--hessian-ever
 
 def make_world(t: Path) -> dict:
     """The files the rows point at (built once): data, stores good and bad, config files."""
-    from sam_core.training.data import write_fake_cifar10
+    from fakes import write_fake_cifar10
+
     from sam_core.training.store import RunStore
 
     write_fake_cifar10(t / "data", n_train=64, n_test=16, seed=0)

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes import write_fake_cifar10
 
 from sam_core.training import RunConfig, RunStore
-from sam_core.training.data import write_fake_cifar10
 from sam_core.training.store import pid_alive
 from sam_core.training.worker import create, execute, execute_claimed, spawn_worker
 

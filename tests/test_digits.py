@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import fakes
 import numpy as np
 import pytest
 import torch
@@ -82,7 +83,7 @@ def test_normalisation_and_loader_batches(sk):
 
 def test_availability_and_default(tmp_path):
     assert D.available_datasets(tmp_path) == ["digits"] and D.default_dataset(tmp_path) == "digits"
-    D.write_fake_mnist(tmp_path, n_train=20, n_test=10)
+    fakes.write_fake_mnist(tmp_path, n_train=20, n_test=10)
     assert D.available_datasets(tmp_path) == ["mnist", "digits"] and D.default_dataset(tmp_path) == "mnist"
     assert D.on_disk("mnist", tmp_path) and not D.on_disk("cifar10", tmp_path) and not D.on_disk("digits", tmp_path)
 
@@ -174,7 +175,7 @@ def test_training_page_defaults_to_digits_without_a_dataset_folder(tmp_path, mon
     assert "--dataset digits" in " ".join(i.value for i in at.info)
 
     # with MNIST's files in the data folder, it is the default and listed as available
-    D.write_fake_mnist(tmp_path / "data-not-created", n_train=20, n_test=10)
+    fakes.write_fake_mnist(tmp_path / "data-not-created", n_train=20, n_test=10)
     at = AppTest.from_file(str(ROOT / "pages/training.py"), default_timeout=60)
     at.run()
     assert not at.exception and at.selectbox(key="tl_dataset").value == "mnist"

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fakes import write_fake_cifar10
 from streamlit.testing.v1 import AppTest
 
 from sam_core.training import RunConfig, RunStore
-from sam_core.training.data import write_fake_cifar10
 from sam_core.training.worker import create, execute
 
 ROOT = Path(__file__).resolve().parents[1]

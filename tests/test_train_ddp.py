@@ -17,9 +17,10 @@ import sys
 
 import pytest
 import torch
+from fakes import write_fake_cifar10
 
 from sam_core.training import RunConfig, RunStore, worker
-from sam_core.training.data import epoch_plan, shard_plan, write_fake_cifar10
+from sam_core.training.data import epoch_plan, shard_plan
 from sam_core.training.distributed import check_batch
 from sam_core.training.models import build_model
 

@@ -6,6 +6,7 @@ import os
 import pickle
 import time
 
+import fakes
 import numpy as np
 import pytest
 import torch
@@ -16,7 +17,7 @@ from sam_core.training import data as D
 @pytest.fixture(scope="module")
 def cifar_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    D.write_fake_cifar10(root, n_train=300, n_test=60, seed=1)
+    fakes.write_fake_cifar10(root, n_train=300, n_test=60, seed=1)
     return root
 
 
@@ -49,7 +50,7 @@ def test_reads_cifar10_pickles_exactly(cifar_root):
 
 
 def test_users_subset_of_batches_is_read_and_noted(tmp_path):
-    folder = D.write_fake_cifar10(tmp_path, n_train=100, n_test=20, batches=1)
+    folder = fakes.write_fake_cifar10(tmp_path, n_train=100, n_test=20, batches=1)
     assert sorted(os.listdir(folder)) == ["batches.meta", "data_batch_1", "test_batch"]
     raw = D.load_raw("cifar10", tmp_path, download=False)
     assert raw.x_train.shape[0] == 100 and "1 of 5" in raw.note
@@ -107,7 +108,7 @@ def test_cifar100_layout(tmp_path):
 
 @pytest.mark.parametrize("gz", [True, False])
 def test_reads_mnist_idx(tmp_path, gz):
-    D.write_fake_mnist(tmp_path, n_train=50, n_test=20, seed=3, gz=gz)
+    fakes.write_fake_mnist(tmp_path, n_train=50, n_test=20, seed=3, gz=gz)
     raw = D.load_raw("mnist", tmp_path, download=False)
     assert raw.x_train.shape == (50, 1, 28, 28) and raw.x_test.shape == (20, 1, 28, 28)
     # independent parse of the IDX header/body
@@ -120,7 +121,7 @@ def test_reads_mnist_idx(tmp_path, gz):
 
 
 def test_fashion_mnist_folder(tmp_path):
-    D.write_fake_mnist(tmp_path, n_train=10, n_test=10, folder="FashionMNIST/raw")
+    fakes.write_fake_mnist(tmp_path, n_train=10, n_test=10, folder="FashionMNIST/raw")
     assert D.load_raw("fashionmnist", tmp_path, download=False).spec.label == "FashionMNIST"
     with pytest.raises(D.DatasetMissingError):
         D.load_raw("mnist", tmp_path, download=False)  # a different dataset's folder does not count

@@ -19,9 +19,10 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from fakes import write_fake_cifar10
 
 from sam_core.training import RunConfig, RunStore, launch, resume
-from sam_core.training.data import load_raw, prepare, write_fake_cifar10
+from sam_core.training.data import load_raw, prepare
 from sam_core.training.models import build_model
 
 pytestmark = pytest.mark.slow  # worker processes (a few seconds each); `make test` runs them

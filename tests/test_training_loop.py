@@ -5,10 +5,11 @@ import math
 
 import pytest
 import torch
+from fakes import write_fake_cifar10
 
 from sam_core.theory import effective_rho
 from sam_core.training import RunConfig, RunStore
-from sam_core.training.data import epoch_plan, write_fake_cifar10
+from sam_core.training.data import epoch_plan
 from sam_core.training.loop import Trainer, lr_at
 from sam_core.training.worker import create, execute
 

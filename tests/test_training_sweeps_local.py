@@ -17,10 +17,10 @@ import sys
 import time
 
 import pytest
+from fakes import write_fake_cifar10
 from streamlit.testing.v1 import AppTest
 
 from sam_core.training import RunStore
-from sam_core.training.data import write_fake_cifar10
 from sam_core.training.sweeps import sweep_frame
 
 pytestmark = pytest.mark.slow  # worker processes; `make test` runs them

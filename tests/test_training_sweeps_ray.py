@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 import pytest
+from fakes import write_fake_cifar10
 
 from sam_core.training import RunStore
-from sam_core.training.data import write_fake_cifar10
 from sam_core.training.sweeps import sweep_frame
 
 pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sam_core.training.data import DATASETS
+from sam_core.training.data import DATASETS, steps_per_epoch
 from sam_core.training.models import MODELS
 
 BASES = ("sgd", "adam", "adamw")
@@ -38,7 +38,9 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 class ConfigError(ValueError):
-    """One or more invalid fields; `.errors` holds one message per problem."""
+    """One or more invalid fields; `.errors` holds one message per problem (each names its field).
+
+    The training lab's one validation error: `sweeps.SweepError` (an invalid sweep) is a subclass."""
 
     def __init__(self, errors: list[str]):
         self.errors = list(errors)
@@ -126,8 +128,8 @@ class RunConfig:
         return min(n, self.subset) if self.subset else n
 
     def steps_per_epoch(self, n_train: int | None = None) -> int:
-        n = self.train_size() if n_train is None else n_train
-        return n // self.batch_size
+        """Steps of an epoch over `n_train` examples (default: the nominal `train_size()`): full batches only."""
+        return steps_per_epoch(self.train_size() if n_train is None else n_train, self.batch_size)
 
     def resolved_hparams(self) -> dict[str, Any]:
         import sam_core

@@ -660,64 +660,10 @@ def eval_batches(x: torch.Tensor, y: torch.Tensor, spec: DatasetSpec, batch_size
         yield xb, y[i: i + batch_size].to(device, non_blocking=True)
 
 
-# ------------------------------------------------------------------------------------------- test data
-def write_fake_cifar10(root: str | os.PathLike, n_train: int = 200, n_test: int = 100, seed: int = 0,
-                       batches: int = 5) -> Path:
-    """Write random images in the real `cifar-10-batches-py` pickle format (tests, demos, smoke runs).
-
-    Labels are a deterministic function of the mean colour, so a network can learn them.
-    """
-    rng = np.random.default_rng(seed)
-    folder = Path(root) / "cifar-10-batches-py"
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def make(n):
-        y = rng.integers(0, 10, n)
-        base = (y[:, None] * 25 + 5).astype(np.int64)  # class-dependent brightness
-        x = np.clip(base + rng.integers(-40, 41, (n, 3072)), 0, 255).astype(np.uint8)
-        return x, y.tolist()
-
-    per = [n_train // batches + (1 if i < n_train % batches else 0) for i in range(batches)]
-    for i, n in enumerate(per, 1):
-        x, y = make(n)
-        with open(folder / f"data_batch_{i}", "wb") as f:
-            pickle.dump({b"batch_label": b"fake", b"labels": y, b"data": x, b"filenames": [b""] * n}, f, protocol=2)
-    x, y = make(n_test)
-    with open(folder / "test_batch", "wb") as f:
-        pickle.dump({b"batch_label": b"fake", b"labels": y, b"data": x, b"filenames": [b""] * n_test}, f, protocol=2)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, f, protocol=2)
-    return folder
-
-
-def write_fake_mnist(root: str | os.PathLike, n_train: int = 200, n_test: int = 100, seed: int = 0,
-                     folder: str = "MNIST/raw", gz: bool = True) -> Path:
-    """Write random 28×28 digits in the IDX format torchvision downloads (`MNIST/raw/*-ubyte[.gz]`)."""
-    rng = np.random.default_rng(seed)
-    out = Path(root) / folder
-    out.mkdir(parents=True, exist_ok=True)
-
-    def write(name, arr):
-        header = bytes([0, 0, 0x08, arr.ndim]) + np.asarray(arr.shape, dtype=">i4").tobytes()
-        payload = header + arr.astype(np.uint8).tobytes()
-        if gz:
-            with gzip.open(out / (name + ".gz"), "wb") as f:
-                f.write(payload)
-        else:
-            (out / name).write_bytes(payload)
-
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        y = rng.integers(0, 10, n)
-        x = np.clip(y[:, None, None] * 25 + rng.integers(-30, 31, (n, 28, 28)), 0, 255)
-        write(f"{prefix}-images-idx3-ubyte", x)
-        write(f"{prefix}-labels-idx1-ubyte", y)
-    return out
-
-
 __all__ = [
     "DATASETS", "DatasetSpec", "DatasetMissingError", "DatasetFormatError", "RawData", "TrainData", "EpochPlan",
     "get_dataset_spec", "load_raw", "prepare", "replace_one", "symmetric_label_noise", "epoch_plan", "shard_plan",
     "steps_per_epoch", "augment_batch", "augment_one", "ResidentLoader", "PlanDataLoader", "eval_batches",
-    "write_fake_cifar10", "write_fake_mnist", "missing_message", "digits_split", "stratified_split", "on_disk",
+    "missing_message", "digits_split", "stratified_split", "on_disk",
     "available_datasets", "default_dataset", "DIGITS_TEST", "DIGITS_SEED",
 ]

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,80 @@ import torch
 DEBUG_DIR_ENV = "SAMLAB_DDP_DEBUG_DIR"  # tests: every rank saves its final flat weights there
 
 
+class SingleProcess:
+    """The rank of a run trained by one process: the trainer's whole view of "where am I".
+
+    `Trainer` talks to its rank only through this interface, which `DistContext` (a rank of a torchrun
+    job) implements too, so the training loop has no single-process / distributed branches:
+
+      rank, world, is_main     this process's place (0, 1, True here)
+      device(requested)        the device it trains on
+      shard                    (rank, world): its columns of every batch
+      wrap(model, opt, ...)    the network the closure calls (a DDP wrapper on ranks)
+      store(s), echo(f)        where it writes: the run store and the log (rank 0), or nothing
+      load_checkpoint(...)     the checkpoint's content (read by rank 0, given to every rank)
+      describe(...)            records the job's layout in the store (ranks only)
+      reduce_window(m, stop)   the metric window (mean over ranks) and whether the ranks stop now
+      stop_now(requested)      whether a stop requested here takes effect at once
+      epoch_metrics(model)     extra metrics every rank computes at an epoch end (a collective)
+      on_main(fn, ...)         fn(...) on rank 0, which measures, evaluates and checkpoints
+      at_end(model)            what every rank does after the last step
+    """
+
+    rank = 0
+    world = 1
+    local_rank = 0
+    backend = ""
+    is_main = True
+    shard = (0, 1)
+
+    def device(self, requested: str) -> torch.device:
+        return resolve_device(requested)
+
+    def wrap(self, model: torch.nn.Module, opt: Any, device: torch.device,
+             sync_perturbation: bool) -> torch.nn.Module:
+        return model
+
+    def store(self, store: Any) -> Any:
+        return store
+
+    def echo(self, echo: Callable[[str], None] | None) -> Callable[[str], None]:
+        return echo or _silent
+
+    def load_checkpoint(self, store: Any, run_id: str, device: torch.device) -> dict | None:
+        path = store.checkpoint_path(run_id)
+        return torch.load(path, map_location=device, weights_only=False) if path.exists() else None
+
+    def describe(self, store: Any, run_id: str, batch_size: int, sync_perturbation: bool) -> None:
+        pass
+
+    def reduce_window(self, m: torch.Tensor, stop: bool) -> tuple[torch.Tensor, bool]:
+        return m, stop
+
+    def stop_now(self, requested: bool) -> bool:
+        """A single process acts on a stop request at once (SIGTERM, the store's flag, `on_epoch`)."""
+        return requested
+
+    def epoch_metrics(self, model: torch.nn.Module) -> dict[str, float]:
+        return {}
+
+    def on_main(self, fn: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+        return fn(*args)
+
+    def at_end(self, model: torch.nn.Module) -> None:
+        pass
+
+
+SINGLE = SingleProcess()
+
+
+def _silent(_: str) -> None:
+    pass
+
+
 @dataclass(frozen=True)
 class DistContext:
-    """This process's place in a torchrun job."""
+    """This process's place in a torchrun job: the rank interface of `SingleProcess`, on N processes."""
 
     rank: int
     world: int
@@ -59,6 +131,54 @@ class DistContext:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def shard(self) -> tuple[int, int]:
+        return self.rank, self.world
+
+    def device(self, requested: str) -> torch.device:
+        return rank_device(self, requested)
+
+    def wrap(self, model: torch.nn.Module, opt: Any, device: torch.device,
+             sync_perturbation: bool) -> torch.nn.Module:
+        """DistributedDataParallel around `model`; the optimizer learns how to reduce SAM's passes."""
+        ids = [device.index] if device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        opt.distributed(net, sync_perturbation=sync_perturbation)
+        return net
+
+    def store(self, store: Any) -> Any:
+        """Only rank 0 opens the run store; the others write nothing."""
+        return store if self.is_main else NullStore()
+
+    def echo(self, echo: Callable[[str], None] | None) -> Callable[[str], None]:
+        return (echo if self.is_main else None) or _silent
+
+    def load_checkpoint(self, store: Any, run_id: str, device: torch.device) -> dict | None:
+        """Rank 0 reads the file, every rank gets its content (no shared filesystem needed)."""
+        state = None
+        if self.is_main and store.checkpoint_path(run_id).exists():
+            state = torch.load(store.checkpoint_path(run_id), map_location="cpu", weights_only=False)
+        return self.broadcast_object(state)
+
+    def describe(self, store: Any, run_id: str, batch_size: int, sync_perturbation: bool) -> None:
+        store.put_artifact(run_id, "distributed", {"world_size": self.world, "backend": self.backend,
+                                                   "sync_perturbation": sync_perturbation,
+                                                   "per_rank_batch": batch_size // self.world})
+
+    def stop_now(self, requested: bool) -> bool:
+        """Never at once: the ranks agree on a stop in the next window's all-reduce (`reduce_window`), so
+        all of them stop at the same step; `on_epoch`'s request (rank 0 only) is not honoured."""
+        return False
+
+    def epoch_metrics(self, model: torch.nn.Module) -> dict[str, float]:
+        return {"rank_weight_diff": self.weight_diff(model)}  # a collective: every rank
+
+    def on_main(self, fn: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+        return fn(*args) if self.is_main else default
+
+    def at_end(self, model: torch.nn.Module) -> None:
+        save_debug_weights(self, model)
 
     # ------------------------------------------------------------------------------ collectives
     def broadcast_object(self, obj: Any) -> Any:
@@ -87,6 +207,9 @@ class DistContext:
         diff = (w - w0).abs().max().reshape(1) if w.numel() else torch.zeros(1, device=w.device)
         dist.all_reduce(diff, op=dist.ReduceOp.MAX)
         return float(diff)
+
+
+Rank = SingleProcess | DistContext
 
 
 def detect() -> DistContext | None:
@@ -143,6 +266,19 @@ def shutdown(timeout_s: float = 120.0) -> None:
     except Exception:  # noqa: BLE001 - a peer is gone: nothing left to wait for
         pass
     dist.destroy_process_group()
+
+
+def resolve_device(name: str) -> torch.device:
+    """A single process's device: `auto` (the settings' choice) or the one named (cuda only if available)."""
+    if name == "auto":
+        from sam_core.settings import get_settings
+
+        return get_settings().torch_device()
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        from sam_core.training.config import ConfigError
+
+        raise ConfigError([f"device: {name} was requested but CUDA is not available here; use cpu or auto"])
+    return torch.device(name)
 
 
 def rank_device(ctx: DistContext, requested: str) -> torch.device:

@@ -16,7 +16,9 @@ The data order is a pure function of (seed, epoch), so a resume from a checkpoin
 and continues the step counter, the metrics and the warm-start vector exactly.
 
 Under torchrun (`dist` given) the same loop trains a DistributedDataParallel model, each rank on its
-share of every batch; `distributed.py` says how SAM's passes, γ_t and the metrics are reduced.
+share of every batch; `distributed.py` says how SAM's passes, γ_t and the metrics are reduced. The
+loop has no branch on it: what differs (who writes, who measures, how ranks agree on a stop) is asked
+of the trainer's rank object, `distributed.SingleProcess` or `distributed.DistContext`.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from sam_core.training.data import (
     prepare,
     replace_one,
 )
-from sam_core.training.distributed import DistContext, NullStore, check_batch, rank_device, save_debug_weights
+from sam_core.training.distributed import SINGLE, DistContext, Rank, check_batch
 from sam_core.training.models import build_model
 from sam_core.training.store import RunStore
 
@@ -57,16 +59,6 @@ TINY_INPUT = 256  # per-example input size (C·H·W) up to which a CPU run train
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        from sam_core.settings import get_settings
-
-        return get_settings().torch_device()
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError([f"device: {name} was requested but CUDA is not available here; use cpu or auto"])
-    return torch.device(name)
-
-
 def make_loss(cfg: RunConfig, num_classes: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Cross-entropy (optionally label-smoothed), or the squared loss ½‖f(x) − onehot(y)‖² averaged over
     the batch (Long & Bartlett's setting). Computed in float32 even under autocast."""
@@ -196,11 +188,28 @@ class _StopSignal:
         return False
 
 
+class _Window:
+    """The per-step metric rows since the last write, and the training time they took (Hessian and
+    evaluation time excluded: `overhead` is their running total)."""
+
+    def __init__(self, overhead: float):
+        self.reset(overhead)
+
+    def reset(self, overhead: float) -> None:
+        self.rows: list[torch.Tensor] = []
+        self.t0, self.overhead0 = time.perf_counter(), overhead
+
+    def seconds(self, overhead: float) -> float:
+        return time.perf_counter() - self.t0 - (overhead - self.overhead0)
+
+
 # ------------------------------------------------------------------------------------------- the run
 class Trainer:
     """Trains one run of the store; `run()` returns the final status ('finished' or 'stopped').
 
-    dist:     this rank of a torchrun job (None: a single process). Ranks other than 0 write nothing.
+    dist:     this rank of a torchrun job (None: a single process). Whatever differs between one
+              process and N ranks goes through `self.rank` (see `distributed.SingleProcess`): ranks
+              other than 0 write nothing, measure nothing, and agree with rank 0 on when to stop.
     on_epoch: called with (epoch, step, epoch metrics) after every epoch's evaluation (on rank 0);
               a true return stops the run there (checkpointed, 'stopped'; single process only).
               The Ray sweep executor reports to Tune through it.
@@ -210,23 +219,17 @@ class Trainer:
                  data: TrainData | None = None, dist: DistContext | None = None,
                  on_epoch: Callable[[int, int, dict], None] | None = None):
         self.cfg = cfg.validate()
-        self.dist = dist
-        self.is_main = dist is None or dist.is_main
-        if not self.is_main:
-            store, echo = NullStore(), None
-        self.store, self.run_id = store, run_id
-        self.echo = echo or (lambda s: None)
+        self.rank: Rank = SINGLE if dist is None else dist
+        self.store, self.run_id = self.rank.store(store), run_id
+        self.echo = self.rank.echo(echo)
         self._data = data
         self.on_epoch = on_epoch
 
     # ------------------------------------------------------------------------------ setup
     def setup(self) -> None:
         cfg = self.cfg
-        if self.dist is not None:
-            check_batch(cfg.batch_size, self.dist.world)
-            self.device = rank_device(self.dist, cfg.device)
-        else:
-            self.device = resolve_device(cfg.device)
+        check_batch(cfg.batch_size, self.rank.world)
+        self.device = self.rank.device(cfg.device)
         cuda = self.device.type == "cuda"
         self.channels_last = bool(cfg.channels_last and cuda)
         amp = bool(cfg.amp and cuda)
@@ -246,7 +249,7 @@ class Trainer:
         if cfg.batch_size > n:
             raise ConfigError([f"batch_size {cfg.batch_size} is larger than the training set read from disk "
                                f"({n} examples); use at most {n}"])
-        self.spe = n // cfg.batch_size
+        self.spe = cfg.steps_per_epoch(n)
         self.total = self.spe * cfg.epochs
         self.augment = self.spec.augment if cfg.augment is None else bool(cfg.augment)
         self.loss_fn = make_loss(cfg, self.spec.num_classes)
@@ -284,19 +287,13 @@ class Trainer:
         opt = sam_core.make_optimizer(cfg.optimizer, model.named_parameters(), base_optimizer=cls,
                                       **cfg.hparams, **kw)
         use_resident = cfg.loader == "resident" or (cfg.loader == "auto" and self.device.type == "cuda")
-        shard = (0, 1) if self.dist is None else (self.dist.rank, self.dist.world)
         if use_resident:
             loader = ResidentLoader(data.x_train, data.y_train, self.spec, cfg.batch_size, cfg.seed, self.augment,
-                                    self.device, self.channels_last, shard=shard)
+                                    self.device, self.channels_last, shard=self.rank.shard)
         else:
             loader = PlanDataLoader(data.x_train, data.y_train, self.spec, cfg.batch_size, cfg.seed, self.augment,
-                                    cfg.num_workers, shard=shard)
-        if self.dist is None:
-            return Replica(model, opt, loader)
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        opt.distributed(net, sync_perturbation=cfg.sync_perturbation)
-        return Replica(model, opt, loader, net=net)
+                                    cfg.num_workers, shard=self.rank.shard)
+        return Replica(model, opt, loader, net=self.rank.wrap(model, opt, self.device, cfg.sync_perturbation))
 
     # ------------------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> None:
@@ -311,18 +308,9 @@ class Trainer:
         _atomic_save(state, self.store.checkpoint_path(self.run_id))
 
     def load_checkpoint(self) -> bool:
-        if self.dist is None:
-            path = self.store.checkpoint_path(self.run_id)
-            if not path.exists():
-                return False
-            state = torch.load(path, map_location=self.device, weights_only=False)
-        else:  # rank 0 reads the file, every rank gets its content (no shared filesystem needed)
-            state = None
-            if self.is_main and self.store.checkpoint_path(self.run_id).exists():
-                state = torch.load(self.store.checkpoint_path(self.run_id), map_location="cpu", weights_only=False)
-            state = self.dist.broadcast_object(state)
-            if state is None:
-                return False
+        state = self.rank.load_checkpoint(self.store, self.run_id, self.device)
+        if state is None:
+            return False
         if len(state["replicas"]) != len(self.reps):
             raise ValueError("the checkpoint's number of networks does not match the configuration (stability mode)")
         for rep, st in zip(self.reps, state["replicas"]):
@@ -407,139 +395,128 @@ class Trainer:
         if tiny:
             torch.set_num_threads(1)
         try:
-            return self._run()
+            self._resume()
+            with _StopSignal() as sig:
+                return self._train(sig)
         finally:
             torch.set_num_threads(threads)
 
-    def _run(self) -> str:
-        cfg, store, rid = self.cfg, self.store, self.run_id
+    def _train(self, sig: _StopSignal) -> str:
+        """Every step: batch → optimizer step → log window → Hessian every k → at an epoch end evaluation
+        and checkpoint → stop check; after the last step the end-of-run measurements. Every rank runs
+        this same code; `self.rank` decides what a rank other than 0 skips or shares."""
+        cfg, rank = self.cfg, self.rank
+        self._start_clock()
+        if self.step == 0 and self._hessian_due():
+            rank.on_main(self._log_hessian)  # λ_max at the initial weights
+        window = _Window(self._overhead())
+        self._last_poll = self._t_ckpt = self._now = time.monotonic()
+        requested = stop = False  # a stop asked for on this process (store flag, SIGTERM) / one acted on
+        start_epoch, start_in = divmod(self.step, self.spe)
+        for epoch in range(start_epoch, cfg.epochs):
+            for batches in self._batches(epoch, start_in if epoch == start_epoch else 0):
+                lr = lr_at(cfg, self.step, self.total)
+                window.rows.append(self._train_step(batches, lr))
+                self.step += 1
+                end_of_epoch = self.step % self.spe == 0
+                if self._poll_due():
+                    requested = self._heartbeat(epoch) or sig.flag or requested
+                    stop = rank.stop_now(requested)
+                if self.step % cfg.log_every == 0 or end_of_epoch or stop:
+                    diverged, stop = self._flush(window, lr, requested)
+                    if diverged:
+                        return self._finish_diverged()
+                if self._hessian_due():
+                    rank.on_main(self._log_hessian)
+                if end_of_epoch:
+                    stop = self._end_epoch(epoch) or stop
+                if end_of_epoch or stop or self._checkpoint_due():
+                    rank.on_main(self._checkpoint)
+                if stop:
+                    return self._finish_stopped(epoch)
+        self._tick()
+        self.store.heartbeat(self.run_id, self.step, cfg.epochs, self.train_seconds)
+        rank.at_end(self.reps[0].model)
+        return rank.on_main(self._end_of_run, sig, default="finished")
+
+    def _resume(self) -> None:
+        """Continue from the checkpoint if there is one (the metric rows logged after it are dropped)."""
         resumed = self.load_checkpoint()
-        dropped = store.truncate_metrics(rid, self.step if resumed else -1)
+        dropped = self.store.truncate_metrics(self.run_id, self.step if resumed else -1)
         if resumed:
             self.echo(f"resumed from the checkpoint at step {self.step} ({dropped} later metric rows replaced)")
-        main, dist = self.is_main, self.dist
-        if dist is not None:
-            store.put_artifact(rid, "distributed", {"world_size": dist.world, "backend": dist.backend,
-                                                    "sync_perturbation": cfg.sync_perturbation,
-                                                    "per_rank_batch": cfg.batch_size // dist.world})
-        stop = stop_local = False  # distributed: a rank's own request, until the ranks agree at a flush
-        with _StopSignal() as sig:
-            t_run = time.perf_counter()
-            seconds0 = self.train_seconds
-            if self.step == 0 and cfg.hessian_every and main:
-                self._log(0, self.hessian_point())
-            window: list[torch.Tensor] = []
-            t_win = time.perf_counter()
-            overhead0 = self.hessian_seconds + self.eval_seconds
-            last_poll = t_ckpt = time.monotonic()
-            start_epoch, start_in = divmod(self.step, self.spe)
-            for epoch in range(start_epoch, cfg.epochs):
-                iters = [rep.loader.batches(epoch, start_in if epoch == start_epoch else 0) for rep in self.reps]
-                for batches in zip(*iters):
-                    lr = lr_at(cfg, self.step, self.total)
-                    for rep, (xb, yb) in zip(self.reps, batches):
-                        xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
-                        if self.channels_last and xb.dim() == 4:
-                            xb = xb.contiguous(memory_format=torch.channels_last)
-                        for g in rep.opt.param_groups:
-                            g["lr"] = lr
-                        rep.opt.step(make_closure(rep, xb, yb, self.loss_fn, self.autocast), bn_model=rep.model)
-                    rep0 = self.reps[0]
-                    row = [rep0.opt.stats[k] for k in WINDOW_KEYS] + [rep0.holder["correct"] / len(yb)]
-                    if len(self.reps) > 1:
-                        row.append(param_distance(rep0.model, self.reps[1].model))
-                    window.append(torch.stack([r.float() for r in row]))
-                    self.step += 1
-                    end_of_epoch = self.step % self.spe == 0
-                    now = time.monotonic()
-                    poll = now - last_poll >= cfg.poll_seconds
-                    if poll:
-                        last_poll = now
-                        self.train_seconds = seconds0 + time.perf_counter() - t_run
-                        if dist is None:
-                            stop = store.heartbeat(rid, self.step, epoch, self.train_seconds) or sig.flag
-                        else:
-                            stop_local = store.heartbeat(rid, self.step, epoch, self.train_seconds) or sig.flag \
-                                or stop_local
-                    if self.step % cfg.log_every == 0 or end_of_epoch or stop:
-                        overhead = self.hessian_seconds + self.eval_seconds - overhead0
-                        if dist is None:
-                            diverged = self._flush(window, time.perf_counter() - t_win - overhead, lr, yb)
-                        else:  # one all-reduce: the window's metrics (mean over ranks) and the stop flags
-                            diverged, stop = self._flush(window, time.perf_counter() - t_win - overhead, lr, yb,
-                                                         stop_local)
-                        window, t_win = [], time.perf_counter()
-                        overhead0 = self.hessian_seconds + self.eval_seconds
-                        if diverged:
-                            self.train_seconds = seconds0 + time.perf_counter() - t_run
-                            return self._finish_diverged()
-                    if cfg.hessian_every and self.step % cfg.hessian_every == 0 and main:
-                        self._log(self.step, self.hessian_point())
-                    if end_of_epoch:
-                        if dist is not None:
-                            diff = dist.weight_diff(self.reps[0].model)  # a collective: every rank
-                        if main:
-                            ep = self.epoch_point()
-                            if dist is not None:
-                                ep["rank_weight_diff"] = diff
-                            self._log(self.step, ep)
-                            self.echo(self._epoch_line(epoch, ep))
-                            if self.on_epoch is not None and self.on_epoch(epoch, self.step, ep) and dist is None:
-                                stop = True  # the caller asked to stop here (e.g. ASHA early stopping)
-                    if main and (end_of_epoch or stop or (now - t_ckpt) >= 60 * cfg.checkpoint_minutes):
-                        self.train_seconds = seconds0 + time.perf_counter() - t_run
-                        self.save_checkpoint()
-                        t_ckpt = now
-                    if stop:
-                        store.heartbeat(rid, self.step, epoch, self.train_seconds)
-                        store.finish(rid, "stopped", message=f"stopped at step {self.step}; resume continues here")
-                        self.echo(f"stopped at step {self.step}")
-                        return "stopped"
-            self.train_seconds = seconds0 + time.perf_counter() - t_run
-            store.heartbeat(rid, self.step, cfg.epochs, self.train_seconds)
-            if dist is not None:
-                save_debug_weights(dist, self.reps[0].model)
-                if not main:
-                    return "finished"
-            stopped_msg = (f"stopped during the end-of-run measurements after all {self.step} steps; resume "
-                           f"runs them again")
-            if store.stop_requested(rid) or sig.flag:  # a Stop that came after the last step's poll
-                store.finish(rid, "stopped", message=stopped_msg)
-                self.echo(stopped_msg)
-                return "stopped"
-            self.final_spectrum(lambda: sig.flag or store.stop_requested(rid))
-            self._timing()
-            status = store.finish_unless_stopped(rid, f"finished {self.step} steps", stopped_msg)
-            return status
+        self.rank.describe(self.store, self.run_id, self.cfg.batch_size, self.cfg.sync_perturbation)
 
-    def _log(self, step: int, values: dict[str, float]) -> None:
-        self.store.log_metrics(self.run_id, [(step, k, v) for k, v in values.items()])
+    def _batches(self, epoch: int, start: int):
+        """Every step's batch for each network (the run, its stability twin): the epoch's plan from `start`."""
+        return zip(*[rep.loader.batches(epoch, start) for rep in self.reps])
 
-    def _flush(self, window: list[torch.Tensor], seconds: float, lr: float, yb, stop_local: bool | None = None):
-        """Write the window's means (one device→host transfer). Returns True if the loss diverged.
+    def _train_step(self, batches, lr: float) -> torch.Tensor:
+        """One optimizer step of every network on its batch; returns the main run's row of the window:
+        its `WINDOW_KEYS` stats, the batch accuracy (and the twin distance in stability mode). No sync."""
+        for rep, (xb, yb) in zip(self.reps, batches):
+            xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+            if self.channels_last and xb.dim() == 4:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            for g in rep.opt.param_groups:
+                g["lr"] = lr
+            rep.opt.step(make_closure(rep, xb, yb, self.loss_fn, self.autocast), bn_model=rep.model)
+        rep0 = self.reps[0]
+        row = [rep0.opt.stats[k] for k in WINDOW_KEYS] + [rep0.holder["correct"] / len(yb)]
+        if len(self.reps) > 1:
+            row.append(param_distance(rep0.model, self.reps[1].model))
+        return torch.stack([r.float() for r in row])
 
-        Distributed (`stop_local` given): the window is first averaged over ranks together with the
-        ranks' stop flags (one all-reduce); returns (diverged, stop) — the same on every rank.
-        """
-        if stop_local is not None:
-            if not window:  # cannot happen (a flush follows a step), but keep the collectives matched
-                window = [torch.full((len(WINDOW_KEYS) + 1 + (len(self.reps) > 1),), math.nan, device=self.device)]
-            m, stop = self.dist.reduce_window(torch.stack(window).double(), stop_local)
-            m = m.cpu()
-            return self._write_window(m, seconds, lr, yb), stop
-        if not window:
+    # clocks: training seconds (the checkpoint's total + this session's), polls, timed checkpoints
+    def _start_clock(self) -> None:
+        self._t_run, self._seconds0 = time.perf_counter(), self.train_seconds
+
+    def _tick(self) -> None:
+        self.train_seconds = self._seconds0 + time.perf_counter() - self._t_run
+
+    def _overhead(self) -> float:
+        return self.hessian_seconds + self.eval_seconds
+
+    def _poll_due(self) -> bool:
+        """Reads the clock (once a step; `_checkpoint_due` uses the same reading)."""
+        self._now = time.monotonic()
+        if self._now - self._last_poll < self.cfg.poll_seconds:
             return False
-        m = torch.stack(window).double().cpu()  # (k, n_keys): the one sync of this window
-        return self._write_window(m, seconds, lr, yb)
+        self._last_poll = self._now
+        return True
 
-    def _write_window(self, m: torch.Tensor, seconds: float, lr: float, yb) -> bool:
+    def _checkpoint_due(self) -> bool:
+        return self._now - self._t_ckpt >= 60 * self.cfg.checkpoint_minutes
+
+    def _hessian_due(self) -> bool:
+        return bool(self.cfg.hessian_every) and self.step % self.cfg.hessian_every == 0
+
+    # what a step does besides training
+    def _heartbeat(self, epoch: int) -> bool:
+        """Write step, epoch and training seconds; True if a stop was requested in the store."""
+        self._tick()
+        return self.store.heartbeat(self.run_id, self.step, epoch, self.train_seconds)
+
+    def _flush(self, window: _Window, lr: float, requested: bool) -> tuple[bool, bool]:
+        """Write the window's means (one device→host transfer) and start a new window.
+
+        Returns (diverged, stop). On ranks the window is first averaged over ranks together with their
+        stop requests (one all-reduce), so both answers are the same on every rank.
+        """
+        seconds = window.seconds(self._overhead())
+        m, stop = self.rank.reduce_window(torch.stack(window.rows).double(), requested)
+        diverged = self._write_window(m.cpu(), seconds, lr)
+        window.reset(self._overhead())
+        return diverged, stop
+
+    def _write_window(self, m: torch.Tensor, seconds: float, lr: float) -> bool:
         k = m.shape[0]
         means = m.mean(0).tolist()
         names = list(WINDOW_KEYS) + ["accuracy"] + (["twin_distance"] if len(self.reps) > 1 else [])
         vals = dict(zip(names, means))
         if len(self.reps) > 1:
             vals["twin_distance"] = float(m[-1, -1])  # the distance now, not a window mean
-        per_step = len(yb) * (1 if self.dist is None else self.dist.world)  # images of the global batch
+        per_step = self.cfg.batch_size  # images of the global batch (every rank's share is full)
         vals.update(lr=lr, epoch=self.step / self.spe, step_time=seconds / k if seconds > 0 else math.nan,
                     images_per_s=k * per_step / seconds if seconds > 0 else math.nan)
         if "rho" in self.hp:
@@ -547,7 +524,39 @@ class Trainer:
         self._log(self.step, vals)
         return not math.isfinite(float(m[:, 0].sum()))
 
+    def _log_hessian(self) -> None:
+        self._log(self.step, self.hessian_point())
+
+    def _end_epoch(self, epoch: int) -> bool:
+        """Rank 0 evaluates and logs the epoch (every rank joins `epoch_metrics`). True: stop here."""
+        extra = self.rank.epoch_metrics(self.reps[0].model)
+        return self.rank.stop_now(bool(self.rank.on_main(self._evaluate_epoch, epoch, extra)))
+
+    def _evaluate_epoch(self, epoch: int, extra: dict[str, float]) -> bool:
+        """Log the epoch's evaluation; True if `on_epoch` asks to stop (e.g. ASHA early stopping)."""
+        ep = self.epoch_point()
+        ep.update(extra)
+        self._log(self.step, ep)
+        self.echo(self._epoch_line(epoch, ep))
+        return self.on_epoch is not None and bool(self.on_epoch(epoch, self.step, ep))
+
+    def _checkpoint(self) -> None:
+        self._tick()
+        self.save_checkpoint()
+        self._t_ckpt = self._now
+
+    def _log(self, step: int, values: dict[str, float]) -> None:
+        self.store.log_metrics(self.run_id, [(step, k, v) for k, v in values.items()])
+
+    # ------------------------------------------------------------------------------ how a run ends
+    def _finish_stopped(self, epoch: int) -> str:
+        self.store.heartbeat(self.run_id, self.step, epoch, self.train_seconds)
+        self.store.finish(self.run_id, "stopped", message=f"stopped at step {self.step}; resume continues here")
+        self.echo(f"stopped at step {self.step}")
+        return "stopped"
+
     def _finish_diverged(self) -> str:
+        self._tick()
         self.store.heartbeat(self.run_id, self.step, self.step // self.spe, self.train_seconds)
         self._timing()
         msg = f"diverged at step {self.step}: the loss became NaN or infinite (a result, not a crash)"
@@ -555,6 +564,19 @@ class Trainer:
         self.store.finish(self.run_id, "finished", message=msg)
         self.echo(msg)
         return "finished"
+
+    def _end_of_run(self, sig: _StopSignal) -> str:
+        """After the last step (rank 0): the final spectrum and the timing, unless a Stop came first."""
+        store, rid = self.store, self.run_id
+        stopped_msg = (f"stopped during the end-of-run measurements after all {self.step} steps; resume "
+                       f"runs them again")
+        if store.stop_requested(rid) or sig.flag:  # a Stop that came after the last step's poll
+            store.finish(rid, "stopped", message=stopped_msg)
+            self.echo(stopped_msg)
+            return "stopped"
+        self.final_spectrum(lambda: sig.flag or store.stop_requested(rid))
+        self._timing()
+        return store.finish_unless_stopped(rid, f"finished {self.step} steps", stopped_msg)
 
     def _timing(self) -> None:
         self.store.put_artifact(self.run_id, "timing", {

@@ -39,7 +39,6 @@ ACTIVE = ("queued", "running")
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 SWEEP_ID_RE = re.compile(r"^sweep-\d{8}-\d{6}-[0-9a-f]{6}$")
 SWEEP_STATUSES = ("queued", "running", "finished", "stopped", "failed")
-TRIAL_STATES = ("pending", "started", "cancelled", "deleted")
 STALE_HEARTBEAT_S = 300.0  # for workers on another host (no pid check possible)
 
 _SCHEMA = """

@@ -28,7 +28,7 @@ def e2e_dirs(tmp_path_factory):
     runs, data = base / "runs", base / "data"
     runs.mkdir()
     data.mkdir()
-    from sam_core.training.data import write_fake_cifar10
+    from fakes import write_fake_cifar10
 
     write_fake_cifar10(data, n_train=128, n_test=32)  # the real cifar-10-batches-py format, tiny
     return runs, data

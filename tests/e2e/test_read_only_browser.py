@@ -50,8 +50,9 @@ def _set_text(page, label: str, value: str) -> bool:
 
 
 def test_read_only_browser_session_writes_nothing(tmp_path, browser):
+    from fakes import write_fake_cifar10
+
     from sam_core.training import RunStore
-    from sam_core.training.data import write_fake_cifar10
     from tests.test_read_only import _fill, tree
 
     runs, data = tmp_path / "runs", tmp_path / "data"

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from sam_core.training.config import ConfigError
+
 SEARCHES = ("grid", "random")
 EXECUTORS = ("local", "ray")
 MAX_TRIALS = 1000  # the most any sweep may hold (a page caps lower)
@@ -44,12 +46,8 @@ RAY_KEYS = {"address": None, "cpus_per_trial": 1.0, "gpus_per_trial": 0.0, "asha
             "asha_metric": "test_acc", "asha_mode": "max", "asha_grace": 1, "asha_reduction": 2.0}
 
 
-class SweepError(ValueError):
+class SweepError(ConfigError):
     """An invalid sweep; `.errors` holds one sentence per problem (each names its field)."""
-
-    def __init__(self, errors: list[str]):
-        self.errors = list(errors)
-        super().__init__("; ".join(self.errors))
 
 
 @dataclass
@@ -219,7 +217,7 @@ class SweepSpec:
     def trials(self) -> list[Trial]:
         """Validated, merged trials; raises SweepError naming every problem."""
         import sam_core
-        from sam_core.training.config import ConfigError, RunConfig
+        from sam_core.training.config import RunConfig
 
         self.validate()
         base = dict(self.base)
