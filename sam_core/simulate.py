@@ -119,7 +119,8 @@ class _Run:
     shared_noise: bool = False
 
 
-_OPTIONS = frozenset(f.name for f in fields(_Run)) - {"variant", "spec", "grad_fn", "w0", "steps", "lr", "hpv"}
+_OPTIONS = frozenset(f.name for f in fields(_Run)) - {"variant", "spec", "grad_fn", "w0", "steps", "lr",
+                                                       "hpv"}
 
 
 @dataclass
@@ -138,7 +139,8 @@ class _Trace:
     n_evals: int
 
 
-def _check(variant: Any, w0: torch.Tensor, steps: Any, momentum: float, noise: float, lr: Any) -> tuple[Any, Any]:
+def _check(variant: Any, w0: torch.Tensor, steps: Any, momentum: float, noise: float,
+           lr: Any) -> tuple[Any, Any]:
     """Every argument check of `simulate` but the hyperparameters': (the spec, the validated lr)."""
     spec = get_spec(variant)
     if w0.dim() != 2:
@@ -180,8 +182,8 @@ def _simulate(run: _Run) -> SimResult:
         losses, gnorms, gammas, ascents = _diagnostics(spec, run.grad_fn, tr.ws, tr.xis, hpv)
     tail_mean = tr.tail_sum / min(tail, steps) if tr.tail_sum is not None and steps else None
     if run.record:
-        return SimResult(torch.stack(tr.ws), _stack(losses, (0, N)), _stack(gnorms, (0, N)), _stack(gammas, (0, N)),
-                         _stack(ascents, (0, N, D)), tr.diverged, tail_mean, tr.n_evals)
+        return SimResult(torch.stack(tr.ws), _stack(losses, (0, N)), _stack(gnorms, (0, N)),
+                         _stack(gammas, (0, N)), _stack(ascents, (0, N, D)), tr.diverged, tail_mean, tr.n_evals)
     return SimResult(tr.w, None, None, None, None, tr.diverged, tail_mean, tr.n_evals)
 
 
@@ -235,8 +237,8 @@ def _loop(run: _Run, lr_b: Any, posthoc: bool) -> _Trace:
             xi = xi.expand(w.shape) if shared_noise else xi
         if posthoc and xi is not None:
             xis.append(xi)
-        d, st, n = rules.sam_direction(spec, [w], _with_noise(grad_fn, xi), hpv, state, t, batch_dims=1, keep_e=in_loop,
-                                       diagnostics=in_loop)
+        d, st, n = rules.sam_direction(spec, [w], _with_noise(grad_fn, xi), hpv, state, t, batch_dims=1,
+                                       keep_e=in_loop, diagnostics=in_loop)
         n_evals += n
         (w_new,), buf_new = base_step([w], d, lr_b, buf, momentum)
         ok = torch.isfinite(st["loss"] + rules._last_dim_sum(w_new))  # inf/NaN anywhere propagates
@@ -358,8 +360,8 @@ def _make_fused(variant: Any, gf_parts: Callable, static: dict, keys: tuple[str,
 def _simulate_fused(run: _Run) -> SimResult | None:
     """`simulate(record=False)` through a compiled step. None when this configuration cannot be compiled
     (the caller runs eagerly); raises _CompileFailed when compiling fails."""
-    variant, grad_fn, grad_parts, w0, steps, lr, hpv = (run.variant, run.grad_fn, run.grad_parts, run.w0, run.steps,
-                                                        run.lr, run.hpv)
+    variant, grad_fn, grad_parts, w0, steps = run.variant, run.grad_fn, run.grad_parts, run.w0, run.steps
+    lr, hpv = run.lr, run.hpv
     momentum, noise, seed, tail, should_stop = run.momentum, run.noise, run.seed, run.tail, run.should_stop
     N, D = w0.shape
     if not all(_per_traj_ok(v, N) for v in hpv.values()):
@@ -382,7 +384,8 @@ def _simulate_fused(run: _Run) -> SimResult | None:
                 def grad_parts(ps, grad_fn=grad_fn):  # noqa: E306 - the (N, D) gradient, cut into columns
                     loss, g = grad_fn(torch.stack(ps, 1))
                     return loss, list(g.unbind(1))
-            fn = _FUSED[key] = _make_fused(run.spec, grad_parts, dict(static), keys, bool(momentum), noise > 0)
+            fn = _FUSED[key] = _make_fused(run.spec, grad_parts, dict(static), keys, bool(momentum),
+                                           noise > 0)
             while len(_FUSED) > FUSED_CACHE:
                 _FUSED.popitem(last=False)
     dt, dev = w0.dtype, w0.device

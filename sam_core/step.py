@@ -49,6 +49,6 @@ def freeze(keep: torch.Tensor, new: Tensors, old: Tensors,
 
 
 def _rows(keep: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``keep`` with trailing singleton dimensions so that it broadcasts over one run's entries of ``like``."""
+    """``keep`` with trailing singleton dimensions, to broadcast over one run's entries of ``like``."""
     extra = like.dim() - keep.dim()
     return keep[(..., *([None] * extra))] if extra > 0 else keep

@@ -143,5 +143,6 @@ def test_simulate_resolved_is_simulate_and_the_race_resolves_once(monkeypatch):
     monkeypatch.setattr(sim_mod, "resolve_hparams", counting(sim_mod.resolve_hparams))
     tracks = run_tracks(L, "sam", {"rho": 0.1}, (1.0, -0.5), [0.05, 0.1], 20)
     assert calls == ["sam"] and len(tracks) == 2
-    ref = simulate("sam", L.grad_fn, torch.tensor([[1.0, -0.5]], dtype=torch.float64), 20, 0.1, hp={"rho": 0.1})
+    one = torch.tensor([[1.0, -0.5]], dtype=torch.float64)
+    ref = simulate("sam", L.grad_fn, one, 20, 0.1, hp={"rho": 0.1})
     assert tracks[1].w.tolist() == ref.w[:, 0].tolist()

@@ -7,8 +7,9 @@
 Each variant is one batched computation over its ρ × seeds runs (``R = len(rhos) * len(seeds)``,
 run ``r = i_rho * n_seeds + i_seed``; SGD has no ρ and runs once per seed). The update direction
 comes from :func:`sam_core.rules.sam_direction` with per-run ρ tensors; the base step is plain
-GD (optionally heavy-ball momentum) ``w ← w − lr d``, :func:`sam_core.step.base_step`. Runs with the same seed share the
-initialisation and the mini-batch order (common random numbers), whatever the variant or ρ.
+GD (optionally heavy-ball momentum) ``w ← w − lr d``, :func:`sam_core.step.base_step`. Runs with the
+same seed share the initialisation and the mini-batch order (common random numbers), whatever the
+variant or ρ.
 
 An *epoch* is one pass over the ``n_samples`` synthetic inputs in mini-batches of ``batch_size``
 (the last batch may be smaller), one full-batch step, or one step on the population loss

@@ -99,8 +99,8 @@ def run_tracks(landscape: Landscape, variant: str, hp: dict | None, start, lrs: 
     n = len(lrs)
     w0 = torch.tensor([[x, y]], dtype=torch.float64).repeat(n, 1)
     lr = float(lrs[0]) if n == 1 else torch.tensor([float(v) for v in lrs], dtype=torch.float64)
-    res = simulate_resolved(variant, landscape.grad_fn, w0, int(steps), lr, hpv, momentum=momentum, noise=noise,
-                            seed=seed, record=True, shared_noise=True)
+    res = simulate_resolved(variant, landscape.grad_fn, w0, int(steps), lr, hpv, momentum=momentum,
+                            noise=noise, seed=seed, record=True, shared_noise=True)
     passes = get_spec(variant).passes
     out = []
     for i, lr_i in enumerate(lrs):
