@@ -305,10 +305,14 @@ def stable_direction(spec: Any, ctx: CombineStep, d: Tensors) -> Tensors:
     return scale(d, gamma, ctx.bd)
 
 
-def init_state(variant: Any, params: Sequence[torch.Tensor] | None = None) -> dict:
-    """A fresh rule state (`{}` unless the variant keeps one, e.g. infoSAM's gradient moments)."""
+def init_state(variant: Any) -> dict:
+    """A fresh rule state (`{}` unless the variant keeps one, e.g. infoSAM's gradient moments).
+
+    The rules build their state lazily from the first step's tensors, so no parameters are needed here; a
+    variant's own `init_state(params)` hook (docs/VARIANTS.md) is called with None, as it always was from
+    `simulate` and the optimizer."""
     spec = get_spec(variant)
-    return {} if spec.init_state is None else spec.init_state(params)
+    return {} if spec.init_state is None else spec.init_state(None)
 
 
 def sam_direction(

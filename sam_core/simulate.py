@@ -9,7 +9,12 @@ finite point and reported in `diverged_step` (a divergence is a result, not an e
 through `torch.compile`: one fused C++ loop per step instead of ~40 elementwise passes over the batch,
 5-20x faster on CPU once compiled (benchmarks/bench_lr_sweep.py). Only for `record=False` and stateless
 rules (not those whose spec says `stateful`: infoSAM, fsam, looksam, msam); when compiling fails (no C++ compiler, an untraceable gradient such as autograd)
-it warns once and the eager loop runs instead.
+it warns once and the eager loop runs instead. `shared_noise` runs eagerly too (the compiled step draws
+one sample per row).
+
+Both loops take the base step of every lab, `sam_core.step.base_step` (heavy ball, `w − lr·d`) and
+`step.freeze` (a diverged row keeps its last finite point). `simulate` validates its arguments;
+`simulate_resolved` is the same run for a caller that already resolved the hyperparameters (the race).
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ import types
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
 
 from sam_core import rules
 from sam_core.registry import get_spec, resolve_hparams, validate_lr
+from sam_core.step import base_step, freeze
 
 GradFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -73,6 +79,69 @@ def simulate(
     `shared_noise=True` gives every row the same draw per step (one (1, D) sample, as a single trajectory
     with this seed gets): rows that differ only in lr or a hyperparameter then see identical noise.
     """
+    spec, lr = _check(variant, w0, steps, momentum, noise, lr)
+    hpv = resolve_hparams(variant, **(hp or {}))
+    return _simulate(_Run(variant, spec, grad_fn, w0, steps, lr, hpv, momentum, noise, seed, record, tail,
+                          should_stop, compile, grad_parts, shared_noise))
+
+
+def simulate_resolved(variant: str, grad_fn: GradFn, w0: torch.Tensor, steps: int, lr: Any, hpv: dict,
+                      **options: Any) -> SimResult:
+    """`simulate` for a caller that has already resolved the hyperparameters: `hpv` is what
+    `registry.resolve_hparams(variant, …)` returned and is used as is (not validated again); every other
+    argument is checked as `simulate` checks it, and `options` are `simulate`'s keywords after `hp`."""
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise TypeError(f"simulate_resolved: unexpected keyword(s) {sorted(unknown)}")
+    spec, lr = _check(variant, w0, steps, options.get("momentum", 0.0), options.get("noise", 0.0), lr)
+    return _simulate(_Run(variant, spec, grad_fn, w0, steps, lr, hpv, **options))
+
+
+@dataclass(frozen=True, eq=False)
+class _Run:
+    """One checked `simulate` call: what the eager loop and the compiled step read."""
+
+    variant: Any  # the name (or spec) the caller gave: the compiled step's cache key
+    spec: Any
+    grad_fn: GradFn
+    w0: torch.Tensor
+    steps: int
+    lr: Any  # validated: a float, or a tensor of one lr per row
+    hpv: dict  # resolved hyperparameters
+    momentum: float = 0.0
+    noise: float = 0.0
+    seed: int = 0
+    record: bool = True
+    tail: int = 0
+    should_stop: Callable[[], bool] | None = None
+    compile: bool = False
+    grad_parts: Callable | None = None
+    shared_noise: bool = False
+
+
+_OPTIONS = frozenset(f.name for f in fields(_Run)) - {"variant", "spec", "grad_fn", "w0", "steps", "lr",
+                                                       "hpv"}
+
+
+@dataclass
+class _Trace:
+    """What the eager loop hands back: the final iterate, the divergence steps and whatever was recorded."""
+
+    w: torch.Tensor
+    diverged: torch.Tensor
+    ws: list[torch.Tensor]  # iterates w_0 … (record only)
+    xis: list[torch.Tensor]  # the steps' noise draws (posthoc diagnostics only)
+    losses: list[torch.Tensor]
+    gnorms: list[torch.Tensor]
+    gammas: list[torch.Tensor]
+    ascents: list[torch.Tensor]
+    tail_sum: torch.Tensor | None
+    n_evals: int
+
+
+def _check(variant: Any, w0: torch.Tensor, steps: Any, momentum: float, noise: float,
+           lr: Any) -> tuple[Any, Any]:
+    """Every argument check of `simulate` but the hyperparameters': (the spec, the validated lr)."""
     spec = get_spec(variant)
     if w0.dim() != 2:
         raise ValueError(f"w0 must have shape (N, D), got {tuple(w0.shape)}")
@@ -82,36 +151,40 @@ def simulate(
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     if not noise >= 0.0:
         raise ValueError(f"noise must be ≥ 0, got {noise}")
-    lr = validate_lr(lr)
-    hpv = resolve_hparams(variant, **(hp or {}))
+    return spec, validate_lr(lr)
+
+
+def _simulate(run: _Run) -> SimResult:
+    spec, hpv, w0, steps, tail = run.spec, run.hpv, run.w0, run.steps, run.tail
     N, D = w0.shape
-    if compile and not record and not spec.stateful:
+    # the compiled step draws one (N, D) sample per step: a shared (1, D) draw runs eagerly
+    if run.compile and not run.record and not spec.stateful and not run.shared_noise:
         try:
-            res = _simulate_fused(variant, grad_fn, grad_parts, w0, steps, lr, hpv, momentum, noise, seed, tail,
-                                  should_stop)
+            res = _simulate_fused(run)
         except _CompileFailed as cf:
             # the eager loop decides whose fault it was: if it fails too, the error is the caller's (a bad
             # input) and propagates; if it runs, the compiler is the problem and is not tried again
-            res = simulate(variant, grad_fn, w0, steps, lr, hp, momentum, noise, seed, record, tail, should_stop)
+            res = _simulate(replace(run, compile=False))
             _FUSED_FAILED.add(cf.key)
-            warnings.warn(f"simulate: compiling the {variant} step failed ({cf.reason}); ran it eagerly", stacklevel=2)
+            warnings.warn(f"simulate: compiling the {run.variant} step failed ({cf.reason}); ran it eagerly",
+                          stacklevel=3)
             return res
         if res is not None:
             return res
-    lr_b = lr.reshape(N, 1).to(w0) if isinstance(lr, torch.Tensor) else lr
+    lr_b = run.lr.reshape(N, 1).to(w0) if isinstance(run.lr, torch.Tensor) else run.lr
     # With record, a stateless rule's diagnostics (loss, ‖g‖, γ_t, ascent point) are functions of w_t and
     # the step's noise alone: one batched pass after the loop computes them for every step at once,
     # instead of ~15 extra small ops per step (the race's single trajectories are dispatch-bound).
-    posthoc = record and not spec.stateful and all(_per_traj_ok(v, N) for v in hpv.values())
-    w, diverged, ws, xis, losses, gnorms, gammas, ascents, tail_sum, n_evals = _loop(
-        spec, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record, posthoc, tail, should_stop, shared_noise)
-    if posthoc and len(ws) > 1:
-        losses, gnorms, gammas, ascents = _diagnostics(spec, grad_fn, ws, xis, hpv)
-    tail_mean = tail_sum / min(tail, steps) if tail_sum is not None and steps else None
-    if record:
-        return SimResult(torch.stack(ws), _stack(losses, (0, N)), _stack(gnorms, (0, N)), _stack(gammas, (0, N)),
-                         _stack(ascents, (0, N, D)), diverged, tail_mean, n_evals)
-    return SimResult(w, None, None, None, None, diverged, tail_mean, n_evals)
+    posthoc = run.record and not spec.stateful and all(_per_traj_ok(v, N) for v in hpv.values())
+    tr = _loop(run, lr_b, posthoc)
+    losses, gnorms, gammas, ascents = tr.losses, tr.gnorms, tr.gammas, tr.ascents
+    if posthoc and len(tr.ws) > 1:
+        losses, gnorms, gammas, ascents = _diagnostics(spec, run.grad_fn, tr.ws, tr.xis, hpv)
+    tail_mean = tr.tail_sum / min(tail, steps) if tr.tail_sum is not None and steps else None
+    if run.record:
+        return SimResult(torch.stack(tr.ws), _stack(losses, (0, N)), _stack(gnorms, (0, N)),
+                         _stack(gammas, (0, N)), _stack(ascents, (0, N, D)), tr.diverged, tail_mean, tr.n_evals)
+    return SimResult(tr.w, None, None, None, None, tr.diverged, tail_mean, tr.n_evals)
 
 
 def _per_traj_ok(v: Any, N: int) -> bool:
@@ -138,15 +211,16 @@ def _with_noise(grad_fn: GradFn, xi: torch.Tensor | None) -> Callable:
     return gf
 
 
-def _loop(variant, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record, posthoc, tail, should_stop,
-          shared_noise=False):
+def _loop(run: _Run, lr_b: Any, posthoc: bool) -> _Trace:
     """The eager loop of `simulate`; with `posthoc` it records iterates and noise draws only."""
-    N = w0.shape[0]
+    spec, grad_fn, hpv, steps, tail, record = run.spec, run.grad_fn, run.hpv, run.steps, run.tail, run.record
+    momentum, noise, should_stop, shared_noise = run.momentum, run.noise, run.should_stop, run.shared_noise
+    N = run.w0.shape[0]
     in_loop = record and not posthoc  # diagnostics computed step by step (stateful rules)
-    w = w0.detach().clone()
-    buf = torch.zeros_like(w)
-    state = rules.init_state(variant)
-    gen = torch.Generator(device=w.device).manual_seed(seed) if noise > 0 else None
+    w = run.w0.detach().clone()
+    buf = [torch.zeros_like(w)] if momentum else None
+    state = rules.init_state(spec)
+    gen = torch.Generator(device=w.device).manual_seed(run.seed) if noise > 0 else None
     alive = torch.ones(N, dtype=torch.bool, device=w.device)
     all_alive = True
     diverged = torch.full((N,), -1, dtype=torch.long, device=w.device)
@@ -163,25 +237,18 @@ def _loop(variant, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record,
             xi = xi.expand(w.shape) if shared_noise else xi
         if posthoc and xi is not None:
             xis.append(xi)
-        d, st, n = rules.sam_direction(variant, [w], _with_noise(grad_fn, xi), hpv, state, t, batch_dims=1, keep_e=in_loop,
-                                       diagnostics=in_loop)
+        d, st, n = rules.sam_direction(spec, [w], _with_noise(grad_fn, xi), hpv, state, t, batch_dims=1,
+                                       keep_e=in_loop, diagnostics=in_loop)
         n_evals += n
-        if momentum:
-            buf = momentum * buf + d[0]
-            step_dir = buf
-        else:
-            step_dir = d[0]
-        w_new = w - lr_b * step_dir
+        (w_new,), buf_new = base_step([w], d, lr_b, buf, momentum)
         ok = torch.isfinite(st["loss"] + rules._last_dim_sum(w_new))  # inf/NaN anywhere propagates
         if all_alive and bool(ok.all()):  # the common case: no bookkeeping needed
-            w = w_new
+            w, buf = w_new, buf_new
         else:
             diverged = torch.where(alive & ~ok, t, diverged)
             alive = alive & ok
             all_alive = bool(alive.all())
-            w = torch.where(alive[:, None], w_new, w)
-            if momentum:
-                buf = torch.where(alive[:, None], buf, torch.zeros_like(buf))
+            (w,), buf = freeze(alive, [w_new], [w], buf_new)
         if tail_sum is not None and t > steps - tail:
             tail_sum = tail_sum + w
         if record:
@@ -192,7 +259,7 @@ def _loop(variant, grad_fn, w0, steps, lr_b, hpv, momentum, noise, seed, record,
             gammas.append(st["gamma"])
             es = st["e"]
             ascents.append(ws[-2] + es[0][0] if es else ws[-2])
-    return w, diverged, ws, xis, losses, gnorms, gammas, ascents, tail_sum, n_evals
+    return _Trace(w, diverged, ws, xis, losses, gnorms, gammas, ascents, tail_sum, n_evals)
 
 
 def _diagnostics(variant, grad_fn, ws, xis, hpv):
@@ -275,16 +342,12 @@ def _make_fused(variant: Any, gf_parts: Callable, static: dict, keys: tuple[str,
             return loss, [g + x for g, x in zip(gs, xis)] if noisy else gs
 
         d, st, _ = rules.sam_direction(variant, ws, gf, hp, {}, t, batch_dims=1, diagnostics=False)
-        dirs = [mom * b + di for b, di in zip(bufs, d)] if momentum else d
-        new = [w - lr * di for w, di in zip(ws, dirs)]
+        new, new_bufs = base_step(ws, d, lr, bufs if momentum else None, mom)
         # alive/ok as 0/1 floats, not bools: bool tensors in and out made the fused CPU loop 5x slower
         ok = alive * torch.isfinite(st["loss"] + rules._sum_per_traj(new, 1)).to(ws[0].dtype)  # as eager
         div = div + (alive - ok) * t  # t at the step a trajectory blew up, 0 otherwise
-        keep = ok > 0
-        ws = [torch.where(keep, n, w) for n, w in zip(new, ws)]
-        if momentum:
-            bufs = [torch.where(keep, di, torch.zeros_like(di)) for di in dirs]
-        return ws, ok, div, bufs
+        ws, new_bufs = freeze(ok > 0, new, ws, new_bufs)
+        return ws, ok, div, new_bufs if momentum else bufs
 
     # dynamo keeps compiled code per code object and caps recompiles per code object: a code object of its
     # own per configuration keeps configurations from counting against each other, and lets the compiled
@@ -294,9 +357,12 @@ def _make_fused(variant: Any, gf_parts: Callable, static: dict, keys: tuple[str,
     return torch.compile(fn, dynamic=True, fullgraph=True)
 
 
-def _simulate_fused(variant, grad_fn, grad_parts, w0, steps, lr, hpv, momentum, noise, seed, tail, should_stop):
+def _simulate_fused(run: _Run) -> SimResult | None:
     """`simulate(record=False)` through a compiled step. None when this configuration cannot be compiled
     (the caller runs eagerly); raises _CompileFailed when compiling fails."""
+    variant, grad_fn, grad_parts, w0, steps = run.variant, run.grad_fn, run.grad_parts, run.w0, run.steps
+    lr, hpv = run.lr, run.hpv
+    momentum, noise, seed, tail, should_stop = run.momentum, run.noise, run.seed, run.tail, run.should_stop
     N, D = w0.shape
     if not all(_per_traj_ok(v, N) for v in hpv.values()):
         return None  # e.g. presam's per-parameter D: a list the trace would not see through
@@ -318,7 +384,8 @@ def _simulate_fused(variant, grad_fn, grad_parts, w0, steps, lr, hpv, momentum, 
                 def grad_parts(ps, grad_fn=grad_fn):  # noqa: E306 - the (N, D) gradient, cut into columns
                     loss, g = grad_fn(torch.stack(ps, 1))
                     return loss, list(g.unbind(1))
-            fn = _FUSED[key] = _make_fused(get_spec(variant), grad_parts, dict(static), keys, bool(momentum), noise > 0)
+            fn = _FUSED[key] = _make_fused(run.spec, grad_parts, dict(static), keys, bool(momentum),
+                                           noise > 0)
             while len(_FUSED) > FUSED_CACHE:
                 _FUSED.popitem(last=False)
     dt, dev = w0.dtype, w0.device
@@ -350,4 +417,4 @@ def _simulate_fused(variant, grad_fn, grad_parts, w0, steps, lr, hpv, momentum, 
         done = t
     diverged = torch.where(alive > 0, torch.full_like(div, -1), div).long()
     tail_mean = torch.stack(tail_sum, 1) / min(tail, steps) if tail_sum is not None and steps else None
-    return SimResult(torch.stack(ws, 1), None, None, None, None, diverged, tail_mean, get_spec(variant).passes * done)
+    return SimResult(torch.stack(ws, 1), None, None, None, None, diverged, tail_mean, run.spec.passes * done)

@@ -37,6 +37,7 @@ from sam_core.dynamics.problems.mlp import (
     unflatten,
 )
 from sam_core.registry import get_spec, resolve_hparams
+from sam_core.step import base_step
 from sam_core.theory import effective_rho, gd_edge, sam_edge
 from sam_core.threads import limited_threads
 
@@ -180,9 +181,8 @@ def _run_eos(variants, cfg, hparams, dev, yield_every_s):
         extra = {k: val for k, val in hparams.get(v, {}).items() if k != "rho"}
         hp = resolve_hparams(v, rho=cfg.rho, **extra) if "rho" in spec.hparams else resolve_hparams(v, **extra)
         params = init_mlp(sizes, seed=cfg.seed, device=dev)
-        runs[v] = dict(hp=hp, params=params, state=rules.init_state(v, params), v0=None, alive=True,
-                       buf=[torch.zeros_like(p) for p in params] if cfg.momentum else None,
-                       rho=float(hp["rho"]) if "rho" in hp else 0.0)
+        runs[v] = dict(hp=hp, params=params, state=rules.init_state(v), v0=None, alive=True,
+                       buf=[torch.zeros_like(p) for p in params] if cfg.momentum else None)
     res = EoSResult(config=cfg, variants=variants)
     for d in (res.steps, res.loss, res.grad_norm, res.sam_edge, res.eig_steps, res.top_eig, res.alignment,
               res.n_hvp):
@@ -229,10 +229,7 @@ def _run_eos(variants, cfg, hparams, dev, yield_every_s):
             t0 = time.perf_counter()
             d, stats, _ = rules.sam_direction(v, r["params"], grad_fn, r["hp"], r["state"], step + 1, lr=lr)
             with torch.no_grad():
-                if r["buf"] is not None:
-                    r["buf"] = [beta * m + di for m, di in zip(r["buf"], d)]
-                    d = r["buf"]
-                r["params"] = [p - lr * di for p, di in zip(r["params"], d)]
+                r["params"], r["buf"] = base_step(r["params"], d, lr, r["buf"], beta)
             res.train_s += time.perf_counter() - t0
             loss, gn = float(stats["loss"]), float(stats["grad_norm"])
             _log(res, v, step, loss, gn, cfg, r)

@@ -6,7 +6,8 @@ Building blocks:
   each run drawing its own mini-batches from a :class:`~sam_core.dynamics.problems.sampling.Sampling`; records
   ``(f(w_t) − f*)/(f(w_0) − f*)``. The direction comes from :func:`sam_core.rules.sam_direction`; the base
   step is ``w ← w − lr d`` (heavy ball optional). A run whose relative error becomes non-finite or exceeds
-  ``DIVERGED`` is frozen and reported in ``diverged_step`` (a divergence is a result).
+  ``DIVERGED`` is frozen and reported in ``diverged_step`` (a divergence is a result); the step and the
+  freezing are :func:`sam_core.step.base_step` and :func:`sam_core.step.freeze`, shared with the other labs.
 - :func:`theory_for`: the Unified SAM paper's step size γ and radius ρ for a problem and a sampling.
 - :func:`run_quadratic_lab`: the page's three experiments (curves per variant / λ, a λ × lr heatmap of the
   final relative error, sampling strategies at equal numbers of per-example gradient evaluations), as a
@@ -16,7 +17,7 @@ Building blocks:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,6 +29,7 @@ from sam_core import rules
 from sam_core.dynamics.problems.finite_sum import make_problem
 from sam_core.dynamics.problems.sampling import Sampling, theory_stepsizes
 from sam_core.registry import get_spec, resolve_hparams
+from sam_core.step import base_step, freeze
 from sam_core.threads import limited_threads
 
 __all__ = ["DIVERGED", "CurveSet", "QuadraticLabConfig", "QuadraticLabResult", "run_finite_sum",
@@ -71,15 +73,9 @@ def run_finite_sum(problem, variant: str, *, lr: Any, steps: int, hp: dict | Non
     gives R when they are all scalars (independent seeds: every run samples its own batches).
     ``noise``: std of Gaussian noise added to every gradient evaluation (same draw for all passes of a step).
     """
+    run = _Batch(steps, n_runs, seed, noise, momentum, n_records, should_stop)
     with limited_threads(threads):
-        return _run_finite_sum(problem, variant, lr, steps, hp, sampling, n_runs, seed, noise, momentum,
-                               n_records, label, should_stop)
-
-
-def _run_finite_sum(problem, variant, lr, steps, hp, sampling, n_runs, seed, noise, momentum, n_records,
-                    label, should_stop):
-    return _run_groups(problem, variant, [(lr, hp, sampling, label)], steps, n_runs, seed, noise, momentum,
-                       n_records, should_stop)[0]
+        return _run_groups(problem, variant, [_Group(lr, hp, sampling, label)], run)[0]
 
 
 def run_finite_sum_batched(problem, variant: str, configs: list[dict], *, steps: int, n_runs: int = 1, seed: int = 0,
@@ -94,10 +90,33 @@ def run_finite_sum_batched(problem, variant: str, configs: list[dict], *, steps:
     reweighting, since they share the drawn indices) and ``label``. Every configuration sees the mini-batches
     (and gradient noise) that its own call would have drawn (common random numbers across configurations).
     """
+    groups = [_Group(c["lr"], c.get("hp"), c.get("sampling"), c.get("label", "")) for c in configs]
     with limited_threads(threads):
-        return _run_groups(problem, variant, [(c["lr"], c.get("hp"), c.get("sampling"), c.get("label", ""))
-                                              for c in configs], steps, n_runs, seed, noise, momentum, n_records,
-                           should_stop)
+        return _run_groups(problem, variant, groups, _Batch(steps, n_runs, seed, noise, momentum, n_records,
+                                                            should_stop))
+
+
+@dataclass(frozen=True, eq=False)
+class _Group:
+    """One configuration of a batched run: its lr, hyperparameters, sampling and curve label."""
+
+    lr: Any
+    hp: dict | None = None
+    sampling: Sampling | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class _Batch:
+    """What every configuration of one batched run shares."""
+
+    steps: int
+    n_runs: int | None = None
+    seed: int = 0
+    noise: float = 0.0
+    momentum: float = 0.0
+    n_records: int = 300
+    should_stop: Callable[[], bool] | None = None
 
 
 def _merge_hp(hps: list[dict], S: int, dtype, device) -> dict:
@@ -117,13 +136,15 @@ def _merge_hp(hps: list[dict], S: int, dtype, device) -> dict:
     return out
 
 
-def _run_groups(problem, variant, groups, steps, n_runs, seed, noise, momentum, n_records, should_stop):
+def _run_groups(problem, variant: str, groups: list[_Group], run: _Batch) -> list[CurveSet]:
     """The loop behind :func:`run_finite_sum` (one group) and :func:`run_finite_sum_batched` (G groups of S runs,
     run ``g·S + s``): every group draws the same indices / noise, coefficients are per group."""
+    steps, n_runs, seed, noise, momentum = run.steps, run.n_runs, run.seed, run.noise, run.momentum
+    n_records, should_stop = run.n_records, run.should_stop
     spec = get_spec(variant)
     samplings = []
-    for _, _, smp, _ in groups:
-        smp = smp or Sampling("full")
+    for grp in groups:
+        smp = grp.sampling or Sampling("full")
         smp.check(problem.n)
         if problem.n == 1 and smp.kind != "full":
             smp = Sampling("full")
@@ -140,7 +161,7 @@ def _run_groups(problem, variant, groups, steps, n_runs, seed, noise, momentum, 
     G = len(groups)
     dtype, device = problem.w0.dtype, problem.w0.device
     if G == 1:
-        lr, hp = groups[0][0], dict(groups[0][1] or {})
+        lr, hp = groups[0].lr, dict(groups[0].hp or {})
         sizes = [v.numel() for v in [*hp.values(), lr] if isinstance(v, torch.Tensor) and v.dim() > 0]
         R = int(n_runs or (max(sizes) if sizes else 1))
         S = R
@@ -150,8 +171,8 @@ def _run_groups(problem, variant, groups, steps, n_runs, seed, noise, momentum, 
     else:
         S = int(n_runs or 1)
         R = G * S
-        lr_t = torch.tensor([float(g[0]) for g in groups], dtype=dtype, device=device).repeat_interleave(S)
-        hp = _merge_hp([dict(g[1] or {}) for g in groups], S, dtype, device)
+        lr_t = torch.tensor([float(g.lr) for g in groups], dtype=dtype, device=device).repeat_interleave(S)
+        hp = _merge_hp([dict(g.hp or {}) for g in groups], S, dtype, device)
     if not bool((torch.isfinite(lr_t) & (lr_t > 0)).all()):
         raise ValueError("lr must be finite and > 0 (every run)")
     hp = resolve_hparams(variant, **hp)
@@ -159,8 +180,8 @@ def _run_groups(problem, variant, groups, steps, n_runs, seed, noise, momentum, 
     rho_arr = _as_runs(rho_rec, R, dtype, device).cpu().numpy()
 
     w = problem.init(R)
-    buf = torch.zeros_like(w) if momentum else None
-    state = rules.init_state(variant, [w])
+    buf = [torch.zeros_like(w)] if momentum else None
+    state = rules.init_state(variant)
     f0 = float(problem.loss(problem.w0[None])[0])
     gap0 = f0 - problem.f_star
     alive = torch.ones(R, dtype=torch.bool, device=device)
@@ -194,11 +215,7 @@ def _run_groups(problem, variant, groups, steps, n_runs, seed, noise, momentum, 
             return loss, [g if xi is None else g + xi]
 
         d, _, n_ev = rules.sam_direction(variant, [w], grad_fn, hp, state, t, batch_dims=1, lr=lr_t)
-        step_dir = d[0]
-        if buf is not None:
-            buf = momentum * buf + step_dir
-            step_dir = buf
-        w_new = w - lr_col * step_dir
+        (w_new,), buf_new = base_step([w], d, lr_col, buf, momentum)
         last = t == int(steps) or (should_stop is not None and should_stop())
         if t % every == 0 or last:
             err = ((problem.loss(w_new) - problem.f_star) / gap0).to(torch.float64)
@@ -209,7 +226,7 @@ def _run_groups(problem, variant, groups, steps, n_runs, seed, noise, momentum, 
         if bool(bad.any()):
             div_step[bad] = t
             alive &= ~bad.to(device)
-        w = torch.where(alive[:, None], w_new, w)
+        (w,), buf = freeze(alive, [w_new], [w], buf_new)
         if err is not None:
             rec_steps.append(t)
             rec_err.append(torch.where(alive.cpu(), err.cpu(), torch.full_like(err.cpu(), float("nan"))))
@@ -222,7 +239,7 @@ def _run_groups(problem, variant, groups, steps, n_runs, seed, noise, momentum, 
     if "lam" in hp and not isinstance(hp["lam"], str):
         lam_all = _as_runs(hp["lam"], R, dtype, device).cpu().numpy()
     out = []
-    for k, (_, _, _, label) in enumerate(groups):
+    for k, label in enumerate(g.label for g in groups):
         sl = slice(k * S, (k + 1) * S)
         extra: dict = {}
         if lam_all is not None:

@@ -7,8 +7,9 @@
 Each variant is one batched computation over its ρ × seeds runs (``R = len(rhos) * len(seeds)``,
 run ``r = i_rho * n_seeds + i_seed``; SGD has no ρ and runs once per seed). The update direction
 comes from :func:`sam_core.rules.sam_direction` with per-run ρ tensors; the base step is plain
-GD (optionally heavy-ball momentum) ``w ← w − lr d``. Runs with the same seed share the
-initialisation and the mini-batch order (common random numbers), whatever the variant or ρ.
+GD (optionally heavy-ball momentum) ``w ← w − lr d``, :func:`sam_core.step.base_step`. Runs with the
+same seed share the initialisation and the mini-batch order (common random numbers), whatever the
+variant or ρ.
 
 An *epoch* is one pass over the ``n_samples`` synthetic inputs in mini-batches of ``batch_size``
 (the last batch may be smaller), one full-batch step, or one step on the population loss
@@ -36,6 +37,7 @@ from sam_core.dynamics.problems.autoencoder import (
     make_autoencoder_data,
 )
 from sam_core.registry import get_spec, resolve_hparams
+from sam_core.step import base_step
 from sam_core.threads import limited_threads
 
 __all__ = ["SaddleConfig", "SaddleResult", "escape_epochs", "run_saddle"]
@@ -199,7 +201,7 @@ def _run_saddle(variants, rhos, seeds, config, hparams, device, dtype, yield_eve
             hp = resolve_hparams(v, **extra)
         W = init_autoencoder(seeds, cfg.d, cfg.init_var, device=dev, dtype=dtype)
         params = [w.repeat(len(v_rhos), 1, 1) for w in W]  # (R, d, d): same init for every ρ
-        runs[v] = dict(rhos=v_rhos, R=R, hp=hp, params=params, state=rules.init_state(v, params),
+        runs[v] = dict(rhos=v_rhos, R=R, hp=hp, params=params, state=rules.init_state(v),
                        buf=[torch.zeros_like(p) for p in params] if cfg.momentum else None,
                        seed_of_run=torch.arange(R, device=dev) % n_s)
 
@@ -262,10 +264,7 @@ def _run_saddle(variants, rhos, seeds, config, hparams, device, dtype, yield_eve
 
                     d, stats, _ = rules.sam_direction(v, r["params"], grad_fn, r["hp"], r["state"], step,
                                                       batch_dims=1, lr=lr)
-                    if r["buf"] is not None:
-                        r["buf"] = [beta * m + di for m, di in zip(r["buf"], d)]
-                        d = r["buf"]
-                    r["params"] = torch._foreach_add(r["params"], d, alpha=-lr)  # w ← w − lr d
+                    r["params"], r["buf"] = base_step(r["params"], d, lr, r["buf"], beta)  # w ← w − lr d
                     gsum[v] = gsum[v] + stats["gamma"]
             record(epoch)
             for v in variants:

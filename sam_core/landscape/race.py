@@ -8,6 +8,8 @@
 A run that blows up (inf/NaN) stops at its last finite iterate; ``diverged_step`` says when.
 With ``equal_evals`` every variant gets the same number of gradient evaluations: ``steps`` is the
 budget, a variant with p passes per step runs ``steps // p`` steps (SAM 2, BSAM 3).
+Hyperparameters are resolved once, in ``run_tracks``; the resolved dict goes to ``simulate_resolved``,
+which does not validate it again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 
 from sam_core.landscape.functions import Landscape
 from sam_core.registry import get_spec, resolve_hparams
-from sam_core.simulate import simulate
+from sam_core.simulate import simulate_resolved
 
 
 @dataclass
@@ -97,8 +99,8 @@ def run_tracks(landscape: Landscape, variant: str, hp: dict | None, start, lrs: 
     n = len(lrs)
     w0 = torch.tensor([[x, y]], dtype=torch.float64).repeat(n, 1)
     lr = float(lrs[0]) if n == 1 else torch.tensor([float(v) for v in lrs], dtype=torch.float64)
-    res = simulate(variant, landscape.grad_fn, w0, int(steps), lr, hp=dict(hp or {}),
-                   momentum=momentum, noise=noise, seed=seed, record=True, shared_noise=True)
+    res = simulate_resolved(variant, landscape.grad_fn, w0, int(steps), lr, hpv, momentum=momentum,
+                            noise=noise, seed=seed, record=True, shared_noise=True)
     passes = get_spec(variant).passes
     out = []
     for i, lr_i in enumerate(lrs):

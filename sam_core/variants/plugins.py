@@ -166,7 +166,7 @@ def _smoke(spec: VariantSpec, fail) -> None:
             return sum(0.5 * 2.0 * (p * p).sum() for p in ps), [2.0 * p for p in ps]
 
         try:
-            state = rules.init_state(spec, w)
+            state = rules.init_state(spec)
             if not isinstance(state, dict):
                 fail(f"init_state must return a dict, got {type(state).__name__}")
             for t in (1, 2):
