@@ -96,7 +96,7 @@ class VariantSpec:
     ascent: Callable[[Any], list] | None = None  # (AscentStep) -> [e, …] (passes − 1 of them); None: SGD
     combine: Callable[[Any], list] | None = None  # (CombineStep) -> d; None: d = ∇L(w + e)
     stable_gamma: Callable[[Any], Any] | None = None  # (CombineStep) -> γ_t of `stable`; None: ‖g‖/‖d‖
-    init_state: Callable[[Any], dict] | None = None  # (params or None) -> a fresh state; None: {}
+    init_state: Callable[[], dict] | None = None  # () -> a fresh state (built lazily from the first step); None: {}
     stateful: bool = False  # keeps state across steps (a compiled sweep step cannot carry it)
     # one-pass rules that perturb *before* the only gradient (Momentum-SAM): e from the state, not from g
     lookahead: Callable[[Any], list] | None = None  # (AscentStep with g=None) -> e; with passes=1, ascent=None

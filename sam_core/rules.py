@@ -308,11 +308,10 @@ def stable_direction(spec: Any, ctx: CombineStep, d: Tensors) -> Tensors:
 def init_state(variant: Any) -> dict:
     """A fresh rule state (`{}` unless the variant keeps one, e.g. infoSAM's gradient moments).
 
-    The rules build their state lazily from the first step's tensors, so no parameters are needed here; a
-    variant's own `init_state(params)` hook (docs/VARIANTS.md) is called with None, as it always was from
-    `simulate` and the optimizer."""
+    The rules build their state lazily from the first step's tensors, so neither this nor a variant's own
+    `init_state()` hook (docs/VARIANTS.md) takes the parameters."""
     spec = get_spec(variant)
-    return {} if spec.init_state is None else spec.init_state(None)
+    return {} if spec.init_state is None else spec.init_state()
 
 
 def sam_direction(

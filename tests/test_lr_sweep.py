@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from sam_core.landscape import lr_sweep
 from sam_core.landscape.functions import make_landscape
 from sam_core.landscape.lr_sweep import (
     BASIN_SETUP,
@@ -17,13 +18,18 @@ from sam_core.landscape.lr_sweep import (
     basin_map,
     iter_sweep_lr,
     parse_range,
-    run_batch,
     start_points,
     sweep_grid,
     sweep_lr,
 )
 from sam_core.landscape.race import race, tracks_frame
+from sam_core.registry import resolve_hparams
 from sam_core.simulate import simulate
+
+
+def run_batch(L, variant, w0, lr, hp, *args, **kw):
+    """`lr_sweep.run_batch` takes resolved hyperparameters (its callers resolve them once, before any work)."""
+    return lr_sweep.run_batch(L, variant, w0, lr, resolve_hparams(variant, **hp), *args, **kw)
 
 
 # ----------------------------------------------------------------------------- the acceptance criteria

@@ -41,7 +41,7 @@ from sam_core.landscape.functions import Landscape
 from sam_core.landscape.race import race_steps
 from sam_core.registry import get_spec, resolve_hparams
 from sam_core.settings import get_settings
-from sam_core.simulate import simulate
+from sam_core.simulate import simulate_resolved
 
 CHUNK = 32_768  # trajectories per simulate call: x and y of a chunk stay in L2 cache (1.7x faster than 200k)
 # Memory layout of a batch: "col" keeps x and y each contiguous, so the per-trajectory norms (unrolled
@@ -319,10 +319,13 @@ def fast_cpu(threads: int | None = 1) -> Iterator[None]:
 
 
 
-def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, hp: dict | None, setup: SweepSetup,
+def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, hpv: dict, setup: SweepSetup,
               execution: Execution | None = None, *,
               should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``variant`` from every row of ``w0 (N, 2)``; ``lr`` and hp values may be (N,) tensors.
+    """Run ``variant`` from every row of ``w0 (N, 2)``; ``lr`` and hyperparameter values may be (N,) tensors.
+
+    ``hpv`` is what ``registry.resolve_hparams(variant, …)`` returned: the callers resolve (and so validate)
+    once, before any work, and the batch uses it as is (``simulate_resolved``).
 
     The run's settings come from ``setup``: ``setup.steps_for(variant)`` steps (fewer with equal gradient
     evaluations), its momentum, noise, seed and dtype; its start fields are not used (the starts are
@@ -357,13 +360,13 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, hp: dict
         w = w0[a:b].to(device=dev, dtype=dtype).contiguous()  # (n, 2)
         if layout == "col":
             w = w.T.contiguous().T  # same values, x and y each contiguous
-        hp_c = {k: (v[a:b].to(device=dev, dtype=dtype) if isinstance(v, torch.Tensor) and v.dim() else v)
-                for k, v in (hp or {}).items()}
+        hpv_c = {k: (v[a:b].to(device=dev, dtype=dtype) if isinstance(v, torch.Tensor) and v.dim() else v)
+                 for k, v in hpv.items()}
         with fast_cpu(ex.threads if on_cpu else None):
-            res = simulate(variant, landscape.grad_fn, w, steps, lr_t[a:b].contiguous(), hp=hp_c,
-                           momentum=setup.momentum, noise=noise, seed=setup.seed + a, record=False,
-                           tail=last_k if last_k > 1 else 0, compile=compile, grad_parts=landscape.grad_parts,
-                           should_stop=should_stop)
+            res = simulate_resolved(variant, landscape.grad_fn, w, steps, lr_t[a:b].contiguous(), hpv_c,
+                                    momentum=setup.momentum, noise=noise, seed=setup.seed + a, record=False,
+                                    tail=last_k if last_k > 1 else 0, compile=compile,
+                                    grad_parts=landscape.grad_parts, should_stop=should_stop)
         end = res.tail_mean if last_k > 1 and res.tail_mean is not None else res.final
         ends.append(end.double().cpu().numpy())
         divs.append((res.diverged_step >= 0).cpu().numpy())
@@ -402,7 +405,7 @@ def prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, dict] |
     for v in variants:
         h = dict((hp or {}).get(v, {}))
         try:
-            resolve_hparams(v, **h)
+            hv = resolve_hparams(v, **h)
         except ValueError:
             continue  # the page shows that error; nothing to compile
         key = (id(landscape), v, repr(sorted(h.items())), bool(momentum), noise > 0, dtype)
@@ -410,7 +413,7 @@ def prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, dict] |
             if len(_PREWARMED) > 1024:  # a long-running server: forget old ones (a repeat costs one tiny run)
                 _PREWARMED.clear()
             _PREWARMED.add(key)
-            todo.append((v, h))
+            todo.append((v, hv))
     if not todo:
         return None
 
@@ -421,9 +424,9 @@ def prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, dict] |
             return  # the sweep itself reports it
         w0 = _draw_starts(landscape, setup)
         lr = torch.full((8,), 1e-3, dtype=torch.float64)
-        for v, h in todo:
+        for v, hv in todo:
             try:
-                run_batch(landscape, v, w0, lr, h, setup, _COMPILED)
+                run_batch(landscape, v, w0, lr, hv, setup, _COMPILED)
             except Exception:  # noqa: BLE001 - a warm-up only; the sweep itself reports any error
                 pass
 
@@ -478,8 +481,8 @@ def iter_sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[s
     lr_b = torch.as_tensor(np.repeat(lrs, S))  # (L*S,) lr of each trajectory, lr-major
     w0_b = w0.repeat(L, 1)  # (L*S, 2) the same starts for every lr
     rows: list[dict] = []
-    for i_j, ((v, h), hpv) in enumerate(zip(jobs, hpv_all)):
-        end, div = run_batch(landscape, v, w0_b, lr_b, h, setup, should_stop=_stopper(stop_event))
+    for i_j, ((v, _), hpv) in enumerate(zip(jobs, hpv_all)):
+        end, div = run_batch(landscape, v, w0_b, lr_b, hpv, setup, should_stop=_stopper(stop_event))
         if _stopped(stop_event):
             return  # this variant did not finish: the table keeps the ones that did
         ok, dist = judge(landscape, end, div, setup.success)
@@ -531,14 +534,13 @@ def sweep_grid(landscape: Landscape, variant: str, lrs, param: str, values, hp: 
     targets(landscape, setup.success.target)
     hp = dict(hp or {})
     hp.pop(param, None)
-    # one check of the other hyperparameters and of every value (the error names the field), before any work
-    resolve_hparams(variant, **hp, **{param: torch.as_tensor(vals)})
     S, L, V = setup.starts, len(lrs), len(vals)
+    # one check of the other hyperparameters and of every value (the error names the field), before any work
+    hpv = resolve_hparams(variant, **hp, **{param: torch.as_tensor(np.tile(np.repeat(vals, S), L))})
     w0 = _draw_starts(landscape, setup)
     w0_b = w0.repeat(L * V, 1)  # (L*V*S, 2), order (lr, value, start)
     lr_b = torch.as_tensor(np.repeat(lrs, V * S))
-    val_b = torch.as_tensor(np.tile(np.repeat(vals, S), L))
-    end, div = run_batch(landscape, variant, w0_b, lr_b, {**hp, param: val_b}, setup, should_stop=should_stop)
+    end, div = run_batch(landscape, variant, w0_b, lr_b, hpv, setup, should_stop=should_stop)
     ok, dist = judge(landscape, end, div, setup.success)
     summ = _summary(ok.reshape(L, V, S), div.reshape(L, V, S), dist.reshape(L, V, S))
     rows = []
@@ -597,7 +599,8 @@ def basin_map(landscape: Landscape, variant: str, lr: float, hp: dict | None = N
     xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
     X, Y = np.meshgrid(xs, ys)
     w0 = torch.as_tensor(np.stack((X.ravel(), Y.ravel()), -1))
-    end, div = run_batch(landscape, variant, w0, float(lr), hp or {}, setup, should_stop=should_stop)
+    end, div = run_batch(landscape, variant, w0, float(lr), resolve_hparams(variant, **(hp or {})), setup,
+                         should_stop=should_stop)
     idx, dist = landscape.nearest(end, mins)
     label = np.where(div, -2, np.where(dist <= setup.success.tol, idx, -1)).reshape(n, n)
     return BasinMap(variant, xs, ys, label, mins, setup.success.tol)

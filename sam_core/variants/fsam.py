@@ -27,10 +27,6 @@ def ascent(s):
     return [scale(gt, hp["rho"] / (gt_norm + EPS), bd)]
 
 
-def init_state(params):
-    return {}
-
-
 SPEC = VariantSpec(
     name="fsam", label="Friendly SAM (FSAM)", passes=2,
     summary="Ascend along the gradient minus its running mean (the stochastic part), then step as SAM.",
@@ -47,5 +43,5 @@ SPEC = VariantSpec(
         "stable": STABLE,
     },
     note="Peer: pytorch_optimizer.FriendlySAM. Stateful: not in the compiled sweep step (runs eagerly).",
-    ascent=ascent, init_state=init_state, stateful=True,
+    ascent=ascent, stateful=True,
 )
