@@ -24,6 +24,7 @@ browser:
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: $(STAMP) browser lint
 	$(PY) -m pytest -q

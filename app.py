@@ -29,12 +29,21 @@ PAGES = {
     ],
     "Dynamics lab": [
         st.Page("pages/saddle.py", title="Saddle escape", icon=":material/moving:", url_path="saddle"),
-        st.Page("pages/quadratics.py", title="Quadratics & sampling", icon=":material/trending_down:", url_path="quadratics"),
-        st.Page("pages/edge_of_stability.py", title="Edge of stability", icon=":material/show_chart:", url_path="edge_of_stability"),
+        st.Page(
+            "pages/quadratics.py", title="Quadratics & sampling", icon=":material/trending_down:", url_path="quadratics"
+        ),
+        st.Page(
+            "pages/edge_of_stability.py",
+            title="Edge of stability",
+            icon=":material/show_chart:",
+            url_path="edge_of_stability",
+        ),
     ],
     "Training lab": [
         st.Page("pages/training.py", title="Training lab", icon=":material/model_training:", url_path="training"),
-        st.Page("pages/compare_runs.py", title="Compare runs", icon=":material/compare_arrows:", url_path="compare_runs"),
+        st.Page(
+            "pages/compare_runs.py", title="Compare runs", icon=":material/compare_arrows:", url_path="compare_runs"
+        ),
         st.Page("pages/training_sweeps.py", title="Sweeps", icon=":material/grid_view:", url_path="sweeps"),
     ],
     "About": [

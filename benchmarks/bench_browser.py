@@ -122,8 +122,10 @@ def _slider_changes(page, n: int, key_sel: str, timeout_s: float) -> list[float]
 
 
 def bench_slider(browser, url: str, args) -> None:
-    for label, q in (("default race (3 variants × 500 steps)", ""),
-                     ("8 variants × 2 000 steps", f"?variants={ALL8}&steps=2000")):
+    for label, q in (
+        ("default race (3 variants × 500 steps)", ""),
+        ("8 variants × 2 000 steps", f"?variants={ALL8}&steps=2000"),
+    ):
         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = ctx.new_page()
         page.goto(f"{url}/landscape{q}")
@@ -137,7 +139,9 @@ def bench_slider(browser, url: str, args) -> None:
                 before = plot_signature(page, ".st-key-ls_contour")
                 box = page.locator(".st-key-ls_contour .nsewdrag").first.bounding_box()
                 t0 = time.perf_counter()
-                page.mouse.click(box["x"] + box["width"] * (0.3 + 0.1 * i), box["y"] + box["height"] * (0.35 + 0.05 * i))
+                page.mouse.click(
+                    box["x"] + box["width"] * (0.3 + 0.1 * i), box["y"] + box["height"] * (0.35 + 0.05 * i)
+                )
                 wait_plot_change(page, before, ".st-key-ls_contour", args.timeout)
                 xs.append(time.perf_counter() - t0)
             row("click on the map → race from there", pct(xs), "target ≤ 1 s")
@@ -195,16 +199,34 @@ def bench_presets(browser, url: str, args, page_times: dict) -> None:
     page.get_by_role("tab", name="Sweeps").click()
     t0 = time.perf_counter()
     page.locator(".st-key-ls_run_sweep button").click()
-    _time_job(page, t0, ".st-key-ls_sweep_fig .js-plotly-plot", "sweep", "Fig. 2 preset: Run sweep",
-              "20 lrs × 500 starts × 1000 steps", args, page_times)
-    for key, title, first_sel in (("saddle", "SAM stuck at a saddle", ".st-key-saddle_loss .js-plotly-plot"),
-                                  ("eos", "The SAM edge of stability", ".st-key-eos_fig .js-plotly-plot")):
+    _time_job(
+        page,
+        t0,
+        ".st-key-ls_sweep_fig .js-plotly-plot",
+        "sweep",
+        "Fig. 2 preset: Run sweep",
+        "20 lrs × 500 starts × 1000 steps",
+        args,
+        page_times,
+    )
+    for key, title, first_sel in (
+        ("saddle", "SAM stuck at a saddle", ".st-key-saddle_loss .js-plotly-plot"),
+        ("eos", "The SAM edge of stability", ".st-key-eos_fig .js-plotly-plot"),
+    ):
         t0 = _from_home(page, url, title, args.timeout)
         _time_job(page, t0, first_sel, key, f"Home card '{title}'", "", args, page_times)
     t0 = time.perf_counter()
     page.goto(f"{url}/quadratics?run=1")
-    _time_job(page, t0, ".st-key-quadratics_curves .js-plotly-plot", "quadratics",
-              "Quadratics defaults (both extra experiments), URL run=1", "", args, page_times)
+    _time_job(
+        page,
+        t0,
+        ".st-key-quadratics_curves .js-plotly-plot",
+        "quadratics",
+        "Quadratics defaults (both extra experiments), URL run=1",
+        "",
+        args,
+        page_times,
+    )
     ctx.close()
 
 
@@ -226,8 +248,11 @@ def bench_two_tabs(browser, url: str, args, page_times: dict) -> None:
     one = page_times.get("saddle")
     if len(done) == 2:
         a, b = sorted(done.values())
-        row("two tabs start the saddle preset at once → first / second finished", f"{a:.1f} / {b:.1f} s",
-            f"one alone: {one:.1f} s" if one else "")
+        row(
+            "two tabs start the saddle preset at once → first / second finished",
+            f"{a:.1f} / {b:.1f} s",
+            f"one alone: {one:.1f} s" if one else "",
+        )
     else:
         row("two tabs start the saddle preset at once", f"> {2 * args.timeout} s", "timeout")
     for c in ctxs:
@@ -238,15 +263,63 @@ def bench_cli(args, page_times: dict) -> None:
     py = sys.executable
     out = Path(tempfile.mkdtemp())
     cmds = {
-        "sweep": [py, "-m", "demos.stability_sweep", "--function", "quartic", "--variants", "sgd,sam,ssam",
-                  "--rho", "0.1", "--lrs", "0.01:1.0:20", "--starts", "500", "--steps", "1000", "--tol", "0.2",
-                  "--csv", str(out / "s.csv")],
-        "saddle": [py, "-m", "demos.saddle_escape", "--variants", SADDLE["variants"], "--rho", SADDLE["rho"],
-                   "--seeds", str(SADDLE["seeds"]), "--epochs", str(SADDLE["epochs"]), "--lr", str(SADDLE["lr"]),
-                   "--csv", str(out / "a.csv"), "--quiet"],
-        "eos": [py, "-m", "demos.edge_of_stability", "--variants", EOS["variants"], "--lr", str(EOS["lr"]),
-                "--rho", str(EOS["rho"]), "--steps", str(EOS["steps"]), "--every", str(EOS["every"]),
-                "--csv", str(out / "e.csv"), "--quiet"],
+        "sweep": [
+            py,
+            "-m",
+            "demos.stability_sweep",
+            "--function",
+            "quartic",
+            "--variants",
+            "sgd,sam,ssam",
+            "--rho",
+            "0.1",
+            "--lrs",
+            "0.01:1.0:20",
+            "--starts",
+            "500",
+            "--steps",
+            "1000",
+            "--tol",
+            "0.2",
+            "--csv",
+            str(out / "s.csv"),
+        ],
+        "saddle": [
+            py,
+            "-m",
+            "demos.saddle_escape",
+            "--variants",
+            SADDLE["variants"],
+            "--rho",
+            SADDLE["rho"],
+            "--seeds",
+            str(SADDLE["seeds"]),
+            "--epochs",
+            str(SADDLE["epochs"]),
+            "--lr",
+            str(SADDLE["lr"]),
+            "--csv",
+            str(out / "a.csv"),
+            "--quiet",
+        ],
+        "eos": [
+            py,
+            "-m",
+            "demos.edge_of_stability",
+            "--variants",
+            EOS["variants"],
+            "--lr",
+            str(EOS["lr"]),
+            "--rho",
+            str(EOS["rho"]),
+            "--steps",
+            str(EOS["steps"]),
+            "--every",
+            str(EOS["every"]),
+            "--csv",
+            str(out / "e.csv"),
+            "--quiet",
+        ],
         "quadratics": [py, "-m", "demos.quadratic", "--csv", str(out / "q.csv"), "--quiet"],
     }
     for key, cmd in cmds.items():
@@ -256,8 +329,11 @@ def bench_cli(args, page_times: dict) -> None:
         try:
             subprocess.run(cmd, cwd=ROOT, check=True, timeout=args.timeout, stdout=subprocess.DEVNULL)
             t = time.perf_counter() - t0
-            row(f"{key}: CLI wall time (incl. start-up) · page / CLI", f"{t:.1f} s · {page_times[key] / t:.2f}×",
-                "target ≤ 1.3×")
+            row(
+                f"{key}: CLI wall time (incl. start-up) · page / CLI",
+                f"{t:.1f} s · {page_times[key] / t:.2f}×",
+                "target ≤ 1.3×",
+            )
         except Exception as exc:  # noqa: BLE001
             row(f"{key}: CLI", "failed", type(exc).__name__)
 

@@ -37,9 +37,13 @@ def sweep_once(starts: int) -> float:
     from sam_core.landscape.lr_sweep import Success, SweepSetup, sweep_lr
 
     t = time.perf_counter()
-    sweep_lr(make_landscape("quartic"), ["sgd", "sam", "ssam"], np.geomspace(0.01, 1, 20),
-             {"sam": {"rho": 0.1}, "ssam": {"rho": 0.1}},
-             SweepSetup(starts=starts, steps=1000, success=Success(tol=0.2)))
+    sweep_lr(
+        make_landscape("quartic"),
+        ["sgd", "sam", "ssam"],
+        np.geomspace(0.01, 1, 20),
+        {"sam": {"rho": 0.1}, "ssam": {"rho": 0.1}},
+        SweepSetup(starts=starts, steps=1000, success=Success(tol=0.2)),
+    )
     return time.perf_counter() - t
 
 
@@ -62,8 +66,13 @@ def main() -> None:
     for mode, label in (("plain", "fresh process (a CLI)"), ("pre", "fresh process, torch.compile modules imported")):
         out = []
         for _ in range(args.repeat):
-            r = subprocess.run([sys.executable, "-c", CHILD.format(root=ROOT), mode, str(args.starts)], env=env,
-                               capture_output=True, text=True, check=True)
+            r = subprocess.run(
+                [sys.executable, "-c", CHILD.format(root=ROOT), mode, str(args.starts)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             out.append(tuple(float(v) for v in r.stdout.split()[-2:]))
         first, again = statistics.median(o[0] for o in out), statistics.median(o[1] for o in out)
         print(f"  {label:<50} first {first:6.2f} s · again {again:5.2f} s · ratio {first / again:4.1f}×")
@@ -85,8 +94,10 @@ def main() -> None:
         out.append(job.result)
         pool.close()
     first, again = statistics.median(o[0] for o in out), statistics.median(o[1] for o in out)
-    print(f"  {'dashboard worker (warm, idle before the click)':<50} first {first:6.2f} s · again {again:5.2f} s · "
-          f"ratio {first / again:4.1f}×")
+    print(
+        f"  {'dashboard worker (warm, idle before the click)':<50} first {first:6.2f} s · again {again:5.2f} s · "
+        f"ratio {first / again:4.1f}×"
+    )
 
 
 if __name__ == "__main__":

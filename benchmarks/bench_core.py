@@ -20,9 +20,14 @@ from sam_core import hessian
 
 def small_cnn() -> torch.nn.Module:
     return torch.nn.Sequential(
-        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(32 * 8 * 8, 10),
+        torch.nn.Conv2d(3, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(16, 32, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(32 * 8 * 8, 10),
     )
 
 
@@ -76,11 +81,13 @@ def main() -> None:
 
     def train(k):
         for _ in range(k):
+
             def closure():
                 opt.zero_grad()
                 loss = loss_fn(model(x), y)
                 loss.backward()
                 return loss
+
             opt.step(closure)
 
     train(5)
@@ -90,25 +97,31 @@ def main() -> None:
     for rnd in range(4):
         op = hessian.HessianOperator(model, loss_fn, xb, yb)
         ref = float(hessian.top_eigenvalues(op, tol=1e-9, max_iter=80, seed=99).values[0])
-        out = {"power": _hvps_to_accuracy_power(op, ref, tol, rnd),
-               "lanczos": _hvps_to_accuracy_lanczos(op, ref, tol, None, rnd),
-               "lanczos_warm": _hvps_to_accuracy_lanczos(op, ref, tol, prev, rnd)}
+        out = {
+            "power": _hvps_to_accuracy_power(op, ref, tol, rnd),
+            "lanczos": _hvps_to_accuracy_lanczos(op, ref, tol, None, rnd),
+            "lanczos_warm": _hvps_to_accuracy_lanczos(op, ref, tol, prev, rnd),
+        }
         op.n_hvp = 0
         t0 = time.perf_counter()
         r = hessian.top_eigenvalues(op, tol=tol, v0=prev)  # what the training lab runs
         stop_t, stop_n, stop_v = time.perf_counter() - t0, r.n_hvp, float(r.values[0])
         prev = r.vectors[0]
         rows.append(out)
-        print(f"  round {rnd}: λ_ref={ref:.4f}  HVPs to reach 1e-3 of it: power {out['power']}, "
-              f"Lanczos {out['lanczos']}, Lanczos warm {out['lanczos_warm']}   "
-              f"[stopping rule: {stop_n} HVP, {stop_t * 1e3:.0f} ms, λ={stop_v:.4f}, "
-              f"rel. err {abs(stop_v - ref) / abs(ref):.1e}]")
+        print(
+            f"  round {rnd}: λ_ref={ref:.4f}  HVPs to reach 1e-3 of it: power {out['power']}, "
+            f"Lanczos {out['lanczos']}, Lanczos warm {out['lanczos_warm']}   "
+            f"[stopping rule: {stop_n} HVP, {stop_t * 1e3:.0f} ms, λ={stop_v:.4f}, "
+            f"rel. err {abs(stop_v - ref) / abs(ref):.1e}]"
+        )
         train(2)  # the weights move on, as during training
     p = statistics.mean(o["power"] for o in rows)
     lc = statistics.mean(o["lanczos"] for o in rows)
     lw = statistics.mean(o["lanczos_warm"] for o in rows[1:])
-    print(f"  mean HVPs to 1e-3 relative accuracy: power {p:.1f}, Lanczos cold {lc:.1f} (ratio {lc / p:.2f}), "
-          f"Lanczos warm-started {lw:.1f} (ratio {lw / p:.2f})  (goal ≤ 0.5)")
+    print(
+        f"  mean HVPs to 1e-3 relative accuracy: power {p:.1f}, Lanczos cold {lc:.1f} (ratio {lc / p:.2f}), "
+        f"Lanczos warm-started {lw:.1f} (ratio {lw / p:.2f})  (goal ≤ 0.5)"
+    )
 
 
 def _hvps_to_accuracy_power(op, ref, tol, seed, cap=300) -> int:

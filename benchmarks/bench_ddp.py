@@ -54,27 +54,66 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_fake_cifar10(tmp / "data", n_train=a.n_train, n_test=64)
-        cfg = {"dataset": "cifar10", "data_dir": str(tmp / "data"), "download": False, "model": a.model,
-               "optimizer": a.optimizer, "epochs": a.epochs, "batch_size": a.batch, "log_every": 10,
-               "hessian_every": 0, "final_top_k": 0, "final_density": False, "eval_train_size": 64,
-               "augment": False}
+        cfg = {
+            "dataset": "cifar10",
+            "data_dir": str(tmp / "data"),
+            "download": False,
+            "model": a.model,
+            "optimizer": a.optimizer,
+            "epochs": a.epochs,
+            "batch_size": a.batch,
+            "log_every": 10,
+            "hessian_every": 0,
+            "final_top_k": 0,
+            "final_density": False,
+            "eval_train_size": 64,
+            "augment": False,
+        }
         (tmp / "run.json").write_text(json.dumps(cfg))
-        base = [sys.executable, "-m", "sam_core.cli.train", "--config", str(tmp / "run.json"), "--runs-dir", str(tmp / "runs")]
-        dist = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(a.nproc),
-                "-m", "sam_core.cli.train", "--config", str(tmp / "run.json"), "--runs-dir", str(tmp / "runs")]
+        base = [
+            sys.executable,
+            "-m",
+            "sam_core.cli.train",
+            "--config",
+            str(tmp / "run.json"),
+            "--runs-dir",
+            str(tmp / "runs"),
+        ]
+        dist = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(a.nproc),
+            "-m",
+            "sam_core.cli.train",
+            "--config",
+            str(tmp / "run.json"),
+            "--runs-dir",
+            str(tmp / "runs"),
+        ]
         env0 = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
         cases = [
             ("1 process, 1 thread", base, dict(env0, OMP_NUM_THREADS="1")),
             (f"1 process, {a.nproc} threads", base, dict(env0, OMP_NUM_THREADS=str(a.nproc))),
-            (f"{a.nproc} ranks, m-sharpness", dist, dict(env0, OMP_NUM_THREADS="1",
-                                                         SAMLAB_DDP_DEBUG_DIR=str(tmp / "dbg_m"))),
-            (f"{a.nproc} ranks, --sync-perturbation", dist + ["--sync-perturbation"],
-             dict(env0, OMP_NUM_THREADS="1", SAMLAB_DDP_DEBUG_DIR=str(tmp / "dbg_s"))),
+            (
+                f"{a.nproc} ranks, m-sharpness",
+                dist,
+                dict(env0, OMP_NUM_THREADS="1", SAMLAB_DDP_DEBUG_DIR=str(tmp / "dbg_m")),
+            ),
+            (
+                f"{a.nproc} ranks, --sync-perturbation",
+                dist + ["--sync-perturbation"],
+                dict(env0, OMP_NUM_THREADS="1", SAMLAB_DDP_DEBUG_DIR=str(tmp / "dbg_s")),
+            ),
         ]
         store = RunStore(tmp / "runs")
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        print(f"{a.model} · {a.optimizer} · global batch {a.batch} · {a.n_train} examples × {a.epochs} epochs · "
-              f"{device} · torch {torch.__version__}")
+        print(
+            f"{a.model} · {a.optimizer} · global batch {a.batch} · {a.n_train} examples × {a.epochs} epochs · "
+            f"{device} · torch {torch.__version__}"
+        )
         print(f"{'case':34s} {'s/step':>9s} {'images/s':>10s} {'vs 1 thread':>12s} {'wall s':>8s}")
         ref = None
         for name, cmd, env in cases:

@@ -24,8 +24,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from sam_core.landscape import expr as E  # noqa: E402
 
-HAND = ["+".join(["(x**2-y**2)"] * 25), "+".join(["x**2*y**2"] * 25), "sin(" * 60 + "x" + ")" * 60,
-        "+".join(["sin(x*y)*cos(x-y)"] * 14), "+".join(["exp(-(x-1)**2-(y+1)**2)"] * 10)]
+HAND = [
+    "+".join(["(x**2-y**2)"] * 25),
+    "+".join(["x**2*y**2"] * 25),
+    "sin(" * 60 + "x" + ")" * 60,
+    "+".join(["sin(x*y)*cos(x-y)"] * 14),
+    "+".join(["exp(-(x-1)**2-(y+1)**2)"] * 10),
+]
 
 
 def best_of(fn, n=3) -> float:

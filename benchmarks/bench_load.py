@@ -124,8 +124,13 @@ def one_round(browser, url: str, n: int, timeout_s: float) -> dict:
     health.join(timeout_s)
     for c in [*ctxs, probe_ctx]:
         c.close()
-    return dict(health=health.lat, failures=health.failures, render=renders, probe=probe,
-                sweep=[sweeps.get(i, float("inf")) for i in clicked])
+    return dict(
+        health=health.lat,
+        failures=health.failures,
+        render=renders,
+        probe=probe,
+        sweep=[sweeps.get(i, float("inf")) for i in clicked],
+    )
 
 
 async def _protocol_open(url: str, query: str, timeout_s: float, hold_s: float = 0.0) -> tuple[float, float]:
@@ -136,8 +141,12 @@ async def _protocol_open(url: str, query: str, timeout_s: float, hold_s: float =
 
     t0 = time.perf_counter()
     first_plot = finished = float("inf")
-    async with connect(url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"],
-                       max_size=None, open_timeout=timeout_s) as ws:
+    async with connect(
+        url.replace("http", "ws", 1) + "/_stcore/stream",
+        subprotocols=["streamlit"],
+        max_size=None,
+        open_timeout=timeout_s,
+    ) as ws:
         msg = BackMsg()
         msg.rerun_script.query_string = query
         msg.rerun_script.page_name = "landscape"
@@ -170,8 +179,9 @@ def protocol_round(url: str, n: int, timeout_s: float, hold_s: float) -> dict:
     health.start()
 
     async def go():
-        crowd = [asyncio.create_task(_protocol_open(url, f"{FIG2}&tab=sweeps&run=1", timeout_s, hold_s))
-                 for _ in range(n)]
+        crowd = [
+            asyncio.create_task(_protocol_open(url, f"{FIG2}&tab=sweeps&run=1", timeout_s, hold_s)) for _ in range(n)
+        ]
         await asyncio.sleep(0.5)  # a newcomer arrives while the class renders and sweeps
         probe = await _protocol_open(url, FIG2, timeout_s)
         return await asyncio.gather(*crowd), probe
@@ -183,8 +193,13 @@ def protocol_round(url: str, n: int, timeout_s: float, hold_s: float) -> dict:
     crowd, probe = box[0] if box else ([(float("inf"),) * 2] * n, (float("inf"),) * 2)
     health.halt.set()
     health.join(timeout_s)
-    return dict(health=health.lat, failures=health.failures, render=[c[0] for c in crowd],
-                finished=[c[1] for c in crowd], probe=probe[0])
+    return dict(
+        health=health.lat,
+        failures=health.failures,
+        render=[c[0] for c in crowd],
+        finished=[c[1] for c in crowd],
+        probe=probe[0],
+    )
 
 
 def main() -> None:
@@ -198,8 +213,10 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="samlab-load-"))
     (base / "runs").mkdir()
     (base / "data").mkdir()
-    print(f"SAM Lab under load: {os.cpu_count()} CPUs, SAMLAB_MAX_JOBS={os.environ.get('SAMLAB_MAX_JOBS', 'default')}",
-          flush=True)
+    print(
+        f"SAM Lab under load: {os.cpu_count()} CPUs, SAMLAB_MAX_JOBS={os.environ.get('SAMLAB_MAX_JOBS', 'default')}",
+        flush=True,
+    )
     clients = args.clients.split(",")
     results: dict[str, dict[int, dict]] = {}
     with streamlit_server(base / "runs", base / "data", "bench-load-server.log") as url, chromium() as browser:
@@ -211,8 +228,11 @@ def main() -> None:
             results[kind] = {}
             for n in ns:
                 print(f"-- {kind}: {n} session(s)", flush=True)
-                results[kind][n] = (one_round(browser, url, n, args.timeout) if kind == "browser"
-                                    else protocol_round(url, n, args.timeout, args.hold))
+                results[kind][n] = (
+                    one_round(browser, url, n, args.timeout)
+                    if kind == "browser"
+                    else protocol_round(url, n, args.timeout, args.hold)
+                )
                 if kind == "protocol":
                     time.sleep(5)
     for kind, res in results.items():
@@ -226,8 +246,10 @@ def main() -> None:
             ren = r["render"]
             ratio = statistics.median(ren) / alone if alone else float("nan")
             fail = f", {r['failures']} failed" if r["failures"] else ""
-            print(f"| {n} | {pct(r['health'])} ({max(r['health'], default=0):.2f} s{fail}) | {pct(ren)} ({ratio:.2f}×) "
-                  f"| {r['probe']:.2f} s ({r['probe'] / alone:.2f}×) | {pct(r.get('sweep', r.get('finished', [])))} |")
+            print(
+                f"| {n} | {pct(r['health'])} ({max(r['health'], default=0):.2f} s{fail}) | {pct(ren)} ({ratio:.2f}×) "
+                f"| {r['probe']:.2f} s ({r['probe'] / alone:.2f}×) | {pct(r.get('sweep', r.get('finished', [])))} |"
+            )
     print("\ngoal with 6 sessions: health ≤ 1 s, a render ≤ 3 × its time alone")
 
 

@@ -52,7 +52,9 @@ def numpy_loop(variant: str, w: np.ndarray, lr: np.ndarray, steps: int) -> np.nd
                 d = grad(w + RHO * g / (np.linalg.norm(g, axis=1, keepdims=True) + 1e-12))
             else:  # ssam: USAM ascent, descent renormalised
                 ga = grad(w + RHO * g)
-                d = ga * (np.linalg.norm(g, axis=1, keepdims=True) / (np.linalg.norm(ga, axis=1, keepdims=True) + 1e-12))
+                d = ga * (
+                    np.linalg.norm(g, axis=1, keepdims=True) / (np.linalg.norm(ga, axis=1, keepdims=True) + 1e-12)
+                )
             w = w - lr * d
     return w
 
@@ -100,7 +102,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--baseline-steps", type=int, default=200, help="0: run the baselines in full")
     p.add_argument("--chunk", type=int, default=None, help="trajectories per simulate call (default: sweeps.CHUNK)")
-    p.add_argument("--layout", choices=["row", "col"], default=None, help="batch memory layout (default: sweeps.LAYOUT)")
+    p.add_argument(
+        "--layout", choices=["row", "col"], default=None, help="batch memory layout (default: sweeps.LAYOUT)"
+    )
     p.add_argument("--cold", action="store_true", help="compile into a fresh, empty inductor cache directory")
     p.add_argument("--no-eager", action="store_true", help="skip the eager sweep (~10 s)")
     args = p.parse_args()
@@ -111,9 +115,11 @@ def main() -> None:
     L = make_landscape("quartic")
     lrs = np.geomspace(0.01, 1.0, args.lrs)
     N = args.lrs * args.starts
-    print(f"quartic, {len(VARIANTS)} variants × {args.lrs} lrs × {args.starts} starts × {args.steps} steps "
-          f"({N} trajectories per variant), torch {torch.__version__}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"quartic, {len(VARIANTS)} variants × {args.lrs} lrs × {args.starts} starts × {args.steps} steps "
+        f"({N} trajectories per variant), torch {torch.__version__}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
 
     import sam_core.landscape.lr_sweep as sw
 
@@ -121,16 +127,23 @@ def main() -> None:
         sw.CHUNK = args.chunk
     if args.layout:
         sw.LAYOUT = args.layout
-    print(f"eager: chunks of {sw.CHUNK} trajectories, {sw.LAYOUT}-major batches; compiled: chunks of "
-          f"{sw.COMPILE_CHUNK}; 1 intra-op thread, denormals flushed")
+    print(
+        f"eager: chunks of {sw.CHUNK} trajectories, {sw.LAYOUT}-major batches; compiled: chunks of "
+        f"{sw.COMPILE_CHUNK}; 1 intra-op thread, denormals flushed"
+    )
 
     def run_sweep(compile: bool) -> tuple[float, dict]:
         t0 = time.perf_counter()
         per = {}
         for v in VARIANTS:
             t = time.perf_counter()
-            iters = sw.iter_sweep_lr(L, [v], lrs, {v: {"rho": RHO}} if v != "sgd" else None,
-                                     SweepSetup(starts=args.starts, steps=args.steps, success=Success(tol=0.2)))
+            iters = sw.iter_sweep_lr(
+                L,
+                [v],
+                lrs,
+                {v: {"rho": RHO}} if v != "sgd" else None,
+                SweepSetup(starts=args.starts, steps=args.steps, success=Success(tol=0.2)),
+            )
             if compile is False:
                 with _eager():
                     list(iters)
@@ -140,13 +153,20 @@ def main() -> None:
         return time.perf_counter() - t0, per
 
     def show(label: str, total: float, per: dict, target: bool = False) -> None:
-        print(f"{label:<44}{total:7.2f} s   (" + ", ".join(f"{v} {t:.2f} s" for v, t in per.items()) + ")"
-              + ("   target ≤ 3 s" if target else ""))
+        print(
+            f"{label:<44}{total:7.2f} s   ("
+            + ", ".join(f"{v} {t:.2f} s" for v, t in per.items())
+            + ")"
+            + ("   target ≤ 3 s" if target else "")
+        )
 
     first, per1 = run_sweep(True)
     # compiled only if use_compile said so and no step fell back to the eager loop
-    how = "compiled" if sw.use_compile(L, N * args.steps) and not sys.modules["sam_core.simulate"]._FUSED_FAILED \
+    how = (
+        "compiled"
+        if sw.use_compile(L, N * args.steps) and not sys.modules["sam_core.simulate"]._FUSED_FAILED
         else "EAGER (compile off or failed)"
+    )
     show(f"sweep_lr, {how}, first in this process:", first, per1)
     total, per = run_sweep(True)
     show(f"sweep_lr, {how}, again:", total, per, target=True)
@@ -171,8 +191,10 @@ def main() -> None:
     note = "" if scale == 1 else f"   ({bs} steps measured, ×{scale:g})"
     print(f"plain numpy loop, same batch:          {t_np:7.2f} s{note}")
     print(f"bare torch loop (no stats/NaN checks): {t_bare:7.2f} s{note}")
-    print(f"ratio numpy / sweep_lr:                {t_np / total:7.2f}x   (first sweep in the process: "
-          f"{t_np / first:.2f}x)")
+    print(
+        f"ratio numpy / sweep_lr:                {t_np / total:7.2f}x   (first sweep in the process: "
+        f"{t_np / first:.2f}x)"
+    )
     print(f"ratio bare eager torch / sweep_lr:     {t_bare / total:7.2f}x")
     if not args.no_eager:
         print(f"ratio eager sweep_lr / compiled:       {t_eager / total:7.2f}x")

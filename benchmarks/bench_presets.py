@@ -47,8 +47,12 @@ def bench_headless(fidelity: str) -> None:
                 first = time.perf_counter() - t0
         total = time.perf_counter() - t0
         held, detail = p.check(res)
-        row(f"headless {p.name}", f"{(first or total):.2f} s", f"{total:.2f} s",
-            ("held" if held else "NOT HELD") + f" · {detail}")
+        row(
+            f"headless {p.name}",
+            f"{(first or total):.2f} s",
+            f"{total:.2f} s",
+            ("held" if held else "NOT HELD") + f" · {detail}",
+        )
 
 
 def _old_quadratics(cfg) -> None:
@@ -65,7 +69,7 @@ def _old_quadratics(cfg) -> None:
         return theory_for(p, smp, lam)
 
     for v in cfg.variants:
-        for lam in (cfg.lams if v == "unified_sam" else (None,)):
+        for lam in cfg.lams if v == "unified_sam" else (None,):
             lr, hp, label = _variant_runs(v, lam, th, cfg, cfg.seeds)
             run_finite_sum(p, v, lr=lr, hp=hp, steps=cfg.steps, sampling=smp, n_runs=cfg.seeds, seed=1, label=label)
     lams = torch.tensor([float(x) for x in cfg.heat_lams], dtype=torch.float64)
@@ -77,11 +81,24 @@ def _old_quadratics(cfg) -> None:
     run_finite_sum(p, "unified_sam", lr=lr_r, hp={"rho": rho_r, "lam": lam_r}, steps=cfg.steps, sampling=smp, seed=2)
     lam = next(x for x in cfg.lams if not isinstance(x, str))
     budget = int(cfg.budget_epochs * p.n)
-    for s in [Sampling("full"), Sampling("uniform"), Sampling("nice", cfg.batch_size), Sampling("importance", 1),
-              Sampling("importance", 1, reweight=False)]:
+    for s in [
+        Sampling("full"),
+        Sampling("uniform"),
+        Sampling("nice", cfg.batch_size),
+        Sampling("importance", 1),
+        Sampling("importance", 1, reweight=False),
+    ]:
         t = theory_for(p, s, lam)
-        run_finite_sum(p, "unified_sam", lr=t["gamma"], hp={"rho": t["rho"], "lam": lam},
-                       steps=max(1, budget // (2 * s.examples_per_eval(p.n))), sampling=s, n_runs=S, seed=3)
+        run_finite_sum(
+            p,
+            "unified_sam",
+            lr=t["gamma"],
+            hp={"rho": t["rho"], "lam": lam},
+            steps=max(1, budget // (2 * s.examples_per_eval(p.n))),
+            sampling=s,
+            n_runs=S,
+            seed=3,
+        )
 
 
 def bench_quadratics(repeat: int) -> None:
@@ -91,8 +108,10 @@ def bench_quadratics(repeat: int) -> None:
 
     cfg = QuadraticLabConfig()  # the page's defaults, both extras on
     print("quadratics page defaults (curves + heatmap + sampling), best of", repeat, flush=True)
-    fns = {"per-config loop (before)": lambda: _old_quadratics(cfg),
-           "batched lab (after)": lambda: run_to_end(run_quadratic_lab(cfg))}
+    fns = {
+        "per-config loop (before)": lambda: _old_quadratics(cfg),
+        "batched lab (after)": lambda: run_to_end(run_quadratic_lab(cfg)),
+    }
     best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeat):  # interleaved, so that a change in the machine's load hits both alike
         for name, fn in fns.items():
@@ -104,12 +123,20 @@ def bench_quadratics(repeat: int) -> None:
         row(f"quadratics defaults: {name}", "", f"{t:.2f} s")
 
 
-PAGE_URL = {"pages/landscape.py": "landscape", "pages/saddle.py": "saddle",
-            "pages/edge_of_stability.py": "edge_of_stability", "pages/quadratics.py": "quadratics",
-            "pages/training.py": "training"}
-FIRST_PLOT = {"lr_sweep": ".st-key-ls_sweep_fig .js-plotly-plot", "saddle": ".st-key-saddle_loss .js-plotly-plot",
-              "eos": ".st-key-eos_fig .js-plotly-plot", "unified_lambda": ".st-key-quadratics_curves .js-plotly-plot",
-              "sampling": ".st-key-quadratics_curves .js-plotly-plot"}
+PAGE_URL = {
+    "pages/landscape.py": "landscape",
+    "pages/saddle.py": "saddle",
+    "pages/edge_of_stability.py": "edge_of_stability",
+    "pages/quadratics.py": "quadratics",
+    "pages/training.py": "training",
+}
+FIRST_PLOT = {
+    "lr_sweep": ".st-key-ls_sweep_fig .js-plotly-plot",
+    "saddle": ".st-key-saddle_loss .js-plotly-plot",
+    "eos": ".st-key-eos_fig .js-plotly-plot",
+    "unified_lambda": ".st-key-quadratics_curves .js-plotly-plot",
+    "sampling": ".st-key-quadratics_curves .js-plotly-plot",
+}
 
 
 def bench_browser(fidelity: str, timeout_s: float) -> None:
@@ -138,8 +165,12 @@ def bench_browser(fidelity: str, timeout_s: float) -> None:
                     row(f"page {p.name}", f"{t1:.1f} s", f"{time.perf_counter() - t0:.1f} s")
                 else:
                     page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout_s * 1000)
-                    row(f"page {p.name}", f"{time.perf_counter() - t0:.1f} s", "—",
-                        "Training lab configured; launch by hand (headless runner above)")
+                    row(
+                        f"page {p.name}",
+                        f"{time.perf_counter() - t0:.1f} s",
+                        "—",
+                        "Training lab configured; launch by hand (headless runner above)",
+                    )
             except Exception as exc:  # noqa: BLE001 - a timeout is a result here
                 row(f"page {p.name}", "", f"> {timeout_s:.0f} s", type(exc).__name__)
             ctx.close()

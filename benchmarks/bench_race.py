@@ -34,6 +34,7 @@ RHO = 0.1
 
 def numpy_race(start, lr: float, steps: int) -> float:
     """SGD, SAM and SSAM on the quartic from one start, plain numpy scalars: seconds taken."""
+
     def grad(w):
         return np.array([w[0] ** 3 - w[1], w[1] - w[0]])
 
@@ -86,8 +87,11 @@ def main() -> None:
     per = {}
     for v in variants:
         per[v] = best(lambda v=v: run_track(L, v, hp.get(v), L.start, L.lr, args.steps), args.repeat)
-    print(f"race from scratch ({len(variants)} simulate calls):  {t_full:6.3f} s   (" +
-          ", ".join(f"{v} {t * 1e3:.0f} ms" for v, t in per.items()) + ")")
+    print(
+        f"race from scratch ({len(variants)} simulate calls):  {t_full:6.3f} s   ("
+        + ", ".join(f"{v} {t * 1e3:.0f} ms" for v, t in per.items())
+        + ")"
+    )
 
     def shipped(fig) -> str:
         """What st.plotly_chart does with a figure: to_dict(), then JSON for the browser."""
@@ -110,8 +114,10 @@ def main() -> None:
     if args.function == "quartic" and len(variants) >= 3:
         t_np = best(lambda: numpy_race(L.start, L.lr, args.steps), args.repeat)
         t_ours = sum(per[v] for v in ("sgd", "sam", "ssam"))
-        print(f"plain numpy loop, SGD+SAM+SSAM:       {t_np:6.3f} s   simulate: {t_ours:.3f} s   "
-              f"ratio simulate / numpy: {t_ours / t_np:.2f}x")
+        print(
+            f"plain numpy loop, SGD+SAM+SSAM:       {t_np:6.3f} s   simulate: {t_ours:.3f} s   "
+            f"ratio simulate / numpy: {t_ours / t_np:.2f}x"
+        )
 
 
 if __name__ == "__main__":

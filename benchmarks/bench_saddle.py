@@ -38,7 +38,7 @@ def batched(cfg, device):
 def looped(cfg, device):
     t0 = time.perf_counter()
     for v in VARIANTS:
-        for rho in (RHOS if v != "sgd" else [0.0]):
+        for rho in RHOS if v != "sgd" else [0.0]:
             for s in SEEDS:
                 for _ in run_saddle([v], [rho], [s], cfg, device=device, yield_every_s=1e9):
                     pass
@@ -54,24 +54,34 @@ def main():
     args = ap.parse_args()
     cfg = SaddleConfig(epochs=args.epochs)
     n_runs = len(SEEDS) * (1 + 3 * len(RHOS))
-    print(f"torch {torch.__version__}, device {args.device}, load average {os.getloadavg()[0]:.2f} "
-          f"on {os.cpu_count()} CPUs")
-    print(f"default comparison: {len(VARIANTS)} variants x {len(RHOS)} rho x {len(SEEDS)} seeds = {n_runs} runs, "
-          f"{cfg.epochs} epochs x {cfg.steps_per_epoch} steps, d = {cfg.d}")
+    print(
+        f"torch {torch.__version__}, device {args.device}, load average {os.getloadavg()[0]:.2f} "
+        f"on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"default comparison: {len(VARIANTS)} variants x {len(RHOS)} rho x {len(SEEDS)} seeds = {n_runs} runs, "
+        f"{cfg.epochs} epochs x {cfg.steps_per_epoch} steps, d = {cfg.d}"
+    )
     t_full, t_first, updates, res = batched(cfg, args.device)
-    print(f"batched:  {t_full:7.2f} s for {cfg.epochs} epochs (target <= 10 s); first plot update after "
-          f"{t_first:.2f} s, {updates} updates")
+    print(
+        f"batched:  {t_full:7.2f} s for {cfg.epochs} epochs (target <= 10 s); first plot update after "
+        f"{t_first:.2f} s, {updates} updates"
+    )
     esc = res.escape_table(0.5)
     print(esc.to_string(index=False))
     small = SaddleConfig(epochs=args.loop_epochs if not args.full_loop else args.epochs)
     t_b_small, _, _, _ = batched(small, args.device)
     t_loop = looped(small, args.device)
     scale = cfg.epochs / small.epochs
-    print(f"on {small.epochs} epochs: batched {t_b_small:.2f} s, Python loop over runs {t_loop:.2f} s "
-          f"-> batched is {t_loop / t_b_small:.1f}x faster")
+    print(
+        f"on {small.epochs} epochs: batched {t_b_small:.2f} s, Python loop over runs {t_loop:.2f} s "
+        f"-> batched is {t_loop / t_b_small:.1f}x faster"
+    )
     if not args.full_loop:
-        print(f"loop extrapolated to {cfg.epochs} epochs: {t_loop * scale:.1f} s (measured batched: {t_full:.1f} s, "
-              f"ratio {t_loop * scale / t_full:.1f}x)")
+        print(
+            f"loop extrapolated to {cfg.epochs} epochs: {t_loop * scale:.1f} s (measured batched: {t_full:.1f} s, "
+            f"ratio {t_loop * scale / t_full:.1f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,9 @@ class _Stepper:
         self.model = build_model(model_name, 3, 32, 10, seed=0).to(device)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.opt = sam_core.make_optimizer(variant, self.model.named_parameters(), lr=0.05, momentum=0.9,
-                                           weight_decay=5e-4)
+        self.opt = sam_core.make_optimizer(
+            variant, self.model.named_parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4
+        )
         g = torch.Generator().manual_seed(0)
         self.x = torch.randn(batch, 3, 32, 32, generator=g).to(device)
         if channels_last:
@@ -81,6 +82,7 @@ class _Stepper:
                 _sync(self.device)
                 inside += time.perf_counter() - t
                 return loss
+
             return run_closure
 
         _sync(self.device)
@@ -93,8 +95,16 @@ class _Stepper:
         return total / steps, (total - inside) / steps
 
 
-def step_times(model_name: str, variants, device, batch: int = 128, steps: int = 5, blocks: int = 3,
-               amp: bool = False, channels_last: bool = False) -> dict[str, tuple[float, float, float]]:
+def step_times(
+    model_name: str,
+    variants,
+    device,
+    batch: int = 128,
+    steps: int = 5,
+    blocks: int = 3,
+    amp: bool = False,
+    channels_last: bool = False,
+) -> dict[str, tuple[float, float, float]]:
     """Per variant: (median seconds per step, median ratio to SGD, median fraction of the step spent
     outside the forward-backward passes). Blocks alternate between variants, so a load change on a
     shared machine hits all of them alike."""
@@ -121,9 +131,22 @@ def hessian_overhead(model: str, steps: int, device: str) -> dict:
         n = steps * 128
         write_fake_cifar10(f"{tmp}/data", n_train=n, n_test=256, seed=0)
         store = RunStore(f"{tmp}/runs")
-        cfg = RunConfig(dataset="cifar10", data_dir=f"{tmp}/data", download=False, model=model, optimizer="sam",
-                        hparams={"rho": 0.05}, epochs=1, batch_size=128, log_every=10, final_top_k=0,
-                        final_density=False, eval_train_size=0, test_subset=256, device=device)
+        cfg = RunConfig(
+            dataset="cifar10",
+            data_dir=f"{tmp}/data",
+            download=False,
+            model=model,
+            optimizer="sam",
+            hparams={"rho": 0.05},
+            epochs=1,
+            batch_size=128,
+            log_every=10,
+            final_top_k=0,
+            final_density=False,
+            eval_train_size=0,
+            test_subset=256,
+            device=device,
+        )
         rid = store.create_run(cfg.to_dict())
         Trainer(cfg, store, rid).run()
         t = store.get_artifact(rid, "timing")
@@ -131,9 +154,15 @@ def hessian_overhead(model: str, steps: int, device: str) -> dict:
     rest = t["train_seconds"] - t["hessian_seconds"] - t["eval_seconds"]
     warm = m["hessian_time"].dropna().iloc[1:]  # after the cold start at step 0
     per_step = rest / t["steps"]
-    return dict(steps=t["steps"], train_s=rest, hessian_s=t["hessian_seconds"], n_estimates=int(m["top_eig"].notna().sum()),
-                hvps=m["eig_hvps"].dropna().astype(int).tolist(), overhead=t["hessian_seconds"] / rest,
-                steady=float(warm.mean()) / (HESSIAN_EVERY * per_step) if len(warm) else float("nan"))
+    return dict(
+        steps=t["steps"],
+        train_s=rest,
+        hessian_s=t["hessian_seconds"],
+        n_estimates=int(m["top_eig"].notna().sum()),
+        hvps=m["eig_hvps"].dropna().astype(int).tolist(),
+        overhead=t["hessian_seconds"] / rest,
+        steady=float(warm.mean()) / (HESSIAN_EVERY * per_step) if len(warm) else float("nan"),
+    )
 
 
 def main() -> None:
@@ -157,19 +186,27 @@ def main() -> None:
             t, ratio, _ = res[v]
             line.append(f"{v.upper()} {1000 * t:7.1f} ms ({ratio:.2f}×)")
         print(" · ".join(line), flush=True)
-        print(f"  {'':9s} time outside the passes (optimizer shell): "
-              + " · ".join(f"{v.upper()} {100 * res[v][2]:.1f} %" for v in res), flush=True)
-    print(f"\n2. Hessian tracking at the default interval (every {HESSIAN_EVERY} steps, batch {HESSIAN_BATCH}, "
-          f"≤ {HESSIAN_ITERS} Lanczos iterations, warm-started; target ≤ 10 %)")
+        print(
+            f"  {'':9s} time outside the passes (optimizer shell): "
+            + " · ".join(f"{v.upper()} {100 * res[v][2]:.1f} %" for v in res),
+            flush=True,
+        )
+    print(
+        f"\n2. Hessian tracking at the default interval (every {HESSIAN_EVERY} steps, batch {HESSIAN_BATCH}, "
+        f"≤ {HESSIAN_ITERS} Lanczos iterations, warm-started; target ≤ 10 %)"
+    )
     r = hessian_overhead(a.hessian_model, a.hessian_steps, str(device))
-    print(f"  {a.hessian_model}, SAM, {r['steps']} steps: training {r['train_s']:.2f} s, Hessian {r['hessian_s']:.2f} s "
-          f"in {r['n_estimates']} estimates (HVPs each: {r['hvps']}) → overhead {100 * r['overhead']:.1f} % "
-          f"over this run, {100 * r['steady']:.1f} % per interval once warm-started")
+    print(
+        f"  {a.hessian_model}, SAM, {r['steps']} steps: training {r['train_s']:.2f} s, Hessian {r['hessian_s']:.2f} s "
+        f"in {r['n_estimates']} estimates (HVPs each: {r['hvps']}) → overhead {100 * r['overhead']:.1f} % "
+        f"over this run, {100 * r['steady']:.1f} % per interval once warm-started"
+    )
     if device.type == "cuda":
         print("\n3. CUDA throughput, bf16 autocast + channels_last, batch 512")
         for m in ("resnet18", "fast"):
-            res = step_times(m, ("sam",), device, batch=512, steps=a.steps, blocks=a.blocks, amp=True,
-                             channels_last=True)
+            res = step_times(
+                m, ("sam",), device, batch=512, steps=a.steps, blocks=a.blocks, amp=True, channels_last=True
+            )
             for v, (t, ratio, _) in res.items():
                 print(f"  {m:9s} {v.upper():4s} {512 / t:10.0f} images/s ({1000 * t:.1f} ms/step, {ratio:.2f}× SGD)")
     else:

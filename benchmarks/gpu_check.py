@@ -54,37 +54,63 @@ def main() -> None:
 
     dev = get_settings().torch_device()
     q = args.quick
-    print(f"device {dev}" + (f" · {torch.cuda.get_device_name(dev)}" if dev.type == "cuda" else "")
-          + f" · torch {torch.__version__}", flush=True)
+    print(
+        f"device {dev}"
+        + (f" · {torch.cuda.get_device_name(dev)}" if dev.type == "cuda" else "")
+        + f" · torch {torch.__version__}",
+        flush=True,
+    )
     L = make_landscape("quartic")
     lrs = np.geomspace(0.01, 1.0, 20)
     starts = 500 if q else 50_000  # × 20 lrs = 10⁶ trajectories
     for compile_mode in ("off", "on"):
         os.environ["SAMLAB_COMPILE"] = compile_mode
         for rep in ("first", "again"):
-            df = timed(f"sweep sgd,sam,ssam · {20 * starts:,} trajectories × 1000 steps · compile {compile_mode} "
-                       f"({rep})", lambda: sweep_lr(L, ["sgd", "sam", "ssam"], lrs, {"sam": {"rho": 0.1},
-                                                    "ssam": {"rho": 0.1}},
-                                                    SweepSetup(starts=starts, steps=1000, success=Success(tol=0.2))))
+            df = timed(
+                f"sweep sgd,sam,ssam · {20 * starts:,} trajectories × 1000 steps · compile {compile_mode} ({rep})",
+                lambda: sweep_lr(
+                    L,
+                    ["sgd", "sam", "ssam"],
+                    lrs,
+                    {"sam": {"rho": 0.1}, "ssam": {"rho": 0.1}},
+                    SweepSetup(starts=starts, steps=1000, success=Success(tol=0.2)),
+                ),
+            )
         if df is not None:
-            print("    success at the smallest / largest lr:", {v: (round(g.success_rate.iloc[0], 3),
-                                                                  round(g.success_rate.iloc[-1], 3))
-                                                              for v, g in df.groupby("variant")})
+            print(
+                "    success at the smallest / largest lr:",
+                {
+                    v: (round(g.success_rate.iloc[0], 3), round(g.success_rate.iloc[-1], 3))
+                    for v, g in df.groupby("variant")
+                },
+            )
     os.environ["SAMLAB_COMPILE"] = "auto"
     cfg = SaddleConfig(lr=1e-3, epochs=50 if q else 500).validate()
-    timed(f"saddle escape 4 variants × 3 ρ × 5 seeds × {cfg.epochs} epochs",
-          lambda: [r for r in run_saddle(["sgd", "sam", "usam", "ssam"], [0.01, 0.05, 0.2], list(range(5)), cfg, {},
-                                         device=dev)])
+    timed(
+        f"saddle escape 4 variants × 3 ρ × 5 seeds × {cfg.epochs} epochs",
+        lambda: [
+            r
+            for r in run_saddle(["sgd", "sam", "usam", "ssam"], [0.01, 0.05, 0.2], list(range(5)), cfg, {}, device=dev)
+        ],
+    )
     ecfg = EoSConfig(steps=100 if q else 1500, eig_every=50, lr=0.4, rho=0.05).validate()
-    timed(f"edge of stability GD + SAM · {ecfg.steps} steps, λ_max every 50",
-          lambda: [r for r in run_eos(["sgd", "sam"], ecfg, device=dev)])
+    timed(
+        f"edge of stability GD + SAM · {ecfg.steps} steps, λ_max every 50",
+        lambda: [r for r in run_eos(["sgd", "sam"], ecfg, device=dev)],
+    )
 
     def train(variant: str):
         torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(4),
-                                    torch.nn.Flatten(), torch.nn.Linear(512, 10)).to(dev)
-        opt = make_optimizer(variant, model.parameters(), base_optimizer=torch.optim.SGD, rho=0.05, lr=0.05,
-                             momentum=0.9)
+        model = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 32, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(4),
+            torch.nn.Flatten(),
+            torch.nn.Linear(512, 10),
+        ).to(dev)
+        opt = make_optimizer(
+            variant, model.parameters(), base_optimizer=torch.optim.SGD, rho=0.05, lr=0.05, momentum=0.9
+        )
         x = torch.randn(256, 3, 32, 32, device=dev)
         y = torch.randint(0, 10, (256,), device=dev)
 
@@ -106,9 +132,12 @@ def main() -> None:
     n = 1000 if q else 1_000_000
     w0 = torch.randn(n, 2, dtype=torch.float32, device=dev)
     for comp in (False, True):
-        timed(f"simulate ssam {n:,} × 200 steps, fused={comp}",
-              lambda comp=comp: simulate("ssam", L.grad_fn, w0, 200, 0.1, hp={"rho": 0.1}, record=False,
-                                         compile=comp, grad_parts=L.grad_parts))
+        timed(
+            f"simulate ssam {n:,} × 200 steps, fused={comp}",
+            lambda comp=comp: simulate(
+                "ssam", L.grad_fn, w0, 200, 0.1, hp={"rho": 0.1}, record=False, compile=comp, grad_parts=L.grad_parts
+            ),
+        )
 
 
 if __name__ == "__main__":

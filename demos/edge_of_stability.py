@@ -25,8 +25,11 @@ CAPS = {"steps": 100_000, "n": 60_000, "width": 512, "depth": 6}
 
 def build_parser() -> argparse.ArgumentParser:
     d = EoSConfig()
-    p = Parser(prog="python -m demos.edge_of_stability", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(
+        prog="python -m demos.edge_of_stability",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--variants", default="sgd,sam", help="comma-separated variant names")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate η")
     p.add_argument("--rho", type=float, default=d.rho, help="ρ for every variant that has one")
@@ -60,10 +63,21 @@ def main(argv=None) -> int:
     ensure_writable(args.csv, "--csv")
     ensure_writable(args.html, "--html")
     try:
-        cfg = EoSConfig(dataset=args.dataset, n=args.n, width=args.width, depth=args.depth,
-                        activation=args.activation, lr=args.lr, rho=args.rho, momentum=args.momentum,
-                        steps=args.steps, eig_every=args.every, eig_method=args.eig_method, seed=args.seed,
-                        data_dir=args.data_dir).validate()
+        cfg = EoSConfig(
+            dataset=args.dataset,
+            n=args.n,
+            width=args.width,
+            depth=args.depth,
+            activation=args.activation,
+            lr=args.lr,
+            rho=args.rho,
+            momentum=args.momentum,
+            steps=args.steps,
+            eig_every=args.every,
+            eig_method=args.eig_method,
+            seed=args.seed,
+            data_dir=args.data_dir,
+        ).validate()
         t0 = time.perf_counter()
         res = None
         for _, res in run_eos(variants, cfg, device=args.device):
@@ -73,8 +87,10 @@ def main(argv=None) -> int:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:
-        print(f"\rdone in {time.perf_counter() - t0:.1f} s (tracking {100 * res.tracking_share:.0f} % of "
-              f"training time)", file=sys.stderr)
+        print(
+            f"\rdone in {time.perf_counter() - t0:.1f} s (tracking {100 * res.tracking_share:.0f} % of training time)",
+            file=sys.stderr,
+        )
     df = res.to_frame()
     summary = df.dropna(subset=["top_eig"]).groupby("variant").tail(3)
     print(summary[["variant", "step", "loss", "grad_norm", "top_eig", "gd_edge", "sam_edge"]].to_string(index=False))

@@ -31,8 +31,11 @@ from .stability_sweep import build_landscape
 
 
 def parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m demos.landscape", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(
+        prog="python -m demos.landscape",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--function", default="quartic", choices=[*NAMES, "custom"])
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="function parameter, e.g. kappa=100")
     p.add_argument("--expr", help="custom function of x and y (with --function custom)")
@@ -75,22 +78,37 @@ def main(argv: list[str] | None = None) -> int:
             raise CLIError("--start", f"write x,y (two numbers), got {args.start!r}")
     lr = L.lr if args.lr is None else args.lr
     t0 = time.perf_counter()
-    tracks = race(L, variants, lr=lr, steps=args.steps, start=start, hp=hp, momentum=args.momentum,
-                  noise=args.noise, seed=args.seed, equal_evals=args.equal_evals)
+    tracks = race(
+        L,
+        variants,
+        lr=lr,
+        steps=args.steps,
+        start=start,
+        hp=hp,
+        momentum=args.momentum,
+        noise=args.noise,
+        seed=args.seed,
+        equal_evals=args.equal_evals,
+    )
     dt = time.perf_counter() - t0
     print(f"{L.label} from {start}, lr={lr:g}, ρ={rho:g}: {len(tracks)} variants in {dt:.2f} s")
     for t in tracks:
         d = f"{t.dist[-1]:.3g}" if len(L.minima) else "n/a"
-        print(f"  {t.label:40s} steps={t.steps:5d} evals={int(t.evals[-1]):5d} end=({t.w[-1, 0]:.4g}, {t.w[-1, 1]:.4g}) "
-              f"f={t.loss[-1]:.4g} distance to min={d}")
+        print(
+            f"  {t.label:40s} steps={t.steps:5d} evals={int(t.evals[-1]):5d} end=({t.w[-1, 0]:.4g}, {t.w[-1, 1]:.4g}) "
+            f"f={t.loss[-1]:.4g} distance to min={d}"
+        )
     if args.csv:
         tracks_frame(tracks).to_csv(args.csv, index=False)
         print(f"wrote {args.csv}")
     if args.html:
         from sam_core.plots.landscape import contour_figure, figure_html, surface_figure
 
-        fig = surface_figure(L, tracks) if args.surface else contour_figure(
-            L, tracks, x_axis="evals" if args.equal_evals else "step", click_grid=0)
+        fig = (
+            surface_figure(L, tracks)
+            if args.surface
+            else contour_figure(L, tracks, x_axis="evals" if args.equal_evals else "step", click_grid=0)
+        )
         with open(args.html, "w", encoding="utf-8") as fh:
             fh.write(figure_html(fig))
         print(f"wrote {args.html}")

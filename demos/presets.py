@@ -32,8 +32,15 @@ def run_one(p, fidelity: str) -> dict:
             first = time.perf_counter() - t0
     total = time.perf_counter() - t0
     held, detail = p.check(res)
-    return dict(name=p.name, result=res, first_s=first if first is not None else total, total_s=total,
-                held=held, detail=detail, fidelity=fidelity)
+    return dict(
+        name=p.name,
+        result=res,
+        first_s=first if first is not None else total,
+        total_s=total,
+        held=held,
+        detail=detail,
+        fidelity=fidelity,
+    )
 
 
 def write_html(p, out: dict, path: Path) -> None:
@@ -42,11 +49,13 @@ def write_html(p, out: dict, path: Path) -> None:
     fig = p.figure(out["result"])
     body = fig.to_html(include_plotlyjs=True, full_html=False, config=MODEBAR_CONFIG)
     verdict = "held" if out["held"] else "did NOT hold"
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(p.title)}</title></head><body>"
-            f"<h2>{html.escape(p.title)} <small>({html.escape(p.figure_ref)}, {out['fidelity']} fidelity)</small></h2>"
-            f"<p><b>Look for:</b> {html.escape(p.look_for)}</p>"
-            f"<p><b>Phenomenon {verdict}:</b> {html.escape(out['detail'])} · {out['total_s']:.1f} s</p>"
-            f"{body}</body></html>")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(p.title)}</title></head><body>"
+        f"<h2>{html.escape(p.title)} <small>({html.escape(p.figure_ref)}, {out['fidelity']} fidelity)</small></h2>"
+        f"<p><b>Look for:</b> {html.escape(p.look_for)}</p>"
+        f"<p><b>Phenomenon {verdict}:</b> {html.escape(out['detail'])} · {out['total_s']:.1f} s</p>"
+        f"{body}</body></html>"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
 
@@ -57,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--list", action="store_true", help="list the presets")
     g.add_argument("--run", metavar="NAME", help="run one preset")
     g.add_argument("--all", action="store_true", help="run every preset")
-    ap.add_argument("--fidelity", choices=FIDELITIES, default=None,
-                    help="class (CPU-sized) or paper (full size); default: per preset, by the device")
+    ap.add_argument(
+        "--fidelity",
+        choices=FIDELITIES,
+        default=None,
+        help="class (CPU-sized) or paper (full size); default: per preset, by the device",
+    )
     ap.add_argument("--html", default=None, help="with --run: write the figure here")
     ap.add_argument("--html-dir", default=None, help="with --all: write NAME.html for every preset here")
     return ap
@@ -100,15 +113,19 @@ def main(argv=None) -> int:
         if path is not None:
             write_html(p, out, path)
         if not args.all:
-            print(f"{p.name}: {out['total_s']:.1f} s ({out['fidelity']}); phenomenon "
-                  f"{'held' if out['held'] else 'did NOT hold'}: {out['detail']}")
+            print(
+                f"{p.name}: {out['total_s']:.1f} s ({out['fidelity']}); phenomenon "
+                f"{'held' if out['held'] else 'did NOT hold'}: {out['detail']}"
+            )
             if path is not None:
                 print(f"figure: {path}")
     if args.all:
         print(f"{'name':<15} {'fidelity':<8} {'first s':>8} {'total s':>8}  held  detail")
         for r in rows:
-            print(f"{r['name']:<15} {r['fidelity']:<8} {r['first_s']:8.2f} {r['total_s']:8.2f}  "
-                  f"{'yes ' if r['held'] else 'NO  '}  {r['detail']}")
+            print(
+                f"{r['name']:<15} {r['fidelity']:<8} {r['first_s']:8.2f} {r['total_s']:8.2f}  "
+                f"{'yes ' if r['held'] else 'NO  '}  {r['detail']}"
+            )
     return 0 if all(r["held"] for r in rows) else 1
 
 

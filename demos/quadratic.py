@@ -41,8 +41,11 @@ def _lam(x: str):
 
 def build_parser() -> argparse.ArgumentParser:
     d = QuadraticLabConfig()
-    p = Parser(prog="python -m demos.quadratic", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(
+        prog="python -m demos.quadratic",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--problem", choices=PROBLEM_KINDS, default=d.problem)
     p.add_argument("--dim", type=int, default=d.dim)
     p.add_argument("--cond", type=float, default=d.cond, help="condition number")
@@ -63,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=d.seeds)
     p.add_argument("--no-heatmap", action="store_true")
     p.add_argument("--no-sampling-comparison", action="store_true")
-    p.add_argument("--budget-epochs", type=float, default=d.budget_epochs,
-                   help="sampling comparison budget in passes over the data")
+    p.add_argument(
+        "--budget-epochs",
+        type=float,
+        default=d.budget_epochs,
+        help="sampling comparison budget in passes over the data",
+    )
     p.add_argument("--csv", default=None)
     p.add_argument("--html", default=None)
     p.add_argument("--quiet", action="store_true")
@@ -83,12 +90,28 @@ def main(argv=None) -> int:
     ensure_writable(args.html, "--html")
     try:
         cfg = QuadraticLabConfig(
-            problem=args.problem, n=args.n, dim=args.dim, cond=args.cond, row_norm_ratio=args.row_norm_ratio,
-            reg=args.reg, noise=args.noise, variants=tuple(v for v in args.variants.split(",") if v),
-            lams=tuple(_lam(x) for x in args.lam.split(",") if x.strip()), sampling=args.sampling,
-            batch_size=args.batch_size, reweight=not args.no_reweight, lr_mult=args.lr_mult, rho_mult=args.rho_mult,
-            lr=args.lr, rho=args.rho, steps=args.steps, seeds=args.seeds, heatmap=not args.no_heatmap,
-            compare_sampling=not args.no_sampling_comparison, budget_epochs=args.budget_epochs).validate()
+            problem=args.problem,
+            n=args.n,
+            dim=args.dim,
+            cond=args.cond,
+            row_norm_ratio=args.row_norm_ratio,
+            reg=args.reg,
+            noise=args.noise,
+            variants=tuple(v for v in args.variants.split(",") if v),
+            lams=tuple(_lam(x) for x in args.lam.split(",") if x.strip()),
+            sampling=args.sampling,
+            batch_size=args.batch_size,
+            reweight=not args.no_reweight,
+            lr_mult=args.lr_mult,
+            rho_mult=args.rho_mult,
+            lr=args.lr,
+            rho=args.rho,
+            steps=args.steps,
+            seeds=args.seeds,
+            heatmap=not args.no_heatmap,
+            compare_sampling=not args.no_sampling_comparison,
+            budget_epochs=args.budget_epochs,
+        ).validate()
         t0 = time.perf_counter()
         res = None
         for _, res in run_quadratic_lab(cfg):
@@ -100,8 +123,10 @@ def main(argv=None) -> int:
     if not args.quiet:
         print(f"\rdone in {time.perf_counter() - t0:.1f} s{' ' * 50}", file=sys.stderr)
     print(f"problem: {res.problem}")
-    print(f"theory (λ=1): γ={res.theory['gamma']:.4g} ρ={res.theory['rho']:.4g} A={res.theory['A']:.4g} "
-          f"B={res.theory['B']:.4g}")
+    print(
+        f"theory (λ=1): γ={res.theory['gamma']:.4g} ρ={res.theory['rho']:.4g} A={res.theory['A']:.4g} "
+        f"B={res.theory['B']:.4g}"
+    )
     for c in [*res.curves, *res.sampling_curves]:
         finals = ", ".join(f"{x:.2e}" for x in c.final)
         print(f"{c.label:45s} [{c.extra.get('sampling', '')}] final rel. error: {finals}")
@@ -118,8 +143,11 @@ def main(argv=None) -> int:
             figs.append(dplots.sampling_figure(res.sampling_curves, res.sampling_theory))
         parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
         with open(args.html, "w", encoding="utf-8") as fh:
-            fh.write("<html><head><meta charset='utf-8'><title>Quadratics</title></head><body>"
-                     + "\n".join(parts) + "</body></html>")
+            fh.write(
+                "<html><head><meta charset='utf-8'><title>Quadratics</title></head><body>"
+                + "\n".join(parts)
+                + "</body></html>"
+            )
         print(f"wrote {args.html}", file=sys.stderr)
     return 0
 

@@ -38,13 +38,17 @@ def _list(conv):
             return [conv(x) for x in text.split(",") if x.strip()]
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}") from exc
+
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     d = SaddleConfig()
-    p = Parser(prog="python -m demos.saddle_escape", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(
+        prog="python -m demos.saddle_escape",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--variants", type=_list(str), default=["sgd", "sam", "usam", "ssam"], help="comma-separated")
     p.add_argument("--rho", type=_list(float), default=[0.01, 0.05, 0.2], help="comma-separated ρ values")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate η (constant)")
@@ -92,13 +96,19 @@ def main(argv=None) -> int:
         sam_core.resolve_hparams("unified_sam", lam=lam)  # refused now even if unified_sam is not raced
         hp["unified_sam"] = {"lam": lam}
     try:
-        cfg = SaddleConfig(d=args.d, init_var=args.init_var, lr=args.lr, epochs=args.epochs,
-                           n_samples=args.n_samples, batch_size=None if args.full_batch else args.batch_size,
-                           population=args.population, momentum=args.momentum).validate()
+        cfg = SaddleConfig(
+            d=args.d,
+            init_var=args.init_var,
+            lr=args.lr,
+            epochs=args.epochs,
+            n_samples=args.n_samples,
+            batch_size=None if args.full_batch else args.batch_size,
+            population=args.population,
+            momentum=args.momentum,
+        ).validate()
         t0 = time.perf_counter()
         res, shown = None, -1
-        for progress, res in run_saddle(args.variants, args.rho, list(range(args.seeds)), cfg, hp,
-                                        device=args.device):
+        for progress, res in run_saddle(args.variants, args.rho, list(range(args.seeds)), cfg, hp, device=args.device):
             pct = int(progress * 10)
             if not args.quiet and pct != shown:
                 shown = pct
@@ -116,9 +126,12 @@ def main(argv=None) -> int:
     if args.html:
         from sam_core.plots import dynamics as dplots
 
-        figs = [dplots.saddle_loss_figure(res, escape_frac=args.escape_frac),
-                dplots.escape_time_figure(res, args.escape_frac), dplots.saddle_metric_figure(res, "w_norm"),
-                dplots.saddle_metric_figure(res, "gamma")]
+        figs = [
+            dplots.saddle_loss_figure(res, escape_frac=args.escape_frac),
+            dplots.escape_time_figure(res, args.escape_frac),
+            dplots.saddle_metric_figure(res, "w_norm"),
+            dplots.saddle_metric_figure(res, "gamma"),
+        ]
         _write_html(args.html, "Saddle escape", figs)
         print(f"wrote {args.html}", file=sys.stderr)
     return 0
@@ -127,8 +140,11 @@ def main(argv=None) -> int:
 def _write_html(path, title, figs):
     parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
     with open(path, "w", encoding="utf-8") as fh:
-        fh.write(f"<html><head><meta charset='utf-8'><title>{title}</title></head><body>"
-                 + "\n".join(parts) + "</body></html>")
+        fh.write(
+            f"<html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+            + "\n".join(parts)
+            + "</body></html>"
+        )
 
 
 if __name__ == "__main__":

@@ -67,11 +67,18 @@ def build_landscape(args):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m demos.stability_sweep", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(
+        prog="python -m demos.stability_sweep",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--function", default="quartic", choices=[*NAMES, "custom"], help="the 2-D test function")
-    p.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="a parameter of the function (quadratic: lam, kappa; valley: k, mu); repeatable")
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a parameter of the function (quadratic: lam, kappa; valley: k, mu); repeatable",
+    )
     p.add_argument("--expr", help="custom function of x and y (with --function custom)")
     p.add_argument("--domain", default="-3,3,-3,3", help="custom function's domain x_min,x_max,y_min,y_max")
     p.add_argument("--variants", default="sgd,sam,ssam", help="comma list of: " + ",".join(VARIANTS))
@@ -79,8 +86,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", default=None, help="Unified SAM's λ (a number in [0,1], 1/t or 1-1/t)")
     p.add_argument("--lrs", default="0.01:1.0:20", help="low:high:count (log-spaced) or a comma list")
     p.add_argument("--starts", type=int, default=1000, help="start points per learning rate")
-    p.add_argument("--start-mode", default="saddle", choices=["saddle", "domain", "point"],
-                   help="saddle: Gaussian around the first saddle; domain: uniform; point: around the default start")
+    p.add_argument(
+        "--start-mode",
+        default="saddle",
+        choices=["saddle", "domain", "point"],
+        help="saddle: Gaussian around the first saddle; domain: uniform; point: around the default start",
+    )
     p.add_argument("--spread", type=float, default=0.1, help="std of the starts around the saddle / point")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--tol", type=float, default=0.2, help="success radius around a global minimum")
@@ -108,12 +119,18 @@ def check_work(args) -> list[str]:
     variants = parse_names(args.variants, "--variants", list(VARIANTS))
     n_lrs, n_rhos = list_count(args.lrs), list_count(args.rho)
     for field, value in (("--lrs", n_lrs), ("--rho", n_rhos), ("--starts", args.starts), ("--steps", args.steps)):
-        check_cap(field, value, CAPS[field], args.no_caps,
-                  what=f"{value} values" if field in ("--lrs", "--rho") else "")
+        check_cap(
+            field, value, CAPS[field], args.no_caps, what=f"{value} values" if field in ("--lrs", "--rho") else ""
+        )
     work = len(variants) * max(n_rhos, 1) * max(n_lrs, 1) * args.starts * args.steps
-    check_cap("--starts/--steps/--lrs", work, MAX_WORK, args.no_caps,
-              what=f"{len(variants)} variants × {max(n_rhos, 1)} ρ × {n_lrs} lrs × {args.starts} starts × "
-                   f"{args.steps} steps = {work:.2g} trajectory-steps")
+    check_cap(
+        "--starts/--steps/--lrs",
+        work,
+        MAX_WORK,
+        args.no_caps,
+        what=f"{len(variants)} variants × {max(n_rhos, 1)} ρ × {n_lrs} lrs × {args.starts} starts × "
+        f"{args.steps} steps = {work:.2g} trajectory-steps",
+    )
     return variants
 
 
@@ -123,16 +140,25 @@ def run(args) -> pd.DataFrame:
     lrs = _range(args.lrs, "--lrs")
     rhos = _range(args.rho, "--rho", log=False)
     success = Success(tol=args.tol, last_k=args.last_k, target=args.target)
-    setup = SweepSetup(starts=args.starts, steps=args.steps, success=success, start_mode=args.start_mode,
-                       spread=args.spread, momentum=args.momentum, noise=args.noise, seed=args.seed,
-                       equal_evals=args.equal_evals)
+    setup = SweepSetup(
+        starts=args.starts,
+        steps=args.steps,
+        success=success,
+        start_mode=args.start_mode,
+        spread=args.spread,
+        momentum=args.momentum,
+        noise=args.noise,
+        seed=args.seed,
+        equal_evals=args.equal_evals,
+    )
     hp = {}
     if args.lam is not None and "unified_sam" in variants:
         hp["unified_sam"] = {"lam": args.lam if args.lam in ("1/t", "1-1/t") else parse_float(args.lam, "--lam")}
     df = sweep_lr(L, variants, lrs, hp, setup, rhos=[float(r) for r in rhos])
     order = {v: i for i, v in enumerate(variants)}
-    df = df.sort_values(["rho", "variant", "lr"], key=lambda s: s.map(order) if s.name == "variant" else s,
-                        na_position="first").reset_index(drop=True)
+    df = df.sort_values(
+        ["rho", "variant", "lr"], key=lambda s: s.map(order) if s.name == "variant" else s, na_position="first"
+    ).reset_index(drop=True)
     return df[COLUMNS], L
 
 
@@ -148,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     df.to_csv(args.csv, index=False)
     bounds = ", ".join(f"{b:.4g}" for b in L.gd_bounds) or "none"
     n_traj = args.starts * len(parse_range(args.lrs))
-    print(f"{L.label}: GD bound 2/λ_max = {bounds}; {n_traj} trajectories × {args.steps} steps per variant and ρ; "
-          f"{dt:.2f} s")
+    print(
+        f"{L.label}: GD bound 2/λ_max = {bounds}; {n_traj} trajectories × {args.steps} steps per variant and ρ; "
+        f"{dt:.2f} s"
+    )
     print(Success(args.tol, args.last_k, args.target).describe())
     with pd.option_context("display.max_rows", 200, "display.width", 120):
         print(df.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

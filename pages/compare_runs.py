@@ -31,11 +31,13 @@ if not runs:
 by_id = {r.id: r for r in runs}
 groups = sorted({r.group for r in runs if r.group}, reverse=True)
 c1, c2 = st.columns([1, 3])
-group = c1.selectbox("Launch group", ["(any)"] + groups, key="cr_group",
-                     help="Runs started together by 'compare variants'.")
+group = c1.selectbox(
+    "Launch group", ["(any)"] + groups, key="cr_group", help="Runs started together by 'compare variants'."
+)
 default = [r.id for r in runs if r.group == group] if group != "(any)" else [r.id for r in runs[:3]]
-chosen = c2.multiselect("Runs", list(by_id), default=default, key=f"cr_runs_{group}",
-                        format_func=lambda i: f"{run_label(by_id[i])} · {i}")
+chosen = c2.multiselect(
+    "Runs", list(by_id), default=default, key=f"cr_runs_{group}", format_func=lambda i: f"{run_label(by_id[i])} · {i}"
+)
 if not chosen:
     st.info("Pick at least one run.")
     st.stop()
@@ -48,15 +50,24 @@ try:
     st.dataframe(summary_frame(store, sel), hide_index=True)
     c1, c2, c3, c4 = st.columns(4)
     metric = c1.selectbox("Metric", names, index=names.index("loss") if "loss" in names else 0, key="cr_metric")
-    smoothing = c2.slider("Smoothing (EMA)", 0.0, 0.99, 0.6, 0.01, key="cr_smooth",
-                          help="TensorBoard's debiased EMA, on per-step series only: per-epoch points (train/test "
-                               "loss and accuracy, gap, ‖w − w0‖) and Hessian points are drawn raw.")
+    smoothing = c2.slider(
+        "Smoothing (EMA)",
+        0.0,
+        0.99,
+        0.6,
+        0.01,
+        key="cr_smooth",
+        help="TensorBoard's debiased EMA, on per-step series only: per-epoch points (train/test "
+        "loss and accuracy, gap, ‖w − w0‖) and Hessian points are drawn raw.",
+    )
     log_y = c3.toggle("Log y", key="cr_logy")
     log_x = c4.toggle("Log step axis", key="cr_logx")
     st.plotly_chart(tplots.metric_figure(series, metric, metric, smoothing, log_x, log_y), key="cr_metric_fig")
     if smoothing > 0 and not tplots.per_step(series, metric):
-        st.caption(f"`{metric}` has a point per epoch (or per Hessian measurement), not per step: drawn raw, "
-                   "without smoothing.")
+        st.caption(
+            f"`{metric}` has a point per epoch (or per Hessian measurement), not per step: drawn raw, "
+            "without smoothing."
+        )
     elif smoothing > 0:
         st.caption(f"Smoothed (EMA {smoothing:g}); the faint line behind is the raw series.")
     g1, g2 = st.columns(2)
@@ -71,9 +82,15 @@ try:
     st.caption(tplots.CAPTIONS["epoch"])
     shown = [metric, "gamma", "top_eig", "gd_edge", "sam_edge", "train_loss", "test_loss", "train_acc", "test_acc"]
     table = tplots.overlay_frame(series, list(dict.fromkeys(shown)), [r.id for r in sel], smoothing)
-    st.download_button("Overlaid series (CSV)", table.to_csv(index=False), file_name="compare_runs.csv",
-                       mime="text/csv", key="cr_csv", on_click="ignore",
-                       help="One row per run, step and metric: the raw value and the value drawn ('shown': "
-                            "smoothed for per-step series).")
+    st.download_button(
+        "Overlaid series (CSV)",
+        table.to_csv(index=False),
+        file_name="compare_runs.csv",
+        mime="text/csv",
+        key="cr_csv",
+        on_click="ignore",
+        help="One row per run, step and metric: the raw value and the value drawn ('shown': "
+        "smoothed for per-step series).",
+    )
 except Exception as exc:
     show_error(exc, "Cannot draw the comparison")

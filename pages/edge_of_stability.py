@@ -27,9 +27,11 @@ KEY = "eos"
 
 st.title("SAM and the edge of stability")
 preset_banner("pages/edge_of_stability.py")  # opened by a Home preset: what to look for, fidelity switch
-st.caption("Full-batch GD drives the top Hessian eigenvalue up to 2/η and hovers there (the edge of "
-           "stability). Long & Bartlett show that SAM's edge is lower and depends on the gradient norm: "
-           "SAM is unstable above the positive root of η λ (1 + ρ λ / ‖g‖) = 2.")
+st.caption(
+    "Full-batch GD drives the top Hessian eigenvalue up to 2/η and hovers there (the edge of "
+    "stability). Long & Bartlett show that SAM's edge is lower and depends on the gradient norm: "
+    "SAM is unstable above the positive root of η λ (1 + ρ λ / ‖g‖) = 2."
+)
 
 theory_tab, live_tab = st.tabs(["Theory", "Live training"])
 
@@ -37,12 +39,14 @@ with theory_tab:
     c1, c2 = st.columns([3, 2])
     with c2:
         st.subheader("Calculator")
-        eta = st.number_input("Learning rate η", min_value=1e-6, max_value=100.0, value=0.01, format="%.4g",
-                              key="eos_calc_lr")
+        eta = st.number_input(
+            "Learning rate η", min_value=1e-6, max_value=100.0, value=0.01, format="%.4g", key="eos_calc_lr"
+        )
         rho_c = st.number_input("ρ", min_value=0.0, max_value=100.0, value=0.1, format="%.4g", key="eos_calc_rho")
         gnorm = st.number_input("‖g‖", min_value=0.0, max_value=1e6, value=1.0, format="%.4g", key="eos_calc_g")
-        beta = st.number_input("Heavy-ball momentum β", min_value=0.0, max_value=0.999, value=0.0, format="%.3g",
-                               key="eos_calc_beta")
+        beta = st.number_input(
+            "Heavy-ball momentum β", min_value=0.0, max_value=0.999, value=0.0, format="%.3g", key="eos_calc_beta"
+        )
         gd = float(gd_edge(eta, beta))
         if gnorm > 0:
             se = float(sam_edge(gnorm, eta, rho_c, beta))
@@ -50,33 +54,61 @@ with theory_tab:
             se = float("nan")
         alpha = eta * gnorm / (2 * rho_c) if rho_c > 0 else float("inf")
         st.metric("GD edge (2 + 2β)/η", f"{gd:.4g}")
-        st.metric("SAM edge" + (" (heuristic with momentum)" if beta > 0 else ""),
-                  f"{se:.4g}" if np.isfinite(se) else "0 (‖g‖ = 0)")
-        st.caption(f"α = η‖g‖/(2ρ) = {alpha:.4g}; SAM edge / GD edge = {se / gd:.3f}" if np.isfinite(se) and gd > 0
-                   else "With ‖g‖ = 0 the SAM edge is 0: any curvature is unstable for SAM's normalised ascent.")
+        st.metric(
+            "SAM edge" + (" (heuristic with momentum)" if beta > 0 else ""),
+            f"{se:.4g}" if np.isfinite(se) else "0 (‖g‖ = 0)",
+        )
+        st.caption(
+            f"α = η‖g‖/(2ρ) = {alpha:.4g}; SAM edge / GD edge = {se / gd:.3f}"
+            if np.isfinite(se) and gd > 0
+            else "With ‖g‖ = 0 the SAM edge is 0: any curvature is unstable for SAM's normalised ascent."
+        )
     with c1:
         a = np.logspace(-3, 3, 400)
-        st.plotly_chart(dplots.sam_edge_ratio_figure(a, sam_edge_curve(a), current=alpha if rho_c > 0 else None),
-                        key="eos_theory_fig")
+        st.plotly_chart(
+            dplots.sam_edge_ratio_figure(a, sam_edge_curve(a), current=alpha if rho_c > 0 else None),
+            key="eos_theory_fig",
+        )
         # one equation a line: on one line the formula was wider than this column and was clipped
-        st.latex(r"\begin{gathered}\lambda_{SAM} = \frac{\|g\|}{2\rho}\Big(\sqrt{1 + \frac{8\rho}{\eta\|g\|}} - 1\Big)"
-                 r"\\ \frac{\lambda_{SAM}}{2/\eta} = \frac{\sqrt{\alpha^2 + 4\alpha} - \alpha}{2},\quad "
-                 r"\alpha = \frac{\eta\|g\|}{2\rho}\end{gathered}")
-        st.caption("Read the curve: with a large gradient (large α) SAM's edge is GD's 2/η; as ‖g‖ shrinks "
-                   "towards a minimum (α → 0) it falls like √α far below 2/η. The star: your calculator's α.")
+        st.latex(
+            r"\begin{gathered}\lambda_{SAM} = \frac{\|g\|}{2\rho}\Big(\sqrt{1 + \frac{8\rho}{\eta\|g\|}} - 1\Big)"
+            r"\\ \frac{\lambda_{SAM}}{2/\eta} = \frac{\sqrt{\alpha^2 + 4\alpha} - \alpha}{2},\quad "
+            r"\alpha = \frac{\eta\|g\|}{2\rho}\end{gathered}"
+        )
+        st.caption(
+            "Read the curve: with a large gradient (large α) SAM's edge is GD's 2/η; as ‖g‖ shrinks "
+            "towards a minimum (α → 0) it falls like √α far below 2/η. The star: your calculator's α."
+        )
 
 side = st.sidebar
 side.subheader("Edge of stability: live")
 variants = variant_picker("eos_variants", default=("sgd", "sam"), container=side)
-lr = log_slider("Learning rate η", 1e-3, 2.0, qp_get("lr", 0.4, float, low=1e-3, high=2.0), key="eos_lr", container=side)
-rho = log_slider("ρ (every variant that has one)", 1e-3, 2.0, qp_get("rho", 0.05, float, low=1e-3, high=2.0), key="eos_rho",
-                 container=side)
-steps = side.number_input("Steps", 10, 100_000, qp_get("steps", 1500, int, low=10, high=100_000), step=100, key="eos_steps")
-every = side.number_input("Eigenvalue every k steps", 1, 10_000, qp_get("every", 50, int, low=1, high=10_000), key="eos_every",
-                          help="Warm-started Lanczos: ~6 Hessian-vector products per estimate.")
+lr = log_slider(
+    "Learning rate η", 1e-3, 2.0, qp_get("lr", 0.4, float, low=1e-3, high=2.0), key="eos_lr", container=side
+)
+rho = log_slider(
+    "ρ (every variant that has one)",
+    1e-3,
+    2.0,
+    qp_get("rho", 0.05, float, low=1e-3, high=2.0),
+    key="eos_rho",
+    container=side,
+)
+steps = side.number_input(
+    "Steps", 10, 100_000, qp_get("steps", 1500, int, low=10, high=100_000), step=100, key="eos_steps"
+)
+every = side.number_input(
+    "Eigenvalue every k steps",
+    1,
+    10_000,
+    qp_get("every", 50, int, low=1, high=10_000),
+    key="eos_every",
+    help="Warm-started Lanczos: ~6 Hessian-vector products per estimate.",
+)
 with side.expander("Model and data", expanded=False):
-    dataset = st.selectbox("Data", EOS_DATASETS, key="eos_data",
-                           help="MNIST is used only when its files are already under SAMLAB_DATA.")
+    dataset = st.selectbox(
+        "Data", EOS_DATASETS, key="eos_data", help="MNIST is used only when its files are already under SAMLAB_DATA."
+    )
     n = st.number_input("Points", 10, 60_000, qp_get("n", 1000, int, low=10, high=60_000), key="eos_n")
     width = st.slider("Width", 4, 512, qp_get("width", 64, int, low=4, high=512), key="eos_width")
     depth = st.slider("Hidden layers", 1, 6, 3, key="eos_depth")
@@ -85,35 +117,55 @@ with side.expander("Model and data", expanded=False):
     seed = st.number_input("Seed", 0, 10_000, 0, key="eos_seed")
 
 run_clicked = side.button("Run", type="primary", key="eos_run", disabled=not variants)
-autorun = (qp_get("run", "0") == "1" and not st.session_state.get("eos_autorun_done")
-           and get_job(KEY) is None)  # after a reload the URL's job is found again, not restarted
+autorun = (
+    qp_get("run", "0") == "1" and not st.session_state.get("eos_autorun_done") and get_job(KEY) is None
+)  # after a reload the URL's job is found again, not restarted
 if run_clicked or autorun:
     st.session_state["eos_autorun_done"] = True
     try:
         settings = get_settings()
-        cfg = EoSConfig(dataset=dataset, n=int(n), width=int(width), depth=int(depth), activation=activation,
-                        lr=float(lr), rho=float(rho), momentum=float(momentum), steps=int(steps),
-                        eig_every=int(every), seed=int(seed), data_dir=str(settings.data_dir)).validate()
+        cfg = EoSConfig(
+            dataset=dataset,
+            n=int(n),
+            width=int(width),
+            depth=int(depth),
+            activation=activation,
+            lr=float(lr),
+            rho=float(rho),
+            momentum=float(momentum),
+            steps=int(steps),
+            eig_every=int(every),
+            seed=int(seed),
+            data_dir=str(settings.data_dir),
+        ).validate()
         start_job(KEY, Job.from_generator(run_eos, variants, cfg, device=settings.torch_device(), name=KEY))
         qp_set(variants=variants, lr=float(lr), rho=float(rho), steps=int(steps), every=int(every))
     except ValueError as exc:
         show_error(exc, "Settings")
 
 
-EOS_CAPTION = "  \n".join([
-    "**λ_max**, the top Hessian eigenvalue (sharpness): GD's climbs to the dashed 2/η and hovers there; SAM's "
-    "stops at its own dotted edge, lower and moving with ‖g‖.",
-    "**training loss**: keeps falling, unevenly, while the sharpness sits at the edge (that is the edge of stability).",
-    "**alignment** of the gradient with the top eigenvector: near 1 the step moves along the sharpest direction "
-    "(oscillating across the valley), near 0 it does not."])
+EOS_CAPTION = "  \n".join(
+    [
+        "**λ_max**, the top Hessian eigenvalue (sharpness): GD's climbs to the dashed 2/η and hovers there; SAM's "
+        "stops at its own dotted edge, lower and moving with ‖g‖.",
+        "**training loss**: keeps falling, unevenly, while the sharpness sits at the edge "
+        "(that is the edge of stability).",
+        "**alignment** of the gradient with the top eigenvector: near 1 the step moves along the sharpest direction "
+        "(oscillating across the valley), near 0 it does not.",
+    ]
+)
 
 
 def render(res, state):
     st.plotly_chart(dplots.eos_figure(res), key=f"{KEY}_fig")
     st.caption(EOS_CAPTION)
     share = res.tracking_share
-    st.caption(f"{res.steps_done}/{res.config.steps} steps · training {res.train_s:.1f} s · eigenvalue tracking "
-               f"{res.track_s:.1f} s ({100 * share:.0f} % of training)" if np.isfinite(share) else "")
+    st.caption(
+        f"{res.steps_done}/{res.config.steps} steps · training {res.train_s:.1f} s · eigenvalue tracking "
+        f"{res.track_s:.1f} s ({100 * share:.0f} % of training)"
+        if np.isfinite(share)
+        else ""
+    )
     for v, s in res.diverged_step.items():
         st.warning(f"{v} diverged at step {s} (its curves stop there).")
     df = res.to_frame()
@@ -121,7 +173,11 @@ def render(res, state):
 
 
 with live_tab:
-    job_panel(KEY, render, label="Training", live=lambda res, state: st.plotly_chart(
-        dplots.eos_figure(res), key=f"{KEY}_fig"),
-              idle_text="Choose variants, η and ρ in the sidebar, then press **Run**. The sharpness of GD "
-                        "rises to 2/η and hovers there; SAM's hovers at its own, lower edge.")
+    job_panel(
+        KEY,
+        render,
+        label="Training",
+        live=lambda res, state: st.plotly_chart(dplots.eos_figure(res), key=f"{KEY}_fig"),
+        idle_text="Choose variants, η and ρ in the sidebar, then press **Run**. The sharpness of GD "
+        "rises to 2/η and hovers there; SAM's hovers at its own, lower edge.",
+    )

@@ -31,6 +31,7 @@ def home_race_figure():
     tracks = race(L, ["sgd", "sam", "ssam"], lr=0.3, steps=300, hp={"sam": {"rho": 0.1}, "ssam": {"rho": 0.1}})
     return contour_figure(L, tracks, animate=False, click_grid=0, show_ball=False, height=380)
 
+
 st.title("SAM Lab")
 st.markdown(
     "**Sharpness-Aware Minimization (SAM)** looks for weights whose whole neighbourhood has low loss, "
@@ -41,9 +42,11 @@ st.markdown(
 )
 
 st.subheader("Start from a question")
-st.caption("Each card opens a lab configured to reproduce one paper figure in a classroom minute (on a GPU, at the "
-           "paper's own size where that fits in a minute); the page says what to look for. "
-           "`python -m demos.presets --all` runs the same presets headless and checks each phenomenon.")
+st.caption(
+    "Each card opens a lab configured to reproduce one paper figure in a classroom minute (on a GPU, at the "
+    "paper's own size where that fits in a minute); the page says what to look for. "
+    "`python -m demos.presets --all` runs the same presets headless and checks each phenomenon."
+)
 PRESETS = home_cards()  # (title, caption, page, query, icon, look_for), defined in sam_core/presets.py
 cols = st.columns(3)
 for i, (title, blurb, page, params, icon, look_for) in enumerate(PRESETS):
@@ -60,23 +63,31 @@ with c1:
     except Exception as exc:  # a picture must not take Home down
         st.caption(f"(The example race could not be drawn: {exc})")
 with c2:
-    st.markdown("SGD, SAM and Stable SAM from one start next to the saddle of the Stable SAM paper's quartic "
-                "x₁⁴/4 − x₁x₂ + x₂²/2, at η = 0.3 and ρ = 0.1. **Look for** SAM staying by the saddle at the "
-                "origin while SGD and SSAM run down to the minimum at (1, 1): SAM's normalised ascent keeps "
-                "its step from shrinking where the gradient does. Open the **Landscape lab** to move η and ρ and "
-                "watch the paths change live.")
-    st.page_link("pages/landscape.py", label="Open the Landscape lab", icon=":material/landscape:",
-                 query_params={"fn": "quartic", "variants": "sgd,sam,ssam", "lr": "0.3", "sam.rho": "0.1",
-                               "ssam.rho": "0.1"})
+    st.markdown(
+        "SGD, SAM and Stable SAM from one start next to the saddle of the Stable SAM paper's quartic "
+        "x₁⁴/4 − x₁x₂ + x₂²/2, at η = 0.3 and ρ = 0.1. **Look for** SAM staying by the saddle at the "
+        "origin while SGD and SSAM run down to the minimum at (1, 1): SAM's normalised ascent keeps "
+        "its step from shrinking where the gradient does. Open the **Landscape lab** to move η and ρ and "
+        "watch the paths change live."
+    )
+    st.page_link(
+        "pages/landscape.py",
+        label="Open the Landscape lab",
+        icon=":material/landscape:",
+        query_params={"fn": "quartic", "variants": "sgd,sam,ssam", "lr": "0.3", "sam.rho": "0.1", "ssam.rho": "0.1"},
+    )
 
 st.subheader("The variants")
 st.caption("One colour per variant on every page. Each is implemented once in `sam_core` and used by every lab.")
 cols = st.columns(2)
 for i, spec in enumerate(VARIANTS.values()):
     with cols[i % 2].container(border=True):
-        st.markdown(f"<span style='color:{variant_color(spec.name)};font-size:1.3em'>■</span> "
-                    f"**{spec.label}** · `{spec.name}` · {spec.passes} gradient evaluation"
-                    f"{'s' if spec.passes > 1 else ''} per step", unsafe_allow_html=True)
+        st.markdown(
+            f"<span style='color:{variant_color(spec.name)};font-size:1.3em'>■</span> "
+            f"**{spec.label}** · `{spec.name}` · {spec.passes} gradient evaluation"
+            f"{'s' if spec.passes > 1 else ''} per step",
+            unsafe_allow_html=True,
+        )
         st.caption(spec.summary)
         st.latex(formula_lines(spec.formula))
         hps = ", ".join(f"{h.name} = {h.default}" for h in spec.hparams.values() if h.ui)

@@ -34,8 +34,10 @@ POLL_SECONDS = 2.0
 PAGE_MAX_TRIALS = 48  # a launch from the page; the CLI allows more (max_trials)
 
 st.title("Sweeps")
-st.caption("A grid or random search over variants and hyperparameters of one training config. Trials run as "
-           "ordinary runs in the local queue (or as Ray Tune trials) and stay in the run store.")
+st.caption(
+    "A grid or random search over variants and hyperparameters of one training config. Trials run as "
+    "ordinary runs in the local queue (or as Ray Tune trials) and stay in the run store."
+)
 
 settings, store, runs_dir, data_dir = open_run_store("sw")
 
@@ -49,10 +51,15 @@ def _values(text: str, name: str, kind=float) -> list:
 def _launch_form() -> None:
     c1, c2, c3, c4 = st.columns(4)
     names = list(DATASETS)
-    dataset = c1.selectbox("Dataset", names, index=names.index(default_dataset(data_dir)), key="sw_dataset",
-                           format_func=lambda d: DATASETS[d].label,
-                           help="Digits ships with scikit-learn (works offline); the others need their files "
-                                "in the data folder, or a download when online.")
+    dataset = c1.selectbox(
+        "Dataset",
+        names,
+        index=names.index(default_dataset(data_dir)),
+        key="sw_dataset",
+        format_func=lambda d: DATASETS[d].label,
+        help="Digits ships with scikit-learn (works offline); the others need their files "
+        "in the data folder, or a download when online.",
+    )
     model = c1.selectbox("Model", list(MODELS), key="sw_model", format_func=lambda m: MODELS[m].label)
     epochs = c2.number_input("Epochs", value=1, step=1, key="sw_epochs")
     batch_size = c2.number_input("Batch size", value=128, step=1, key="sw_bs")
@@ -61,21 +68,36 @@ def _launch_form() -> None:
     hessian_every = c4.number_input("Hessian every m steps (0 = off)", value=100, step=10, key="sw_hevery")
     devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     device = c4.selectbox("Device", devices, key="sw_device")
-    final = c4.checkbox("End-of-run Hessian analysis", value=False, key="sw_final",
-                        help="Top-5 eigenvalues and the spectral density after each trial's last epoch: minutes per "
-                             "trial on a CPU, and a trial shows 'running' until it is done. Off: a trial ends with "
-                             "its last evaluation.")
+    final = c4.checkbox(
+        "End-of-run Hessian analysis",
+        value=False,
+        key="sw_final",
+        help="Top-5 eigenvalues and the spectral density after each trial's last epoch: minutes per "
+        "trial on a CPU, and a trial shows 'running' until it is done. Off: a trial ends with "
+        "its last evaluation.",
+    )
 
-    variants = variant_picker("sw_variants", default=("sam", "ssam"), container=st,
-                              label="Variants (swept; hyperparameters apply to the variants that have them)")
-    search = st.radio("Search", ["grid", "random"], horizontal=True, key="sw_search",
-                      format_func=lambda s: {"grid": "Grid (every combination)", "random": "Random search"}[s])
+    variants = variant_picker(
+        "sw_variants",
+        default=("sam", "ssam"),
+        container=st,
+        label="Variants (swept; hyperparameters apply to the variants that have them)",
+    )
+    search = st.radio(
+        "Search",
+        ["grid", "random"],
+        horizontal=True,
+        key="sw_search",
+        format_func=lambda s: {"grid": "Grid (every combination)", "random": "Random search"}[s],
+    )
     params: dict = {"optimizer": variants}
     errors: list[str] = []
     if search == "grid":
         c1, c2, c3 = st.columns(3)
         texts = {
-            "lr": c1.text_input("Learning rates η", "0.05", key="sw_g_lr", help="Comma-separated, e.g. 0.01, 0.05, 0.1"),
+            "lr": c1.text_input(
+                "Learning rates η", "0.05", key="sw_g_lr", help="Comma-separated, e.g. 0.01, 0.05, 0.1"
+            ),
             "rho": c2.text_input("ρ values", "0.02, 0.05, 0.1", key="sw_g_rho"),
             "lam": c3.text_input("λ values (Unified SAM; empty = default)", "", key="sw_g_lam"),
             "weight_decay": c1.text_input("Weight decays (empty = 5e-4)", "", key="sw_g_wd"),
@@ -103,29 +125,52 @@ def _launch_form() -> None:
 
     c1, c2, c3, c4 = st.columns(4)
     has_ray = ray_available()
-    executor = c1.selectbox("Executor", ["local", "ray"] if has_ray else ["local"], key="sw_executor",
-                            help="local: this machine's run queue (SAMLAB_MAX_RUNS at once). ray: Ray Tune trials "
-                                 "(needs pip install -r requirements-ray.txt).")
+    executor = c1.selectbox(
+        "Executor",
+        ["local", "ray"] if has_ray else ["local"],
+        key="sw_executor",
+        help="local: this machine's run queue (SAMLAB_MAX_RUNS at once). ray: Ray Tune trials "
+        "(needs pip install -r requirements-ray.txt).",
+    )
     if not has_ray:
         c1.caption("Ray is not installed here: `pip install -r requirements-ray.txt` adds the Ray executor.")
     name = c2.text_input("Sweep name", "", key="sw_name")
     ray_opts: dict = {}
     if executor == "ray":
         ray_opts["address"] = c3.text_input("Ray address (empty = start one here)", "", key="sw_ray_addr") or None
-        ray_opts["gpus_per_trial"] = c3.number_input("GPUs per trial (fractions share)", value=0.0, step=0.25,
-                                                     key="sw_ray_gpu")
+        ray_opts["gpus_per_trial"] = c3.number_input(
+            "GPUs per trial (fractions share)", value=0.0, step=0.25, key="sw_ray_gpu"
+        )
         ray_opts["cpus_per_trial"] = c4.number_input("CPUs per trial", value=1.0, step=1.0, key="sw_ray_cpu")
         ray_opts["asha"] = c4.checkbox("ASHA early stopping (on test accuracy, per epoch)", key="sw_ray_asha")
 
-    base = dict(dataset=dataset, data_dir=str(data_dir), model=model, epochs=epochs, batch_size=batch_size,
-                subset=int(subset) or None, seed=seed, hessian_every=hessian_every, device=device,
-                final_top_k=5 if final else 0, final_density=bool(final))
+    base = dict(
+        dataset=dataset,
+        data_dir=str(data_dir),
+        model=model,
+        epochs=epochs,
+        batch_size=batch_size,
+        subset=int(subset) or None,
+        seed=seed,
+        hessian_every=hessian_every,
+        device=device,
+        final_top_k=5 if final else 0,
+        final_density=bool(final),
+    )
     if st.button("Launch sweep", type="primary", key="sw_launch", disabled=not variants):
         if errors:
             st.error("Not launched — please fix:\n\n" + "\n".join(f"- {e}" for e in errors))
             return
-        spec = SweepSpec(base=base, params=params, search=search, num_samples=int(num_samples), name=name,
-                         executor=executor, ray=ray_opts, max_trials=PAGE_MAX_TRIALS)
+        spec = SweepSpec(
+            base=base,
+            params=params,
+            search=search,
+            num_samples=int(num_samples),
+            name=name,
+            executor=executor,
+            ray=ray_opts,
+            max_trials=PAGE_MAX_TRIALS,
+        )
         try:
             trials = spec.trials()
         except SweepError as exc:
@@ -186,20 +231,28 @@ def monitor() -> None:
         st.rerun()
     st.session_state["sw_polling"] = active
     if not sweeps:
-        st.info("No sweeps yet in this folder. Launch one above, or headless: "
-                "`python -m sam_core.cli.sweep --config sweep.json` (see `--help`).")
+        st.info(
+            "No sweeps yet in this folder. Launch one above, or headless: "
+            "`python -m sam_core.cli.sweep --config sweep.json` (see `--help`)."
+        )
         return
     by_id = {s.id: s for s in sweeps}
     if st.session_state.get("sw_show") not in by_id:
         st.session_state["sw_show"] = sweeps[0].id
-    sid = st.selectbox("Sweep", list(by_id), key="sw_show",
-                       format_func=lambda i: f"{by_id[i].name or 'sweep'} · {i} · {by_id[i].executor}")
+    sid = st.selectbox(
+        "Sweep",
+        list(by_id),
+        key="sw_show",
+        format_func=lambda i: f"{by_id[i].name or 'sweep'} · {i} · {by_id[i].executor}",
+    )
     info = by_id[sid]
     counts = summary(store, sid)
     ended = sum(v for k, v in counts.items() if k in ("finished", "failed", "stopped", "cancelled", "deleted"))
-    st.markdown(f"**{info.status}** · {info.n_trials} trial(s): "
-                + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-                + (f" — {info.message}" if info.message and info.status == "failed" else ""))
+    st.markdown(
+        f"**{info.status}** · {info.n_trials} trial(s): "
+        + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        + (f" — {info.message}" if info.message and info.status == "failed" else "")
+    )
     if info.active:
         st.progress(ended / max(info.n_trials, 1), text=f"{ended}/{info.n_trials} trials ended")
     if not settings.read_only:
@@ -218,8 +271,9 @@ def monitor() -> None:
     df = sweep_frame(store, sid)
     params = df.attrs.get("params", [])
     cols = ["trial", "status", *params, "test_acc", "top_eig", "gamma_mean", "gamma_min", "gamma_max", "run_id"]
-    event = st.dataframe(df[cols], hide_index=True, key=f"sw_table_{sid}", on_select="rerun",
-                         selection_mode="single-row")
+    event = st.dataframe(
+        df[cols], hide_index=True, key=f"sw_table_{sid}", on_select="rerun", selection_mode="single-row"
+    )
     rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
     if rows:
         row = df.iloc[rows[0]]

@@ -6,7 +6,8 @@
     loss = opt.step(closure)
     sam_core.VARIANTS["ssam"].formula
 
-See docs/CORE_API.md; a variant of your own: docs/VARIANTS.md (`load_plugins`, SAMLAB_PLUGINS). This package never imports streamlit.
+See docs/CORE_API.md; a variant of your own: docs/VARIANTS.md (`load_plugins`, SAMLAB_PLUGINS).
+This package never imports streamlit.
 """
 
 from sam_core import hessian, rules
@@ -17,9 +18,26 @@ from sam_core.theory import gd_edge, sam_edge, sam_edge_ratio
 from sam_core.variants.plugins import PluginError, load_plugins, plugin_errors
 
 __all__ = [
-    "SAM", "SAMOptimizer", "VARIANTS", "HParam", "SimResult", "VariantSpec", "frozen_bn", "gd_edge",
-    "get_spec", "hessian", "make_optimizer", "resolve_hparams", "rules", "sam_edge", "sam_edge_ratio",
-    "simulate", "load_plugins", "plugin_errors", "PluginError", "register",
+    "SAM",
+    "SAMOptimizer",
+    "VARIANTS",
+    "HParam",
+    "SimResult",
+    "VariantSpec",
+    "frozen_bn",
+    "gd_edge",
+    "get_spec",
+    "hessian",
+    "make_optimizer",
+    "resolve_hparams",
+    "rules",
+    "sam_edge",
+    "sam_edge_ratio",
+    "simulate",
+    "load_plugins",
+    "plugin_errors",
+    "PluginError",
+    "register",
 ]
 
 load_plugins()  # SAMLAB_PLUGINS: every process that imports sam_core sees the same variants (docs/VARIANTS.md)

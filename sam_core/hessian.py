@@ -24,8 +24,14 @@ import torch
 class HessianOperator:
     """H of `loss_fn(model(inputs), targets)` w.r.t. the trainable parameters, as a matvec."""
 
-    def __init__(self, model: torch.nn.Module, loss_fn: Callable, inputs: torch.Tensor, targets: torch.Tensor,
-                 params: list[torch.Tensor] | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss_fn: Callable,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        params: list[torch.Tensor] | None = None,
+    ):
         self.params = params if params is not None else [p for p in model.parameters() if p.requires_grad]
         was_training = model.training
         model.eval()
@@ -44,7 +50,7 @@ class HessianOperator:
         self.n_hvp += 1
         vs, i = [], 0
         for p in self.params:
-            vs.append(v[i:i + p.numel()].view_as(p))
+            vs.append(v[i : i + p.numel()].view_as(p))
             i += p.numel()
         with torch.enable_grad():
             hv = torch.autograd.grad(self._grads, self.params, grad_outputs=vs, retain_graph=True, allow_unused=True)
@@ -67,8 +73,9 @@ class FunctionOperator:
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         self.n_hvp += 1
         with torch.enable_grad():
-            (hv,) = torch.autograd.grad(self._g, self._w, grad_outputs=v.view_as(self._w), retain_graph=True,
-                                        allow_unused=True)
+            (hv,) = torch.autograd.grad(
+                self._g, self._w, grad_outputs=v.view_as(self._w), retain_graph=True, allow_unused=True
+            )
         return torch.zeros_like(v) if hv is None else hv.reshape(-1)
 
 
@@ -127,8 +134,13 @@ class _Shifted:
         return self.op.matvec(v) + self.s * v
 
 
-def lanczos(op, n_steps: int, v0: torch.Tensor | None = None, seed: int = 0,
-            on_step: Callable[[torch.Tensor, torch.Tensor, int], bool] | None = None):
+def lanczos(
+    op,
+    n_steps: int,
+    v0: torch.Tensor | None = None,
+    seed: int = 0,
+    on_step: Callable[[torch.Tensor, torch.Tensor, int], bool] | None = None,
+):
     """Lanczos with full reorthogonalisation. Returns (alphas, betas, Q) with Q of shape (m, P).
 
     `on_step(alphas, betas, j)` may return True to stop early.
@@ -146,16 +158,20 @@ def lanczos(op, n_steps: int, v0: torch.Tensor | None = None, seed: int = 0,
         for _ in range(2):  # full reorthogonalisation, twice is enough
             w = w - Qm.T @ (Qm @ w)
         b = float(w.norm())
-        if on_step is not None and on_step(torch.tensor(alphas, dtype=torch.float64),
-                                           torch.tensor(betas, dtype=torch.float64), j + 1):
+        if on_step is not None and on_step(
+            torch.tensor(alphas, dtype=torch.float64), torch.tensor(betas, dtype=torch.float64), j + 1
+        ):
             break
         if b < 1e-10 * max(1.0, abs(alphas[-1])) or j == n_steps - 1:
             break
         betas.append(b)
         Q.append(w / b)
     m = len(alphas)
-    return (torch.tensor(alphas, dtype=torch.float64), torch.tensor(betas[: m - 1], dtype=torch.float64),
-            torch.stack(Q[:m]))
+    return (
+        torch.tensor(alphas, dtype=torch.float64),
+        torch.tensor(betas[: m - 1], dtype=torch.float64),
+        torch.stack(Q[:m]),
+    )
 
 
 def _tridiag(alphas: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
@@ -165,8 +181,16 @@ def _tridiag(alphas: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
     return T
 
 
-def top_eigenvalues(op, k: int = 1, method: str = "lanczos", v0: torch.Tensor | None = None, tol: float = 1e-3,
-                    max_iter: int = 100, seed: int = 0, which: str = "magnitude") -> EigResult:
+def top_eigenvalues(
+    op,
+    k: int = 1,
+    method: str = "lanczos",
+    v0: torch.Tensor | None = None,
+    tol: float = 1e-3,
+    max_iter: int = 100,
+    seed: int = 0,
+    which: str = "magnitude",
+) -> EigResult:
     """The k largest eigenvalues and their eigenvectors: by magnitude, sign kept (`which="magnitude"`,
     PyHessian's convention), or the k algebraically largest (`which="algebraic"`: λ_max, λ_2, …)."""
     if k < 1 or k > op.dim:
@@ -184,8 +208,12 @@ def top_eigenvalues(op, k: int = 1, method: str = "lanczos", v0: torch.Tensor | 
             return first
         s = abs(lam) * (1.0 + 1e-6)
         shifted = _power(_Shifted(op, s), k, v0 if lam >= 0 else None, tol, max_iter, seed + 1)
-        return EigResult((shifted.values - s).to(op.dtype), shifted.vectors, first.n_hvp + shifted.n_hvp,
-                         first.converged and shifted.converged)
+        return EigResult(
+            (shifted.values - s).to(op.dtype),
+            shifted.vectors,
+            first.n_hvp + shifted.n_hvp,
+            first.converged and shifted.converged,
+        )
     if method != "lanczos":
         raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}")
     start = op.n_hvp
@@ -208,7 +236,7 @@ def top_eigenvalues(op, k: int = 1, method: str = "lanczos", v0: torch.Tensor | 
     alphas, betas, Q = lanczos(op, min(max_iter, op.dim), v0, seed, on_step=check)
     evals, evecs = torch.linalg.eigh(_tridiag(alphas, betas))
     idx = _top_idx(evals, min(k, evals.numel()), which)
-    vecs = (evecs[:, idx].T.to(Q.dtype) @ Q)  # (k, P)
+    vecs = evecs[:, idx].T.to(Q.dtype) @ Q  # (k, P)
     vecs = vecs / vecs.norm(dim=1, keepdim=True)
     converged = done[0] or alphas.numel() == op.dim or alphas.numel() < min(max_iter, op.dim)
     return EigResult(evals[idx].to(op.dtype), vecs, op.n_hvp - start, converged)
@@ -283,8 +311,9 @@ def hutchinson_trace(op, n_samples: int = 50, seed: int = 0, method: str = "plai
     return exact_part + float(t.mean()), se
 
 
-def spectral_density(op, n_steps: int = 100, n_runs: int = 1, n_grid: int = 400, seed: int = 0,
-                     sigma2_rel: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+def spectral_density(
+    op, n_steps: int = 100, n_runs: int = 1, n_grid: int = 400, seed: int = 0, sigma2_rel: float = 1e-5
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Stochastic Lanczos quadrature: (grid, density) of the Hessian's eigenvalues (integrates to ≈ 1)."""
     nodes, weights = [], []
     for r in range(n_runs):

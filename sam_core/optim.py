@@ -39,7 +39,9 @@ def frozen_bn(model: torch.nn.Module | None):
     saved = []
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
-            bufs = [b.clone() if b is not None else None for b in (m.running_mean, m.running_var, m.num_batches_tracked)]
+            bufs = [
+                b.clone() if b is not None else None for b in (m.running_mean, m.running_var, m.num_batches_tracked)
+            ]
             saved.append((m, m.momentum, bufs))
             m.momentum = 0.0  # and the buffers are copied back: 0 · NaN is NaN, so momentum 0 alone is not enough
     try:
@@ -86,14 +88,17 @@ class SAMOptimizer(torch.optim.Optimizer):
     stateful rule, which refuses it). Everything else goes to the base optimizer.
     """
 
-    def __init__(self, params, base_optimizer: type[torch.optim.Optimizer] = torch.optim.SGD,
-                 variant: str = "sam", **kwargs: Any):
+    def __init__(
+        self, params, base_optimizer: type[torch.optim.Optimizer] = torch.optim.SGD, variant: str = "sam", **kwargs: Any
+    ):
         spec = get_spec(variant)
         hp_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in spec.hparams}
         other_sam = ({"adaptive"} | {k for s in VARIANTS.values() for k in s.hparams}) & set(kwargs)
         if other_sam:
-            raise ValueError(f"{variant}: hyperparameter(s) {sorted(other_sam)} do not apply to this variant; "
-                             f"allowed: {sorted(spec.hparams) or 'none (only base-optimizer arguments)'}")
+            raise ValueError(
+                f"{variant}: hyperparameter(s) {sorted(other_sam)} do not apply to this variant; "
+                f"allowed: {sorted(spec.hparams) or 'none (only base-optimizer arguments)'}"
+            )
         if "lr" in kwargs:
             validate_lr(kwargs["lr"])
         if not (isinstance(base_optimizer, type) and issubclass(base_optimizer, torch.optim.Optimizer)):
@@ -142,7 +147,7 @@ class SAMOptimizer(torch.optim.Optimizer):
         flat = flat / world
         out, i = [], 0
         for t in ts:
-            out.append(flat[i:i + t.numel()].view_as(t))
+            out.append(flat[i : i + t.numel()].view_as(t))
             i += t.numel()
         return out
 
@@ -165,10 +170,13 @@ class SAMOptimizer(torch.optim.Optimizer):
                 raise ValueError(f"{self.variant}: param group {k}: 'rho' must be a number to differ between groups")
             h.validate(r, f"{self.variant} (param group {k})")
         if self.spec.stateful:
-            raise ValueError(f"{self.variant}: a different 'rho' per param group is not supported for a stateful "
-                             f"rule (its state would advance once per ρ); set one rho for all groups")
-        return [float(per_group[k]) for k, gr in enumerate(self.param_groups) for p in gr["params"]
-                if p.grad is not None]
+            raise ValueError(
+                f"{self.variant}: a different 'rho' per param group is not supported for a stateful "
+                f"rule (its state would advance once per ρ); set one rho for all groups"
+            )
+        return [
+            float(per_group[k]) for k, gr in enumerate(self.param_groups) for p in gr["params"] if p.grad is not None
+        ]
 
     def _params_with_grad(self) -> list[torch.Tensor]:
         return [p for gr in self.param_groups for p in gr["params"] if p.grad is not None]
@@ -199,13 +207,35 @@ class SAMOptimizer(torch.optim.Optimizer):
         w = [p.detach().clone() for p in params]
         g_norm = rules.global_norm(g)
         if rhos is None:
-            es = rules.perturbations(self.spec, g, w, hp, self.rule_state, self.sam_step, 0,
-                                     lr=g0.get("lr"), lr_max=lr_max, weight_mask=mask, g_norm=g_norm)
+            es = rules.perturbations(
+                self.spec,
+                g,
+                w,
+                hp,
+                self.rule_state,
+                self.sam_step,
+                0,
+                lr=g0.get("lr"),
+                lr_max=lr_max,
+                weight_mask=mask,
+                g_norm=g_norm,
+            )
         else:  # davda54: each param group ascends with its own ρ (the norm stays global over all groups)
             es = None
             for rho in sorted(set(rhos)):
-                es_r = rules.perturbations(self.spec, g, w, dict(hp, rho=rho), self.rule_state, self.sam_step, 0,
-                                           lr=g0.get("lr"), lr_max=lr_max, weight_mask=mask, g_norm=g_norm)
+                es_r = rules.perturbations(
+                    self.spec,
+                    g,
+                    w,
+                    dict(hp, rho=rho),
+                    self.rule_state,
+                    self.sam_step,
+                    0,
+                    lr=g0.get("lr"),
+                    lr_max=lr_max,
+                    weight_mask=mask,
+                    g_norm=g_norm,
+                )
                 es = [list(ek) for ek in es_r] if es is None else es
                 for ek, ek_r in zip(es, es_r):
                     for i, r in enumerate(rhos):
@@ -235,8 +265,19 @@ class SAMOptimizer(torch.optim.Optimizer):
         if st["es"]:
             torch._foreach_copy_(params, st["w"])
         reduce = self._allreduce_mean if (self._ddp_model is not None and not self._sync_perturbation) else None
-        d, stats = rules.combine(self.spec, st["g"], st["g_advs"], st["w"], st["es"], st["hp"], 0, st["mask"],
-                                 reduce=reduce, g_norm=st["g_norm"], state=self.rule_state)
+        d, stats = rules.combine(
+            self.spec,
+            st["g"],
+            st["g_advs"],
+            st["w"],
+            st["es"],
+            st["hp"],
+            0,
+            st["mask"],
+            reduce=reduce,
+            g_norm=st["g_norm"],
+            state=self.rule_state,
+        )
         for p, di in zip(params, d):
             p.grad = di
         if scaler is not None:
@@ -269,8 +310,12 @@ class SAMOptimizer(torch.optim.Optimizer):
             self.zero_grad()
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None, bn_model: torch.nn.Module | None = None,
-             scaler: torch.amp.GradScaler | None = None):
+    def step(
+        self,
+        closure: Callable[[], Any] | None = None,
+        bn_model: torch.nn.Module | None = None,
+        scaler: torch.amp.GradScaler | None = None,
+    ):
         """One full step. `closure` (zero_grad, forward, backward, return loss) runs once per pass.
 
         bn_model: passes after the first run with that model's BatchNorm running stats frozen.
@@ -279,8 +324,10 @@ class SAMOptimizer(torch.optim.Optimizer):
                   `scaler.update()` as usual).
         """
         if closure is None:
-            raise ValueError(f"{self.variant} needs a closure that recomputes the loss (it runs "
-                             f"{self.spec.passes} forward-backward passes per step)")
+            raise ValueError(
+                f"{self.variant} needs a closure that recomputes the loss (it runs "
+                f"{self.spec.passes} forward-backward passes per step)"
+            )
         closure = torch.enable_grad()(closure)
         if self.spec.lookahead is not None:
             return self._lookahead_step(closure, scaler)
@@ -327,8 +374,17 @@ class SAMOptimizer(torch.optim.Optimizer):
         hp = self._current_hp()
         g0 = self.param_groups[0]
         w = [p.detach().clone() for p in params]
-        e = rules.lookahead_perturbation(self.spec, w, hp, self.rule_state, self.sam_step, 0, lr=g0.get("lr"),
-                                         lr_max=self._lr_max, weight_mask=self._weight_mask(params))
+        e = rules.lookahead_perturbation(
+            self.spec,
+            w,
+            hp,
+            self.rule_state,
+            self.sam_step,
+            0,
+            lr=g0.get("lr"),
+            lr_max=self._lr_max,
+            weight_mask=self._weight_mask(params),
+        )
         torch._foreach_add_(params, e)
         loss = closure()
         torch._foreach_copy_(params, w)
@@ -348,8 +404,9 @@ class SAMOptimizer(torch.optim.Optimizer):
         st = self.base_optimizer.state
         bufs = [st.get(p, {}).get("momentum_buffer", st.get(p, {}).get("exp_avg")) for p in params]
         if self.spec.after_step is not None:
-            self.spec.after_step(self.rule_state, [gi.detach() for gi in g], hp, 0,
-                                 bufs if all(b is not None for b in bufs) else None)
+            self.spec.after_step(
+                self.rule_state, [gi.detach() for gi in g], hp, 0, bufs if all(b is not None for b in bufs) else None
+            )
         if loss is not None:
             stats["loss"] = loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
         self.stats = {k: v.detach() for k, v in stats.items()}
@@ -368,8 +425,13 @@ class SAMOptimizer(torch.optim.Optimizer):
 
     def state_dict(self) -> dict:
         sd = self.base_optimizer.state_dict()
-        sd["sam"] = {"variant": self.variant, "step": self.sam_step, "lr0": self._lr0, "lr_max": self._lr_max,
-                     "rule_state": {k: v for k, v in self.rule_state.items()}}
+        sd["sam"] = {
+            "variant": self.variant,
+            "step": self.sam_step,
+            "lr0": self._lr0,
+            "lr_max": self._lr_max,
+            "rule_state": {k: v for k, v in self.rule_state.items()},
+        }
         return sd
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -389,8 +451,9 @@ class SAMOptimizer(torch.optim.Optimizer):
         return f"SAMOptimizer(variant={self.variant!r}, hp={self.hp}, base={self.base_optimizer.__class__.__name__})"
 
 
-def make_optimizer(variant: str, params, base_optimizer: type[torch.optim.Optimizer] = torch.optim.SGD,
-                   **kwargs: Any) -> SAMOptimizer:
+def make_optimizer(
+    variant: str, params, base_optimizer: type[torch.optim.Optimizer] = torch.optim.SGD, **kwargs: Any
+) -> SAMOptimizer:
     """Build a SAM-family optimizer by name (see `sam_core.VARIANTS`); unknown names raise ValueError.
 
     `adaptive=True` on "sam" is davda54's ASAM (all parameters, η = 0), as in `sam_core.SAM`.

@@ -58,7 +58,8 @@ class HParam:
         if self.kind == "schedule" and isinstance(value, str):
             if value not in self.choices:
                 raise ValueError(
-                    f"{where} must be a number in [{self.low}, {self.high}] or one of {list(self.choices)}, got {value!r}"
+                    f"{where} must be a number in [{self.low}, {self.high}] or one of {list(self.choices)}, "
+                    f"got {value!r}"
                 )
             return value
         if isinstance(value, torch.Tensor):  # per-trajectory values (sweeps): check every entry

@@ -124,7 +124,7 @@ def norm_ratio(num: Sequence[torch.Tensor], den: Sequence[torch.Tensor], bd: int
     # blown up: ‖den‖² overflows the dtype (float32/64: where a plain norm would be inf; float16, whose
     # square root of the max is 256, only where ‖den‖ itself is not representable)
     big = torch.finfo(dt).max
-    big = big ** 0.5 if big > 1e10 else big
+    big = big**0.5 if big > 1e10 else big
     if bd and len(num) == len(den) == 1 and a.dim() == bd + 1 and a.shape[-1] <= 4:
         num, den = a.unbind(-1), b.unbind(-1)  # (N, 2) points: their (x, y) columns
     if bd and len(num) <= 4 and all(t.dim() == bd for t in (*num, *den)) and dt != torch.float64:
@@ -267,8 +267,9 @@ def combine(
         if not diagnostics:
             return list(g), dict(grad_norm=g_norm)
         one = torch.ones_like(g_norm)
-        return list(g), dict(grad_norm=g_norm, perturbed_grad_norm=g_norm, gamma=one, cos=one,
-                             perturbation_norm=torch.zeros_like(g_norm))
+        return list(g), dict(
+            grad_norm=g_norm, perturbed_grad_norm=g_norm, gamma=one, cos=one, perturbation_norm=torch.zeros_like(g_norm)
+        )
     g_adv = g_advs[0]
     stable = hp.get("stable", False)
     stats = dict(grad_norm=g_norm)
@@ -335,23 +336,33 @@ def sam_direction(
     """
     spec = get_spec(variant)
     if spec.lookahead is not None:
-        return _lookahead_direction(spec, params, grad_fn, hp, state, step, batch_dims, lr, lr_max, weight_mask,
-                                    keep_e, diagnostics)
+        return _lookahead_direction(
+            spec, params, grad_fn, hp, state, step, batch_dims, lr, lr_max, weight_mask, keep_e, diagnostics
+        )
     loss, g = grad_fn(params)
     g_norm = global_norm(g, batch_dims)
     es = perturbations(spec, g, params, hp, state, step, batch_dims, lr, lr_max, weight_mask, g_norm=g_norm)
     g_advs = [grad_fn([p + e for p, e in zip(params, ek)])[1] for ek in es]
-    d, stats = combine(spec, g, g_advs, params, es, hp, batch_dims, weight_mask, g_norm=g_norm,
-                       diagnostics=diagnostics, state=state)
+    d, stats = combine(
+        spec, g, g_advs, params, es, hp, batch_dims, weight_mask, g_norm=g_norm, diagnostics=diagnostics, state=state
+    )
     stats["loss"] = loss
     if keep_e:
         stats["e"] = es
     return d, stats, 1 + len(es)
 
 
-
-def lookahead_perturbation(variant: Any, w: Tensors, hp: dict, state: dict, step: Any = 1, batch_dims: int = 0,
-                           lr: Any = None, lr_max: Any = None, weight_mask: Sequence[bool] | None = None) -> Tensors:
+def lookahead_perturbation(
+    variant: Any,
+    w: Tensors,
+    hp: dict,
+    state: dict,
+    step: Any = 1,
+    batch_dims: int = 0,
+    lr: Any = None,
+    lr_max: Any = None,
+    weight_mask: Sequence[bool] | None = None,
+) -> Tensors:
     """The perturbation of a one-pass lookahead rule (Momentum-SAM), taken before the step's gradient."""
     spec = get_spec(variant)
     return spec.lookahead(AscentStep(None, w, hp, state, step, batch_dims, lr, lr_max, weight_mask, None))
@@ -364,8 +375,11 @@ def _lookahead_direction(spec, params, grad_fn, hp, state, step, bd, lr, lr_max,
     e = lookahead_perturbation(spec, params, hp, state, step, bd, lr, lr_max, weight_mask)
     loss, g = grad_fn([p + x for p, x in zip(params, e)])
     g_norm = global_norm(g, bd)
-    d = list(g) if spec.combine is None else spec.combine(CombineStep(g, [], params, [e], hp, bd, weight_mask, None,
-                                                                      g_norm, {}, state))
+    d = (
+        list(g)
+        if spec.combine is None
+        else spec.combine(CombineStep(g, [], params, [e], hp, bd, weight_mask, None, g_norm, {}, state))
+    )
     stats = dict(grad_norm=g_norm, loss=loss)
     if diagnostics:
         one = torch.ones_like(g_norm)

@@ -47,9 +47,11 @@ class Settings:
         if dev.type == "cuda":
             n = torch.cuda.device_count() if torch.cuda.is_available() else 0
             if (dev.index or 0) >= n:
-                raise ValueError(f"SAMLAB_DEVICE={self.device}: this machine has "
-                                 + (f"{n} CUDA device(s) (cuda:0…cuda:{n - 1})" if n else "no CUDA device")
-                                 + "; use auto or cpu")
+                raise ValueError(
+                    f"SAMLAB_DEVICE={self.device}: this machine has "
+                    + (f"{n} CUDA device(s) (cuda:0…cuda:{n - 1})" if n else "no CUDA device")
+                    + "; use auto or cpu"
+                )
         if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
             raise ValueError(f"SAMLAB_DEVICE={self.device}: MPS is not available here; use auto or cpu")
         return dev
@@ -73,8 +75,9 @@ def get_settings() -> Settings:
     if device != "auto" and not (device == "cpu" or device.startswith("cuda") or device == "mps"):
         raise ValueError(f"SAMLAB_DEVICE must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
     compile_mode = os.environ.get("SAMLAB_COMPILE", "auto").strip().lower() or "auto"
-    compile_mode = {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}.get(compile_mode,
-                                                                                                      compile_mode)
+    compile_mode = {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}.get(
+        compile_mode, compile_mode
+    )
     if compile_mode not in ("auto", "on", "off"):
         raise ValueError(f"SAMLAB_COMPILE must be auto, on or off, got {compile_mode!r}")
     hosted_raw = os.environ.get("SAMLAB_HOSTED", "auto").strip().lower() or "auto"

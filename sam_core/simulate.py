@@ -8,9 +8,9 @@ finite point and reported in `diverged_step` (a divergence is a result, not an e
 `compile=True` (sweeps ask for it when the batch is large) runs the same step, the same rule code,
 through `torch.compile`: one fused C++ loop per step instead of ~40 elementwise passes over the batch,
 5-20x faster on CPU once compiled (benchmarks/bench_lr_sweep.py). Only for `record=False` and stateless
-rules (not those whose spec says `stateful`: infoSAM, fsam, looksam, msam); when compiling fails (no C++ compiler, an untraceable gradient such as autograd)
-it warns once and the eager loop runs instead. `shared_noise` runs eagerly too (the compiled step draws
-one sample per row).
+rules (not those whose spec says `stateful`: infoSAM, fsam, looksam, msam); when compiling fails (no C++
+compiler, an untraceable gradient such as autograd) it warns once and the eager loop runs instead.
+`shared_noise` runs eagerly too (the compiled step draws one sample per row).
 
 Both loops take the base step of every lab, `sam_core.step.base_step` (heavy ball, `w − lr·d`) and
 `step.freeze` (a diverged row keeps its last finite point). `simulate` validates its arguments;
@@ -81,12 +81,31 @@ def simulate(
     """
     spec, lr = _check(variant, w0, steps, momentum, noise, lr)
     hpv = resolve_hparams(variant, **(hp or {}))
-    return _simulate(_Run(variant, spec, grad_fn, w0, steps, lr, hpv, momentum, noise, seed, record, tail,
-                          should_stop, compile, grad_parts, shared_noise))
+    return _simulate(
+        _Run(
+            variant,
+            spec,
+            grad_fn,
+            w0,
+            steps,
+            lr,
+            hpv,
+            momentum,
+            noise,
+            seed,
+            record,
+            tail,
+            should_stop,
+            compile,
+            grad_parts,
+            shared_noise,
+        )
+    )
 
 
-def simulate_resolved(variant: str, grad_fn: GradFn, w0: torch.Tensor, steps: int, lr: Any, hpv: dict,
-                      **options: Any) -> SimResult:
+def simulate_resolved(
+    variant: str, grad_fn: GradFn, w0: torch.Tensor, steps: int, lr: Any, hpv: dict, **options: Any
+) -> SimResult:
     """`simulate` for a caller that has already resolved the hyperparameters: `hpv` is what
     `registry.resolve_hparams(variant, …)` returned and is used as is (not validated again); every other
     argument is checked as `simulate` checks it, and `options` are `simulate`'s keywords after `hp`."""
@@ -119,8 +138,7 @@ class _Run:
     shared_noise: bool = False
 
 
-_OPTIONS = frozenset(f.name for f in fields(_Run)) - {"variant", "spec", "grad_fn", "w0", "steps", "lr",
-                                                       "hpv"}
+_OPTIONS = frozenset(f.name for f in fields(_Run)) - {"variant", "spec", "grad_fn", "w0", "steps", "lr", "hpv"}
 
 
 @dataclass
@@ -139,8 +157,7 @@ class _Trace:
     n_evals: int
 
 
-def _check(variant: Any, w0: torch.Tensor, steps: Any, momentum: float, noise: float,
-           lr: Any) -> tuple[Any, Any]:
+def _check(variant: Any, w0: torch.Tensor, steps: Any, momentum: float, noise: float, lr: Any) -> tuple[Any, Any]:
     """Every argument check of `simulate` but the hyperparameters': (the spec, the validated lr)."""
     spec = get_spec(variant)
     if w0.dim() != 2:
@@ -166,8 +183,9 @@ def _simulate(run: _Run) -> SimResult:
             # input) and propagates; if it runs, the compiler is the problem and is not tried again
             res = _simulate(replace(run, compile=False))
             _FUSED_FAILED.add(cf.key)
-            warnings.warn(f"simulate: compiling the {run.variant} step failed ({cf.reason}); ran it eagerly",
-                          stacklevel=3)
+            warnings.warn(
+                f"simulate: compiling the {run.variant} step failed ({cf.reason}); ran it eagerly", stacklevel=3
+            )
             return res
         if res is not None:
             return res
@@ -182,8 +200,16 @@ def _simulate(run: _Run) -> SimResult:
         losses, gnorms, gammas, ascents = _diagnostics(spec, run.grad_fn, tr.ws, tr.xis, hpv)
     tail_mean = tr.tail_sum / min(tail, steps) if tr.tail_sum is not None and steps else None
     if run.record:
-        return SimResult(torch.stack(tr.ws), _stack(losses, (0, N)), _stack(gnorms, (0, N)),
-                         _stack(gammas, (0, N)), _stack(ascents, (0, N, D)), tr.diverged, tail_mean, tr.n_evals)
+        return SimResult(
+            torch.stack(tr.ws),
+            _stack(losses, (0, N)),
+            _stack(gnorms, (0, N)),
+            _stack(gammas, (0, N)),
+            _stack(ascents, (0, N, D)),
+            tr.diverged,
+            tail_mean,
+            tr.n_evals,
+        )
     return SimResult(tr.w, None, None, None, None, tr.diverged, tail_mean, tr.n_evals)
 
 
@@ -204,6 +230,7 @@ def _stack(x: list[torch.Tensor] | torch.Tensor, empty: tuple[int, ...]) -> torc
 def _with_noise(grad_fn: GradFn, xi: torch.Tensor | None) -> Callable:
     """The rules' gradient callable on one (N, D) tensor: `grad_fn`, plus the step's noise draw `xi` if any
     (every pass of a step gets the same draw, like one mini-batch)."""
+
     def gf(ps):
         loss, g = grad_fn(ps[0])
         return loss, [g if xi is None else g + xi]
@@ -232,13 +259,15 @@ def _loop(run: _Run, lr_b: Any, posthoc: bool) -> _Trace:
             break
         xi = None
         if gen is not None:
-            xi = noise * torch.randn((1, w.shape[1]) if shared_noise else w.shape, generator=gen, device=w.device,
-                                     dtype=w.dtype)
+            xi = noise * torch.randn(
+                (1, w.shape[1]) if shared_noise else w.shape, generator=gen, device=w.device, dtype=w.dtype
+            )
             xi = xi.expand(w.shape) if shared_noise else xi
         if posthoc and xi is not None:
             xis.append(xi)
-        d, st, n = rules.sam_direction(spec, [w], _with_noise(grad_fn, xi), hpv, state, t, batch_dims=1,
-                                       keep_e=in_loop, diagnostics=in_loop)
+        d, st, n = rules.sam_direction(
+            spec, [w], _with_noise(grad_fn, xi), hpv, state, t, batch_dims=1, keep_e=in_loop, diagnostics=in_loop
+        )
         n_evals += n
         (w_new,), buf_new = base_step([w], d, lr_b, buf, momentum)
         ok = torch.isfinite(st["loss"] + rules._last_dim_sum(w_new))  # inf/NaN anywhere propagates
@@ -275,7 +304,9 @@ def _diagnostics(variant, grad_fn, ws, xis, hpv):
         X = torch.stack(xis[a:b]).reshape(k * N, D) if xis else None
         t = torch.arange(a + 1, b + 1, dtype=W.dtype, device=W.device).repeat_interleave(N)  # λ = 1/t schedules
         hp = {n: (v.repeat(k) if isinstance(v, torch.Tensor) and v.dim() else v) for n, v in hpv.items()}
-        _, st, _ = rules.sam_direction(variant, [W], _with_noise(grad_fn, X), hp, {}, t, batch_dims=1, keep_e=True, diagnostics=True)
+        _, st, _ = rules.sam_direction(
+            variant, [W], _with_noise(grad_fn, X), hp, {}, t, batch_dims=1, keep_e=True, diagnostics=True
+        )
         es = st["e"]
         for lst, v in zip(out, (st["loss"], st["grad_norm"], st["gamma"], W + es[0][0] if es else W)):
             lst.append(v.reshape(k, N, *v.shape[1:]))
@@ -334,6 +365,7 @@ def _make_fused(variant: Any, gf_parts: Callable, static: dict, keys: tuple[str,
     """The compiled step on coordinate columns: `ws` = [w[:, 0], …, w[:, D-1]], each (N,). The rule sees
     them as a D-tensor parameter list with one number per trajectory in each, so every norm is plain
     arithmetic on contiguous columns and the whole step fuses into one loop."""
+
     def fused_step(ws, lr, alive, div, t, vals, bufs, mom, xis):
         hp = {**static, **dict(zip(keys, vals))}
 
@@ -367,8 +399,17 @@ def _simulate_fused(run: _Run) -> SimResult | None:
     if not all(_per_traj_ok(v, N) for v in hpv.values()):
         return None  # e.g. presam's per-parameter D: a list the trace would not see through
     static, keys, vals = _split_hp(hpv)
-    key = (variant, grad_parts if grad_parts is not None else grad_fn, grad_parts is not None, static, keys,
-           bool(momentum), noise > 0, w0.dtype, w0.device.type)
+    key = (
+        variant,
+        grad_parts if grad_parts is not None else grad_fn,
+        grad_parts is not None,
+        static,
+        keys,
+        bool(momentum),
+        noise > 0,
+        w0.dtype,
+        w0.device.type,
+    )
     try:
         hash(key)
     except TypeError:  # an unhashable gradient function: nothing to cache the compiled step under
@@ -381,11 +422,12 @@ def _simulate_fused(run: _Run) -> SimResult | None:
             _FUSED.move_to_end(key)
         else:
             if grad_parts is None:
+
                 def grad_parts(ps, grad_fn=grad_fn):  # noqa: E306 - the (N, D) gradient, cut into columns
                     loss, g = grad_fn(torch.stack(ps, 1))
                     return loss, list(g.unbind(1))
-            fn = _FUSED[key] = _make_fused(run.spec, grad_parts, dict(static), keys, bool(momentum),
-                                           noise > 0)
+
+            fn = _FUSED[key] = _make_fused(run.spec, grad_parts, dict(static), keys, bool(momentum), noise > 0)
             while len(_FUSED) > FUSED_CACHE:
                 _FUSED.popitem(last=False)
     dt, dev = w0.dtype, w0.device

@@ -27,8 +27,9 @@ __all__ = ["base_step", "freeze"]
 Tensors = Sequence[torch.Tensor]
 
 
-def base_step(w: Tensors, d: Tensors, lr: Any, buf: Tensors | None = None,
-              beta: Any = 0.0) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+def base_step(
+    w: Tensors, d: Tensors, lr: Any, buf: Tensors | None = None, beta: Any = 0.0
+) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
     """One step from direction ``d``: ``buf ← β·buf + d`` and ``w ← w − lr·buf`` when ``buf`` is given
     (heavy-ball momentum), ``w ← w − lr·d`` when it is None. Returns ``(w_new, buf_new)`` (buf_new None
     without momentum); nothing is frozen here, see :func:`freeze`."""
@@ -38,8 +39,9 @@ def base_step(w: Tensors, d: Tensors, lr: Any, buf: Tensors | None = None,
     return [wi - lr * di for wi, di in zip(w, d)], buf
 
 
-def freeze(keep: torch.Tensor, new: Tensors, old: Tensors,
-           buf: Tensors | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+def freeze(
+    keep: torch.Tensor, new: Tensors, old: Tensors, buf: Tensors | None = None
+) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
     """Rows where ``keep`` (bool, one per run: the shape of the tensors' leading dimensions) is false keep
     ``old`` and restart their momentum buffer at zero; the others take ``new``. Returns ``(w, buf)``."""
     w = [torch.where(_rows(keep, n), n, o) for n, o in zip(new, old)]

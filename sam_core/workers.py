@@ -39,8 +39,15 @@ from typing import Any
 FAST_START_S, FAST_INTERVAL = 3.0, 0.25  # the first seconds of a job stream at up to 4 updates/s
 PREIMPORT = ("torch._dynamo", "torch._inductor.compile_fx", "torch._inductor.codecache")  # imported while idle
 
-__all__ = ["JobHandle", "WorkerPool", "default_pool_size", "describe_error", "get_pool", "iter_worker_stats",
-           "split_item"]
+__all__ = [
+    "JobHandle",
+    "WorkerPool",
+    "default_pool_size",
+    "describe_error",
+    "get_pool",
+    "iter_worker_stats",
+    "split_item",
+]
 
 
 def default_pool_size() -> int:
@@ -170,8 +177,14 @@ class _Worker:
         paths = [p for p in sys.path if p and os.path.isdir(p)]  # it imports what the server can import
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(paths))
         try:  # its own session: the server's Ctrl-C does not hit a job mid-way, and a kill reaches its children
-            self.proc = subprocess.Popen([sys.executable, "-m", "sam_core.workers", str(w_res)], stdin=subprocess.PIPE,
-                                         pass_fds=(w_res,), env=env, cwd=os.getcwd(), start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sam_core.workers", str(w_res)],
+                stdin=subprocess.PIPE,
+                pass_fds=(w_res,),
+                env=env,
+                cwd=os.getcwd(),
+                start_new_session=True,
+            )
         except Exception:
             os.close(r_res)
             raise
@@ -265,9 +278,12 @@ class _Worker:
             return True
         code = self.proc.poll()
         why = box.get("broken")
-        job._finish("stopped" if job.stop_requested.is_set() else "error",
-                    "" if job.stop_requested.is_set() else
-                    f"the worker process ended unexpectedly (exit code {code}; {type(why).__name__}: {why})")
+        job._finish(
+            "stopped" if job.stop_requested.is_set() else "error",
+            ""
+            if job.stop_requested.is_set()
+            else f"the worker process ended unexpectedly (exit code {code}; {type(why).__name__}: {why})",
+        )
         self.kill()
         return False
 
@@ -289,11 +305,15 @@ class WorkerPool:
         self._closed = False
 
     # ---- public
-    def submit(self, fn: Callable, *args: Any, pass_stop: str | None = None, interval: float = 0.3,
-               **kwargs: Any) -> JobHandle:
+    def submit(
+        self, fn: Callable, *args: Any, pass_stop: str | None = None, interval: float = 0.3, **kwargs: Any
+    ) -> JobHandle:
         """Queue ``fn(*args, **kwargs)`` (a generator function importable by module and name)."""
-        if (getattr(fn, "__qualname__", "").count("<locals>") or getattr(fn, "__name__", "") == "<lambda>"
-                or getattr(fn, "__module__", "") == "__main__"):
+        if (
+            getattr(fn, "__qualname__", "").count("<locals>")
+            or getattr(fn, "__name__", "") == "<lambda>"
+            or getattr(fn, "__module__", "") == "__main__"
+        ):
             raise ValueError(f"worker jobs need a module-level function of an importable module, got {fn!r}")
         env = {k: v for k, v in os.environ.items() if k.startswith("SAMLAB_")}
         job = JobHandle(self, _Task(fn, args, kwargs, pass_stop, float(interval), env))
@@ -386,7 +406,7 @@ class WorkerPool:
                     worker = self._idle.pop()
                     self._busy += 1
                     break
-                if (self._start_failures >= 3 and not self._idle and not self._starting and not self._busy):
+                if self._start_failures >= 3 and not self._idle and not self._starting and not self._busy:
                     self._queue.remove(job)
                     job._finish("error", "no worker process could be started (see the server log)")
                     self._cond.notify_all()

@@ -43,11 +43,14 @@ def render(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, str]:
         return "".join(f"{r}\n" for r in reqs)
 
     return {
-        "requirements.txt": HEADER + "# The dashboard and the whole core. Ranges, not pins: any recent release works.\n"
+        "requirements.txt": HEADER
+        + "# The dashboard and the whole core. Ranges, not pins: any recent release works.\n"
         + lines(list(dict.fromkeys(core + _expand(extras, "dashboard", project)))),
         "requirements-ray.txt": HEADER + "# Optional: the Ray executor of training sweeps (python -m sam_core.cli.sweep"
-        " --executor ray).\n# Nothing on the single-machine path imports Ray.\n" + lines(_expand(extras, "ray", project)),
-        "requirements-dev.txt": HEADER + "# What `make test` installs: everything, Ray included, and the test and lint tools.\n"
+        " --executor ray).\n# Nothing on the single-machine path imports Ray.\n"
+        + lines(_expand(extras, "ray", project)),
+        "requirements-dev.txt": HEADER
+        + "# What `make test` installs: everything, Ray included, and the test and lint tools.\n"
         "-r requirements.txt\n-r requirements-ray.txt\n" + lines(_expand(extras, "dev", project)),
     }
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 
-def write_fake_cifar10(root: str | os.PathLike, n_train: int = 200, n_test: int = 100, seed: int = 0,
-                       batches: int = 5) -> Path:
+def write_fake_cifar10(
+    root: str | os.PathLike, n_train: int = 200, n_test: int = 100, seed: int = 0, batches: int = 5
+) -> Path:
     """Write random images in the real `cifar-10-batches-py` pickle format (tests, demos, smoke runs).
 
     Labels are a deterministic function of the mean colour, so a network can learn them.
@@ -43,8 +44,14 @@ def write_fake_cifar10(root: str | os.PathLike, n_train: int = 200, n_test: int 
     return folder
 
 
-def write_fake_mnist(root: str | os.PathLike, n_train: int = 200, n_test: int = 100, seed: int = 0,
-                     folder: str = "MNIST/raw", gz: bool = True) -> Path:
+def write_fake_mnist(
+    root: str | os.PathLike,
+    n_train: int = 200,
+    n_test: int = 100,
+    seed: int = 0,
+    folder: str = "MNIST/raw",
+    gz: bool = True,
+) -> Path:
     """Write random 28×28 digits in the IDX format torchvision downloads (`MNIST/raw/*-ubyte[.gz]`)."""
     rng = np.random.default_rng(seed)
     out = Path(root) / folder

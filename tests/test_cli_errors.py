@@ -29,8 +29,24 @@ RID = "20250101-120000-abcdef"  # well formed, in no store
 SID = "sweep-20250101-120000-abcdef"
 HEX = "0x" + "f" * 280  # 1120 bits, under the 300-character limit: the issue's "int too large to convert to float"
 STORES = ("corrupt", "foreign", "otherschema", "truncated")  # must never be altered
-TINY = ["--subset", "32", "--batch-size", "16", "--epochs", "1", "--hessian-every", "0", "--final-top-k", "0",
-        "--final-density", "false", "--test-subset", "16", "--eval-train-size", "16"]
+TINY = [
+    "--subset",
+    "32",
+    "--batch-size",
+    "16",
+    "--epochs",
+    "1",
+    "--hessian-every",
+    "0",
+    "--final-top-k",
+    "0",
+    "--final-density",
+    "false",
+    "--test-subset",
+    "16",
+    "--eval-train-size",
+    "16",
+]
 
 
 def make_world(t: Path) -> dict:
@@ -70,8 +86,10 @@ def make_world(t: Path) -> dict:
         "hparams_list.json": {"hparams": {"rho": [0.1, 0.2]}},
         "sweep_model_list.json": {"base": {"model": [["lenet5"]]}, "params": {"lr": [0.1]}},
         "sweep_bad_param.json": {"base": {"dataset": "cifar10"}, "params": {"lr": ["fast"]}},
-        "sweep_two.json": {"base": {"dataset": "cifar10", "subset": 32, "batch_size": 16},
-                           "params": {"lr": [0.1, 0.2]}},
+        "sweep_two.json": {
+            "base": {"dataset": "cifar10", "subset": 32, "batch_size": 16},
+            "params": {"lr": [0.1, 0.2]},
+        },
     }
     for name, obj in cfgs.items():
         (t / name).write_text(json.dumps(obj))
@@ -118,8 +136,12 @@ ROWS = [
     ("train-device-banana", TRAIN, ["--device", "banana", R, "{T}/r", *TINY], "device"),
     ("train-data-empty", TRAIN, ["--data-dir", "{T}/empty", R, "{T}/r", *TINY], "CIFAR-10 was not found"),
     ("train-data-missing", TRAIN, ["--data-dir", "{T}/nowhere", R, "{T}/r", *TINY], "CIFAR-10 was not found"),
-    ("train-mnist-missing", TRAIN, ["--dataset", "mnist", "--data-dir", "{T}/data", R, "{T}/r", *TINY],
-     "MNIST was not found"),
+    (
+        "train-mnist-missing",
+        TRAIN,
+        ["--dataset", "mnist", "--data-dir", "{T}/data", R, "{T}/r", *TINY],
+        "MNIST was not found",
+    ),
     ("train-lr-a", TRAIN, ["--lr", "a", R, "{T}/r"], "--lr"),
     ("train-lr-negative", TRAIN, ["--lr", "-1", R, "{T}/r", *TINY], "lr must be"),
     ("train-epochs-0", TRAIN, ["--epochs", "0", R, "{T}/r"], "epochs must be"),
@@ -232,12 +254,31 @@ ROWS = [
     ("swp-tol-a", SWP, ["--tol", "a", "--csv", "{T}/o.csv"], "--tol"),
 ]
 # real subprocesses: the rows that hung or computed first before the fix, and a few of every CLI
-SUBPROCESS = {"train-data-empty", "train-store-corrupt", "train-device-cuda7", "train-config-deep",
-              "runs-list-foreign", "runs-export-proc", "sweep-list-corrupt", "sweep-config-model-list",
-              "eos-csv-proc", "land-variants-comma", "quad-lam-a", "saddle-seeds-cap", "swp-lrs-1e9", "swp-hex",
-              "swp-csv-proc", "presets-html-proc"}
-ENV = {"SAMLAB_OFFLINE": "1", "SAMLAB_READ_ONLY": "", "SAMLAB_MAX_RUNS": "1", "OMP_NUM_THREADS": "1",
-       "SAMLAB_DEBUG": ""}
+SUBPROCESS = {
+    "train-data-empty",
+    "train-store-corrupt",
+    "train-device-cuda7",
+    "train-config-deep",
+    "runs-list-foreign",
+    "runs-export-proc",
+    "sweep-list-corrupt",
+    "sweep-config-model-list",
+    "eos-csv-proc",
+    "land-variants-comma",
+    "quad-lam-a",
+    "saddle-seeds-cap",
+    "swp-lrs-1e9",
+    "swp-hex",
+    "swp-csv-proc",
+    "presets-html-proc",
+}
+ENV = {
+    "SAMLAB_OFFLINE": "1",
+    "SAMLAB_READ_ONLY": "",
+    "SAMLAB_MAX_RUNS": "1",
+    "OMP_NUM_THREADS": "1",
+    "SAMLAB_DEBUG": "",
+}
 
 
 def _args(args: list[str], t: Path, world: dict) -> list[str]:
@@ -246,11 +287,24 @@ def _args(args: list[str], t: Path, world: dict) -> list[str]:
 
 def run_subprocess(module: str, argv: list[str], t: Path, src: Path = ROOT, timeout: float = 60.0):
     """(exit status or 'hang', stderr, stdout) of `python -m module argv` run from `src`."""
-    env = {**os.environ, **ENV, "SAMLAB_RUNS_DIR": str(t / "default-runs"), "SAMLAB_DATA": str(t / "data"),
-           "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        **ENV,
+        "SAMLAB_RUNS_DIR": str(t / "default-runs"),
+        "SAMLAB_DATA": str(t / "data"),
+        "PYTHONPATH": str(src),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     try:
-        p = subprocess.run([sys.executable, "-m", module, *argv], cwd=str(t), env=env, capture_output=True,
-                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        p = subprocess.run(
+            [sys.executable, "-m", module, *argv],
+            cwd=str(t),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
         return "hang", err, ""
@@ -351,8 +405,17 @@ if __name__ == "__main__":  # python tests/test_cli_errors.py [SRC_ROOT]: every 
             altered = _snapshot(t) != before
             if altered:
                 before = _snapshot(t)
-            kind = ("hang" if problem == "hang" else "traceback" if problem == "traceback" else
-                    "exit 0" if problem == "exit status 0" else "clean" if problem is None else "unclear message")
+            kind = (
+                "hang"
+                if problem == "hang"
+                else "traceback"
+                if problem == "traceback"
+                else "exit 0"
+                if problem == "exit status 0"
+                else "clean"
+                if problem is None
+                else "unclear message"
+            )
             counts[kind] += 1
             counts["altered a store"] += altered
             if problem or altered:

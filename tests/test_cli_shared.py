@@ -78,8 +78,8 @@ def test_text_table_aligns_every_column_under_its_header():
     for line, r in zip([lines[0], *lines[2:]], cells):
         starts = [0, widths[0] + 2, widths[0] + widths[1] + 4]
         for j, s in enumerate(starts):
-            assert line[s:s + len(r[j])] == r[j]  # each cell starts in its column
-            assert line[s - 2:s] in ("", "  ")  # two spaces before every column but the first
+            assert line[s : s + len(r[j])] == r[j]  # each cell starts in its column
+            assert line[s - 2 : s] in ("", "  ")  # two spaces before every column but the first
 
 
 def test_text_table_with_no_rows_is_the_header_and_its_rule():

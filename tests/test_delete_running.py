@@ -43,9 +43,24 @@ def data(tmp_path_factory):
 
 
 def _cfg(**kw) -> RunConfig:
-    base = dict(dataset="cifar10", model="lenet5", optimizer="sam", hparams={"rho": 0.05}, lr=0.05, subset=160,
-                batch_size=16, epochs=200, log_every=1, hessian_every=0, final_top_k=0, final_density=False,
-                eval_train_size=16, test_subset=16, poll_seconds=0.0, download=False)
+    base = dict(
+        dataset="cifar10",
+        model="lenet5",
+        optimizer="sam",
+        hparams={"rho": 0.05},
+        lr=0.05,
+        subset=160,
+        batch_size=16,
+        epochs=200,
+        log_every=1,
+        hessian_every=0,
+        final_top_k=0,
+        final_density=False,
+        eval_train_size=16,
+        test_subset=16,
+        poll_seconds=0.0,
+        download=False,
+    )
     base.update(kw)
     return RunConfig(**base)
 
@@ -53,8 +68,10 @@ def _cfg(**kw) -> RunConfig:
 def _rows(db: Path, run_id: str) -> dict:
     con = sqlite3.connect(db)
     try:
-        return {t: con.execute(f"SELECT COUNT(*) FROM {t} WHERE {c}=?", (run_id,)).fetchone()[0]
-                for t, c in (("runs", "id"), ("metrics", "run_id"), ("artifacts", "run_id"))}
+        return {
+            t: con.execute(f"SELECT COUNT(*) FROM {t} WHERE {c}=?", (run_id,)).fetchone()[0]
+            for t, c in (("runs", "id"), ("metrics", "run_id"), ("artifacts", "run_id"))
+        }
     finally:
         con.close()
 
@@ -65,8 +82,9 @@ def _processes_naming(text: str) -> list[int]:
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                if text in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace") \
-                        and pid_alive(int(d.name)):
+                if text in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace") and pid_alive(
+                    int(d.name)
+                ):
                     out.append(int(d.name))
             except OSError:
                 pass
@@ -92,8 +110,14 @@ def test_cli_delete_force_stops_the_worker_and_leaves_nothing(data, tmp_path):
     info = _wait_running(store, rid, min_step=3)
     assert info.pid == proc.pid and store.metrics(rid).shape[0] >= 3
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-m", "sam_core.cli.runs", "delete", rid, "--force", "--runs-dir",
-                          str(store.dir)], capture_output=True, text=True, timeout=120, env=env, cwd=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-m", "sam_core.cli.runs", "delete", rid, "--force", "--runs-dir", str(store.dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=str(ROOT),
+    )
     assert out.returncode == 0 and f"deleted {rid}" in out.stdout, out.stderr
     proc.wait(timeout=5)  # already gone when the command returned: this only reaps it
     left = _processes_naming(rid)
@@ -178,9 +202,16 @@ def test_store_delete_force_in_process_kills_a_worker_that_ignores_the_stop(tmp_
     """A worker that never polls (stuck) is sent SIGTERM, then SIGKILL, before its rows go."""
     store = RunStore(tmp_path / "runs")
     rid = store.create_run({"optimizer": "sam"})
-    stuck = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
-                              "signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"],
-                             stdout=subprocess.PIPE, start_new_session=True)
+    stuck = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, "
+            "signal.SIG_IGN); print('ready', flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
     assert stuck.stdout.readline().strip() == b"ready"  # SIGTERM is ignored from here on
     store.register_worker(rid, stuck.pid)
     store.update(rid, status="running")
@@ -219,8 +250,10 @@ def test_opening_the_store_again_keeps_this_process_sqlite_locks(tmp_path):
     rid = store.create_run({"optimizer": "sam"})
     RunStore(tmp_path / "runs")  # a second store on the same folder (a page, a CLI call in this process)
     RunStore(tmp_path / "runs", read_only=True).list_runs()
-    code = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA journal_mode=WAL'); "
-            "c.execute('UPDATE runs SET message=? WHERE id=?', ('other process', sys.argv[2])); c.commit(); c.close()")
+    code = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA journal_mode=WAL'); "
+        "c.execute('UPDATE runs SET message=? WHERE id=?', ('other process', sys.argv[2])); c.commit(); c.close()"
+    )
     subprocess.run([sys.executable, "-c", code, str(store.path), rid], check=True, timeout=60)
     assert Path(str(store.path) + "-wal").exists() and Path(str(store.path) + "-shm").exists()
     assert store.get(rid).message == "other process"

@@ -105,15 +105,17 @@ def test_config_cli_and_sweep_accept_digits():
     assert (cfg.model, cfg.batch_size, cfg.epochs) == ("cnn8", 64, 5)
     assert dataset_defaults("cifar10") == dict(RunConfig().to_dict(), dataset="cifar10")
     assert "batch_size 2000 is larger than the training set (1437 examples" in " ".join(
-        RunConfig(dataset="digits", batch_size=2000).errors())
+        RunConfig(dataset="digits", batch_size=2000).errors()
+    )
     parse = build_parser().parse_args
     c = config_from_args(parse(["--dataset", "digits", "--model", "cnn8", "--epochs", "2"]))
     assert (c.dataset, c.model, c.epochs, c.batch_size, c.hessian_every) == ("digits", "cnn8", 2, 64, 10)
     c = config_from_args(parse(["--dataset", "digits"]))  # the digits defaults, as on the page
     assert c == cfg
     assert config_from_args(parse(["--dataset", "mnist"])).model == RunConfig.model  # the others: unchanged
-    trials = SweepSpec(base={"dataset": "digits", "model": "mlp", "batch_size": 64},
-                       params={"lr": [0.05, 0.1]}).trials()
+    trials = SweepSpec(
+        base={"dataset": "digits", "model": "mlp", "batch_size": 64}, params={"lr": [0.05, 0.1]}
+    ).trials()
     assert [t.config["dataset"] for t in trials] == ["digits", "digits"]
 
 
@@ -122,11 +124,41 @@ def test_config_cli_and_sweep_accept_digits():
 def test_cli_worker_trains_digits_offline_with_gamma_and_eigenvalues(tmp_path, sk):
     empty = tmp_path / "no-data"
     empty.mkdir()
-    env = dict(os.environ, SAMLAB_DATA=str(empty), SAMLAB_OFFLINE="1", OMP_NUM_THREADS="1",
-               SAMLAB_RUNS_DIR=str(tmp_path / "runs"))
-    cmd = [sys.executable, "-m", "sam_core.cli.train", "--dataset", "digits", "--model", "mlp", "--optimizer", "sam",
-           "--rho", "0.05", "--lr", "0.05", "--batch-size", "64", "--epochs", "2", "--hessian-every", "5",
-           "--log-every", "1", "--final-top-k", "0", "--final-density", "false", "--detach"]
+    env = dict(
+        os.environ,
+        SAMLAB_DATA=str(empty),
+        SAMLAB_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+        SAMLAB_RUNS_DIR=str(tmp_path / "runs"),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "sam_core.cli.train",
+        "--dataset",
+        "digits",
+        "--model",
+        "mlp",
+        "--optimizer",
+        "sam",
+        "--rho",
+        "0.05",
+        "--lr",
+        "0.05",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "2",
+        "--hessian-every",
+        "5",
+        "--log-every",
+        "1",
+        "--final-top-k",
+        "0",
+        "--final-density",
+        "false",
+        "--detach",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
     assert out.returncode == 0, out.stderr + out.stdout
     run_id = out.stdout.strip().splitlines()[-1]
@@ -188,8 +220,17 @@ def test_a_digits_run_on_cpu_trains_on_one_thread_and_restores_the_setting(tmp_p
     from sam_core.training.worker import create
 
     store = RunStore(tmp_path / "runs")
-    cfg = RunConfig(dataset="digits", model="cnn8", optimizer="sgd", epochs=1, batch_size=128, hessian_every=0,
-                    final_top_k=0, final_density=False, device="cpu")
+    cfg = RunConfig(
+        dataset="digits",
+        model="cnn8",
+        optimizer="sgd",
+        epochs=1,
+        batch_size=128,
+        hessian_every=0,
+        final_top_k=0,
+        final_density=False,
+        device="cpu",
+    )
     rid = create(store, cfg)
     store.claim_slot(rid, 1)
     seen: list[int] = []

@@ -28,11 +28,13 @@ def shard(rank, same):
 
 def train(model, opt, x, y):
     for _ in range(STEPS):
+
         def closure():
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(x), y)
             loss.backward()
             return loss
+
         opt.step(closure)
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 

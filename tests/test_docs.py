@@ -23,8 +23,17 @@ import sam_core
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "ALGORITHMS" + ".md"  # spelt in two pieces so that this file does not cite it itself
 DOC = ROOT / "docs" / NAME
-SKIP_DIRS = {".venv", ".git", "artifacts", "__pycache__", ".pytest_cache", ".ruff_cache", "node_modules",
-             "runs", "data"}
+SKIP_DIRS = {
+    ".venv",
+    ".git",
+    "artifacts",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    "node_modules",
+    "runs",
+    "data",
+}
 OUTSIDE = ("../" + "shared", "/work/" + "shared")  # the shared notes live outside any clone
 
 CITE = re.compile(r"docs/" + re.escape(NAME) + r"""(,\s*(["'])(.+?)\2)?""", re.S)
@@ -59,7 +68,7 @@ def bare_mentions(text: str, in_docs: bool) -> list[int]:
     inside docs/ to its neighbour by bare file name is the one relative form allowed)."""
     lines = []
     for m in re.finditer(re.escape(NAME), text):
-        before = text[max(0, m.start() - 5):m.start()]
+        before = text[max(0, m.start() - 5) : m.start()]
         if before == "docs/" or (in_docs and (before.endswith("](") or before.endswith("](./"))):
             continue
         lines.append(text.count("\n", 0, m.start()) + 1)
@@ -91,12 +100,14 @@ def test_the_checkers_catch_planted_mistakes():
     assert bare_mentions(f"see {NAME}\nok docs/{NAME}\n", in_docs=False) == [1]
     assert bare_mentions(f"[link](./{NAME}) and [x]({NAME})", in_docs=True) == []
     assert bare_mentions(f"[x]({NAME})", in_docs=False) == [1]
-    good = f'(docs/{NAME}, "Stable SAM") and (docs/{NAME},\n    \'SSAM with ASAM\')'
+    good = f"(docs/{NAME}, \"Stable SAM\") and (docs/{NAME},\n    'SSAM with ASAM')"
     assert citation_problems(good, titles, require_section=True) == []
     assert citation_problems(f'docs/{NAME}, "Stable SAMM"', titles, True) == [
-        f"line 1: section 'Stable SAMM' is not a heading of docs/{NAME}"]
+        f"line 1: section 'Stable SAMM' is not a heading of docs/{NAME}"
+    ]
     assert citation_problems(f"x\n(docs/{NAME})", titles, True) == [
-        f"line 2: cites docs/{NAME} without naming a section"]
+        f"line 2: cites docs/{NAME} without naming a section"
+    ]
     assert citation_problems(f"(docs/{NAME})", titles, False) == []
 
 
@@ -121,8 +132,9 @@ def test_citations_have_the_docs_prefix_name_real_sections_and_stay_inside_the_r
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/ARCHITECTURE.md", f"docs/{NAME}", "docs/CORE_API.md",
-                                 "docs/PERFORMANCE.md"])
+@pytest.mark.parametrize(
+    "doc", ["README.md", "docs/ARCHITECTURE.md", f"docs/{NAME}", "docs/CORE_API.md", "docs/PERFORMANCE.md"]
+)
 def test_relative_links_lead_to_files(doc):
     path = ROOT / doc
     assert path.is_file(), f"{doc} is missing"

@@ -105,7 +105,7 @@ def test_gd_sharpness_rises_to_the_edge_and_hovers_there():
     eig = np.asarray(res.top_eig["sgd"])
     edge = 2 / cfg.lr
     assert eig[0] < 0.6 * edge  # starts well below 2/η
-    late = eig[len(eig) // 2:]
+    late = eig[len(eig) // 2 :]
     assert (late > 0.85 * edge).all() and (late < 1.3 * edge).all()  # rises to the edge and stays near it
 
 

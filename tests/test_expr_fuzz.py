@@ -52,19 +52,54 @@ def _mutant(r: random.Random) -> str:
         elif m < 0.8:
             s.insert(i, r.choice(junk))
         else:
-            s.insert(i, r.choice(["__class__", ".real", "[0]", "lambda:0", "if", "1 if x else 2", "**9**9**9",
-                                  "x==y", "f(x,y)=", "*", "(", ")", "sin", ",", "1j", "0x", "e308", "'s'"]))
+            s.insert(
+                i,
+                r.choice(
+                    [
+                        "__class__",
+                        ".real",
+                        "[0]",
+                        "lambda:0",
+                        "if",
+                        "1 if x else 2",
+                        "**9**9**9",
+                        "x==y",
+                        "f(x,y)=",
+                        "*",
+                        "(",
+                        ")",
+                        "sin",
+                        ",",
+                        "1j",
+                        "0x",
+                        "e308",
+                        "'s'",
+                    ]
+                ),
+            )
     return "".join(s)
 
 
 def _literal(r: random.Random) -> str:
     k = r.randint(1, 298)
-    lit = r.choice([
-        "9" * k, "0x" + "f" * k, "0b" + "1" * k, "0o" + "7" * k, "1" + "0" * k + ".0", f"1e{k}", f"1e-{k}",
-        f"{'9' * min(k, 30)}e{r.randint(300, 99999)}", "1" + "_0" * (k // 2), "0." + "0" * k + "1",
-        str(r.randint(0, 10 ** 40)) + "j",
-    ])
-    return r.choice(["{}", "x*{}", "{}*x + y", "x**{}", "{}**x", "sin({})*y", "{}**{}", "atan2({}, x)"]).format(lit, lit)
+    lit = r.choice(
+        [
+            "9" * k,
+            "0x" + "f" * k,
+            "0b" + "1" * k,
+            "0o" + "7" * k,
+            "1" + "0" * k + ".0",
+            f"1e{k}",
+            f"1e-{k}",
+            f"{'9' * min(k, 30)}e{r.randint(300, 99999)}",
+            "1" + "_0" * (k // 2),
+            "0." + "0" * k + "1",
+            str(r.randint(0, 10**40)) + "j",
+        ]
+    )
+    return r.choice(["{}", "x*{}", "{}*x + y", "x**{}", "{}**x", "sin({})*y", "{}**{}", "atan2({}, x)"]).format(
+        lit, lit
+    )
 
 
 def _nested(r: random.Random) -> str:
@@ -96,8 +131,9 @@ def _bytes(r: random.Random) -> str:
         return bytes(r.randrange(256) for _ in range(n)).decode("latin-1")
     if mode == 1:
         return "".join(chr(r.randrange(32, 127)) for _ in range(n))
-    return "".join(chr(r.choice([r.randrange(0x80, 0x3000), r.randrange(0x1F300, 0x1F600), 0xFEFF, 0x200B]))
-                   for _ in range(n))
+    return "".join(
+        chr(r.choice([r.randrange(0x80, 0x3000), r.randrange(0x1F300, 0x1F600), 0xFEFF, 0x200B])) for _ in range(n)
+    )
 
 
 def inputs() -> list[str]:
@@ -150,15 +186,22 @@ def test_only_expr_error_escapes_and_accepted_formulas_evaluate():
         torch.set_num_threads(threads)
     crashes = [(t[:60], r) for t, r in zip(cases, results) if r.startswith("crash")]
     accepted = results.count("accepted")
-    print(f"\nexpr fuzz: {len(cases)} inputs tried, {len(cases) - len(crashes)} handled "
-          f"({accepted} accepted and evaluated, {results.count('refused')} refused), {len(crashes)} failed")
+    print(
+        f"\nexpr fuzz: {len(cases)} inputs tried, {len(cases) - len(crashes)} handled "
+        f"({accepted} accepted and evaluated, {results.count('refused')} refused), {len(crashes)} failed"
+    )
     assert not crashes, crashes[:10]
     assert accepted > 1000  # the generator really exercises the accepted grammar, not only refusals
 
 
 def test_huge_literals_and_deep_nesting_are_refusals_naming_the_limit():
-    for text, msg in [("0x" + "f" * 298, "too large"), ("9" * 299, "too large"), ("x*" + "1" * 200, "too large"),
-                      ("-" * 190 + "x", "nested too deeply"), ("+-" * 40 + "x", "nested too deeply")]:
+    for text, msg in [
+        ("0x" + "f" * 298, "too large"),
+        ("9" * 299, "too large"),
+        ("x*" + "1" * 200, "too large"),
+        ("-" * 190 + "x", "nested too deeply"),
+        ("+-" * 40 + "x", "nested too deeply"),
+    ]:
         try:
             E.compile_expression(text)
         except E.ExprError as err:

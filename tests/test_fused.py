@@ -104,8 +104,7 @@ def test_an_uncompilable_gradient_falls_back_to_the_eager_loop_with_a_warning():
     w0 = start_points(C, 50, "domain").double()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        a = simulate("sam", C.grad_fn, w0, 20, 0.05, {"rho": 0.1}, record=False, compile=True,
-                     grad_parts=C.grad_parts)
+        a = simulate("sam", C.grad_fn, w0, 20, 0.05, {"rho": 0.1}, record=False, compile=True, grad_parts=C.grad_parts)
     assert any("ran it eagerly" in str(w.message) for w in caught)
     b = simulate("sam", C.grad_fn, w0, 20, 0.05, {"rho": 0.1}, record=False)
     assert torch.equal(a.final, b.final)
@@ -159,14 +158,26 @@ def test_use_compile_follows_the_setting_and_the_work(monkeypatch):
 def test_run_batch_compiled_keeps_the_eager_results_for_a_stateful_rule():
     # infoSAM keeps moments between steps: simulate ignores compile=True and runs it eagerly
     w0, lr = _batch(200, torch.float32)
-    a = run_batch(Q, "infosam", w0, lr, resolve_hparams("infosam", **{"rho": 0.1}), SweepSetup(steps=30), Execution(compile=True))
-    b = run_batch(Q, "infosam", w0, lr, resolve_hparams("infosam", **{"rho": 0.1}), SweepSetup(steps=30), Execution(compile=False))
+    a = run_batch(
+        Q, "infosam", w0, lr, resolve_hparams("infosam", **{"rho": 0.1}), SweepSetup(steps=30), Execution(compile=True)
+    )
+    b = run_batch(
+        Q, "infosam", w0, lr, resolve_hparams("infosam", **{"rho": 0.1}), SweepSetup(steps=30), Execution(compile=False)
+    )
     np.testing.assert_array_equal(a[1], b[1])
     np.testing.assert_array_equal(a[0], b[0])
 
 
-@pytest.mark.parametrize("variant,hp", [("sgd", {}), ("sam", {"rho": 0.1}), ("ssam", {"rho": 0.2}),
-                                        ("unified_sam", {"rho": 0.1, "lam": "1/t"}), ("bsam", {"rho": 0.1})])
+@pytest.mark.parametrize(
+    "variant,hp",
+    [
+        ("sgd", {}),
+        ("sam", {"rho": 0.1}),
+        ("ssam", {"rho": 0.2}),
+        ("unified_sam", {"rho": 0.1, "lam": "1/t"}),
+        ("bsam", {"rho": 0.1}),
+    ],
+)
 def test_recorded_diagnostics_equal_a_step_by_step_loop(variant, hp):
     # simulate(record=True) computes loss, ‖g‖, γ_t and the ascent point after the loop in one batch;
     # here they are recomputed one step at a time, drawing the noise the way simulate documents it
@@ -205,7 +216,9 @@ def test_prewarm_compiles_in_the_background_once(monkeypatch):
     graphs = counters["stats"]["unique_graphs"]
     w0 = start_points(R, 500, "domain").float()
     lr = torch.full((500,), 1e-4)
-    run_batch(R, "usam", w0, lr, resolve_hparams("usam", **{"rho": 0.05}), SweepSetup(steps=20), Execution(compile=True))  # another ρ, another batch size
+    run_batch(
+        R, "usam", w0, lr, resolve_hparams("usam", **{"rho": 0.05}), SweepSetup(steps=20), Execution(compile=True)
+    )  # another ρ, another batch size
     assert counters["stats"]["unique_graphs"] == graphs  # nothing left to compile
     monkeypatch.setenv("SAMLAB_COMPILE", "off")
     assert prewarm(R, ["sam"], {}) is None
@@ -228,8 +241,9 @@ def test_presam_with_a_preconditioner_runs_eagerly_in_both_paths():
     # diagnostics can take it, so both fall back to the step-by-step loop (and D is really used)
     w0, lr = _batch(50)
     D = [torch.tensor([4.0, 0.25], dtype=torch.float64)]
-    a = simulate("presam", Q.grad_fn, w0, 20, lr, {"rho": 0.1, "precond": D}, record=False, compile=True,
-                 grad_parts=Q.grad_parts)
+    a = simulate(
+        "presam", Q.grad_fn, w0, 20, lr, {"rho": 0.1, "precond": D}, record=False, compile=True, grad_parts=Q.grad_parts
+    )
     b = simulate("presam", Q.grad_fn, w0, 20, lr, {"rho": 0.1, "precond": D}, record=False)
     sam = simulate("sam", Q.grad_fn, w0, 20, lr, {"rho": 0.1}, record=False)
     assert torch.equal(a.final, b.final) and not torch.allclose(a.final, sam.final)
@@ -243,10 +257,20 @@ def test_presam_with_a_preconditioner_runs_eagerly_in_both_paths():
 def test_a_bad_input_is_the_callers_error_not_a_compile_failure():
     w0, lr = _batch(40)
     with pytest.raises(RuntimeError, match="size of tensor"):  # ρ of the wrong length: eager fails the same way
-        simulate("sam", Q.grad_fn, w0, 5, lr, {"rho": torch.ones(7, dtype=torch.float64)}, record=False,
-                 compile=True, grad_parts=Q.grad_parts)
-    _compiled("sam", Q.grad_fn, w0, 5, lr, {"rho": torch.full((40,), 0.1, dtype=torch.float64)},
-              grad_parts=Q.grad_parts)  # the same configuration still compiles afterwards
+        simulate(
+            "sam",
+            Q.grad_fn,
+            w0,
+            5,
+            lr,
+            {"rho": torch.ones(7, dtype=torch.float64)},
+            record=False,
+            compile=True,
+            grad_parts=Q.grad_parts,
+        )
+    _compiled(
+        "sam", Q.grad_fn, w0, 5, lr, {"rho": torch.full((40,), 0.1, dtype=torch.float64)}, grad_parts=Q.grad_parts
+    )  # the same configuration still compiles afterwards
 
 
 def test_a_noisy_sweep_draws_the_same_noise_compiled_or_not():

@@ -21,7 +21,7 @@ def setup():
     def f(flat):
         params, i = {}, 0
         for n, s in zip(names, shapes):
-            params[n] = flat[i:i + s.numel()].view(s)
+            params[n] = flat[i : i + s.numel()].view(s)
             i += s.numel()
         return loss_fn(functional_call(model, params, (x,)), y)
 

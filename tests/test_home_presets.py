@@ -38,6 +38,10 @@ def test_preset_configures_its_page(preset, tmp_path, monkeypatch):
             at.query_params[k] = v
     at.run()
     assert not at.exception, at.exception
-    picked = [m for m in at.multiselect if m.value and set(m.value) <= {
-        "sgd", "sam", "usam", "unified_sam", "asam", "ssam", "bsam", "presam", "infosam"}]
+    picked = [
+        m
+        for m in at.multiselect
+        if m.value
+        and set(m.value) <= {"sgd", "sam", "usam", "unified_sam", "asam", "ssam", "bsam", "presam", "infosam"}
+    ]
     assert any(list(m.value) == params["variants"].split(",") for m in picked)

@@ -42,15 +42,24 @@ CASES: list[tuple[str, dict[str, str], tuple[str, ...]]] = [
     ("landscape", {"lr": "inf", "steps": "-5", "seed": BIG}, ("`lr`", "`steps`", "`seed`")),
     ("landscape", {"lr": "nan", "mom": "nan", "noise": "1e999"}, ("`lr`", "`mom`", "`noise`")),
     ("landscape", {"steps": "1e9", "eq": "maybe"}, ("`steps`", "`eq`")),
-    ("landscape", {"tol": "0", "lastk": "100000000", "swn": "0", "swstarts": "1e12", "swsteps": "-1",
-                   "spread": "-1"}, ("`tol`", "`lastk`", "`swn`", "`swstarts`", "`swsteps`", "`spread`")),
-    ("landscape", {"swlo": "-1", "swhi": "inf", "target": "zz", "mode": "zz"},
-     ("`swlo`", "`swhi`", "`target`", "`mode`")),
+    (
+        "landscape",
+        {"tol": "0", "lastk": "100000000", "swn": "0", "swstarts": "1e12", "swsteps": "-1", "spread": "-1"},
+        ("`tol`", "`lastk`", "`swn`", "`swstarts`", "`swsteps`", "`spread`"),
+    ),
+    (
+        "landscape",
+        {"swlo": "-1", "swhi": "inf", "target": "zz", "mode": "zz"},
+        ("`swlo`", "`swhi`", "`target`", "`mode`"),
+    ),
     ("landscape", {"fn": "nosuch", "variants": "foo,bar"}, ("`fn`", "`variants`")),
     ("landscape", {"fn": "quadratic", "lam": "1e308", "kappa": "-1"}, ("`lam`", "`kappa`")),
     ("landscape", {"view": "garbage", "ball": "maybe", "anim": "2"}, ("`view`", "`ball`", "`anim`")),
-    ("landscape", {"variants": "sam,unified_sam", "sam.rho": "1e308", "unified_sam.lam": "5"},
-     ("`sam.rho`", "`unified_sam.lam`")),
+    (
+        "landscape",
+        {"variants": "sam,unified_sam", "sam.rho": "1e308", "unified_sam.lam": "5"},
+        ("`sam.rho`", "`unified_sam.lam`"),
+    ),
     ("landscape", {"x0": "", "lr": "", "steps": "", "expr": ""}, ()),
     ("landscape", {"x0": "\x00", "y0": "%00", "seed": "-0x1"}, ("`x0`", "`y0`", "`seed`")),
     # Saddle escape
@@ -73,14 +82,26 @@ CASES: list[tuple[str, dict[str, str], tuple[str, ...]]] = [
     ("quadratics", {"b": "0"}, ("`b`",)),
     ("quadratics", {"b": "100000000"}, ("`b`",)),
     ("quadratics", {"steps": "1000000000"}, ("`steps`",)),
-    ("quadratics", {"problem": "x", "sampling": "y", "seeds": "0", "lr_mult": "inf"},
-     ("`problem`", "`sampling`", "`seeds`", "`lr_mult`")),
+    (
+        "quadratics",
+        {"problem": "x", "sampling": "y", "seeds": "0", "lr_mult": "inf"},
+        ("`problem`", "`sampling`", "`seeds`", "`lr_mult`"),
+    ),
     # Training lab
     ("training", {"lr": "inf"}, ("`lr`",)),
     ("training", {"seed": BIG}, ("`seed`",)),
-    ("training", {"epochs": "1e9", "batch_size": "-1", "subset": "nan", "label_noise": "5",
-                  "hessian_every": "-3", "top_k": "1000000"},
-     ("`epochs`", "`batch_size`", "`subset`", "`label_noise`", "`hessian_every`", "`top_k`")),
+    (
+        "training",
+        {
+            "epochs": "1e9",
+            "batch_size": "-1",
+            "subset": "nan",
+            "label_noise": "5",
+            "hessian_every": "-3",
+            "top_k": "1000000",
+        },
+        ("`epochs`", "`batch_size`", "`subset`", "`label_noise`", "`hessian_every`", "`top_k`"),
+    ),
     ("training", {"dataset": "../../etc", "model": "<script>alert(1)</script>"}, ()),
     ("training", {"model": "m" * 5000, "run": "../../x"}, ("`model`",)),
     # Sweeps, Compare runs, Home, About: garbage and unknown names
@@ -91,20 +112,30 @@ CASES: list[tuple[str, dict[str, str], tuple[str, ...]]] = [
 ]
 # every parameter each page reads, all set to one hostile value at once (a crash of any one fails the link)
 PARAMS = {
-    "landscape": ("fn dom eq expr lr mom noise seed steps x0 y0 anim ball lastk mode spread swhi swlo swn swrhos "
-                  "swstarts swsteps target tol view variants sam.rho ssam.rho unified_sam.lam asam.flavour asam.eta "
-                  "sam.stable lam kappa run preset fidelity tab").split(),
+    "landscape": (
+        "fn dom eq expr lr mom noise seed steps x0 y0 anim ball lastk mode spread swhi swlo swn swrhos "
+        "swstarts swsteps target tol view variants sam.rho ssam.rho unified_sam.lam asam.flavour asam.eta "
+        "sam.stable lam kappa run preset fidelity tab"
+    ).split(),
     "edge_of_stability": "every lr rho steps variants n width run preset fidelity".split(),
     "saddle": "batch d epochs frac lr mode n rho seeds variants run preset fidelity".split(),
     "quadratics": "b lr_mult problem sampling seeds steps variants lams heat cmp budget run preset".split(),
-    "training": ("batch_size dataset epochs hessian_every label_noise lr model run seed subset top_k variants stability "
-                 "preset fidelity").split(),
-    "sweeps": ["variants"], "compare_runs": ["run"], "home": ["variants"], "about": ["variants"],
+    "training": (
+        "batch_size dataset epochs hessian_every label_noise lr model run seed subset top_k variants stability "
+        "preset fidelity"
+    ).split(),
+    "sweeps": ["variants"],
+    "compare_runs": ["run"],
+    "home": ["variants"],
+    "about": ["variants"],
 }
 EVERYWHERE = ["nan", "-inf", "1e308", "-" + BIG, "abc", "", "x" * 3000]
 # the links whose lists or ranges would allocate without a cap (memory is measured around them)
-HUGE = {i for i, (_, q, _) in enumerate(CASES) if any(":" + "1" in v or len(v) > 1000 or "1000000000" in v
-                                                      for v in q.values())}
+HUGE = {
+    i
+    for i, (_, q, _) in enumerate(CASES)
+    if any(":" + "1" in v or len(v) > 1000 or "1000000000" in v for v in q.values())
+}
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +193,11 @@ def test_every_page_renders_hostile_links_with_a_notice_naming_the_field(roots):
         if lacking:
             missing.append((page, {k: v[:30] for k, v in query.items()}, lacking, text[:300]))
     grown = _peak_mb() - base_mb
-    print(f"\nhostile links: {len(CASES)} tried, {len(CASES) - len(failed)} rendered, {len(failed)} failed "
-          f"(exception page); {len(missing)} rendered without the expected notice; peak RSS +{grown:.0f} MB "
-          f"over the {len(HUGE)} huge-range links and the rest")
+    print(
+        f"\nhostile links: {len(CASES)} tried, {len(CASES) - len(failed)} rendered, {len(failed)} failed "
+        f"(exception page); {len(missing)} rendered without the expected notice; peak RSS +{grown:.0f} MB "
+        f"over the {len(HUGE)} huge-range links and the rest"
+    )
     assert not failed, failed
     assert not missing, missing
     assert grown < 300, f"peak memory grew by {grown:.0f} MB"  # 0:1:1000000000 would ask for 7.45 GiB
@@ -177,8 +210,10 @@ def test_every_parameter_of_every_page_at_once(roots, value):
         at = open_page(page, {n: value for n in names})
         if at.exception:
             failed.append((page, [e.value[:120] for e in at.exception]))
-    print(f"\nall parameters = {value[:8]!r}: {len(PARAMS)} pages tried, {len(PARAMS) - len(failed)} rendered, "
-          f"{len(failed)} failed")
+    print(
+        f"\nall parameters = {value[:8]!r}: {len(PARAMS)} pages tried, {len(PARAMS) - len(failed)} rendered, "
+        f"{len(failed)} failed"
+    )
     assert not failed, failed
 
 
@@ -214,8 +249,10 @@ def test_hosted_exception_pages_show_no_traceback(roots, monkeypatch):
     from streamlit import config
 
     page = ROOT / "tests" / "_boom_app.py"
-    page.write_text("from ui.common import apply_error_details\nimport streamlit as st\n"
-                    "st.write('mode=' + apply_error_details())\nraise RuntimeError('secret /srv/path')\n")
+    page.write_text(
+        "from ui.common import apply_error_details\nimport streamlit as st\n"
+        "st.write('mode=' + apply_error_details())\nraise RuntimeError('secret /srv/path')\n"
+    )
     saved = config.get_option("client.showErrorDetails")
     try:
         monkeypatch.setenv("SAMLAB_HOSTED", "1")
@@ -243,9 +280,11 @@ def test_hosted_detection_and_show_error(roots, monkeypatch):
     assert uc.hosted()  # a mistyped setting never leaks details
 
     page = ROOT / "tests" / "_show_error_app.py"
-    page.write_text("from ui.common import show_error\n"
-                    "show_error(OSError('cannot open /srv/secret/runs.sqlite'), 'Runs')\n"
-                    "show_error(ValueError('epochs must be an integer in [1, 5000], got 0'), 'Settings')\n")
+    page.write_text(
+        "from ui.common import show_error\n"
+        "show_error(OSError('cannot open /srv/secret/runs.sqlite'), 'Runs')\n"
+        "show_error(ValueError('epochs must be an integer in [1, 5000], got 0'), 'Settings')\n"
+    )
     try:
         monkeypatch.setenv("SAMLAB_HOSTED", "1")
         at = AppTest.from_file(str(page), default_timeout=30).run()
@@ -272,8 +311,13 @@ def test_hosted_training_page_keeps_a_failed_runs_traceback_off_screen(roots, mo
     from sam_core.training.worker import create
 
     store = RunStore(roots / "runs")
-    rid = create(store, RunConfig(dataset="cifar10", model="lenet5", optimizer="sam", epochs=1, subset=64,
-                                  batch_size=32, download=False), name="broken")
+    rid = create(
+        store,
+        RunConfig(
+            dataset="cifar10", model="lenet5", optimizer="sam", epochs=1, subset=64, batch_size=32, download=False
+        ),
+        name="broken",
+    )
     store.update(rid, status="failed", message="RuntimeError: boom")
     store.update(rid, traceback='Traceback (most recent call last):\n  File "/srv/secret/x.py"\nRuntimeError: boom')
     for flag, shown in (("1", False), ("0", True)):

@@ -38,8 +38,12 @@ def test_gd_success_switches_off_above_2_over_lambda_on_a_quadratic():
     bound = 2 / 4.0
     assert Q.gd_bound == pytest.approx(bound)
     factors = np.array([0.8, 0.9, 0.99, 1.01, 1.1, 1.5])
-    df = sweep_lr(Q, ["sgd"], bound * factors, setup=SweepSetup(starts=100, steps=2000, success=Success(tol=0.01),
-                                                              start_mode="domain"))
+    df = sweep_lr(
+        Q,
+        ["sgd"],
+        bound * factors,
+        setup=SweepSetup(starts=100, steps=2000, success=Success(tol=0.01), start_mode="domain"),
+    )
     below, above = df[df.lr < bound], df[df.lr > bound]
     assert (below.success_rate == 1.0).all()
     assert (above.success_rate == 0.0).all()
@@ -62,6 +66,7 @@ def test_sgd_success_falls_at_the_quartic_gd_bound_0586():
 # ----------------------------------------------------------------------------- batch == plain loops
 def _numpy_reference(variant, w0, lrs, rho, steps):
     """Independent plain numpy loop over the quartic (one start at a time)."""
+
     def grad(w):
         x, y = w
         return np.array([x**3 - y, y - x])
@@ -88,8 +93,14 @@ def test_one_batch_with_per_trajectory_lr_equals_plain_loops(variant):
     L = make_landscape("quartic")
     w0 = start_points(L, 6, "saddle", spread=0.3, seed=3)
     lrs = np.array([0.05, 0.1, 0.2, 0.3, 0.4, 0.5])
-    end, div = run_batch(L, variant, w0, torch.as_tensor(lrs), {} if variant == "sgd" else {"rho": 0.1},
-                         SweepSetup(steps=40, dtype=torch.float64))
+    end, div = run_batch(
+        L,
+        variant,
+        w0,
+        torch.as_tensor(lrs),
+        {} if variant == "sgd" else {"rho": 0.1},
+        SweepSetup(steps=40, dtype=torch.float64),
+    )
     ref = _numpy_reference(variant, w0.numpy(), lrs, 0.1, 40)  # short: normalised SAM near a minimum amplifies rounding
     assert not div.any()
     assert np.allclose(end, ref, rtol=1e-9, atol=1e-9)
@@ -99,7 +110,9 @@ def test_average_of_last_k_iterates():
     L = make_landscape("quartic")
     w0 = start_points(L, 5, "saddle", seed=1)
     res = simulate("sam", L.grad_fn, w0.double(), 60, 0.3, hp={"rho": 0.2}, record=True)
-    end, _ = run_batch(L, "sam", w0, 0.3, {"rho": 0.2}, SweepSetup(steps=60, success=Success(last_k=7), dtype=torch.float64))
+    end, _ = run_batch(
+        L, "sam", w0, 0.3, {"rho": 0.2}, SweepSetup(steps=60, success=Success(last_k=7), dtype=torch.float64)
+    )
     assert np.allclose(end, res.w[-7:].mean(0).numpy(), atol=1e-12)
 
 
@@ -150,7 +163,9 @@ def test_lam_grid_for_unified_sam_ends_match_sam_and_usam():
 # ----------------------------------------------------------------------------- tables and success
 def test_sweep_table_columns_rates_and_rho():
     L = make_landscape("quartic")
-    df = sweep_lr(L, ["sgd", "sam", "ssam"], [0.1, 0.5], hp={"sam": {"rho": 0.3}}, setup=SweepSetup(starts=30, steps=200))
+    df = sweep_lr(
+        L, ["sgd", "sam", "ssam"], [0.1, 0.5], hp={"sam": {"rho": 0.3}}, setup=SweepSetup(starts=30, steps=200)
+    )
     assert list(df.columns) == COLUMNS and len(df) == 6
     assert df[df.variant == "sgd"].rho.isna().all()
     assert (df[df.variant == "sam"].rho == 0.3).all()
@@ -178,9 +193,15 @@ def test_averaging_rescues_normalised_sam_bouncing():
 def test_equal_evaluations_gives_sam_half_the_steps():
     L = make_landscape("quadratic", lam=1.0, kappa=1.0)
     w0 = start_points(L, 1, "point", spread=0.0)
-    a = sweep_lr(L, ["usam"], [0.1], hp={"usam": {"rho": 0.01}},
-                 setup=SweepSetup(starts=1, steps=40, start_mode="point", spread=0.0, equal_evals=True,
-                                  success=Success(tol=1e-9)))
+    a = sweep_lr(
+        L,
+        ["usam"],
+        [0.1],
+        hp={"usam": {"rho": 0.01}},
+        setup=SweepSetup(
+            starts=1, steps=40, start_mode="point", spread=0.0, equal_evals=True, success=Success(tol=1e-9)
+        ),
+    )
     end, _ = run_batch(L, "usam", w0, 0.1, {"rho": 0.01}, SweepSetup(steps=20, dtype=torch.float32))
     assert a.median_distance.iloc[0] == pytest.approx(float(np.linalg.norm(end)), rel=1e-6)
 
@@ -191,14 +212,17 @@ def test_iter_sweep_reports_progress_per_variant():
     assert [p for p, _ in parts] == [0.5, 1.0] and len(parts[-1][1]) == 2
 
 
-@pytest.mark.parametrize("kw, msg", [
-    (dict(success=Success(tol=0)), "tol"),
-    (dict(success=Success(last_k=0)), "last_k"),
-    (dict(success=Success(target="nearest")), "target"),
-    (dict(starts=0), "starts"),
-    (dict(steps=-1), "steps"),
-    (dict(start_mode="corner"), "start mode"),
-])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        (dict(success=Success(tol=0)), "tol"),
+        (dict(success=Success(last_k=0)), "last_k"),
+        (dict(success=Success(target="nearest")), "target"),
+        (dict(starts=0), "starts"),
+        (dict(steps=-1), "steps"),
+        (dict(start_mode="corner"), "start mode"),
+    ],
+)
 def test_bad_settings_name_the_field(kw, msg):
     with pytest.raises(ValueError, match=msg):
         sweep_lr(make_landscape("quartic"), ["sgd"], [0.1], setup=SweepSetup(**kw))
@@ -268,9 +292,30 @@ def test_stability_sweep_cli_writes_the_issue_columns(tmp_path, capsys):
 
     out = tmp_path / "out.csv"
     html = tmp_path / "fig.html"
-    rc = stability_sweep.main(["--function", "quartic", "--variants", "sgd,sam,ssam", "--rho", "0.1",
-                               "--lrs", "0.01:1.0:4", "--starts", "20", "--steps", "50", "--tol", "0.2",
-                               "--seed", "0", "--csv", str(out), "--html", str(html)])
+    rc = stability_sweep.main(
+        [
+            "--function",
+            "quartic",
+            "--variants",
+            "sgd,sam,ssam",
+            "--rho",
+            "0.1",
+            "--lrs",
+            "0.01:1.0:4",
+            "--starts",
+            "20",
+            "--steps",
+            "50",
+            "--tol",
+            "0.2",
+            "--seed",
+            "0",
+            "--csv",
+            str(out),
+            "--html",
+            str(html),
+        ]
+    )
     assert rc == 0
     df = pd.read_csv(out)
     assert list(df.columns) == ["variant", "lr", "rho", "success_rate", "diverged_rate", "median_distance"]
@@ -286,8 +331,25 @@ def test_landscape_cli_draws_a_race(tmp_path, capsys):
     from demos import landscape
 
     html, csv = tmp_path / "race.html", tmp_path / "race.csv"
-    assert landscape.main(["--function", "rosenbrock", "--variants", "sam,ssam", "--lr", "0.001", "--steps", "50",
-                           "--html", str(html), "--csv", str(csv)]) == 0
+    assert (
+        landscape.main(
+            [
+                "--function",
+                "rosenbrock",
+                "--variants",
+                "sam,ssam",
+                "--lr",
+                "0.001",
+                "--steps",
+                "50",
+                "--html",
+                str(html),
+                "--csv",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     assert "Stable SAM (SSAM)" in capsys.readouterr().out
     assert html.stat().st_size > 1000 and set(pd.read_csv(csv).variant) == {"sam", "ssam"}
 
@@ -322,28 +384,31 @@ def test_a_stop_inside_a_variant_keeps_the_finished_variants_only():
 
 
 # ----------------------------------------------------------------------------- the setup object
-@pytest.mark.parametrize("kw, field, allowed", [
-    (dict(starts=0), "starts", "[1, 10000000]"),
-    (dict(starts=2.0), "starts", "integer"),
-    (dict(steps=10**7), "steps", "[1, 1000000]"),
-    (dict(steps=True), "steps", "integer"),
-    (dict(spread=-0.1), "spread", "≥ 0"),
-    (dict(spread=float("nan")), "spread", "≥ 0"),
-    (dict(center=(1.0,)), "center", "two finite numbers"),
-    (dict(center=(float("inf"), 0.0)), "center", "two finite numbers"),
-    (dict(center="ab"), "center", "two finite numbers"),
-    (dict(momentum=1.0), "momentum", "[0, 1)"),
-    (dict(momentum=-0.1), "momentum", "[0, 1)"),
-    (dict(noise=-1.0), "noise", "≥ 0"),
-    (dict(noise=float("inf")), "noise", "≥ 0"),
-    (dict(seed=1.5), "seed", "integer"),
-    (dict(seed=2**64), "seed", "integer"),
-    (dict(equal_evals="yes"), "equal_evals", "True or False"),
-    (dict(dtype=torch.int64), "dtype", "floating"),
-    (dict(success="tol=0.1"), "success", "Success"),
-    (dict(steps=5, success=Success(last_k=6)), "last_k", "[1, steps=5]"),
-    (dict(start_mode="corner"), "start mode", "'saddle', 'point' or 'domain'"),
-])
+@pytest.mark.parametrize(
+    "kw, field, allowed",
+    [
+        (dict(starts=0), "starts", "[1, 10000000]"),
+        (dict(starts=2.0), "starts", "integer"),
+        (dict(steps=10**7), "steps", "[1, 1000000]"),
+        (dict(steps=True), "steps", "integer"),
+        (dict(spread=-0.1), "spread", "≥ 0"),
+        (dict(spread=float("nan")), "spread", "≥ 0"),
+        (dict(center=(1.0,)), "center", "two finite numbers"),
+        (dict(center=(float("inf"), 0.0)), "center", "two finite numbers"),
+        (dict(center="ab"), "center", "two finite numbers"),
+        (dict(momentum=1.0), "momentum", "[0, 1)"),
+        (dict(momentum=-0.1), "momentum", "[0, 1)"),
+        (dict(noise=-1.0), "noise", "≥ 0"),
+        (dict(noise=float("inf")), "noise", "≥ 0"),
+        (dict(seed=1.5), "seed", "integer"),
+        (dict(seed=2**64), "seed", "integer"),
+        (dict(equal_evals="yes"), "equal_evals", "True or False"),
+        (dict(dtype=torch.int64), "dtype", "floating"),
+        (dict(success="tol=0.1"), "success", "Success"),
+        (dict(steps=5, success=Success(last_k=6)), "last_k", "[1, steps=5]"),
+        (dict(start_mode="corner"), "start mode", "'saddle', 'point' or 'domain'"),
+    ],
+)
 def test_a_bad_setup_is_refused_at_once_naming_the_field_and_its_range(kw, field, allowed):
     with pytest.raises(ValueError) as info:
         SweepSetup(**kw)

@@ -26,11 +26,13 @@ def loss_of(model, x, y):
 
 def plain_closure(opt, model, x, y):
     """The usual closure: zero_grad, forward, backward, return the loss (called once per pass)."""
+
     def closure():
         opt.zero_grad()
         loss = loss_of(model, x, y)
         loss.backward()
         return loss
+
     return closure
 
 
@@ -176,8 +178,9 @@ def test_bsam_rho_min_follows_the_learning_rate():
     opt = sam_core.make_optimizer("bsam", model.parameters(), rho=0.1, rho_min=0.04, lr=0.2)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 0.5)  # lr 0.1 = half the initial lr
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
-    assert sam_core.rules.bsam_rho_min(opt._current_hp(), opt.param_groups[0]["lr"],
-                                       opt.param_groups[0]["initial_lr"]) == pytest.approx(0.02)
+    assert sam_core.rules.bsam_rho_min(
+        opt._current_hp(), opt.param_groups[0]["lr"], opt.param_groups[0]["initial_lr"]
+    ) == pytest.approx(0.02)
     del sched, x, y
 
 
@@ -333,14 +336,17 @@ def test_adam_base_optimizer():
     assert_close(ours, [p.detach() for p in model.parameters()])
 
 
-@pytest.mark.parametrize("kw,field", [
-    (dict(variant="sam", rho=-0.1), "rho"),
-    (dict(variant="sam", lr=-1.0), "lr"),
-    (dict(variant="unified_sam", lam=1.5), "lam"),
-    (dict(variant="unified_sam", lam="sqrt"), "lam"),
-    (dict(variant="nope"), "variant"),
-    (dict(variant="sgd", rho=0.1), "rho"),
-])
+@pytest.mark.parametrize(
+    "kw,field",
+    [
+        (dict(variant="sam", rho=-0.1), "rho"),
+        (dict(variant="sam", lr=-1.0), "lr"),
+        (dict(variant="unified_sam", lam=1.5), "lam"),
+        (dict(variant="unified_sam", lam="sqrt"), "lam"),
+        (dict(variant="nope"), "variant"),
+        (dict(variant="sgd", rho=0.1), "rho"),
+    ],
+)
 def test_bad_hyperparameters_raise_clear_errors(kw, field):
     model = make_model()
     variant = kw.pop("variant")
@@ -358,7 +364,7 @@ def test_fp16_grad_scaler_skips_overflowing_step_and_matches_otherwise():
     xs = x.float()
     w0 = [p.detach().clone() for p in model.parameters()]
     opt = sam_core.make_optimizer("sam", model.parameters(), rho=0.05, lr=0.1)
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
 
     def closure(big=False):
         opt.zero_grad()
@@ -370,7 +376,7 @@ def test_fp16_grad_scaler_skips_overflowing_step_and_matches_otherwise():
     opt.step(lambda: closure(big=True), scaler=scaler)  # overflow in every pass -> skip
     scaler.update()
     assert_close([p.detach() for p in model.parameters()], w0, 0)
-    assert scaler.get_scale() < 2.0 ** 16
+    assert scaler.get_scale() < 2.0**16
     opt.step(closure, scaler=scaler)
     scaler.update()
     moved = [p.detach() for p in model.parameters()]

@@ -61,7 +61,9 @@ def test_changing_variant_slider_and_function_changes_the_paths(app):
     at.select_slider(key="ls_sam_rho").set_value(0.01).run()
     _ok(at)
     p2 = paths(at)
-    assert not np.array_equal(p2["sam"][: len(p1["sam"])], p1["sam"][: len(p2["sam"])]) or len(p2["sam"]) != len(p1["sam"])
+    assert not np.array_equal(p2["sam"][: len(p1["sam"])], p1["sam"][: len(p2["sam"])]) or len(p2["sam"]) != len(
+        p1["sam"]
+    )
     assert np.array_equal(p2["sgd"], p1["sgd"])
     # the learning-rate slider changes every path
     at.select_slider(key="ls_lr_quartic").set_value(0.1).run()
@@ -100,8 +102,19 @@ def test_custom_expression_error_keeps_the_last_good_function():
 
 def test_url_restores_the_configuration():
     at = AppTest.from_file(PAGE, default_timeout=90)
-    qp = {"fn": "quadratic", "lam": "2", "kappa": "10", "variants": "sgd,usam", "lr": "0.1", "steps": "40",
-          "x0": "1.5", "y0": "-1", "usam.rho": "0.01", "noise": "0", "seed": "3"}
+    qp = {
+        "fn": "quadratic",
+        "lam": "2",
+        "kappa": "10",
+        "variants": "sgd,usam",
+        "lr": "0.1",
+        "steps": "40",
+        "x0": "1.5",
+        "y0": "-1",
+        "usam.rho": "0.01",
+        "noise": "0",
+        "seed": "3",
+    }
     for k, v in qp.items():
         at.query_params[k] = v
     at.run()
@@ -119,8 +132,10 @@ def test_url_restores_the_configuration():
 
 
 def test_click_selection_to_start_point():
-    assert start_from_selection({"selection": {"points": [{"x": 0.5, "y": -1.25, "curve_number": 1}], "box": []}}) \
-        == (0.5, -1.25)
+    assert start_from_selection({"selection": {"points": [{"x": 0.5, "y": -1.25, "curve_number": 1}], "box": []}}) == (
+        0.5,
+        -1.25,
+    )
     assert start_from_selection({"selection": {"points": [], "box": [{"x": [0, 1], "y": [2, 4]}]}}) == (0.5, 3.0)
     assert start_from_selection({"selection": {"points": [], "box": [], "lasso": []}}) is None
     assert start_from_selection(None) is None
@@ -129,8 +144,14 @@ def test_click_selection_to_start_point():
 
 def test_sweep_tab_runs_a_background_sweep_and_draws_it():
     at = AppTest.from_file(PAGE, default_timeout=90)
-    for k, v in {"variants": "sgd,sam", "swstarts": "20", "swsteps": "100", "swn": "4", "swlo": "0.1",
-                 "swhi": "1"}.items():
+    for k, v in {
+        "variants": "sgd,sam",
+        "swstarts": "20",
+        "swsteps": "100",
+        "swn": "4",
+        "swlo": "0.1",
+        "swhi": "1",
+    }.items():
         at.query_params[k] = v
     at.run()
     _ok(at)
@@ -212,8 +233,18 @@ def test_the_map_and_basin_jobs_run_with_the_pages_settings():
     from sam_core.landscape.lr_sweep import BASIN_SETUP, Success, SweepSetup, basin_map, sweep_grid
 
     at = AppTest.from_file(PAGE, default_timeout=90)
-    for k, v in {"variants": "sgd,sam", "swsteps": "60", "swn": "3", "swlo": "0.1", "swhi": "0.5", "mode": "domain",
-                 "seed": "4", "mom": "0.3", "tol": "0.3", "sam.rho": "0.2"}.items():
+    for k, v in {
+        "variants": "sgd,sam",
+        "swsteps": "60",
+        "swn": "3",
+        "swlo": "0.1",
+        "swhi": "0.5",
+        "mode": "domain",
+        "seed": "4",
+        "mom": "0.3",
+        "tol": "0.3",
+        "sam.rho": "0.2",
+    }.items():
         at.query_params[k] = v
     at.run()
     _ok(at)
@@ -229,8 +260,10 @@ def test_the_map_and_basin_jobs_run_with_the_pages_settings():
     setup = SweepSetup(starts=15, steps=60, success=Success(tol=0.3), start_mode="domain", seed=4, momentum=0.3)
     want = sweep_grid(L, "sam", np.geomspace(0.1, 0.5, 3), "rho", np.geomspace(0.01, 1.0, 3), {}, setup)
     assert list(got.columns) == list(want.columns) and len(got) == 9
-    np.testing.assert_allclose(got[["lr", "rho", "success_rate", "diverged_rate"]].to_numpy(),
-                               want[["lr", "rho", "success_rate", "diverged_rate"]].to_numpy())
+    np.testing.assert_allclose(
+        got[["lr", "rho", "success_rate", "diverged_rate"]].to_numpy(),
+        want[["lr", "rho", "success_rate", "diverged_rate"]].to_numpy(),
+    )
 
     at.number_input(key="ls_bs_n").set_value(10)
     at.number_input(key="ls_bs_steps").set_value(80)

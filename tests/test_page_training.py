@@ -16,9 +16,22 @@ from sam_core.training import RunConfig, RunStore
 from sam_core.training.worker import create, execute
 
 ROOT = Path(__file__).resolve().parents[1]
-CFG = dict(dataset="cifar10", model="lenet5", optimizer="ssam", hparams={"rho": 0.05}, subset=96, batch_size=32,
-           epochs=2, log_every=1, hessian_every=2, hessian_batch=16, final_top_k=2, eval_train_size=32,
-           test_subset=32, download=False)
+CFG = dict(
+    dataset="cifar10",
+    model="lenet5",
+    optimizer="ssam",
+    hparams={"rho": 0.05},
+    subset=96,
+    batch_size=32,
+    epochs=2,
+    log_every=1,
+    hessian_every=2,
+    hessian_batch=16,
+    final_top_k=2,
+    eval_train_size=32,
+    test_subset=32,
+    download=False,
+)
 
 
 @pytest.fixture(scope="module")

@@ -193,8 +193,9 @@ def test_edge_of_stability_page_theory_calculator_and_live_run():
 
 def test_saddle_page_reads_a_shared_url():
     at = AppTest.from_file(str(PAGES / "saddle.py"), default_timeout=60)
-    at.query_params.update({"rho": "0.3,0.05", "seeds": "2", "epochs": "20", "mode": "population", "run": "1",
-                            "variants": "sgd,usam"})
+    at.query_params.update(
+        {"rho": "0.3,0.05", "seeds": "2", "epochs": "20", "mode": "population", "run": "1", "variants": "sgd,usam"}
+    )
     at.run()
     assert not at.exception, at.exception
     assert at.multiselect(key="saddle_rhos").value == [0.3, 0.05]

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "plugins" / "random_sam.py"
 
 # Everything below runs in a child process that got SAMLAB_PLUGINS; it prints one JSON line of findings.
-CHILD = r'''
+CHILD = r"""
 import json, math, warnings
 import numpy as np
 import torch
@@ -82,7 +82,8 @@ out["sim_err"] = float((rec.final - comp.final).abs().max())
 out["sim_moved"] = float((rec.final - w).abs().max())
 out["ascent_dist"] = (rec.ascent - rec.w[:-1]).norm(dim=-1).flatten().tolist()[:10]
 # a separate eager step-by-step check of step 1: w1 = w0 − lr ∇L(w0 + e1)
-e1 = rules.perturbations("random_sam", [L.grad_fn(w)[1]], [w], sam_core.resolve_hparams("random_sam", rho=0.1), {}, 1, 1)[0][0]
+hpv = sam_core.resolve_hparams("random_sam", rho=0.1)
+e1 = rules.perturbations("random_sam", [L.grad_fn(w)[1]], [w], hpv, {}, 1, 1)[0][0]
 out["sim_step1_err"] = float((rec.w[1] - (w - 0.05 * L.grad_fn(w + e1)[1])).abs().max())
 
 # --- the saddle and edge-of-stability runners
@@ -114,7 +115,7 @@ drawn = {tr.get("legendgroup"): len(arr(tr["x"])) for tr in spec["data"]
          if tr.get("type") == "scatter" and tr.get("mode") == "lines" and tr.get("name") and tr.get("legendgroup")}
 out["drawn"] = drawn
 print("RESULT " + json.dumps(out))
-'''
+"""
 
 
 def _env(**extra) -> dict:
@@ -129,7 +130,7 @@ def test_example_plugin_in_a_fresh_process_runs_in_every_lab(tmp_path):
     run = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, cwd=ROOT, env=env, timeout=240)
     assert run.returncode == 0, run.stderr[-3000:]
     line = [x for x in run.stdout.splitlines() if x.startswith("RESULT ")][-1]
-    r = json.loads(line[len("RESULT "):])
+    r = json.loads(line[len("RESULT ") :])
     assert r["errors"] == [] and r["variants"][-1] == "random_sam" and r["source"] == str(EXAMPLE)
     # make_optimizer: one plain SGD step at w + e, ‖e‖ = ρ, e not the gradient direction, seeded
     assert r["opt_err"] < 1e-12
@@ -152,11 +153,40 @@ def test_example_plugin_in_a_fresh_process_runs_in_every_lab(tmp_path):
 def test_example_plugin_trains_through_the_cli(tmp_path):
     empty = tmp_path / "no-data"
     empty.mkdir()
-    env = _env(SAMLAB_PLUGINS=str(EXAMPLE), SAMLAB_DATA=str(empty), SAMLAB_OFFLINE="1",
-               SAMLAB_RUNS_DIR=str(tmp_path / "runs"))
-    cmd = [sys.executable, "-m", "sam_core.cli.train", "--dataset", "digits", "--model", "mlp", "--optimizer", "random_sam",
-           "--rho", "0.05", "--dir-seed", "3", "--lr", "0.05", "--batch-size", "64", "--epochs", "1", "--subset", "256",
-           "--hessian-every", "0", "--log-every", "1", "--final-top-k", "0", "--final-density", "false"]
+    env = _env(
+        SAMLAB_PLUGINS=str(EXAMPLE), SAMLAB_DATA=str(empty), SAMLAB_OFFLINE="1", SAMLAB_RUNS_DIR=str(tmp_path / "runs")
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "sam_core.cli.train",
+        "--dataset",
+        "digits",
+        "--model",
+        "mlp",
+        "--optimizer",
+        "random_sam",
+        "--rho",
+        "0.05",
+        "--dir-seed",
+        "3",
+        "--lr",
+        "0.05",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "1",
+        "--subset",
+        "256",
+        "--hessian-every",
+        "0",
+        "--log-every",
+        "1",
+        "--final-top-k",
+        "0",
+        "--final-density",
+        "false",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=180, env=env)
     assert out.returncode == 0, out.stderr + out.stdout
     run_id = out.stdout.strip().splitlines()[-1]
@@ -189,40 +219,73 @@ HEADER = """
 """
 
 
-@pytest.mark.parametrize("case,code,expect", [
-    ("import_error", "import no_such_module_xyz\n", "failed to import: ModuleNotFoundError"),
-    ("no_spec", "X = 1\n", "defines neither SPEC"),
-    ("clash", HEADER + """
+@pytest.mark.parametrize(
+    "case,code,expect",
+    [
+        ("import_error", "import no_such_module_xyz\n", "failed to import: ModuleNotFoundError"),
+        ("no_spec", "X = 1\n", "defines neither SPEC"),
+        (
+            "clash",
+            HEADER
+            + """
     SPEC = VariantSpec(name="sam", label="x", passes=2, summary="s", formula="f", reference="r",
                        hparams={"rho": rho_param(0.1)}, ascent=lambda s: [scale(s.g, s.hp["rho"], s.bd)])
-    """, "'sam' is already taken by a built-in variant"),
-    ("python_if", HEADER + """
+    """,
+            "'sam' is already taken by a built-in variant",
+        ),
+        (
+            "python_if",
+            HEADER
+            + """
     def ascent(s):
         if s.g_norm > 1:  # a Python if on a tensor: ambiguous for a batch of trajectories
             return [scale(s.g, s.hp["rho"], s.bd)]
         return [scale(s.g, 2 * s.hp["rho"], s.bd)]
     SPEC = VariantSpec(name="iffy_sam", label="x", passes=2, summary="s", formula="f", reference="r",
                        hparams={"rho": rho_param(0.1)}, ascent=ascent)
-    """, "a Python `if` or `bool()` on a tensor"),
-    ("shapes", HEADER + """
+    """,
+            "a Python `if` or `bool()` on a tensor",
+        ),
+        (
+            "shapes",
+            HEADER
+            + """
     SPEC = VariantSpec(name="flat_sam", label="x", passes=2, summary="s", formula="f", reference="r",
                        hparams={"rho": rho_param(0.1)}, ascent=lambda s: [[x.reshape(-1) for x in s.g]])
-    """, "a perturbation has shape"),
-    ("passes", HEADER + """
+    """,
+            "a perturbation has shape",
+        ),
+        (
+            "passes",
+            HEADER
+            + """
     SPEC = VariantSpec(name="three_sam", label="x", passes=3, summary="s", formula="f", reference="r",
                        hparams={"rho": rho_param(0.1)}, ascent=lambda s: [scale(s.g, s.hp["rho"], s.bd)])
-    """, "ascent returned 1 perturbation(s), passes=3 needs 2"),
-    ("reserved", HEADER + """
+    """,
+            "ascent returned 1 perturbation(s), passes=3 needs 2",
+        ),
+        (
+            "reserved",
+            HEADER
+            + """
     SPEC = VariantSpec(name="lr_sam", label="x", passes=2, summary="s", formula="f", reference="r",
                        hparams={"rho": rho_param(0.1), "lr": HParam("lr", 0.1, low=0, high=1)},
                        ascent=lambda s: [scale(s.g, s.hp["rho"], s.bd)])
-    """, "'lr' clashes with a base-optimizer / training option"),
-    ("default_range", HEADER + """
+    """,
+            "'lr' clashes with a base-optimizer / training option",
+        ),
+        (
+            "default_range",
+            HEADER
+            + """
     SPEC = VariantSpec(name="range_sam", label="x", passes=2, summary="s", formula="f", reference="r",
                        hparams={"rho": rho_param(0.1), "k": HParam("k", 5.0, low=0, high=1)},
                        ascent=lambda s: [scale(s.g, s.hp["rho"], s.bd)])
-    """, "default out of range"),
-])
+    """,
+            "default out of range",
+        ),
+    ],
+)
 def test_a_broken_plugin_is_refused_with_its_file_named(tmp_path, case, code, expect):
     names, msgs = _load(tmp_path, f"{case}.py", code)
     assert names == []

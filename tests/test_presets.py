@@ -88,6 +88,7 @@ def _swap_variants(a, b):
         lb = next(k for k, v in bad.variants.items() if v == b)
         bad.variants = {**bad.variants, la: b, lb: a}
         return bad
+
     return swap
 
 
@@ -127,8 +128,9 @@ def test_shortened_saddle_run_does_not_pass():
     """Cut the epochs below the escape time: SGD has not escaped, so the figure cannot make the point."""
     from sam_core.dynamics import SaddleConfig, run_saddle, run_to_end
 
-    res = run_to_end(run_saddle(["sgd", "sam", "ssam"], [0.01, 0.2], [0], SaddleConfig(lr=0.01, epochs=10,
-                                                                                      batch_size=100)))
+    res = run_to_end(
+        run_saddle(["sgd", "sam", "ssam"], [0.01, 0.2], [0], SaddleConfig(lr=0.01, epochs=10, batch_size=100))
+    )
     assert not get_preset("saddle").check(res)[0]
 
 

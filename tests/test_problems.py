@@ -156,6 +156,7 @@ def test_minibatch_estimator_is_the_weighted_sum_of_example_gradients(cls, ref):
     coef = torch.tensor([[0.2, 0.3, 0.5], [1.0, 2.0, 0.1]], dtype=D64)
     loss, g = p.loss_grad(w, (idx, coef))
     for r in range(2):
+
         def f(v, r=r):
             tot = 0.0
             for j in range(3):
@@ -166,6 +167,7 @@ def test_minibatch_estimator_is_the_weighted_sum_of_example_gradients(cls, ref):
                     fi = torch.log1p(torch.exp(-p.y[i] * (p.A[i] @ v)))
                 tot = tot + coef[r, j] * (fi + 0.5 * p.reg * (v @ v))
             return tot
+
         ref_l, ref_g = _autograd(f, w[r])
         torch.testing.assert_close(loss[r], ref_l)
         torch.testing.assert_close(g[r], ref_g)
@@ -197,8 +199,16 @@ def _outcomes(s: Sampling, n: int, p: torch.Tensor):
 
 
 @pytest.mark.parametrize("cls", [Ridge, Logistic])
-@pytest.mark.parametrize("sampling", [Sampling("uniform"), Sampling("nice", 2), Sampling("nice", 5),
-                                      Sampling("importance", 1), Sampling("importance", 2)])
+@pytest.mark.parametrize(
+    "sampling",
+    [
+        Sampling("uniform"),
+        Sampling("nice", 2),
+        Sampling("nice", 5),
+        Sampling("importance", 1),
+        Sampling("importance", 2),
+    ],
+)
 def test_sampling_estimators_are_unbiased_by_exact_expectation(cls, sampling):
     p = cls(n=5, dim=3, row_norm_ratio=6.0, reg=0.05, seed=4)
     w = torch.randn(1, 3, dtype=D64)
@@ -221,8 +231,10 @@ def test_importance_sampling_without_reweighting_is_biased():
     w = torch.randn(1, 3, dtype=D64)
     _, full = p.loss_grad(w)
     probs = p.L_i / p.L_i.sum()
-    expect = sum(float(probs[i]) * p.loss_grad(w, (torch.tensor([[i]]), s.coefficients(torch.tensor([[i]]), p.L_i)))[1]
-                 for i in range(5))
+    expect = sum(
+        float(probs[i]) * p.loss_grad(w, (torch.tensor([[i]]), s.coefficients(torch.tensor([[i]]), p.L_i)))[1]
+        for i in range(5)
+    )
     # it estimates Σ p_i ∇f_i, not ∇f
     ref = sum(float(probs[i]) * p.loss_grad(w, (torch.tensor([[i]]), torch.ones(1, 1, dtype=D64)))[1] for i in range(5))
     torch.testing.assert_close(expect, ref)
@@ -282,8 +294,9 @@ def test_mlp_matches_torch_nn():
     X, Y = make_eos_data("synthetic", n=50, in_dim=6, classes=3, seed=1)
     assert X.shape == (50, 6) and Y.shape == (50, 3) and bool((Y.sum(1) == 1).all())
     params = init_mlp([6, 8, 8, 3], seed=2)
-    net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8), torch.nn.Tanh(),
-                              torch.nn.Linear(8, 3))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)
+    )
     with torch.no_grad():
         for p, q in zip(net.parameters(), params):
             p.copy_(q)

@@ -86,8 +86,18 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_lab_generator_produces_every_part():
-    cfg = QuadraticLabConfig(problem="ridge", n=20, dim=4, variants=("sgd", "unified_sam"), lams=(0.0, 1.0, "1/t"),
-                             steps=60, seeds=2, heat_lams=(0.0, 0.5, 1.0), heat_lr_mults=(1.0, 4.0), budget_epochs=6)
+    cfg = QuadraticLabConfig(
+        problem="ridge",
+        n=20,
+        dim=4,
+        variants=("sgd", "unified_sam"),
+        lams=(0.0, 1.0, "1/t"),
+        steps=60,
+        seeds=2,
+        heat_lams=(0.0, 0.5, 1.0),
+        heat_lr_mults=(1.0, 4.0),
+        budget_epochs=6,
+    )
     items = list(run_quadratic_lab(cfg))
     progress = [p for p, _ in items]
     assert progress == sorted(progress) and progress[-1] == 1.0
@@ -101,15 +111,27 @@ def test_lab_generator_produces_every_part():
         assert abs(int(c.grad_evals[-1]) - 120) <= 2 * 20
     df = res.curves_frame()
     assert {"label", "variant", "lam", "sampling", "seed", "step", "grad_evals", "rel_error"} <= set(df.columns)
-    figs = [dplots.relative_error_figure(res.curves), dplots.relative_error_figure(res.curves, x="grad_evals"),
-            dplots.lam_lr_heatmap(res.heatmap), dplots.sampling_figure(res.sampling_curves, res.sampling_theory)]
+    figs = [
+        dplots.relative_error_figure(res.curves),
+        dplots.relative_error_figure(res.curves, x="grad_evals"),
+        dplots.lam_lr_heatmap(res.heatmap),
+        dplots.sampling_figure(res.sampling_curves, res.sampling_theory),
+    ]
     assert all(len(f.data) > 0 for f in figs)
     assert any("theory" in (t.name or "") for t in figs[2].data)  # the ★ marker
 
 
 def test_lab_on_a_plain_quadratic_skips_sampling_and_marks_divergence():
-    cfg = QuadraticLabConfig(problem="quadratic", dim=4, cond=10.0, variants=("sgd",), steps=200, seeds=1,
-                             heat_lams=(0.0, 1.0), heat_lr_mults=(1.0, 100.0))
+    cfg = QuadraticLabConfig(
+        problem="quadratic",
+        dim=4,
+        cond=10.0,
+        variants=("sgd",),
+        steps=200,
+        seeds=1,
+        heat_lams=(0.0, 1.0),
+        heat_lr_mults=(1.0, 100.0),
+    )
     res = list(run_quadratic_lab(cfg))[-1][1]
     assert res.sampling_curves == []
     final = res.heatmap["final"]
@@ -133,32 +155,62 @@ def _per_config_loop(cfg):
 
     curves = []
     for v in cfg.variants:
-        for lam in (cfg.lams if v == "unified_sam" else (None,)):
+        for lam in cfg.lams if v == "unified_sam" else (None,):
             lr, hp, label = _variant_runs(v, lam, th, cfg, cfg.seeds)
-            curves.append(run_finite_sum(p, v, lr=lr, hp=hp, steps=cfg.steps, sampling=smp, n_runs=cfg.seeds, seed=1,
-                                         noise=cfg.noise, label=label))
+            curves.append(
+                run_finite_sum(
+                    p,
+                    v,
+                    lr=lr,
+                    hp=hp,
+                    steps=cfg.steps,
+                    sampling=smp,
+                    n_runs=cfg.seeds,
+                    seed=1,
+                    noise=cfg.noise,
+                    label=label,
+                )
+            )
     lam = next((x for x in cfg.lams if not isinstance(x, str)), 1.0)
     budget = int(cfg.budget_epochs * p.n)
-    strategies = [Sampling("full"), Sampling("uniform"), Sampling("nice", cfg.batch_size), Sampling("importance", 1),
-                  Sampling("importance", 1, reweight=False)]
+    strategies = [
+        Sampling("full"),
+        Sampling("uniform"),
+        Sampling("nice", cfg.batch_size),
+        Sampling("importance", 1),
+        Sampling("importance", 1, reweight=False),
+    ]
     smp_curves = []
     for s in strategies:
         t = theory_for(p, s, lam)
-        smp_curves.append(run_finite_sum(p, "unified_sam", lr=cfg.lr_mult * t["gamma"],
-                                         hp={"rho": cfg.rho_mult * t["rho"], "lam": lam},
-                                         steps=max(1, budget // (2 * s.examples_per_eval(p.n))), sampling=s,
-                                         n_runs=cfg.seeds, seed=3, noise=cfg.noise, label=s.label))
+        smp_curves.append(
+            run_finite_sum(
+                p,
+                "unified_sam",
+                lr=cfg.lr_mult * t["gamma"],
+                hp={"rho": cfg.rho_mult * t["rho"], "lam": lam},
+                steps=max(1, budget // (2 * s.examples_per_eval(p.n))),
+                sampling=s,
+                n_runs=cfg.seeds,
+                seed=3,
+                noise=cfg.noise,
+                label=s.label,
+            )
+        )
     return curves, smp_curves
 
 
-@pytest.mark.parametrize("kw", [
-    dict(lams=(0.0, 0.5, 1.0, "1/t"), noise=0.0),
-    dict(lams=(1.0, "1-1/t", 0.25), noise=0.05, problem="logistic", sampling="importance", batch_size=2),
-    dict(lams=(0.0, 0.75), noise=0.0, sampling="uniform", rho_mult=3.0),
-], ids=["defaults", "logistic-noise-importance", "uniform"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lams=(0.0, 0.5, 1.0, "1/t"), noise=0.0),
+        dict(lams=(1.0, "1-1/t", 0.25), noise=0.05, problem="logistic", sampling="importance", batch_size=2),
+        dict(lams=(0.0, 0.75), noise=0.0, sampling="uniform", rho_mult=3.0),
+    ],
+    ids=["defaults", "logistic-noise-importance", "uniform"],
+)
 def test_batched_lab_equals_the_per_config_loop(kw):
-    cfg = QuadraticLabConfig(variants=("sgd", "unified_sam"), steps=150, seeds=2, heatmap=False, budget_epochs=5,
-                             **kw)
+    cfg = QuadraticLabConfig(variants=("sgd", "unified_sam"), steps=150, seeds=2, heatmap=False, budget_epochs=5, **kw)
     res = run_to_end(run_quadratic_lab(cfg))
     curves, smp_curves = _per_config_loop(cfg)
     got = [*res.curves, *res.sampling_curves]
@@ -180,7 +232,10 @@ def test_batched_run_keeps_configurations_apart_and_refuses_what_cannot_share_dr
 
     p = Ridge(n=30, dim=4, cond=5.0, seed=1)
     s = Sampling("nice", 5)
-    confs = [dict(lr=0.2, hp={"rho": 0.05, "lam": 0.0}, sampling=s), dict(lr=0.05, hp={"rho": 0.3, "lam": 1.0}, sampling=s)]
+    confs = [
+        dict(lr=0.2, hp={"rho": 0.05, "lam": 0.0}, sampling=s),
+        dict(lr=0.05, hp={"rho": 0.3, "lam": 1.0}, sampling=s),
+    ]
     a, b = run_finite_sum_batched(p, "unified_sam", confs, steps=80, n_runs=3, seed=2)
     assert a.rel_error.shape == b.rel_error.shape == (81, 3)
     assert not np.allclose(a.final, b.final)  # different settings, different curves

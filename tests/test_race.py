@@ -35,8 +35,8 @@ def test_noise_is_shared_by_the_lrs_of_a_batch():
 
 
 def test_a_diverged_run_does_not_flatten_the_metric_axes():
-    """GD at 1.6× its stability bound on the quadratic grows ‖g‖ geometrically (past 1e30); SAM converges. The log panels
-    stop at 1e4 × the start, so SAM's curve stays readable, and the figure says what it clipped."""
+    """GD at 1.6× its stability bound on the quadratic grows ‖g‖ geometrically (past 1e30); SAM converges. The log
+    panels stop at 1e4 × the start, so SAM's curve stays readable, and the figure says what it clipped."""
     from sam_core.plots.landscape import metrics_figure
 
     L = make_landscape("quadratic")

@@ -29,24 +29,32 @@ def tree(root: Path) -> dict:
     out = {}
     for p in sorted(root.rglob("*")):
         st = p.lstat()
-        out[str(p.relative_to(root))] = ("dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest(),
-                                         st.st_mode)
+        out[str(p.relative_to(root))] = (
+            "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest(),
+            st.st_mode,
+        )
     return out
 
 
 def _fill(store: RunStore) -> tuple[str, str]:
     """One finished run with metrics and artifacts, one stopped one, and a sweep whose trial is the first."""
-    done = store.create_run({"optimizer": "sam", "model": "lenet5", "dataset": "cifar10", "hparams": {"rho": 0.05}},
-                            name="finished-run", total_steps=4, steps_per_epoch=2)
+    done = store.create_run(
+        {"optimizer": "sam", "model": "lenet5", "dataset": "cifar10", "hparams": {"rho": 0.05}},
+        name="finished-run",
+        total_steps=4,
+        steps_per_epoch=2,
+    )
     store.log_metrics(done, [(s, k, 1.0 / s) for s in range(1, 5) for k in ("loss", "gamma", "accuracy")])
     store.log_metrics(done, [(2, "test_acc", 0.5), (4, "test_acc", 0.6), (4, "top_eig", 3.0)])
     store.put_artifact(done, "top_eigenvalues", {"step": 4, "values": [3.0, 2.0], "n_hvp": 9, "converged": True})
     store.finish(done, "finished", message="finished 4 steps")
-    stopped = store.create_run({"optimizer": "ssam", "model": "lenet5", "dataset": "cifar10"}, name="stopped-run",
-                               total_steps=4)
+    stopped = store.create_run(
+        {"optimizer": "ssam", "model": "lenet5", "dataset": "cifar10"}, name="stopped-run", total_steps=4
+    )
     store.finish(stopped, "stopped", message="stopped at step 2")
-    spec = SweepSpec.from_dict({"name": "ro", "base": {"dataset": "cifar10", "subset": 32, "batch_size": 16},
-                                "params": {"lr": [0.1]}}).validate()
+    spec = SweepSpec.from_dict(
+        {"name": "ro", "base": {"dataset": "cifar10", "subset": 32, "batch_size": 16}, "params": {"lr": [0.1]}}
+    ).validate()
     sid = create(store, spec)
     store.start_trial(sid, 0, done)
     store.update_sweep(sid, status="finished")
@@ -122,8 +130,12 @@ def test_read_only_store_reads_and_refuses_writes(root):
     ro = RunStore(runs, read_only=True)
     assert {r.id for r in ro.list_runs()} >= {done} and ro.metrics(done).shape[0] == 4
     assert len(ro.list_sweeps()) == 1
-    for write in (lambda: ro.create_run({"optimizer": "sam"}), lambda: ro.update(done, message="x"),
-                  lambda: ro.delete(done), lambda: ro.log_metrics(done, [(9, "loss", 1.0)])):
+    for write in (
+        lambda: ro.create_run({"optimizer": "sam"}),
+        lambda: ro.update(done, message="x"),
+        lambda: ro.delete(done),
+        lambda: ro.log_metrics(done, [(9, "loss", 1.0)]),
+    ):
         with pytest.raises(ValueError, match="read-only"):
             write()
     con = sqlite3.connect(_ro_uri(ro.path), uri=True)  # the connection itself refuses writes too
@@ -140,17 +152,23 @@ def test_read_only_cli_reads_and_refuses_every_write(root):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120, env=env,
-                              cwd=str(base))
+        return subprocess.run(
+            [sys.executable, "-m", *args], capture_output=True, text=True, timeout=120, env=env, cwd=str(base)
+        )
 
     listed = cli("sam_core.cli.runs", "list")
     assert listed.returncode == 0 and done in listed.stdout, listed.stderr
     assert cli("sam_core.cli.runs", "show", done).returncode == 0
     assert cli("sam_core.cli.runs", "export", done, "--csv", "-").stdout.startswith("step,")
     assert cli("sam_core.cli.sweep", "--list").returncode == 0
-    refused = [cli("sam_core.cli.runs", "delete", done, "--force"), cli("sam_core.cli.runs", "stop", done),
-               cli("sam_core.cli.runs", "resume", done), cli("sam_core.cli.runs", "list", "--runs-dir", str(runs / "new")),
-               cli("sam_core.cli.train", "--epochs", "1"), cli("sam_core.cli.sweep", "--stop", "sweep-20250101-120000-abcdef")]
+    refused = [
+        cli("sam_core.cli.runs", "delete", done, "--force"),
+        cli("sam_core.cli.runs", "stop", done),
+        cli("sam_core.cli.runs", "resume", done),
+        cli("sam_core.cli.runs", "list", "--runs-dir", str(runs / "new")),
+        cli("sam_core.cli.train", "--epochs", "1"),
+        cli("sam_core.cli.sweep", "--stop", "sweep-20250101-120000-abcdef"),
+    ]
     for r in refused:
         assert r.returncode != 0 and "Traceback" not in r.stderr and r.stderr.count("error:") == 1, r.stderr
     assert tree(base) == before

@@ -6,8 +6,22 @@ import torch
 import sam_core
 from sam_core.registry import resolve_hparams
 
-EXPECTED = ["sgd", "sam", "usam", "unified_sam", "asam", "ssam", "bsam", "presam", "infosam",
-            "gsam", "wsam", "fsam", "looksam", "msam"]
+EXPECTED = [
+    "sgd",
+    "sam",
+    "usam",
+    "unified_sam",
+    "asam",
+    "ssam",
+    "bsam",
+    "presam",
+    "infosam",
+    "gsam",
+    "wsam",
+    "fsam",
+    "looksam",
+    "msam",
+]
 
 
 def test_all_variants_present_with_formula_and_reference():
@@ -41,14 +55,17 @@ def test_documented_defaults():
     assert "reconstruction" in sam_core.VARIANTS["infosam"].reference.lower()
 
 
-@pytest.mark.parametrize("variant,kw,needle", [
-    ("sam", {"rho": -1}, "rho"),
-    ("sam", {"rho": float("nan")}, "rho"),
-    ("unified_sam", {"lam": 2}, "lam"),
-    ("asam", {"flavour": "x"}, "flavour"),
-    ("sam", {"lam": 0.5}, "unknown hyperparameter"),
-    ("bogus", {}, "unknown variant"),
-])
+@pytest.mark.parametrize(
+    "variant,kw,needle",
+    [
+        ("sam", {"rho": -1}, "rho"),
+        ("sam", {"rho": float("nan")}, "rho"),
+        ("unified_sam", {"lam": 2}, "lam"),
+        ("asam", {"flavour": "x"}, "flavour"),
+        ("sam", {"lam": 0.5}, "unknown hyperparameter"),
+        ("bogus", {}, "unknown variant"),
+    ],
+)
 def test_errors_name_the_field(variant, kw, needle):
     with pytest.raises(ValueError, match=needle):
         resolve_hparams(variant, **kw)

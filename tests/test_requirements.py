@@ -14,11 +14,23 @@ reqs = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(reqs)
 
 # import name → distribution name, for the third-party packages the project uses
-DISTRIBUTION = {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "torchvision": "torchvision",
-                "sklearn": "scikit-learn", "streamlit": "streamlit", "plotly": "plotly", "ray": "ray",
-                "pytest": "pytest", "playwright": "playwright", "pytorch_optimizer": "pytorch-optimizer", "websockets": "websockets"}
+DISTRIBUTION = {
+    "torch": "torch",
+    "numpy": "numpy",
+    "pandas": "pandas",
+    "torchvision": "torchvision",
+    "sklearn": "scikit-learn",
+    "streamlit": "streamlit",
+    "plotly": "plotly",
+    "ray": "ray",
+    "pytest": "pytest",
+    "playwright": "playwright",
+    "pytorch_optimizer": "pytorch-optimizer",
+    "websockets": "websockets",
+}
 LOCAL = {"sam_core", "ui", "pages", "demos", "tests", "benchmarks", "app", "examples"} | {
-    p.stem for d in ("tests", "tests/e2e", "benchmarks", "examples/plugins", "scripts") for p in (ROOT / d).glob("*.py")}
+    p.stem for d in ("tests", "tests/e2e", "benchmarks", "examples/plugins", "scripts") for p in (ROOT / d).glob("*.py")
+}
 
 
 def _layers() -> dict[str, set[str]]:
@@ -56,8 +68,13 @@ def test_requirements_files_are_generated_from_pyproject():
 def test_every_third_party_import_is_declared_in_its_layer():
     layers = _layers()
     runtime = layers["core"] | layers["dashboard"] | layers["ray"]
-    shipped = [*(ROOT / "sam_core").rglob("*.py"), *(ROOT / "ui").rglob("*.py"), *(ROOT / "pages").glob("*.py"),
-               *(ROOT / "demos").glob("*.py"), ROOT / "app.py"]
+    shipped = [
+        *(ROOT / "sam_core").rglob("*.py"),
+        *(ROOT / "ui").rglob("*.py"),
+        *(ROOT / "pages").glob("*.py"),
+        *(ROOT / "demos").glob("*.py"),
+        ROOT / "app.py",
+    ]
     for top, files in _imports(shipped).items():
         assert top in DISTRIBUTION, f"{top} (imported by {sorted(files)}) is not a known dependency"
         assert DISTRIBUTION[top] in runtime, f"{DISTRIBUTION[top]} (imported by {sorted(files)}) is not declared"

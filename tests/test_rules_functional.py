@@ -92,7 +92,7 @@ def test_vectorised_equals_python_loop(variant):
     batched = sam_core.simulate(variant, quad_grad, w0, steps=25, lr=lr, hp=hp, momentum=0.5)
     for i in range(N):
         hpi = {k: (v[i].item() if isinstance(v, torch.Tensor) else v) for k, v in hp.items()}
-        single = sam_core.simulate(variant, quad_grad, w0[i:i + 1], steps=25, lr=lr[i].item(), hp=hpi, momentum=0.5)
+        single = sam_core.simulate(variant, quad_grad, w0[i : i + 1], steps=25, lr=lr[i].item(), hp=hpi, momentum=0.5)
         torch.testing.assert_close(batched.w[:, i], single.w[:, 0], rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(batched.gamma[:, i], single.gamma[:, 0], rtol=1e-12, atol=1e-14)
 
@@ -162,7 +162,7 @@ def test_ssam_gamma_closed_form_down_to_tiny_gradients(dtype, smallest, rho):
     """On f = x² + y² the USAM ascent gives g_adv = (1 + 2ρ) g, so γ_t = 1/(1 + 2ρ) at every point,
     however close to the minimum; the renormalised step keeps ‖d‖ = ‖g‖. An ε added to ‖g_adv‖ drove
     γ_t to 0 once ‖g‖ came near it (0.012 instead of 0.748 at ‖g‖ ≈ 1e-12)."""
-    scales = [10.0 ** -k for k in range(0, 31, 3) if 10.0 ** -k >= smallest]
+    scales = [10.0**-k for k in range(0, 31, 3) if 10.0**-k >= smallest]
     w = torch.tensor([[0.6 * s, -0.8 * s] for s in scales], dtype=dtype)  # ‖w‖ = s, ‖g‖ = 2s
 
     def grad_fn(ps):
@@ -193,8 +193,13 @@ def test_ssam_gamma_closed_form_down_to_tiny_gradients(dtype, smallest, rho):
 def test_gamma_is_one_at_an_exact_stationary_point():
     """At g = 0 every pass sees 0: γ_t is 1 (not 0/ε = 0 and not NaN) and the step is 0."""
     w = torch.zeros(3, 2, dtype=torch.float64)
-    d, stats, _ = rules.sam_direction("ssam", [w], lambda ps: ((ps[0] ** 2).sum(-1), [2 * ps[0]]),
-                                      sam_core.resolve_hparams("ssam", rho=0.1), batch_dims=1)
+    d, stats, _ = rules.sam_direction(
+        "ssam",
+        [w],
+        lambda ps: ((ps[0] ** 2).sum(-1), [2 * ps[0]]),
+        sam_core.resolve_hparams("ssam", rho=0.1),
+        batch_dims=1,
+    )
     assert torch.equal(stats["gamma"], torch.ones(3, dtype=torch.float64))
     assert torch.equal(d[0], torch.zeros_like(w))
 
@@ -219,8 +224,7 @@ def test_a_blown_up_ssam_run_is_reported_diverged_not_frozen(dtype):
     Q = make_landscape("quartic")
     gen = torch.Generator().manual_seed(0)
     (x0, x1), (y0, y1) = Q.domain
-    w0 = torch.rand(300, 2, generator=gen, dtype=torch.float64) * torch.tensor([x1 - x0, y1 - y0],
-                                                                                dtype=torch.float64)
+    w0 = torch.rand(300, 2, generator=gen, dtype=torch.float64) * torch.tensor([x1 - x0, y1 - y0], dtype=torch.float64)
     w0 = (w0 + torch.tensor([x0, y0], dtype=torch.float64)).to(dtype)
     res = sam_core.simulate("ssam", Q.grad_fn, w0, 300, 1.0, {"rho": 0.1}, record=False)
     far = res.w.abs().amax(1) > 1e3

@@ -47,8 +47,12 @@ def test_result_arrays_and_tables(small_run):
     assert len(df) == (1 + 3 + 3 + 3) * 3 * (SMALL.epochs + 1)
     table = res.escape_table(0.5)
     assert set(table.variant) == {"sgd", "sam", "usam", "ssam"} and len(table) == 10
-    figs = [dplots.saddle_loss_figure(res), dplots.escape_time_figure(res), dplots.saddle_metric_figure(res, "w_norm"),
-            dplots.saddle_metric_figure(res, "gamma")]
+    figs = [
+        dplots.saddle_loss_figure(res),
+        dplots.escape_time_figure(res),
+        dplots.saddle_metric_figure(res, "w_norm"),
+        dplots.saddle_metric_figure(res, "gamma"),
+    ]
     curves = [t for t in figs[0].data if t.mode == "lines" and not (t.name or "").startswith("escape")]
     assert len(curves) == 10  # one mean curve per (variant, ρ)
     thr = [t for t in figs[0].data if (t.name or "").startswith("escape")][0]  # the escape threshold, in data units
@@ -121,11 +125,12 @@ def test_divergence_is_a_result_and_stopping_keeps_partial_results():
     gen.close()
     assert 3 <= partial.epochs_done < 100_000
     assert np.isfinite(partial.loss["sgd"][0, 0, : partial.epochs_done + 1]).all()
-    assert np.isnan(partial.loss["sgd"][0, 0, partial.epochs_done + 1:]).all()
+    assert np.isnan(partial.loss["sgd"][0, 0, partial.epochs_done + 1 :]).all()
 
 
-@pytest.mark.parametrize("field,value", [("d", 0), ("lr", -1.0), ("epochs", 0), ("batch_size", 5000),
-                                         ("momentum", 1.0), ("init_var", 0.0)])
+@pytest.mark.parametrize(
+    "field,value", [("d", 0), ("lr", -1.0), ("epochs", 0), ("batch_size", 5000), ("momentum", 1.0), ("init_var", 0.0)]
+)
 def test_config_errors_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         SaddleConfig(**{field: value}).validate()

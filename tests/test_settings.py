@@ -8,8 +8,14 @@ from sam_core.settings import confine, get_settings
 
 
 def test_defaults(monkeypatch):
-    for k in ("SAMLAB_RUNS_DIR", "SAMLAB_DATA", "SAMLAB_MAX_RUNS", "SAMLAB_DEVICE", "SAMLAB_READ_ONLY",
-              "SAMLAB_MAX_EPOCHS"):
+    for k in (
+        "SAMLAB_RUNS_DIR",
+        "SAMLAB_DATA",
+        "SAMLAB_MAX_RUNS",
+        "SAMLAB_DEVICE",
+        "SAMLAB_READ_ONLY",
+        "SAMLAB_MAX_EPOCHS",
+    ):
         monkeypatch.delenv(k, raising=False)
     s = get_settings()
     assert s.runs_dir == Path("runs").resolve() and s.data_dir == Path("data").resolve()
@@ -26,8 +32,10 @@ def test_values_from_the_environment(monkeypatch, tmp_path):
     assert str(s.torch_device()) == "cpu"
 
 
-@pytest.mark.parametrize("var,value", [("SAMLAB_MAX_RUNS", "0"), ("SAMLAB_MAX_RUNS", "x"),
-                                       ("SAMLAB_DEVICE", "tpu"), ("SAMLAB_MAX_EPOCHS", "-1")])
+@pytest.mark.parametrize(
+    "var,value",
+    [("SAMLAB_MAX_RUNS", "0"), ("SAMLAB_MAX_RUNS", "x"), ("SAMLAB_DEVICE", "tpu"), ("SAMLAB_MAX_EPOCHS", "-1")],
+)
 def test_bad_values_name_the_variable(monkeypatch, var, value):
     monkeypatch.setenv(var, value)
     with pytest.raises(ValueError, match=var):
@@ -74,7 +82,9 @@ def test_sweeps_run_on_the_device_of_the_setting(monkeypatch):
     monkeypatch.setenv("SAMLAB_DEVICE", "cpu")
     setup = SweepSetup(steps=50)
     a = run_batch(L, "ssam", w0, lr, resolve_hparams("ssam", **{"rho": 0.1}), setup, Execution(compile=False))
-    b = run_batch(L, "ssam", w0, lr, resolve_hparams("ssam", **{"rho": 0.1}), setup, Execution(compile=False, device="cpu"))
+    b = run_batch(
+        L, "ssam", w0, lr, resolve_hparams("ssam", **{"rho": 0.1}), setup, Execution(compile=False, device="cpu")
+    )
     np.testing.assert_array_equal(a[0], b[0])
     if not torch.cuda.is_available():
         monkeypatch.setenv("SAMLAB_DEVICE", "cuda")

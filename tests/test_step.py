@@ -48,6 +48,7 @@ LR = [0.01, 0.1, 0.3, 0.9]  # the last row diverges
 
 def _batched(beta: float, steps: int, compiled: bool = False):
     """The same runs through base_step + freeze, as a (4,) batch in float64."""
+
     def one(w, buf, alive, lr):
         d = [w[0] ** 3 + 2.0 * w[0]]
         new, new_buf = base_step(w, d, lr, buf, beta)
@@ -105,8 +106,9 @@ def test_freeze_broadcasts_over_a_points_coordinates():
 def test_simulate_sgd_is_the_plain_heavy_ball_loop(momentum):
     """simulate's eager loop (recorded and not) on f(x, y) = (x⁴/4 + x²) + (y⁴/4 + y²), per coordinate the
     plain loop above; the row with the large lr diverges and is reported at the plain loop's step."""
+
     def grad_fn(w):
-        return (w ** 4 / 4 + w ** 2).sum(-1), w ** 3 + 2.0 * w
+        return (w**4 / 4 + w**2).sum(-1), w**3 + 2.0 * w
 
     w0 = torch.tensor([[x, x] for x in W0], dtype=torch.float64)
     lr = torch.tensor(LR, dtype=torch.float64)
@@ -137,6 +139,7 @@ def test_simulate_resolved_is_simulate_and_the_race_resolves_once(monkeypatch):
         def f(*a, **k):
             calls.append(a[0])
             return real(*a, **k)
+
         return f
 
     monkeypatch.setattr(race_mod, "resolve_hparams", counting(race_mod.resolve_hparams))

@@ -28,9 +28,24 @@ pytestmark = pytest.mark.slow  # torchrun launches (a few seconds each); `make t
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-BASE = dict(dataset="cifar10", model="lenet5", optimizer="ssam", hparams={"rho": 0.05}, lr=0.05, batch_size=32,
-            epochs=1, log_every=2, hessian_every=4, hessian_batch=32, final_top_k=0, final_density=False,
-            eval_train_size=64, download=False, device="cpu", augment=True)
+BASE = dict(
+    dataset="cifar10",
+    model="lenet5",
+    optimizer="ssam",
+    hparams={"rho": 0.05},
+    lr=0.05,
+    batch_size=32,
+    epochs=1,
+    log_every=2,
+    hessian_every=4,
+    hessian_batch=32,
+    final_top_k=0,
+    final_density=False,
+    eval_train_size=64,
+    download=False,
+    device="cpu",
+    augment=True,
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +68,21 @@ def torchrun(env, tmp_path, *extra):
     e = dict(os.environ, SAMLAB_DDP_DEBUG_DIR=str(dbg))
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         e.pop(k, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-           "-m", "sam_core.cli.train", "--config", str(cfg_file), "--runs-dir", str(tmp_path / "runs"), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--standalone",
+        "-m",
+        "sam_core.cli.train",
+        "--config",
+        str(cfg_file),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        *extra,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env=e)
     assert out.returncode == 0, out.stderr[-4000:] + out.stdout
     run_id = out.stdout.strip().splitlines()[-1]
@@ -88,8 +116,12 @@ def test_two_ranks_m_sharpness(env, tmp_path, single):
     assert m["gamma"].notna().sum() == 4 and m["top_eig"].dropna().index.tolist() == [0, 4, 8]
     assert m["test_acc"].notna().sum() == 1
     assert m["rank_weight_diff"].dropna().tolist() == [0.0]
-    assert store.get_artifact(rid, "distributed") == {"world_size": 2, "backend": "gloo",
-                                                      "sync_perturbation": False, "per_rank_batch": 16}
+    assert store.get_artifact(rid, "distributed") == {
+        "world_size": 2,
+        "backend": "gloo",
+        "sync_perturbation": False,
+        "per_rank_batch": 16,
+    }
     # both ranks ended bit-identical, and the checkpoint (written by rank 0) holds those weights
     assert torch.equal(w0, w1)
     assert torch.equal(flat_checkpoint(store, rid), w0)
@@ -108,8 +140,13 @@ def test_sync_perturbation_equals_single_process(env, tmp_path, single):
     torch.testing.assert_close(w0, w_single, rtol=1e-4, atol=1e-5)
     a, b = store.metrics(rid), s_store.metrics(s_rid)
     for col in ("loss", "grad_norm", "perturbed_grad_norm", "gamma", "accuracy", "test_acc", "top_eig"):
-        torch.testing.assert_close(torch.tensor(a[col].dropna().to_numpy()), torch.tensor(b[col].dropna().to_numpy()),
-                                   rtol=1e-3, atol=1e-5, msg=col)
+        torch.testing.assert_close(
+            torch.tensor(a[col].dropna().to_numpy()),
+            torch.tensor(b[col].dropna().to_numpy()),
+            rtol=1e-3,
+            atol=1e-5,
+            msg=col,
+        )
 
 
 def test_single_process_run_resumed_on_two_ranks(env, tmp_path):
@@ -128,9 +165,27 @@ def test_single_process_run_resumed_on_two_ranks(env, tmp_path):
     e = dict(os.environ, SAMLAB_DDP_DEBUG_DIR=str(dbg))
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         e.pop(k, None)
-    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-                          "-m", "sam_core.cli.train", "--run-id", rid, "--runs-dir", str(tmp_path / "runs")],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300, env=e)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--standalone",
+            "-m",
+            "sam_core.cli.train",
+            "--run-id",
+            rid,
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env=e,
+    )
     assert out.returncode == 0, out.stderr[-4000:] + out.stdout
     info = store.get(rid)
     assert info.status == "finished" and info.step == 16, info.message + info.traceback

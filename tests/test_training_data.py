@@ -197,7 +197,9 @@ def test_batched_augmentation_equals_per_example_reference():
     dy = torch.randint(0, 5, (16,), generator=g)
     out = D.augment_batch(x, flip, dx, dy, pad=2)
     for i in range(16):  # an independent reference with numpy padding and slicing
-        ref = np.pad(x[i].numpy(), ((0, 0), (2, 2), (2, 2)))[:, int(dy[i]): int(dy[i]) + 8, int(dx[i]): int(dx[i]) + 8]
+        ref = np.pad(x[i].numpy(), ((0, 0), (2, 2), (2, 2)))[
+            :, int(dy[i]) : int(dy[i]) + 8, int(dx[i]) : int(dx[i]) + 8
+        ]
         if flip[i]:
             ref = ref[:, :, ::-1]
         assert np.array_equal(out[i].numpy(), ref)
@@ -216,7 +218,7 @@ def test_resident_loader_equals_dataloader_path(cifar_root):
         assert torch.equal(ya, yb) and torch.allclose(xa, xb, atol=1e-6)
     # normalisation: the mean of an un-augmented pass over the data matches the definition
     plain = D.ResidentLoader(tr.x_train, tr.y_train, tr.spec, 100, seed=0, augment=False, device="cpu")
-    (x0, _), = list(plain.batches(0))
+    ((x0, _),) = list(plain.batches(0))
     mean = torch.tensor(tr.spec.mean).view(1, 3, 1, 1)
     std = torch.tensor(tr.spec.std).view(1, 3, 1, 1)
     ref = (tr.x_train.float() / 255 - mean) / std

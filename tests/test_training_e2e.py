@@ -79,10 +79,38 @@ def power_iteration(model, x, y, iters=150, shift=0.0):
 
 def test_headless_command_stores_gamma_eigenvalue_and_edges(env, tmp_path):
     runs = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "sam_core.cli.train", "--dataset", "cifar10", "--data-dir", str(env / "data"),
-           "--model", "lenet5", "--optimizer", "ssam", "--rho", "0.05", "--lr", "0.05", "--epochs", "1",
-           "--batch-size", "64", "--hessian-every", "5", "--runs-dir", str(runs),
-           "--log-every", "1", "--hessian-batch", "32", "--final-top-k", "2", "--no-download"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sam_core.cli.train",
+        "--dataset",
+        "cifar10",
+        "--data-dir",
+        str(env / "data"),
+        "--model",
+        "lenet5",
+        "--optimizer",
+        "ssam",
+        "--rho",
+        "0.05",
+        "--lr",
+        "0.05",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--hessian-every",
+        "5",
+        "--runs-dir",
+        str(runs),
+        "--log-every",
+        "1",
+        "--hessian-batch",
+        "32",
+        "--final-top-k",
+        "2",
+        "--no-download",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env=dict(os.environ))
     assert out.returncode == 0, out.stderr + out.stdout
     run_id = out.stdout.strip().splitlines()[-1]
@@ -90,15 +118,23 @@ def test_headless_command_stores_gamma_eigenvalue_and_edges(env, tmp_path):
     info = store.get(run_id)
     assert info.status == "finished" and info.step == info.total_steps == 7  # 448 // 64
 
-    listing = subprocess.run([sys.executable, "-m", "sam_core.cli.runs", "list", "--runs-dir", str(runs)],
-                             capture_output=True, text=True, cwd=ROOT, timeout=120)
+    listing = subprocess.run(
+        [sys.executable, "-m", "sam_core.cli.runs", "list", "--runs-dir", str(runs)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert run_id in listing.stdout and "finished" in listing.stdout
     csv = tmp_path / "out.csv"
-    subprocess.run([sys.executable, "-m", "sam_core.cli.runs", "export", run_id, "--runs-dir", str(runs), "--csv",
-                    str(csv)], check=True, cwd=ROOT, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "sam_core.cli.runs", "export", run_id, "--runs-dir", str(runs), "--csv", str(csv)],
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     df = pd.read_csv(csv)
-    for col in ("step", "epoch", "loss", "grad_norm", "perturbed_grad_norm", "gamma", "top_eig", "gd_edge",
-                "sam_edge"):
+    for col in ("step", "epoch", "loss", "grad_norm", "perturbed_grad_norm", "gamma", "top_eig", "gd_edge", "sam_edge"):
         assert col in df.columns
     steps = df.dropna(subset=["gamma"])
     assert steps["step"].tolist() == list(range(1, 8))
@@ -133,9 +169,25 @@ def test_headless_command_stores_gamma_eigenvalue_and_edges(env, tmp_path):
 
 
 def _tiny(**kw) -> RunConfig:
-    base = dict(dataset="cifar10", model="lenet5", optimizer="sam", hparams={"rho": 0.05}, lr=0.05, subset=160,
-                batch_size=16, epochs=6, log_every=1, hessian_every=7, hessian_batch=16, final_top_k=0,
-                final_density=False, eval_train_size=64, test_subset=32, poll_seconds=0.0, download=False)
+    base = dict(
+        dataset="cifar10",
+        model="lenet5",
+        optimizer="sam",
+        hparams={"rho": 0.05},
+        lr=0.05,
+        subset=160,
+        batch_size=16,
+        epochs=6,
+        log_every=1,
+        hessian_every=7,
+        hessian_batch=16,
+        final_top_k=0,
+        final_density=False,
+        eval_train_size=64,
+        test_subset=32,
+        poll_seconds=0.0,
+        download=False,
+    )
     base.update(kw)
     return RunConfig(**base)
 
@@ -164,8 +216,9 @@ def test_stop_then_resume_continues_exactly(env, tmp_path):
     assert sorted(set(ma.columns) - TIMING) == cols
     pd.testing.assert_frame_equal(ma[cols], mb[cols], rtol=1e-5, atol=1e-7)
     # the metrics written before the stop were kept as they were
-    pd.testing.assert_frame_equal(ma.loc[: s, cols], before[cols].reindex(columns=cols), rtol=0, atol=0,
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        ma.loc[:s, cols], before[cols].reindex(columns=cols), rtol=0, atol=0, check_dtype=False
+    )
     assert ma["gamma"].notna().sum() == 60 and ma["top_eig"].notna().sum() == 9  # steps 0, 7, …, 56
 
 

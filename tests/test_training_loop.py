@@ -30,9 +30,22 @@ def one_thread():
 
 
 def _cfg(data_dir, **kw):
-    base = dict(dataset="cifar10", data_dir=str(data_dir), download=False, model="lenet5", optimizer="sam",
-                subset=64, batch_size=16, epochs=1, log_every=1, hessian_every=0, final_top_k=0,
-                final_density=False, eval_train_size=32, test_subset=16)
+    base = dict(
+        dataset="cifar10",
+        data_dir=str(data_dir),
+        download=False,
+        model="lenet5",
+        optimizer="sam",
+        subset=64,
+        batch_size=16,
+        epochs=1,
+        log_every=1,
+        hessian_every=0,
+        final_top_k=0,
+        final_density=False,
+        eval_train_size=32,
+        test_subset=16,
+    )
     base.update(kw)
     return RunConfig(**base)
 
@@ -58,8 +71,10 @@ def test_stability_twin_is_identical_until_the_replaced_example_is_seen(tmp_path
 
 
 def test_divergence_is_a_result_not_a_crash(tmp_path, data_dir):
-    store, rid, status = _run(tmp_path, _cfg(data_dir, optimizer="usam", hparams={"rho": 5.0}, lr=90.0,
-                                             momentum=0.99, weight_decay=0.0, epochs=3))
+    store, rid, status = _run(
+        tmp_path,
+        _cfg(data_dir, optimizer="usam", hparams={"rho": 5.0}, lr=90.0, momentum=0.99, weight_decay=0.0, epochs=3),
+    )
     info = store.get(rid)
     assert status == "finished" and "diverged" in info.message, info.traceback
     step = store.get_artifact(rid, "diverged_step")
@@ -78,8 +93,20 @@ def test_crash_marks_failed_with_traceback(tmp_path):
 
 
 def test_label_noise_mse_and_adam_run(tmp_path, data_dir):
-    store, rid, status = _run(tmp_path, _cfg(data_dir, label_noise=0.5, loss="mse", base="adamw", lr=1e-3,
-                                             optimizer="ssam", hessian_every=2, hessian_batch=8, hutchinson=3))
+    store, rid, status = _run(
+        tmp_path,
+        _cfg(
+            data_dir,
+            label_noise=0.5,
+            loss="mse",
+            base="adamw",
+            lr=1e-3,
+            optimizer="ssam",
+            hessian_every=2,
+            hessian_batch=8,
+            hutchinson=3,
+        ),
+    )
     assert status == "finished", store.get(rid).traceback
     m = store.metrics(rid)
     assert m["hessian_trace"].notna().sum() == 3 and m["hessian_trace_se"].notna().sum() == 3

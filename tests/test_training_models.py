@@ -11,8 +11,14 @@ from sam_core.training.models import MODELS, build_model, count_parameters, has_
 # parameter counts of the published CIFAR-10 architectures (He et al. 2016 table 6: 0.27M / 0.85M;
 # kuangliu/pytorch-cifar ResNet-18: 11,173,962; WRN-16-8 ≈ 11.0M, WRN-28-10 ≈ 36.5M (Zagoruyko &
 # Komodakis table 1); LeNet-5 on 32×32×3 with a 400-120-84-10 head: 62,006)
-PUBLISHED = {"lenet5": (62006, 0), "resnet20": (0.27e6, 0.01), "resnet56": (0.85e6, 0.01),
-             "resnet18": (11173962, 0), "wrn16_8": (11.0e6, 0.01), "wrn28_10": (36.5e6, 0.01)}
+PUBLISHED = {
+    "lenet5": (62006, 0),
+    "resnet20": (0.27e6, 0.01),
+    "resnet56": (0.85e6, 0.01),
+    "resnet18": (11173962, 0),
+    "wrn16_8": (11.0e6, 0.01),
+    "wrn28_10": (36.5e6, 0.01),
+}
 
 
 @pytest.mark.parametrize("name", list(PUBLISHED))

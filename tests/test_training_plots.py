@@ -15,7 +15,7 @@ def test_ema_matches_closed_form():
     w = 0.8
     n = np.arange(1, 51)
     # s_n = Σ_i w^(n−i) (1−w) x_i / (1 − w^n): a weighted mean with weights summing to one
-    ref = np.array([np.sum(w ** (k - n[:k]) * (1 - w) * x[:k]) / (1 - w ** k) for k in n])
+    ref = np.array([np.sum(w ** (k - n[:k]) * (1 - w) * x[:k]) / (1 - w**k) for k in n])
     assert np.allclose(T.ema_smooth(x, w), ref)
     assert T.ema_smooth([3.0, 5.0], 0.5)[1] == pytest.approx((0.5 * 3 + 5) / 1.5)
 
@@ -31,8 +31,9 @@ def test_ema_edge_cases():
 
 
 def _series(label="a", color="#000000", **cols):
-    return T.Series(label, color, pd.DataFrame(cols, index=pd.Index(range(1, 1 + len(next(iter(cols.values())))),
-                                                                    name="step")))
+    return T.Series(
+        label, color, pd.DataFrame(cols, index=pd.Index(range(1, 1 + len(next(iter(cols.values())))), name="step"))
+    )
 
 
 def test_metric_figure_raw_and_smoothed_and_log_axis():
@@ -97,22 +98,28 @@ def test_per_epoch_series_are_drawn_raw_and_per_step_ones_smoothed():
     assert list(accs.step) == [10, 20, 30, 40] and list(accs.shown) == list(accs.value) == [0.1, 0.2, 0.3, 0.64]
     loss = table[table.metric == "loss"]
     assert len(loss) == 40 and set(loss.run_id) == {"run-1"}
-    assert np.allclose(loss.shown, T.ema_smooth(loss.value.to_numpy(), 0.6)) and loss.shown.iloc[-1] != loss.value.iloc[-1]
+    assert (
+        np.allclose(loss.shown, T.ema_smooth(loss.value.to_numpy(), 0.6)) and loss.shown.iloc[-1] != loss.value.iloc[-1]
+    )
 
 
 def test_legend_names_keep_what_tells_runs_apart():
     from sam_core.plots.style import short_labels
 
-    labels = ["ssam ρ=0.05 · lenet5 · cifar10 · seed 0", "sam ρ=0.05 · lenet5 · cifar10 · seed 0",
-              "sgd · lenet5 · cifar10 · seed 0"]
+    labels = [
+        "ssam ρ=0.05 · lenet5 · cifar10 · seed 0",
+        "sam ρ=0.05 · lenet5 · cifar10 · seed 0",
+        "sgd · lenet5 · cifar10 · seed 0",
+    ]
     names, common = short_labels(labels)
     assert names == ["ssam ρ=0.05", "sam ρ=0.05", "sgd"] and common == "lenet5 · cifar10 · seed 0"
     long = ["a-very-long-run-name-that-ends-in-lr-0.1", "a-very-long-run-name-that-ends-in-lr-0.3"]
     names, common = short_labels(long, max_len=20)
     assert all(len(n) == 20 and "…" in n for n in names) and names[0].endswith("lr-0.1") and names[1].endswith("lr-0.3")
     assert short_labels(["same", "same"]) == (["same", "same"], "")  # nothing to drop: names stay whole
-    fig = T.eigen_figure([T.Series(lb, "#000000", pd.DataFrame({"top_eig": [1.0]}, index=pd.Index([1], name="step")))
-                          for lb in labels])
+    fig = T.eigen_figure(
+        [T.Series(lb, "#000000", pd.DataFrame({"top_eig": [1.0]}, index=pd.Index([1], name="step"))) for lb in labels]
+    )
     assert [t.name for t in fig.data] == ["ssam ρ=0.05 · λ_max", "sam ρ=0.05 · λ_max", "sgd · λ_max"]
     assert labels[0] in fig.data[0].hovertemplate  # the full name on hover
     assert fig.layout.legend.y == 0 and fig.layout.legend.yref == "container"  # under the plot, off the title

@@ -27,8 +27,9 @@ def test_single_process_and_ranks_offer_the_same_interface():
         for r in ranks:
             assert hasattr(r, name), name
             if callable(member):
-                assert (list(inspect.signature(member).parameters)
-                        == list(inspect.signature(getattr(DistContext, name)).parameters)), name
+                assert list(inspect.signature(member).parameters) == list(
+                    inspect.signature(getattr(DistContext, name)).parameters
+                ), name
     assert (SINGLE.rank, SINGLE.world, SINGLE.is_main, SINGLE.shard) == (0, 1, True, (0, 1))
     assert [(r.is_main, r.shard) for r in ranks] == [(True, (0, 2)), (False, (1, 2))]
 

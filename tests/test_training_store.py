@@ -66,8 +66,10 @@ def test_readers_are_not_blocked_by_a_writer(store, tmp_path):
 
 def test_metrics_round_trip_nan_inf_and_replace(store):
     rid = store.create_run({"optimizer": "sam"}, steps_per_epoch=4)
-    store.log_metrics(rid, [(1, "loss", 2.5), (1, "gamma", 1.1), (2, "loss", float("nan")), (3, "loss", math.inf),
-                            (4, "top_eig", 7.0)])
+    store.log_metrics(
+        rid,
+        [(1, "loss", 2.5), (1, "gamma", 1.1), (2, "loss", float("nan")), (3, "loss", math.inf), (4, "top_eig", 7.0)],
+    )
     store.log_metrics(rid, [(1, "loss", 2.0)])  # a re-logged (step, name) replaces
     df = store.metrics(rid)
     assert list(df.index) == [1, 2, 3, 4]
@@ -84,8 +86,18 @@ def test_metrics_round_trip_nan_inf_and_replace(store):
 
 def test_export_columns_and_empty_cells(store, tmp_path):
     rid = store.create_run({"optimizer": "sam"}, steps_per_epoch=10)
-    store.log_metrics(rid, [(10, "loss", 1.5), (10, "gamma", 0.9), (10, "epoch", 1.0), (15, "top_eig", 3.0),
-                            (15, "gd_edge", 40.0), (15, "sam_edge", 30.0), (15, "custom", 1.0)])
+    store.log_metrics(
+        rid,
+        [
+            (10, "loss", 1.5),
+            (10, "gamma", 0.9),
+            (10, "epoch", 1.0),
+            (15, "top_eig", 3.0),
+            (15, "gd_edge", 40.0),
+            (15, "sam_edge", 30.0),
+            (15, "custom", 1.0),
+        ],
+    )
     df = export_frame(store, rid)
     assert list(df.columns[: len(EXPORT_COLUMNS)]) == list(EXPORT_COLUMNS) and "custom" in df.columns
     assert df["epoch"].tolist() == [1.0, 1.5]  # logged, or step / steps_per_epoch where not logged

@@ -26,9 +26,20 @@ from sam_core.training.sweeps import sweep_frame
 pytestmark = pytest.mark.slow  # worker processes; `make test` runs them
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = {"dataset": "cifar10", "download": False, "model": "lenet5", "epochs": 1, "batch_size": 32, "log_every": 1,
-        "hessian_every": 2, "hessian_batch": 16, "final_top_k": 1, "final_density": False, "eval_train_size": 32,
-        "device": "cpu"}
+TINY = {
+    "dataset": "cifar10",
+    "download": False,
+    "model": "lenet5",
+    "epochs": 1,
+    "batch_size": 32,
+    "log_every": 1,
+    "hessian_every": 2,
+    "hessian_batch": 16,
+    "final_top_k": 1,
+    "final_density": False,
+    "eval_train_size": 32,
+    "device": "cpu",
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +60,24 @@ def env(tmp_path_factory):
 def run_cli(env, spec: dict, *extra):
     path = env / f"sweep{time.monotonic_ns()}.json"
     path.write_text(json.dumps(spec))
-    out = subprocess.run([sys.executable, "-m", "sam_core.cli.sweep", "--config", str(path),
-                          "--runs-dir", str(env / "runs"), *extra],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300, env=dict(os.environ))
+    out = subprocess.run(
+        [sys.executable, "-m", "sam_core.cli.sweep", "--config", str(path), "--runs-dir", str(env / "runs"), *extra],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env=dict(os.environ),
+    )
     return out, out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
 
 
 @pytest.fixture(scope="module")
 def grid_sweep(env):
-    spec = {"name": "grid4", "base": dict(TINY, data_dir=str(env / "data")),
-            "params": {"optimizer": ["sam", "ssam"], "rho": [0.02, 0.1]}}
+    spec = {
+        "name": "grid4",
+        "base": dict(TINY, data_dir=str(env / "data")),
+        "params": {"optimizer": ["sam", "ssam"], "rho": [0.02, 0.1]},
+    }
     out, sweep_id = run_cli(env, spec)
     assert out.returncode == 0, out.stderr[-3000:] + out.stdout
     return RunStore(env / "runs"), sweep_id, out.stdout
@@ -71,7 +90,11 @@ def test_four_trial_grid_completes_locally(grid_sweep):
     trials = store.sweep_trials(sid)
     assert [t.status for t in trials] == ["finished"] * 4
     assert [(t.params["optimizer"], t.params["rho"]) for t in trials] == [
-        ("sam", 0.02), ("sam", 0.1), ("ssam", 0.02), ("ssam", 0.1)]
+        ("sam", 0.02),
+        ("sam", 0.1),
+        ("ssam", 0.02),
+        ("ssam", 0.1),
+    ]
     runs = {r.id: r for r in store.list_runs()}
     for t in trials:
         r = runs[t.run_id]
@@ -89,8 +112,11 @@ def test_four_trial_grid_completes_locally(grid_sweep):
 
 
 def test_failing_trial_is_failed_and_the_others_finish(env):
-    spec = {"name": "fails", "base": dict(TINY, data_dir=str(env / "data"), hessian_every=0, final_top_k=0),
-            "params": {"batch_size": [4096, 32]}}  # 4096 > the 96 examples on disk: that worker raises
+    spec = {
+        "name": "fails",
+        "base": dict(TINY, data_dir=str(env / "data"), hessian_every=0, final_top_k=0),
+        "params": {"batch_size": [4096, 32]},
+    }  # 4096 > the 96 examples on disk: that worker raises
     out, sid = run_cli(env, spec)
     assert out.returncode == 1, out.stderr[-3000:] + out.stdout
     store = RunStore(env / "runs")
@@ -142,8 +168,9 @@ def test_page_validates_launches_and_shows_a_sweep(env, grid_sweep):
     new = [s for s in store.list_sweeps() if s.name == "from-page"]
     assert len(new) == 1 and new[0].n_trials == 3
     nid = new[0].id
-    assert [t.params for t in store.sweep_trials(nid)] == [{"optimizer": "sam", "lr": x, "rho": 0.05}
-                                                           for x in (0.01, 0.02, 0.03)]
+    assert [t.params for t in store.sweep_trials(nid)] == [
+        {"optimizer": "sam", "lr": x, "rho": 0.05} for x in (0.01, 0.02, 0.03)
+    ]
     deadline = time.monotonic() + 180
     while not (running := [t.run_id for t in store.sweep_trials(nid) if t.run_status == "running"]):
         assert time.monotonic() < deadline, store.sweep_trials(nid)

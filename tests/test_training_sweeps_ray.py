@@ -23,17 +23,45 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_ray_trials_write_to_the_store(tmp_path):
     write_fake_cifar10(tmp_path / "data", n_train=96, n_test=32, seed=0)
-    spec = {"name": "ray4", "executor": "ray",
-            "base": {"dataset": "cifar10", "data_dir": str(tmp_path / "data"), "download": False, "model": "lenet5",
-                     "optimizer": "sam", "epochs": 2, "log_every": 1, "hessian_every": 3, "hessian_batch": 16,
-                     "final_top_k": 1, "final_density": False, "eval_train_size": 32, "device": "cpu"},
-            "params": {"rho": [0.02, 0.1], "batch_size": [32, 4096]},
-            "ray": {"cpus_per_trial": 1, "asha": True, "asha_grace": 1}}
+    spec = {
+        "name": "ray4",
+        "executor": "ray",
+        "base": {
+            "dataset": "cifar10",
+            "data_dir": str(tmp_path / "data"),
+            "download": False,
+            "model": "lenet5",
+            "optimizer": "sam",
+            "epochs": 2,
+            "log_every": 1,
+            "hessian_every": 3,
+            "hessian_batch": 16,
+            "final_top_k": 1,
+            "final_density": False,
+            "eval_train_size": 32,
+            "device": "cpu",
+        },
+        "params": {"rho": [0.02, 0.1], "batch_size": [32, 4096]},
+        "ray": {"cpus_per_trial": 1, "asha": True, "asha_grace": 1},
+    }
     (tmp_path / "sweep.json").write_text(json.dumps(spec))
     env = dict(os.environ, OMP_NUM_THREADS="1", SAMLAB_OFFLINE="1", RAY_AUTH_MODE="disabled")
-    out = subprocess.run([sys.executable, "-m", "sam_core.cli.sweep", "--config", str(tmp_path / "sweep.json"),
-                          "--runs-dir", str(tmp_path / "runs")],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sam_core.cli.sweep",
+            "--config",
+            str(tmp_path / "sweep.json"),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env=env,
+    )
     assert out.returncode == 1, out.stderr[-4000:] + out.stdout[-2000:]  # 1: some trials failed, as intended
     sid = out.stdout.strip().splitlines()[-1]
     store = RunStore(tmp_path / "runs")

@@ -18,18 +18,24 @@ BASE = {"dataset": "cifar10", "model": "lenet5", "epochs": 1, "batch_size": 32, 
 
 
 def test_grid_is_the_product_and_hyperparameters_apply_only_to_their_variants():
-    spec = SweepSpec(base=BASE, params={"optimizer": ["sgd", "sam", "unified_sam"], "rho": [0.02, 0.05],
-                                        "lam": [0.5], "lr": [0.1, 0.2]})
+    spec = SweepSpec(
+        base=BASE,
+        params={"optimizer": ["sgd", "sam", "unified_sam"], "rho": [0.02, 0.05], "lam": [0.5], "lr": [0.1, 0.2]},
+    )
     trials = spec.trials()
     # sgd has neither rho nor lam: one trial per lr; sam: rho × lr; unified_sam: rho × lam × lr
     assert [t.params for t in trials] == [
-        {"optimizer": "sgd", "lr": 0.1}, {"optimizer": "sgd", "lr": 0.2},
-        {"optimizer": "sam", "rho": 0.02, "lr": 0.1}, {"optimizer": "sam", "rho": 0.02, "lr": 0.2},
-        {"optimizer": "sam", "rho": 0.05, "lr": 0.1}, {"optimizer": "sam", "rho": 0.05, "lr": 0.2},
+        {"optimizer": "sgd", "lr": 0.1},
+        {"optimizer": "sgd", "lr": 0.2},
+        {"optimizer": "sam", "rho": 0.02, "lr": 0.1},
+        {"optimizer": "sam", "rho": 0.02, "lr": 0.2},
+        {"optimizer": "sam", "rho": 0.05, "lr": 0.1},
+        {"optimizer": "sam", "rho": 0.05, "lr": 0.2},
         {"optimizer": "unified_sam", "rho": 0.02, "lam": 0.5, "lr": 0.1},
         {"optimizer": "unified_sam", "rho": 0.02, "lam": 0.5, "lr": 0.2},
         {"optimizer": "unified_sam", "rho": 0.05, "lam": 0.5, "lr": 0.1},
-        {"optimizer": "unified_sam", "rho": 0.05, "lam": 0.5, "lr": 0.2}]
+        {"optimizer": "unified_sam", "rho": 0.05, "lam": 0.5, "lr": 0.2},
+    ]
     assert [t.index for t in trials] == list(range(10))
     assert trials[0].config["hparams"] == {}  # the base rho does not apply to sgd
     assert trials[2].config["hparams"] == {"rho": 0.02} and trials[2].config["lr"] == 0.1
@@ -41,8 +47,12 @@ def test_grid_is_the_product_and_hyperparameters_apply_only_to_their_variants():
 
 
 def test_random_search_is_seeded_and_within_its_ranges():
-    params = {"lr": {"log_uniform": [1e-3, 1e-1]}, "rho": {"uniform": [0.01, 0.2]}, "seed": {"int_uniform": [0, 3]},
-              "optimizer": ["sam", "ssam"]}
+    params = {
+        "lr": {"log_uniform": [1e-3, 1e-1]},
+        "rho": {"uniform": [0.01, 0.2]},
+        "seed": {"int_uniform": [0, 3]},
+        "optimizer": ["sam", "ssam"],
+    }
     a = SweepSpec(base=BASE, params=params, search="random", num_samples=12, seed=5, max_trials=12).trials()
     b = SweepSpec(base=BASE, params=params, search="random", num_samples=12, seed=5, max_trials=12).trials()
     c = SweepSpec(base=BASE, params=params, search="random", num_samples=12, seed=6, max_trials=12).trials()
@@ -53,26 +63,30 @@ def test_random_search_is_seeded_and_within_its_ranges():
         assert 1e-3 <= p["lr"] <= 1e-1 and 0.01 <= p["rho"] <= 0.2 and p["seed"] in (0, 1, 2, 3)
         assert p["optimizer"] in ("sam", "ssam") and float(f"{p['lr']:.4g}") == p["lr"]
     # log-uniform: about as many draws below the geometric midpoint as above it
-    many = SweepSpec(base=BASE, params={"lr": {"log_uniform": [1e-4, 1.0]}}, search="random", num_samples=400,
-                     max_trials=400).combinations()
+    many = SweepSpec(
+        base=BASE, params={"lr": {"log_uniform": [1e-4, 1.0]}}, search="random", num_samples=400, max_trials=400
+    ).combinations()
     below = sum(x["lr"] < 1e-2 for x in many)
     assert 150 < below < 250
 
 
-@pytest.mark.parametrize("spec, needle", [
-    ({"params": {"colour": [1]}}, "'colour' cannot be swept"),
-    ({"params": {"lr": []}}, "params.lr: the list of values is empty"),
-    ({"params": {"lr": {"uniform": [0, 1]}}}, "grid search needs a list of values"),
-    ({"params": {"lr": {"log_uniform": [0, 1]}}, "search": "random"}, "log_uniform needs 0 < low"),
-    ({"params": {"lr": {"normal": [0, 1]}}, "search": "random"}, "a distribution is one of"),
-    ({"params": {"rho": [0.05, -1.0]}}, "trial 1 (ρ=-1)"),
-    ({"params": {"lr": [0.1, 0.2, 0.3]}, "max_trials": 2}, "the sweep has 3 trials; at most 2 are allowed"),
-    ({"params": {"lam": [0.5]}, "base": dict(BASE, optimizer="sam")}, "apply to none of the variants"),
-    ({"params": {"lr": [0.1]}, "executor": "slurm"}, "executor must be one of"),
-    ({"params": {"lr": [0.1]}, "ray": {"gpus_per_trial": -1}}, "ray.gpus_per_trial must be a number in [0, 64]"),
-    ({"params": {"lr": [0.1]}, "ray": {"nodes": 3}}, "ray: unknown option(s) ['nodes']"),
-    ({"params": {"lr": [0.1]}, "base": {"colour": 1}}, "base: unknown RunConfig field(s) ['colour']"),
-])
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ({"params": {"colour": [1]}}, "'colour' cannot be swept"),
+        ({"params": {"lr": []}}, "params.lr: the list of values is empty"),
+        ({"params": {"lr": {"uniform": [0, 1]}}}, "grid search needs a list of values"),
+        ({"params": {"lr": {"log_uniform": [0, 1]}}, "search": "random"}, "log_uniform needs 0 < low"),
+        ({"params": {"lr": {"normal": [0, 1]}}, "search": "random"}, "a distribution is one of"),
+        ({"params": {"rho": [0.05, -1.0]}}, "trial 1 (ρ=-1)"),
+        ({"params": {"lr": [0.1, 0.2, 0.3]}, "max_trials": 2}, "the sweep has 3 trials; at most 2 are allowed"),
+        ({"params": {"lam": [0.5]}, "base": dict(BASE, optimizer="sam")}, "apply to none of the variants"),
+        ({"params": {"lr": [0.1]}, "executor": "slurm"}, "executor must be one of"),
+        ({"params": {"lr": [0.1]}, "ray": {"gpus_per_trial": -1}}, "ray.gpus_per_trial must be a number in [0, 64]"),
+        ({"params": {"lr": [0.1]}, "ray": {"nodes": 3}}, "ray: unknown option(s) ['nodes']"),
+        ({"params": {"lr": [0.1]}, "base": {"colour": 1}}, "base: unknown RunConfig field(s) ['colour']"),
+    ],
+)
 def test_invalid_sweeps_name_the_field(spec, needle):
     d = {"base": BASE, **spec}
     with pytest.raises(SweepError) as e:
@@ -145,8 +159,18 @@ def test_sweep_frame_reads_each_runs_final_numbers(tmp_path):
     sid = create(store, SweepSpec(base=BASE, params={"optimizer": ["sgd", "sam"], "rho": [0.05]}))
     r0 = store.create_run({}, group=sid)
     store.start_trial(sid, 0, r0)
-    store.log_metrics(r0, [(1, "gamma", 1.0), (2, "gamma", 3.0), (3, "gamma", float("nan")), (2, "test_acc", 0.4),
-                           (4, "test_acc", 0.6), (2, "top_eig", 5.0), (4, "top_eig", 7.0)])
+    store.log_metrics(
+        r0,
+        [
+            (1, "gamma", 1.0),
+            (2, "gamma", 3.0),
+            (3, "gamma", float("nan")),
+            (2, "test_acc", 0.4),
+            (4, "test_acc", 0.6),
+            (2, "top_eig", 5.0),
+            (4, "top_eig", 7.0),
+        ],
+    )
     r1 = store.create_run({}, group=sid)
     store.start_trial(sid, 1, r1)
     store.log_metrics(r1, [(4, "test_acc", 0.7), (4, "top_eig", 9.0)])
@@ -171,8 +195,17 @@ def _frame():
         for lr in (0.1, 0.01):
             for rho in (0.05, 0.2, 0.02):
                 for seed in (0, 1):
-                    rows.append(dict(optimizer=opt, lr=lr, rho=rho, seed=seed, run_id=f"{opt}-{lr}-{rho}-{seed}",
-                                     test_acc=float(rng.uniform()), top_eig=float(rng.uniform(1, 100))))
+                    rows.append(
+                        dict(
+                            optimizer=opt,
+                            lr=lr,
+                            rho=rho,
+                            seed=seed,
+                            run_id=f"{opt}-{lr}-{rho}-{seed}",
+                            test_acc=float(rng.uniform()),
+                            top_eig=float(rng.uniform(1, 100)),
+                        )
+                    )
     rows.append(dict(optimizer="sgd", lr=0.1, rho=None, seed=0, run_id="sgd", test_acc=0.5, top_eig=math.nan))
     return pd.DataFrame(rows)
 

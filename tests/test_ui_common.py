@@ -14,7 +14,7 @@ def _picker_app():
 
 
 def _chosen(at):
-    return [m.value for m in at.markdown if m.value.startswith("chosen=")][0][len("chosen="):].split(",")
+    return [m.value for m in at.markdown if m.value.startswith("chosen=")][0][len("chosen=") :].split(",")
 
 
 def test_url_wins_once_then_the_user_choice_stays():

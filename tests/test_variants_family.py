@@ -36,6 +36,8 @@ def float64_oracle_norm(monkeypatch):
         return torch.stack(norms).square_().sum().reshape(1)
 
     monkeypatch.setattr(po_sam, "get_global_gradient_norm", norm64)
+
+
 BASE = dict(lr=0.05, momentum=0.9, weight_decay=1e-3)
 
 
@@ -46,8 +48,10 @@ def _model(seed: int = 0) -> torch.nn.Module:
 
 def _batches():
     gen = torch.Generator().manual_seed(1)
-    return [(torch.randn(16, 6, generator=gen, dtype=torch.float64), torch.randint(0, 3, (16,), generator=gen))
-            for _ in range(STEPS)]
+    return [
+        (torch.randn(16, 6, generator=gen, dtype=torch.float64), torch.randint(0, 3, (16,), generator=gen))
+        for _ in range(STEPS)
+    ]
 
 
 def _flat(model):
@@ -59,11 +63,13 @@ def _ours(variant: str, hp: dict) -> list[torch.Tensor]:
     opt = sam_core.make_optimizer(variant, model.parameters(), torch.optim.SGD, **BASE, **hp)
     out = []
     for x, y in _batches():
+
         def closure(x=x, y=y):
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(x), y)
             loss.backward()
             return loss
+
         opt.step(closure)
         out.append(_flat(model))
     return out
@@ -74,11 +80,13 @@ def _peer(make, first_closure: bool = True) -> list[torch.Tensor]:
     opt = make(model)
     out = []
     for x, y in _batches():
+
         def closure(x=x, y=y):
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(x), y)
             loss.backward()
             return loss
+
         if first_closure:  # pytorch-optimizer's LookSAM / FriendlySAM: the caller computes the first gradient
             closure()
         opt.step(closure)
@@ -124,8 +132,10 @@ class _GSAMAdapter:
 @pytest.mark.parametrize("gamma", [0.9, 0.5])
 def test_wsam_matches_pytorch_optimizer_coupled(gamma):
     ours = _ours("wsam", dict(rho=0.08, gamma=gamma))
-    peer = _peer(lambda m: po.WSAM(m, m.parameters(), torch.optim.SGD, rho=0.08, gamma=gamma, decouple=False, **BASE),
-                 first_closure=False)
+    peer = _peer(
+        lambda m: po.WSAM(m, m.parameters(), torch.optim.SGD, rho=0.08, gamma=gamma, decouple=False, **BASE),
+        first_closure=False,
+    )
     _close(ours, peer)
 
 
@@ -184,12 +194,14 @@ def test_msam_uses_one_gradient_evaluation_per_step():
     opt = sam_core.make_optimizer("msam", model.parameters(), torch.optim.SGD, rho=0.2, **BASE)
     calls = []
     for x, y in _batches()[:3]:
+
         def closure(x=x, y=y):
             calls.append(1)
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(x), y)
             loss.backward()
             return loss
+
         opt.step(closure)
     assert len(calls) == 3
     assert abs(float(opt.stats["perturbation_norm"]) - 0.2) < 1e-12  # after step 1, ‖e‖ = ρ
@@ -199,7 +211,9 @@ def test_msam_uses_one_gradient_evaluation_per_step():
 def test_new_variants_run_in_simulate_eager_and_compiled_where_allowed(variant):
     spec = sam_core.VARIANTS[variant]
     L = make_landscape("quartic")
-    w0 = torch.tensor([[1.0, 0.5], [-0.7, 0.3], [0.2, -1.1]], dtype=torch.float64)  # wsam: d = 9 g_adv − 8 g amplifies float32 rounding
+    w0 = torch.tensor(
+        [[1.0, 0.5], [-0.7, 0.3], [0.2, -1.1]], dtype=torch.float64
+    )  # wsam: d = 9 g_adv − 8 g amplifies float32 rounding
     rec = sam_core.simulate(variant, L.grad_fn, w0, 30, 0.05, hp={"rho": 0.1}, record=True)
     assert torch.isfinite(rec.w).all() and (rec.final - w0).abs().max() > 1e-3
     with warnings.catch_warnings(record=True) as caught:
@@ -244,8 +258,13 @@ def _davda54_per_group(rhos, adaptive=False, steps=4):
 @pytest.mark.parametrize("adaptive", [False, True])
 def test_sam_per_param_group_rho_matches_davda54(adaptive):
     model = _model()
-    opt = sam_core.SAM([{"params": model[0].parameters(), "rho": 0.02}, {"params": model[2].parameters()}],
-                       torch.optim.SGD, rho=0.3, adaptive=adaptive, **BASE)
+    opt = sam_core.SAM(
+        [{"params": model[0].parameters(), "rho": 0.02}, {"params": model[2].parameters()}],
+        torch.optim.SGD,
+        rho=0.3,
+        adaptive=adaptive,
+        **BASE,
+    )
     for x, y in _batches()[:4]:
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step(lambda x=x, y=y: torch.nn.functional.cross_entropy(model(x), y).backward())
@@ -260,14 +279,20 @@ def test_per_group_rho_is_refused_clearly_for_a_stateful_rule_and_out_of_range()
     model = _model()
     x, y = _batches()[0]
     for variant, rho0, msg in (("fsam", 0.02, "not supported for a stateful rule"), ("sam", -1.0, "param group 0")):
-        opt = sam_core.make_optimizer(variant, [{"params": model[0].parameters(), "rho": rho0},
-                                                {"params": model[2].parameters()}], torch.optim.SGD, rho=0.1, lr=0.1)
+        opt = sam_core.make_optimizer(
+            variant,
+            [{"params": model[0].parameters(), "rho": rho0}, {"params": model[2].parameters()}],
+            torch.optim.SGD,
+            rho=0.1,
+            lr=0.1,
+        )
 
         def closure(opt=opt):
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(x), y)
             loss.backward()
             return loss
+
         with pytest.raises(ValueError, match=msg):
             opt.step(closure)
 
@@ -282,7 +307,7 @@ def test_ssam_adaptive_matches_a_transcription_of_the_update():
     rho, lr, mom, wd = 0.05, 0.05, 0.9, 5e-4
 
     def loss(w):
-        return ((X @ w - y) ** 2).mean() + 0.1 * (w ** 4).sum()
+        return ((X @ w - y) ** 2).mean() + 0.1 * (w**4).sum()
 
     def grad(w):
         w = w.detach().requires_grad_(True)
@@ -299,10 +324,12 @@ def test_ssam_adaptive_matches_a_transcription_of_the_update():
         w = w - lr * buf
         gammas.append(float(gamma))
     p = torch.nn.Parameter(w0.clone())
-    opt = sam_core.make_optimizer("ssam", [p], base_optimizer=torch.optim.SGD, rho=rho, adaptive=True, lr=lr,
-                                  momentum=mom, weight_decay=wd)
+    opt = sam_core.make_optimizer(
+        "ssam", [p], base_optimizer=torch.optim.SGD, rho=rho, adaptive=True, lr=lr, momentum=mom, weight_decay=wd
+    )
     got = []
     for _ in range(6):
+
         def closure():
             opt.zero_grad()
             out = loss(p)

@@ -109,8 +109,17 @@ def _cast(raw: str, cast: Callable[[str], Any]) -> Any:
     return cast(raw)
 
 
-def qp_get(name: str, default: Any, cast: Callable[[str], Any] = str, *, low: Any = None, high: Any = None,
-           options: Sequence | None = None, max_len: int = MAX_QP_CHARS, expect: str = "") -> Any:
+def qp_get(
+    name: str,
+    default: Any,
+    cast: Callable[[str], Any] = str,
+    *,
+    low: Any = None,
+    high: Any = None,
+    options: Sequence | None = None,
+    max_len: int = MAX_QP_CHARS,
+    expect: str = "",
+) -> Any:
     """A value from the URL's query parameters, or `default` if absent.
 
     Pass the bounds of the widget the value seeds (`low`/`high`, or its `options`): a value outside them
@@ -125,8 +134,7 @@ def qp_get(name: str, default: Any, cast: Callable[[str], Any] = str, *, low: An
     allowed = expect or _range(low, high, options)
     tail = f" (allowed: {allowed})" if allowed else ""
     if len(raw) > max_len:
-        url_notice(name, f"a value of {len(raw)} characters is too long (at most {max_len}){tail}; "
-                         f"{_using(default)}.")
+        url_notice(name, f"a value of {len(raw)} characters is too long (at most {max_len}){tail}; {_using(default)}.")
         return default
     try:
         v = _cast(raw, cast)
@@ -155,8 +163,9 @@ def qp_get(name: str, default: Any, cast: Callable[[str], Any] = str, *, low: An
     return v
 
 
-def qp_get_list(name: str, default: Sequence[str], allowed: Sequence[str] | None = None,
-                max_items: int = 64) -> list[str]:
+def qp_get_list(
+    name: str, default: Sequence[str], allowed: Sequence[str] | None = None, max_items: int = 64
+) -> list[str]:
     """A comma list from the URL; unknown items (not in `allowed`) are dropped and at most `max_items`
     are kept, each with one notice naming the parameter; `default` when nothing is left."""
     raw = st.query_params.get(name)
@@ -171,8 +180,11 @@ def qp_get_list(name: str, default: Sequence[str], allowed: Sequence[str] | None
         bad = [x for x in items if x not in allowed]
         items = [x for x in items if x in allowed]
         if bad:
-            url_notice(name, f"unknown {', '.join(_show(b) for b in bad[:5])}{', …' if len(bad) > 5 else ''} "
-                             f"dropped (allowed: {', '.join(allowed)}).")
+            url_notice(
+                name,
+                f"unknown {', '.join(_show(b) for b in bad[:5])}{', …' if len(bad) > 5 else ''} "
+                f"dropped (allowed: {', '.join(allowed)}).",
+            )
     items = list(dict.fromkeys(items))
     if len(items) > max_items:
         url_notice(name, f"{len(items)} items, at most {max_items} are used.")
@@ -201,8 +213,16 @@ def log_options(low: float, high: float, per_decade: int = 12) -> list[float]:
     return sorted(set(vals))
 
 
-def log_slider(label: str, low: float, high: float, default: float, key: str, help: str | None = None,
-               container: Any = None, per_decade: int = 12) -> float:
+def log_slider(
+    label: str,
+    low: float,
+    high: float,
+    default: float,
+    key: str,
+    help: str | None = None,
+    container: Any = None,
+    per_decade: int = 12,
+) -> float:
     """A slider whose positions are log-spaced (plus the default itself, when it lies in range)."""
     c = container or st
     opts = log_options(low, high, per_decade)
@@ -212,13 +232,17 @@ def log_slider(label: str, low: float, high: float, default: float, key: str, he
         default = min(opts, key=lambda o: abs(math.log(max(o, 1e-300)) - math.log(max(default, 1e-300))))
     if key in st.session_state and st.session_state[key] not in opts:
         del st.session_state[key]
-    return c.select_slider(label, options=opts, value=default, key=key, help=help,
-                           format_func=lambda v: f"{v:.3g}")
+    return c.select_slider(label, options=opts, value=default, key=key, help=help, format_func=lambda v: f"{v:.3g}")
 
 
-def variant_picker(key: str, default: Sequence[str] = ("sgd", "sam", "ssam"), container: Any = None,
-                   label: str = "Variants", options: Sequence[str] | None = None,
-                   max_selections: int | None = None) -> list[str]:
+def variant_picker(
+    key: str,
+    default: Sequence[str] = ("sgd", "sam", "ssam"),
+    container: Any = None,
+    label: str = "Variants",
+    options: Sequence[str] | None = None,
+    max_selections: int | None = None,
+) -> list[str]:
     """Multiselect of variants; the choice is shared by all pages (kept in session state).
 
     A `?variants=a,b` in the URL (a shared link or a Home preset) wins once over the remembered choice.
@@ -238,8 +262,14 @@ def variant_picker(key: str, default: Sequence[str] = ("sgd", "sam", "ssam"), co
         if max_selections:
             current = current[:max_selections]
         st.session_state[key] = current
-    sel = c.multiselect(label, options, format_func=variant_label, key=key,
-                        max_selections=max_selections, help="The same variants stay chosen on every page.")
+    sel = c.multiselect(
+        label,
+        options,
+        format_func=variant_label,
+        key=key,
+        max_selections=max_selections,
+        help="The same variants stay chosen on every page.",
+    )
     st.session_state[shared] = list(sel)
     return list(sel)
 
@@ -251,9 +281,13 @@ def _hp_widget(h: HParam, key: str, c: Any, default: Any) -> Any:
     if h.kind == "choice":
         return c.selectbox(label, list(h.choices), index=list(h.choices).index(default), key=key, help=h.help)
     if h.kind == "schedule":
-        mode = c.selectbox(f"{label}: schedule", ["constant", *h.choices],
-                           index=0 if not isinstance(default, str) else 1 + list(h.choices).index(default),
-                           key=f"{key}_mode", help=h.help)
+        mode = c.selectbox(
+            f"{label}: schedule",
+            ["constant", *h.choices],
+            index=0 if not isinstance(default, str) else 1 + list(h.choices).index(default),
+            key=f"{key}_mode",
+            help=h.help,
+        )
         if mode != "constant":
             return mode
         val = default if not isinstance(default, str) else 0.5
@@ -261,12 +295,19 @@ def _hp_widget(h: HParam, key: str, c: Any, default: Any) -> Any:
     if h.log and h.low is not None and h.high is not None:
         low = h.low if h.low > 0 else max(h.default / 1000.0, 1e-6)
         return log_slider(label, low, h.high, float(default), key=key, help=h.help, container=c)
-    return c.number_input(label, min_value=h.low, max_value=h.high, value=float(default), key=key,
-                          help=h.help, format="%.4g")
+    return c.number_input(
+        label, min_value=h.low, max_value=h.high, value=float(default), key=key, help=h.help, format="%.4g"
+    )
 
 
-def hparam_inputs(variant: str, key_prefix: str, container: Any = None, exclude: Sequence[str] = (),
-                  defaults: dict | None = None, rho_range: tuple[float, float] | None = None) -> dict:
+def hparam_inputs(
+    variant: str,
+    key_prefix: str,
+    container: Any = None,
+    exclude: Sequence[str] = (),
+    defaults: dict | None = None,
+    rho_range: tuple[float, float] | None = None,
+) -> dict:
     """Widgets for `variant`'s own hyperparameters (from the registry); returns their values.
 
     `rho_range` narrows the ρ slider (e.g. (1e-3, 2) on 2-D landscapes) without touching the registry.
@@ -279,8 +320,16 @@ def hparam_inputs(variant: str, key_prefix: str, container: Any = None, exclude:
             continue
         d = (defaults or {}).get(name, h.default)
         if name == "rho" and rho_range is not None:
-            h = HParam(h.name, h.default, kind=h.kind, low=rho_range[0], high=rho_range[1], log=True,
-                       help=h.help, symbol=h.symbol)
+            h = HParam(
+                h.name,
+                h.default,
+                kind=h.kind,
+                low=rho_range[0],
+                high=rho_range[1],
+                log=True,
+                help=h.help,
+                symbol=h.symbol,
+            )
         out[name] = _hp_widget(h, f"{key_prefix}_{variant}_{name}", c, d)
     return out
 
@@ -323,8 +372,9 @@ def preload_charts() -> None:
     never user text; without the chunk (another Streamlit build) nothing is sent."""
     name = _plotly_chunk()
     if name:
-        st.sidebar.html(f'<script>import("./static/js/{name}").catch(() => {{}});</script>',
-                        unsafe_allow_javascript=True)
+        st.sidebar.html(
+            f'<script>import("./static/js/{name}").catch(() => {{}});</script>', unsafe_allow_javascript=True
+        )
 
 
 def device_badge(container: Any = None) -> str:

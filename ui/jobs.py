@@ -47,8 +47,18 @@ from typing import Any
 
 from sam_core.workers import describe_error, split_item
 
-__all__ = ["Job", "JobContext", "JobState", "ProcessJob", "eta_text", "get_job", "job_panel", "owns_job", "start_job",
-           "stop_job"]
+__all__ = [
+    "Job",
+    "JobContext",
+    "JobState",
+    "ProcessJob",
+    "eta_text",
+    "get_job",
+    "job_panel",
+    "owns_job",
+    "start_job",
+    "stop_job",
+]
 
 STATUSES = ("pending", "running", "done", "stopped", "error")
 
@@ -132,8 +142,9 @@ class Job(_Readable):
 
     # ----------------------------------------------------------------------------- construction
     @classmethod
-    def from_generator(cls, gen_fn: Callable[..., Iterable], *args: Any, name: str = "job",
-                       pass_stop: str | None = None, **kwargs: Any) -> ProcessJob:
+    def from_generator(
+        cls, gen_fn: Callable[..., Iterable], *args: Any, name: str = "job", pass_stop: str | None = None, **kwargs: Any
+    ) -> ProcessJob:
         """A job that runs ``gen_fn(*args, **kwargs)`` in a worker process (``sam_core.workers``): the
         server-wide pool runs at most ``SAMLAB_MAX_JOBS`` at once, the rest queue. Each yielded
         ``(progress, result)`` is published (throttled). ``gen_fn`` and its arguments must pickle.
@@ -145,8 +156,9 @@ class Job(_Readable):
         return ProcessJob(gen_fn, args, kwargs, name=name, pass_stop=pass_stop)
 
     @classmethod
-    def thread_from_generator(cls, gen_fn: Callable[..., Iterable], *args: Any, name: str = "job",
-                              pass_stop: str | None = None, **kwargs: Any) -> Job:
+    def thread_from_generator(
+        cls, gen_fn: Callable[..., Iterable], *args: Any, name: str = "job", pass_stop: str | None = None, **kwargs: Any
+    ) -> Job:
         """The same in a thread of the server (for work that cannot be pickled; it shares the GIL)."""
 
         def target(ctx: JobContext):
@@ -221,15 +233,29 @@ class Job(_Readable):
     def state(self) -> JobState:
         with self._lock:
             end = self._t1 if self._t1 is not None else time.perf_counter()
-            return JobState(self._status, self._progress, self._result, self._message, self._error,
-                            0.0 if self._t0 is None else end - self._t0, self._updates)
+            return JobState(
+                self._status,
+                self._progress,
+                self._result,
+                self._message,
+                self._error,
+                0.0 if self._t0 is None else end - self._t0,
+                self._updates,
+            )
 
 
 class ProcessJob(_Readable):
     """A generator job run by the server-wide worker pool; the same interface as :class:`Job`."""
 
-    def __init__(self, gen_fn: Callable[..., Iterable], args: tuple, kwargs: dict, name: str = "job",
-                 pass_stop: str | None = None, interval: float = 1.0):
+    def __init__(
+        self,
+        gen_fn: Callable[..., Iterable],
+        args: tuple,
+        kwargs: dict,
+        name: str = "job",
+        pass_stop: str | None = None,
+        interval: float = 1.0,
+    ):
         self.name = name
         self._spec = (gen_fn, args, kwargs, pass_stop, interval)
         self._handle = None
@@ -376,8 +402,9 @@ def register(key: str, job: Any, session_id: str | None) -> str:
     return tok
 
 
-def find(key: str, token: str | None, session_id: str | None,
-         alive: Callable[[str], bool | None] = _session_alive) -> Any:
+def find(
+    key: str, token: str | None, session_id: str | None, alive: Callable[[str], bool | None] = _session_alive
+) -> Any:
     """The job registered under ``token`` for ``key`` (attaching ``session_id`` to it), or None.
 
     ``session_id`` becomes its owner (may stop it) when the owner's session is gone — a reload of the page
@@ -446,9 +473,15 @@ def stop_job(key: str, wait: float = 2.0) -> None:
         job.stop(wait=wait)
 
 
-def job_panel(key: str, render: Callable[[Any, JobState], None], interval: float = 0.5,
-              label: str = "Computing", stop_label: str = "Stop", idle_text: str | None = None,
-              live: Callable[[Any, JobState], None] | None = None) -> JobState | None:
+def job_panel(
+    key: str,
+    render: Callable[[Any, JobState], None],
+    interval: float = 0.5,
+    label: str = "Computing",
+    stop_label: str = "Stop",
+    idle_text: str | None = None,
+    live: Callable[[Any, JobState], None] | None = None,
+) -> JobState | None:
     """Draw the job under ``key``: progress bar, Stop button and ``render(result, state)``.
 
     Polls every ``interval`` seconds while the job runs (a fragment rerun, not a full page rerun) and
@@ -473,11 +506,16 @@ def job_panel(key: str, render: Callable[[Any, JobState], None], interval: float
         if state.running:
             cols = st.columns([5, 1])
             if state.status == "pending":
-                text = ("Waiting for a free worker (the server runs a few lab jobs at once, in turn): "
-                        + (f"{state.ahead} queued ahead of you" if state.ahead else "you are next"))
+                text = "Waiting for a free worker (the server runs a few lab jobs at once, in turn): " + (
+                    f"{state.ahead} queued ahead of you" if state.ahead else "you are next"
+                )
             else:
-                text = (f"{label}… {100 * state.progress:.0f} %" + (f" · {state.message}" if state.message else "")
-                        + f" · {state.elapsed_s:.1f} s" + eta_text(state))
+                text = (
+                    f"{label}… {100 * state.progress:.0f} %"
+                    + (f" · {state.message}" if state.message else "")
+                    + f" · {state.elapsed_s:.1f} s"
+                    + eta_text(state)
+                )
             cols[0].progress(state.progress, text=text)
             if not owns_job(key):  # another visitor's job, seen through their shared link
                 cols[1].caption("shared link: watching")
@@ -485,8 +523,9 @@ def job_panel(key: str, render: Callable[[Any, JobState], None], interval: float
                 job.stop(wait=5.0)
                 st.rerun()
         elif state.status == "stopped":
-            st.warning(f"Stopped after {state.elapsed_s:.1f} s at {100 * state.progress:.0f} %: "
-                       "showing what was computed.")
+            st.warning(
+                f"Stopped after {state.elapsed_s:.1f} s at {100 * state.progress:.0f} %: showing what was computed."
+            )
         elif state.status == "error":
             st.error(f"The computation failed: {state.error}")
         else:

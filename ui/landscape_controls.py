@@ -39,17 +39,23 @@ RACE_CSS = """<style>
 }
 </style>"""
 # one line per metric panel of the race, for a student: what it shows and what to look for
-METRIC_CAPTION = "  \n".join([
-    "**f − f\\***: how far above the lowest minimum; a flat line well above 0 means stuck (e.g. at a saddle).",
-    "**‖g‖**: the gradient norm; it falls towards 0 at a minimum — and at a saddle too: read it with f − f\\*.",
-    "**γ_t** = ‖g‖/‖g_adv‖ (SGD: 1, it has no ascent): 1 = the ascent changed nothing; below 1 the ascent point "
-    "is steeper (a sharp region), and Stable SAM shrinks its step by that factor.",
-    "**dist. to minimum**: to the nearest minimum; falling to ~0 = converged there, a plateau = bouncing or stuck."])
-METRIC_CAPTION_NO_MIN = "  \n".join([
-    "**loss f**: the function value along each path.",
-    "**‖g‖**: the gradient norm (0 at a critical point).",
-    "**γ_t** = ‖g‖/‖g_adv‖ (SGD: 1, it has no ascent): below 1 the ascent point is steeper (a sharp region).",
-    "**dist. to minimum**: this function has no known minimum, so that panel stays empty."])
+METRIC_CAPTION = "  \n".join(
+    [
+        "**f − f\\***: how far above the lowest minimum; a flat line well above 0 means stuck (e.g. at a saddle).",
+        "**‖g‖**: the gradient norm; it falls towards 0 at a minimum — and at a saddle too: read it with f − f\\*.",
+        "**γ_t** = ‖g‖/‖g_adv‖ (SGD: 1, it has no ascent): 1 = the ascent changed nothing; below 1 the ascent point "
+        "is steeper (a sharp region), and Stable SAM shrinks its step by that factor.",
+        "**dist. to minimum**: to the nearest minimum; falling to ~0 = converged there, a plateau = bouncing or stuck.",
+    ]
+)
+METRIC_CAPTION_NO_MIN = "  \n".join(
+    [
+        "**loss f**: the function value along each path.",
+        "**‖g‖**: the gradient norm (0 at a critical point).",
+        "**γ_t** = ‖g‖/‖g_adv‖ (SGD: 1, it has no ascent): below 1 the ascent point is steeper (a sharp region).",
+        "**dist. to minimum**: this function has no known minimum, so that panel stays empty.",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,11 @@ def _float(s: str) -> float:
 def _domain(s: str) -> list[float]:
     """``"x_min,x_max,y_min,y_max"`` from a link: 4 finite numbers within ±MAX_DOMAIN, min < max."""
     d = [float(v) for v in s.split(",", 4)]
-    if len(d) != 4 or not all(math.isfinite(v) and abs(v) <= MAX_DOMAIN for v in d) or not (d[0] < d[1] and d[2] < d[3]):
+    if (
+        len(d) != 4
+        or not all(math.isfinite(v) and abs(v) <= MAX_DOMAIN for v in d)
+        or not (d[0] < d[1] and d[2] < d[3])
+    ):
         raise ValueError(s)
     return d
 
@@ -99,8 +109,14 @@ def url_hp_defaults(variant: str, ranges: dict[str, tuple[float, float]] | None 
             raw = uc.qp_get(key, None, str)
             v = raw if raw in h.choices else None
             if v is None and raw is not None:
-                v = uc.qp_get(key, None, float, low=low, high=high,
-                              expect=f"{', '.join(h.choices)} or a number in [{low:g}, {high:g}]")
+                v = uc.qp_get(
+                    key,
+                    None,
+                    float,
+                    low=low,
+                    high=high,
+                    expect=f"{', '.join(h.choices)} or a number in [{low:g}, {high:g}]",
+                )
         else:
             v = uc.qp_get(key, None, float, low=low, high=high)
         if v is not None:
@@ -123,21 +139,49 @@ LR_GRID_MAX_STEPS = 2500
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def cached_lr_tracks(spec: LandscapeSpec, variant: str, hp_items: tuple, start: tuple, lrs: tuple, steps: int,
-                     momentum: float, noise: float, seed: int) -> dict[float, Track]:
+def cached_lr_tracks(
+    spec: LandscapeSpec,
+    variant: str,
+    hp_items: tuple,
+    start: tuple,
+    lrs: tuple,
+    steps: int,
+    momentum: float,
+    noise: float,
+    seed: int,
+) -> dict[float, Track]:
     """One variant's race at every lr of ``lrs`` (one batched run), by lr; shared read-only, not copied."""
     tracks = run_tracks(get_landscape(spec), variant, dict(hp_items), start, list(lrs), steps, momentum, noise, seed)
     return {t.lr: t for t in tracks}
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def _single_track(spec: LandscapeSpec, variant: str, hp_items: tuple, start: tuple, lr: float, steps: int,
-                  momentum: float, noise: float, seed: int) -> Track:
+def _single_track(
+    spec: LandscapeSpec,
+    variant: str,
+    hp_items: tuple,
+    start: tuple,
+    lr: float,
+    steps: int,
+    momentum: float,
+    noise: float,
+    seed: int,
+) -> Track:
     return run_track(get_landscape(spec), variant, dict(hp_items), start, lr, steps, momentum, noise, seed)
 
 
-def cached_track(spec: LandscapeSpec, variant: str, hp_items: tuple, start: tuple, lr: float, steps: int,
-                 momentum: float, noise: float, seed: int, lr_grid: tuple = ()) -> Track:
+def cached_track(
+    spec: LandscapeSpec,
+    variant: str,
+    hp_items: tuple,
+    start: tuple,
+    lr: float,
+    steps: int,
+    momentum: float,
+    noise: float,
+    seed: int,
+    lr_grid: tuple = (),
+) -> Track:
     """One variant's race track, cached per configuration (a slider change recomputes one variant). When
     ``lr`` is one of ``lr_grid`` (the lr slider's positions) the race is run at all of them at once."""
     if lr_grid and float(lr) in lr_grid and steps <= LR_GRID_MAX_STEPS:
@@ -156,26 +200,46 @@ def function_controls(c) -> tuple[LandscapeSpec, Landscape, str | None]:
     Returns ``(spec, landscape, error)``: on a bad custom expression the last good one is kept and
     ``error`` holds the message to show."""
     url_fn = uc.qp_get("fn", "quartic", options=FUNCTION_OPTIONS)
-    fn = c.selectbox("Function", FUNCTION_OPTIONS, index=FUNCTION_OPTIONS.index(url_fn) if url_fn in FUNCTION_OPTIONS else 0,
-                     format_func=lambda k: LANDSCAPE_LABELS.get(k, "Custom expression…"), key="ls_fn")
+    fn = c.selectbox(
+        "Function",
+        FUNCTION_OPTIONS,
+        index=FUNCTION_OPTIONS.index(url_fn) if url_fn in FUNCTION_OPTIONS else 0,
+        format_func=lambda k: LANDSCAPE_LABELS.get(k, "Custom expression…"),
+        key="ls_fn",
+    )
     params: list[tuple[str, float]] = []
     for name, p in LANDSCAPE_PARAMS.get(fn, {}).items():
         d = uc.qp_get(name, p.default, float, low=p.low, high=p.high)
         label = f"{p.help.split(':')[0]}" if p.help else name
-        v = c.number_input(f"{label} ∈ [{p.low:g}, {p.high:g}]", min_value=float(p.low), max_value=float(p.high),
-                           value=float(d), key=f"ls_p_{fn}_{name}", help=p.help, format="%.4g")  # exact, not snapped
+        v = c.number_input(
+            f"{label} ∈ [{p.low:g}, {p.high:g}]",
+            min_value=float(p.low),
+            max_value=float(p.high),
+            value=float(d),
+            key=f"ls_p_{fn}_{name}",
+            help=p.help,
+            format="%.4g",
+        )  # exact, not snapped
         params.append((name, float(v)))
     if fn != "custom":
         spec = LandscapeSpec(fn, tuple(params))
         return spec, get_landscape(spec), None
-    expr = c.text_input("f(x, y) =", value=uc.qp_get("expr", DEFAULT_EXPR, max_len=MAX_CHARS), key="ls_expr",
-                        max_chars=MAX_CHARS,
-                        help="Numbers, x, y, pi, e, + - * / **, and sin cos tan exp log sqrt abs tanh sinh cosh "
-                             "atan asin acos sigmoid softplus relu log1p log2 log10, atan2(a,b) min(a,b) max(a,b) "
-                             "hypot(a,b). Parsed by a whitelist, never eval'd.")
-    dom_url = uc.qp_get("dom", None, _domain, max_len=200,
-                        expect=f"x_min,x_max,y_min,y_max: 4 finite numbers in [-{MAX_DOMAIN:g}, {MAX_DOMAIN:g}], "
-                               "min < max")
+    expr = c.text_input(
+        "f(x, y) =",
+        value=uc.qp_get("expr", DEFAULT_EXPR, max_len=MAX_CHARS),
+        key="ls_expr",
+        max_chars=MAX_CHARS,
+        help="Numbers, x, y, pi, e, + - * / **, and sin cos tan exp log sqrt abs tanh sinh cosh "
+        "atan asin acos sigmoid softplus relu log1p log2 log10, atan2(a,b) min(a,b) max(a,b) "
+        "hypot(a,b). Parsed by a whitelist, never eval'd.",
+    )
+    dom_url = uc.qp_get(
+        "dom",
+        None,
+        _domain,
+        max_len=200,
+        expect=f"x_min,x_max,y_min,y_max: 4 finite numbers in [-{MAX_DOMAIN:g}, {MAX_DOMAIN:g}], min < max",
+    )
     d = dom_url or [*DEFAULT_DOMAIN[0], *DEFAULT_DOMAIN[1]]
     cols = c.columns(2)
     xmin = cols[0].number_input("x min", value=float(d[0]), key="ls_xmin", format="%.3g")
@@ -216,24 +280,46 @@ def _number(c, label: str, key: str, default: float, **kw) -> float:
 def run_controls(c, landscape: Landscape, fn: str) -> dict:
     """lr (log slider), momentum, steps, noise, seed, equal-evaluations mode, start point."""
     same_fn = uc.qp_get("fn", "quartic", options=FUNCTION_OPTIONS) == fn
-    lr0 = _clip(uc.qp_get("lr", landscape.lr, float, low=LR_RANGE[0], high=LR_RANGE[1]) if same_fn else landscape.lr,
-                *LR_RANGE)
+    lr0 = _clip(
+        uc.qp_get("lr", landscape.lr, float, low=LR_RANGE[0], high=LR_RANGE[1]) if same_fn else landscape.lr, *LR_RANGE
+    )
     lr_grid = tuple(uc.log_options(*LR_RANGE))  # the slider's fixed positions (an off-grid default runs alone)
-    lr = uc.log_slider("Learning rate η", *LR_RANGE, lr0, key=f"ls_lr_{fn}", container=c,
-                       help=f"Shared by all variants. GD bound on this function: 2/λ_max = "
-                            f"{landscape.gd_bound:.3g}" if landscape.gd_bound else "Shared by all variants.")
+    lr = uc.log_slider(
+        "Learning rate η",
+        *LR_RANGE,
+        lr0,
+        key=f"ls_lr_{fn}",
+        container=c,
+        help=f"Shared by all variants. GD bound on this function: 2/λ_max = {landscape.gd_bound:.3g}"
+        if landscape.gd_bound
+        else "Shared by all variants.",
+    )
     momentum = c.slider("Momentum β", 0.0, 0.99, uc.qp_get("mom", 0.0, float, low=0.0, high=0.99), 0.01, key="ls_mom")
     steps = int(c.number_input("Steps", 1, 5000, uc.qp_get("steps", 500, int, low=1, high=5000), 50, key="ls_steps"))
     cols = c.columns(2)
-    noise = float(cols[0].number_input("Gradient noise σ", 0.0, 10.0, uc.qp_get("noise", 0.0, float, low=0.0, high=10.0),
-                                       0.05, key="ls_noise", format="%.3g",
-                                       help="Std of Gaussian noise added to every gradient (all passes of one step "
-                                            "share the draw, like one mini-batch): mimics SGD."))
-    seed = int(cols[1].number_input("Seed", 0, 2**31 - 1, uc.qp_get("seed", 0, int, low=0, high=2**31 - 1),
-                                    key="ls_seed"))
-    equal = c.toggle("Equal gradient evaluations", value=uc.qp_get("eq", False, parse_bool, expect="1 or 0"), key="ls_eq",
-                     help="Give every variant the same budget of gradient evaluations: SAM-type rules cost 2 "
-                          "per step and BSAM 3, so they run steps/2 and steps/3 steps.")
+    noise = float(
+        cols[0].number_input(
+            "Gradient noise σ",
+            0.0,
+            10.0,
+            uc.qp_get("noise", 0.0, float, low=0.0, high=10.0),
+            0.05,
+            key="ls_noise",
+            format="%.3g",
+            help="Std of Gaussian noise added to every gradient (all passes of one step "
+            "share the draw, like one mini-batch): mimics SGD.",
+        )
+    )
+    seed = int(
+        cols[1].number_input("Seed", 0, 2**31 - 1, uc.qp_get("seed", 0, int, low=0, high=2**31 - 1), key="ls_seed")
+    )
+    equal = c.toggle(
+        "Equal gradient evaluations",
+        value=uc.qp_get("eq", False, parse_bool, expect="1 or 0"),
+        key="ls_eq",
+        help="Give every variant the same budget of gradient evaluations: SAM-type rules cost 2 "
+        "per step and BSAM 3, so they run steps/2 and steps/3 steps.",
+    )
     c.markdown("**Start point** · or click on the contour plot")
     (x0, x1), (y0, y1) = landscape.domain
     sx, sy = landscape.start
@@ -242,10 +328,22 @@ def run_controls(c, landscape: Landscape, fn: str) -> dict:
     if same_fn:  # the number inputs below refuse a value outside their bounds: clamp a link's start first
         sx = uc.qp_get("x0", sx, float, low=x0 - span, high=x1 + span)
         sy = uc.qp_get("y0", sy, float, low=y0 - span, high=y1 + span)
-    x = _number(cols[0], "x₀", f"ls_x0_{fn}", float(sx), min_value=x0 - span, max_value=x1 + span, format="%.4g", step=0.05)
-    y = _number(cols[1], "y₀", f"ls_y0_{fn}", float(sy), min_value=y0 - span, max_value=y1 + span, format="%.4g", step=0.05)
-    return dict(lr=float(lr), lr_grid=lr_grid, momentum=float(momentum), steps=steps, noise=noise, seed=seed,
-                equal_evals=bool(equal), start=(float(x), float(y)))
+    x = _number(
+        cols[0], "x₀", f"ls_x0_{fn}", float(sx), min_value=x0 - span, max_value=x1 + span, format="%.4g", step=0.05
+    )
+    y = _number(
+        cols[1], "y₀", f"ls_y0_{fn}", float(sy), min_value=y0 - span, max_value=y1 + span, format="%.4g", step=0.05
+    )
+    return dict(
+        lr=float(lr),
+        lr_grid=lr_grid,
+        momentum=float(momentum),
+        steps=steps,
+        noise=noise,
+        seed=seed,
+        equal_evals=bool(equal),
+        start=(float(x), float(y)),
+    )
 
 
 def start_from_selection(selection: Any) -> tuple[float, float] | None:
@@ -297,10 +395,16 @@ def race_summary(tracks: list[Track], landscape: Landscape) -> pd.DataFrame:
     """One row per variant: where it ended, its loss, distance to the nearest minimum, cost."""
     rows = []
     for t in tracks:
-        rows.append({
-            "variant": t.name, "steps": t.steps, "grad evals": int(t.evals[-1]),
-            "x": f"{t.w[-1, 0]:.4g}", "y": f"{t.w[-1, 1]:.4g}", "f": f"{t.loss[-1]:.4g}",
-            "distance to min": f"{t.dist[-1]:.3g}" if len(landscape.minima) else "no minimum",
-            "diverged at step": str(t.diverged_step) if t.diverged_step is not None else "",
-        })
+        rows.append(
+            {
+                "variant": t.name,
+                "steps": t.steps,
+                "grad evals": int(t.evals[-1]),
+                "x": f"{t.w[-1, 0]:.4g}",
+                "y": f"{t.w[-1, 1]:.4g}",
+                "f": f"{t.loss[-1]:.4g}",
+                "distance to min": f"{t.dist[-1]:.3g}" if len(landscape.minima) else "no minimum",
+                "diverged at step": str(t.diverged_step) if t.diverged_step is not None else "",
+            }
+        )
     return pd.DataFrame(rows)  # strings: a display table (the CSV export keeps full precision)

@@ -26,8 +26,11 @@ def preset_banner(page: str) -> str | None:
     fidelity = st.query_params.get("fidelity", "class")
     fidelity = fidelity if fidelity in FIDELITIES else "class"
     other = "paper" if fidelity == "class" else "class"
-    size = ("classroom size: finishes in seconds on a laptop CPU" if fidelity == "class"
-            else "the paper's sizes: minutes on a CPU; the progress bar shows the time left")
+    size = (
+        "classroom size: finishes in seconds on a laptop CPU"
+        if fidelity == "class"
+        else "the paper's sizes: minutes on a CPU; the progress bar shows the time left"
+    )
     with st.container(border=True):
         st.markdown(f"**{p.figure_ref}** · {size}. **Look for:** {p.look_for}")
         label = f"Run it at {'the paper' if other == 'paper' else 'classroom'} fidelity instead"

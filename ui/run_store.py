@@ -35,11 +35,22 @@ def open_run_store(prefix: str, with_data: bool = True) -> tuple[Settings, RunSt
         st.stop()
     side = st.sidebar
     side.subheader("Folders")
-    runs_sub = side.text_input("Runs folder", value=".", key=f"{prefix}_runs_dir",
-                               help=f"A folder inside {settings.runs_dir} (SAMLAB_RUNS_DIR).")
-    data_sub = side.text_input("Data folder", value=".", key=f"{prefix}_data_dir",
-                               help=f"A folder inside {settings.data_dir} (SAMLAB_DATA) holding e.g. "
-                                    "cifar-10-batches-py/.") if with_data else None
+    runs_sub = side.text_input(
+        "Runs folder",
+        value=".",
+        key=f"{prefix}_runs_dir",
+        help=f"A folder inside {settings.runs_dir} (SAMLAB_RUNS_DIR).",
+    )
+    data_sub = (
+        side.text_input(
+            "Data folder",
+            value=".",
+            key=f"{prefix}_data_dir",
+            help=f"A folder inside {settings.data_dir} (SAMLAB_DATA) holding e.g. cifar-10-batches-py/.",
+        )
+        if with_data
+        else None
+    )
     try:
         runs_dir = confine(runs_sub or ".", settings.runs_dir, "Runs folder")
         data_dir = confine(data_sub or ".", settings.data_dir, "Data folder") if with_data else None
@@ -50,8 +61,10 @@ def open_run_store(prefix: str, with_data: bool = True) -> tuple[Settings, RunSt
         store = cached_store(str(runs_dir), settings.read_only)
     except StoreMissing as exc:  # read-only: an unknown folder is not created
         side.caption(f"Runs: `{runs_dir}`")
-        st.info(f"No runs here: {runs_dir} holds no run store (read-only mode creates nothing). "
-                + ("" if "does not exist" not in str(exc) else "The folder does not exist."))
+        st.info(
+            f"No runs here: {runs_dir} holds no run store (read-only mode creates nothing). "
+            + ("" if "does not exist" not in str(exc) else "The folder does not exist.")
+        )
         st.stop()
     except Exception as exc:  # unwritable folder, corrupt database …
         show_error(exc, f"Cannot open the run store in {runs_dir}")

@@ -54,8 +54,11 @@ def gaussian_direction(g: list[torch.Tensor], seed, step, bd: int) -> list[torch
     for x in g:
         inner = x.shape[bd:]
         n = math.prod(inner)
-        idx = (torch.arange(n, device=x.device, dtype=torch.int64) + offset).reshape(inner) if inner else \
-            torch.tensor(offset, dtype=torch.int64, device=x.device)
+        idx = (
+            (torch.arange(n, device=x.device, dtype=torch.int64) + offset).reshape(inner)
+            if inner
+            else torch.tensor(offset, dtype=torch.int64, device=x.device)
+        )
         key = (_as_int(seed, x) * 0x9E3779B1 + _as_int(step, x) * 0x85EBCA77) & _MASK
         h1 = _hash32((idx * 2 + key) & _MASK)
         h2 = _hash32((idx * 2 + 1 + key * 3) & _MASK)
@@ -74,10 +77,14 @@ def ascent(s):
 
 
 SPEC = VariantSpec(
-    name="random_sam", label="Random-direction SAM", passes=2,
+    name="random_sam",
+    label="Random-direction SAM",
+    passes=2,
     summary="Perturb by ρ along a fresh random Gaussian direction, then step with the gradient there.",
     formula=r"u \sim \mathcal{N}(0, I),\quad e = \rho\,\frac{u}{\|u\|},\quad d = \nabla L(w + e)",
-    reference="Foret et al. (ICLR 2021), Sec. 4 / Andriushchenko & Flammarion (ICML 2022): the random-perturbation baseline",
+    reference=(
+        "Foret et al. (ICLR 2021), Sec. 4 / Andriushchenko & Flammarion (ICML 2022): the random-perturbation baseline"
+    ),
     hparams={
         "rho": rho_param(0.05),
         "dir_seed": HParam("dir_seed", 0, low=0, high=2**31 - 1, help="seed of the random directions"),

@@ -96,8 +96,13 @@ def describe(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
         return one_line(exc.args[0]), 2  # KeyError's str() would quote the message
     if isinstance(exc, sqlite3.DatabaseError):
-        return (one_line(f"run store: the database cannot be read ({exc}); it is corrupt or belongs to another "
-                         f"program, and was left unchanged — choose another runs folder (--runs-dir)"), 2)
+        return (
+            one_line(
+                f"run store: the database cannot be read ({exc}); it is corrupt or belongs to another "
+                f"program, and was left unchanged — choose another runs folder (--runs-dir)"
+            ),
+            2,
+        )
     if isinstance(exc, RecursionError):
         return "the input is nested too deeply to be a valid value", 2
     if isinstance(exc, OSError):
@@ -199,8 +204,10 @@ def check_cap(field: str, value: float | int | None, cap: float | int, no_caps: 
     if no_caps or value is None or value <= cap:
         return
     shown = f"{cap:.0e}" if isinstance(cap, float) else f"{cap}"
-    raise CLIError(field, f"{what or value} is above the cap of {shown} (the same as the page's); use less, or pass "
-                          f"--no-caps to lift it")
+    raise CLIError(
+        field,
+        f"{what or value} is above the cap of {shown} (the same as the page's); use less, or pass --no-caps to lift it",
+    )
 
 
 def list_count(text: str) -> int:
@@ -232,8 +239,10 @@ def parse_names(text: str, field: str, allowed, at_least_one: bool = True, kind:
     names = list(dict.fromkeys(x.strip() for x in str(text).split(",") if x.strip()))
     bad = [n for n in names if n not in allowed]
     if bad:
-        raise CLIError(field, f"unknown {kind}{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))}; choose from "
-                              f"{','.join(allowed)}")
+        raise CLIError(
+            field,
+            f"unknown {kind}{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))}; choose from {','.join(allowed)}",
+        )
     if at_least_one and not names:
         raise CLIError(field, f"name at least one, from {','.join(allowed)}")
     return names

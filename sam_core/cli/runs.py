@@ -43,9 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         if name == "resume":
             sp.add_argument("--foreground", action="store_true", help="train in this process instead of a worker")
         if name == "delete":
-            sp.add_argument("--force", action="store_true",
-                            help="also delete an active run: its worker is stopped first (stop request, then "
-                                 "SIGTERM, then SIGKILL after --stop-timeout seconds)")
+            sp.add_argument(
+                "--force",
+                action="store_true",
+                help="also delete an active run: its worker is stopped first (stop request, then "
+                "SIGTERM, then SIGKILL after --stop-timeout seconds)",
+            )
             sp.add_argument("--stop-timeout", type=float, default=30.0, help="seconds to wait for the worker")
     ls.add_argument("--runs-dir", dest="runs_dir_sub", default=None)
     a = p.parse_args(argv)
@@ -59,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     reading = a.cmd in ("list", "show", "export")
     if settings.read_only and not reading:
-        print(f"error: SAMLAB_READ_ONLY=1: '{a.cmd}' writes to the run store and is switched off in read-only "
-              f"mode", file=sys.stderr)
+        print(
+            f"error: SAMLAB_READ_ONLY=1: '{a.cmd}' writes to the run store and is switched off in read-only mode",
+            file=sys.stderr,
+        )
         return 2
     # reading commands never create a store (an unknown folder is "no runs here"); on an existing store
     # outside read-only mode they open it normally, so runs whose worker died are shown as failed
@@ -69,17 +74,40 @@ def main(argv: list[str] | None = None) -> int:
         store = RunStore(runs_dir, create=False, read_only=read_only)
         if a.cmd == "list":
             runs = store.list_runs(status=[a.status] if a.status else None)
-            rows = [[r.id, r.status, r.variant, r.config.get("model", ""), r.config.get("dataset", ""),
-                     f"{r.step}/{r.total_steps or '?'}", _fmt_time(r.created), r.message[:60]] for r in runs]
+            rows = [
+                [
+                    r.id,
+                    r.status,
+                    r.variant,
+                    r.config.get("model", ""),
+                    r.config.get("dataset", ""),
+                    f"{r.step}/{r.total_steps or '?'}",
+                    _fmt_time(r.created),
+                    r.message[:60],
+                ]
+                for r in runs
+            ]
             print(text_table(rows, ["id", "status", "optimizer", "model", "dataset", "step", "created", "message"]))
             return 0
         run_id = check_run_id(a.run_id)
         if a.cmd == "show":
             store.reconcile()
             info = store.get(run_id)
-            print(json.dumps({"id": info.id, "status": info.status, "name": info.name, "group": info.group,
-                              "step": info.step, "total_steps": info.total_steps, "message": info.message,
-                              "config": info.config}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "id": info.id,
+                        "status": info.status,
+                        "name": info.name,
+                        "group": info.group,
+                        "step": info.step,
+                        "total_steps": info.total_steps,
+                        "message": info.message,
+                        "config": info.config,
+                    },
+                    indent=2,
+                )
+            )
             if info.traceback:
                 print(info.traceback)
             return 0
@@ -93,8 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if a.cmd == "stop":
             status = store.request_stop(run_id)
-            print(f"stop requested for {run_id} ({status})" if status in ("queued", "running")
-                  else f"run {run_id} is already {status}")
+            print(
+                f"stop requested for {run_id} ({status})"
+                if status in ("queued", "running")
+                else f"run {run_id} is already {status}"
+            )
             return 0
         if a.cmd == "resume":
             from sam_core.training import worker
@@ -113,8 +144,11 @@ def main(argv: list[str] | None = None) -> int:
             if a.force and info.active:
                 print(f"stopping the worker of {run_id} ({info.status}) …", file=sys.stderr, flush=True)
                 if not store.stop_worker(run_id, timeout=a.stop_timeout):
-                    print(f"error: the worker of {run_id} runs on another host and did not stop within "
-                          f"{a.stop_timeout:g} s; nothing was deleted", file=sys.stderr)
+                    print(
+                        f"error: the worker of {run_id} runs on another host and did not stop within "
+                        f"{a.stop_timeout:g} s; nothing was deleted",
+                        file=sys.stderr,
+                    )
                     return 1
             store.delete(run_id, force=a.force)
             print(f"deleted {run_id}")

@@ -29,10 +29,13 @@ from sam_core.cli import Parser, cli_main, text_table
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m sam_core.cli.sweep", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Example sweep.json:\n" + __doc__.split("sweep.json (see")[1].split("\n\n", 1)[1]
-                                .split("\n\nEach trial")[0])
+    p = Parser(
+        prog="python -m sam_core.cli.sweep",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example sweep.json:\n"
+        + __doc__.split("sweep.json (see")[1].split("\n\n", 1)[1].split("\n\nEach trial")[0],
+    )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--config", help="the sweep's JSON file (base config, params, search, …)")
     what.add_argument("--sweep-id", help="run the driver of this recorded sweep (what the page starts)")
@@ -43,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detach", action="store_true", help="start the driver in the background and return")
     p.add_argument("--dry-run", action="store_true", help="print the trials and exit")
     p.add_argument("--executor", choices=["local", "ray"], help="where trials run (default: the file's, else local)")
-    p.add_argument("--parallel", type=int, help="local: trials at once (default SAMLAB_MAX_RUNS); ray: at most this many")
+    p.add_argument(
+        "--parallel", type=int, help="local: trials at once (default SAMLAB_MAX_RUNS); ray: at most this many"
+    )
     p.add_argument("--max-trials", type=int, help="refuse sweeps with more trials (default 64)")
     g = p.add_argument_group("Ray (--executor ray; needs pip install -r requirements-ray.txt)")
     g.add_argument("--address", help="a running Ray cluster ('auto', 'ray://head:10001'); default: start one here")
@@ -69,8 +74,15 @@ def _spec_from_args(a: argparse.Namespace):
         spec.max_trials = a.max_trials
     ray = dict(spec.ray or {}) if isinstance(spec.ray, dict) else spec.ray
     if isinstance(ray, dict):
-        for opt in ("address", "cpus_per_trial", "gpus_per_trial", "asha_metric", "asha_mode", "asha_grace",
-                    "asha_reduction"):
+        for opt in (
+            "address",
+            "cpus_per_trial",
+            "gpus_per_trial",
+            "asha_metric",
+            "asha_mode",
+            "asha_grace",
+            "asha_reduction",
+        ):
             v = getattr(a, opt)
             if v is not None:
                 ray[opt] = v
@@ -106,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     runs_dir = a.runs_dir or str(settings.runs_dir)
     reading = bool(a.list or a.results)
     if settings.read_only and not (reading or a.dry_run):
-        print("error: SAMLAB_READ_ONLY=1: launching or stopping a sweep writes to the run store and is switched "
-              "off in read-only mode", file=sys.stderr)
+        print(
+            "error: SAMLAB_READ_ONLY=1: launching or stopping a sweep writes to the run store and is switched "
+            "off in read-only mode",
+            file=sys.stderr,
+        )
         return 2
 
     def open_store() -> RunStore:
@@ -121,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         if a.list:
             for s in store.list_sweeps():
                 counts = summary(store, s.id)
-                echo(f"{s.id}  {s.status:8s}  {s.executor:5s}  {s.n_trials:4d} trials  {s.name}  "
-                     f"{', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}")
+                echo(
+                    f"{s.id}  {s.status:8s}  {s.executor:5s}  {s.n_trials:4d} trials  {s.name}  "
+                    f"{', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}"
+                )
             return 0
         if a.results:
             echo(_table(sweep_frame(store, check_sweep_id(a.results))))
@@ -149,8 +166,11 @@ def main(argv: list[str] | None = None) -> int:
             if store is None:
                 store = open_store()
             sweep_id = create(store, spec)
-            print(f"sweep {sweep_id} in {store.dir}: {store.get_sweep(sweep_id).n_trials} trial(s)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"sweep {sweep_id} in {store.dir}: {store.get_sweep(sweep_id).n_trials} trial(s)",
+                file=sys.stderr,
+                flush=True,
+            )
             if a.detach:
                 spawn_driver(store, sweep_id)
                 echo(sweep_id)

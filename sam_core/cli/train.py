@@ -63,18 +63,24 @@ def _schedule_or_float(s: str):
 
 def build_parser() -> argparse.ArgumentParser:
     d = RunConfig()
-    p = Parser(prog="python -m sam_core.cli.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                argument_default=argparse.SUPPRESS)
+    p = Parser(
+        prog="python -m sam_core.cli.train",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
     a = p.add_argument
     a("--config", help="a JSON file of RunConfig fields; options given here override it")
     a("--runs-dir", help="run store directory (default: SAMLAB_RUNS_DIR or runs/)")
     a("--run-id", help="execute this queued run of the store (what the dashboard's worker does)")
     a("--detach", action="store_true", help="queue the run, start a background worker, print the id and return")
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", choices=list(DATASETS),
-                   help=f"default {d.dataset}; digits (ships with scikit-learn, no files) has its own defaults: "
-                        + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in DATASET_DEFAULTS["digits"].items()))
+    g.add_argument(
+        "--dataset",
+        choices=list(DATASETS),
+        help=f"default {d.dataset}; digits (ships with scikit-learn, no files) has its own defaults: "
+        + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in DATASET_DEFAULTS["digits"].items()),
+    )
     g.add_argument("--data-dir", dest="data_dir", help="dataset root (default: SAMLAB_DATA or data/)")
     g.add_argument("--no-download", dest="download", action="store_false", help="never try to download")
     g.add_argument("--subset", type=int, help="training examples used (default: all)")
@@ -109,8 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
             g.add_argument(flag, dest=dest, type=float, metavar=name.upper(), help=h.help)
     g = p.add_argument_group("measurements")
     g.add_argument("--log-every", dest="log_every", type=int, help=f"k: metrics every k steps (default {d.log_every})")
-    g.add_argument("--hessian-every", dest="hessian_every", type=int,
-                   help=f"m: top Hessian eigenvalue every m steps, 0 = off (default {d.hessian_every})")
+    g.add_argument(
+        "--hessian-every",
+        dest="hessian_every",
+        type=int,
+        help=f"m: top Hessian eigenvalue every m steps, 0 = off (default {d.hessian_every})",
+    )
     g.add_argument("--hessian-batch", dest="hessian_batch", type=int, help=f"default {d.hessian_batch}")
     g.add_argument("--hessian-iters", dest="hessian_iters", type=int, help=f"default {d.hessian_iters}")
     g.add_argument("--hutchinson", type=int, help="Hutchinson probes per estimate (0 = no trace)")
@@ -126,9 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--num-workers", dest="num_workers", type=int)
     g.add_argument("--checkpoint-minutes", dest="checkpoint_minutes", type=float)
     g.add_argument("--poll-seconds", dest="poll_seconds", type=float, help="stop-flag/heartbeat interval")
-    g.add_argument("--sync-perturbation", dest="sync_perturbation", action="store_true",
-                   help="torchrun only: all-reduce the ascent gradient before perturbing (global-batch SAM); "
-                        "default: each rank perturbs with its own gradient (m-sharpness)")
+    g.add_argument(
+        "--sync-perturbation",
+        dest="sync_perturbation",
+        action="store_true",
+        help="torchrun only: all-reduce the ascent gradient before perturbing (global-batch SAM); "
+        "default: each rank perturbs with its own gradient (m-sharpness)",
+    )
     g.add_argument("--name")
     return p
 
@@ -136,8 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(ns: argparse.Namespace) -> RunConfig:
     """Defaults ← --config file ← options given on the command line."""
     given = vars(ns)
-    base = (RunConfig.from_json_file(given["config"]).to_dict() if "config" in given
-            else dataset_defaults(given.get("dataset", RunConfig.dataset)))  # digits: its own small defaults
+    base = (
+        RunConfig.from_json_file(given["config"]).to_dict()
+        if "config" in given
+        else dataset_defaults(given.get("dataset", RunConfig.dataset))
+    )  # digits: its own small defaults
     field_names = {f.name for f in fields(RunConfig)}
     hp = {k[4:]: v for k, v in given.items() if k.startswith("hp__")}
     for k, v in given.items():
@@ -150,8 +167,12 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
             bad = sorted(set(hp) - set(spec.hparams))
             if bad:
                 opts = ", ".join("--" + n.replace("_", "-") for n in spec.hparams) or "none"
-                raise ConfigError([f"{', '.join('--' + b.replace('_', '-') for b in bad)} does not apply to "
-                                   f"--optimizer {variant}; its options: {opts}"])
+                raise ConfigError(
+                    [
+                        f"{', '.join('--' + b.replace('_', '-') for b in bad)} does not apply to "
+                        f"--optimizer {variant}; its options: {opts}"
+                    ]
+                )
         base["hparams"] = {**base.get("hparams", {}), **hp}
     return RunConfig.from_dict(base).validate()
 
@@ -216,8 +237,11 @@ def _main_distributed(ns: argparse.Namespace, ctx) -> int:
         except ConfigError:
             device = None  # reported below by rank 0
     if get_settings().read_only:
-        print("error: SAMLAB_READ_ONLY: training writes to the run store and is switched off in read-only mode",
-              file=sys.stderr, flush=True)
+        print(
+            "error: SAMLAB_READ_ONLY: training writes to the run store and is switched off in read-only mode",
+            file=sys.stderr,
+            flush=True,
+        )
         return 2
     ctx = distributed.init(ctx, None if device in (None, "auto") else device)
     echo = (lambda s: print(s, flush=True)) if ctx.is_main else None
@@ -236,8 +260,11 @@ def _main_distributed(ns: argparse.Namespace, ctx) -> int:
                     cfg = precheck(config_from_args(ns))
                     distributed.check_batch(cfg.batch_size, ctx.world)
                     run_id = worker.create(store, cfg)
-                    print(f"run {run_id} in {store.dir} ({ctx.world} processes, {ctx.backend})",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"run {run_id} in {store.dir} ({ctx.world} processes, {ctx.backend})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 store.register_worker(run_id)
                 status = store.claim_slot(run_id, max_concurrent=10**9)  # no queue slot: the job is running
                 payload = {"run_id": run_id, "config": cfg.to_dict(), "status": status}
@@ -258,8 +285,7 @@ def _main_distributed(ns: argparse.Namespace, ctx) -> int:
                 print(f"run {run_id} is {payload['status']}; nothing to do", flush=True)
                 print(run_id, flush=True)
             return 0
-        status = worker.execute_claimed(store, run_id, RunConfig.from_dict(payload["config"]), echo=echo,
-                                        dist=ctx)
+        status = worker.execute_claimed(store, run_id, RunConfig.from_dict(payload["config"]), echo=echo, dist=ctx)
         if not ctx.is_main:
             return 1 if status == "failed" else 0
         info = store.get(run_id)
@@ -290,8 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     from sam_core.training.store import RunStore, check_run_id
 
     if get_settings().read_only:
-        raise CLIError("SAMLAB_READ_ONLY", "training writes to the run store and is switched off in read-only mode "
-                                           "(unset SAMLAB_READ_ONLY to train)")
+        raise CLIError(
+            "SAMLAB_READ_ONLY",
+            "training writes to the run store and is switched off in read-only mode (unset SAMLAB_READ_ONLY to train)",
+        )
 
     def echo(s: str) -> None:
         print(s, flush=True)

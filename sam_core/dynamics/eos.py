@@ -116,20 +116,35 @@ class EoSResult:
 
     def snapshot(self) -> EoSResult:
         cp = lambda d: {k: list(v) for k, v in d.items()}  # noqa: E731
-        return replace(self, steps=cp(self.steps), loss=cp(self.loss), grad_norm=cp(self.grad_norm),
-                       sam_edge=cp(self.sam_edge), eig_steps=cp(self.eig_steps), top_eig=cp(self.top_eig),
-                       alignment=cp(self.alignment), n_hvp=cp(self.n_hvp), diverged_step=dict(self.diverged_step))
+        return replace(
+            self,
+            steps=cp(self.steps),
+            loss=cp(self.loss),
+            grad_norm=cp(self.grad_norm),
+            sam_edge=cp(self.sam_edge),
+            eig_steps=cp(self.eig_steps),
+            top_eig=cp(self.top_eig),
+            alignment=cp(self.alignment),
+            n_hvp=cp(self.n_hvp),
+            diverged_step=dict(self.diverged_step),
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per variant and step: ``variant, step, loss, grad_norm, top_eig, gd_edge, sam_edge,
         alignment`` (top_eig / alignment empty on steps without an estimate)."""
         frames = []
         for v in self.variants:
-            df = pd.DataFrame({"variant": v, "step": self.steps[v], "loss": self.loss[v],
-                               "grad_norm": self.grad_norm[v], "gd_edge": self.gd_edge,
-                               "sam_edge": self.sam_edge[v]})
-            eig = pd.DataFrame({"step": self.eig_steps[v], "top_eig": self.top_eig[v],
-                                "alignment": self.alignment[v]})
+            df = pd.DataFrame(
+                {
+                    "variant": v,
+                    "step": self.steps[v],
+                    "loss": self.loss[v],
+                    "grad_norm": self.grad_norm[v],
+                    "gd_edge": self.gd_edge,
+                    "sam_edge": self.sam_edge[v],
+                }
+            )
+            eig = pd.DataFrame({"step": self.eig_steps[v], "top_eig": self.top_eig[v], "alignment": self.alignment[v]})
             frames.append(df.merge(eig, on="step", how="left"))
         if not frames:
             return pd.DataFrame(columns=[*CSV_COLUMNS, "alignment"])
@@ -137,24 +152,37 @@ class EoSResult:
         return out[[*CSV_COLUMNS, "alignment"]]
 
 
-def track_top_eigenvalue(loss_of_flat, w_flat: torch.Tensor, v0: torch.Tensor | None, method: str = "lanczos",
-                         tol: float = 1e-3, max_iter: int = 30, seed: int = 0):
+def track_top_eigenvalue(
+    loss_of_flat,
+    w_flat: torch.Tensor,
+    v0: torch.Tensor | None,
+    method: str = "lanczos",
+    tol: float = 1e-3,
+    max_iter: int = 30,
+    seed: int = 0,
+):
     """Top Hessian eigenvalue of ``loss_of_flat`` at ``w_flat``, warm-started from ``v0``.
 
     Returns ``(eigenvalue, eigenvector, alignment |⟨g, v⟩|/‖g‖, grad, n_hvp)``.
     """
     op = hessian.FunctionOperator(loss_of_flat, w_flat)
-    res = hessian.top_eigenvalues(op, k=1, method=method, v0=v0, tol=tol, max_iter=max_iter, seed=seed,
-                                  which="algebraic")
+    res = hessian.top_eigenvalues(
+        op, k=1, method=method, v0=v0, tol=tol, max_iter=max_iter, seed=seed, which="algebraic"
+    )
     v = res.vectors[0]
     g = op.grad
     align = float((g @ v).abs() / (g.norm() + 1e-30))
     return float(res.values[0]), v.detach(), align, g, res.n_hvp
 
 
-def run_eos(variants: Sequence[str], config: EoSConfig | None = None, hparams: dict[str, dict] | None = None,
-            device: str | torch.device = "cpu", yield_every_s: float = 0.3,
-            threads: int | None = 1) -> Iterator[tuple[float, EoSResult]]:
+def run_eos(
+    variants: Sequence[str],
+    config: EoSConfig | None = None,
+    hparams: dict[str, dict] | None = None,
+    device: str | torch.device = "cpu",
+    yield_every_s: float = 0.3,
+    threads: int | None = 1,
+) -> Iterator[tuple[float, EoSResult]]:
     """Train every variant from the same initialisation, full batch; yields ``(progress, EoSResult)``.
 
     ρ comes from ``config.rho`` for every variant that has one; ``hparams`` adds other hyperparameters
@@ -181,11 +209,16 @@ def _run_eos(variants, cfg, hparams, dev, yield_every_s):
         extra = {k: val for k, val in hparams.get(v, {}).items() if k != "rho"}
         hp = resolve_hparams(v, rho=cfg.rho, **extra) if "rho" in spec.hparams else resolve_hparams(v, **extra)
         params = init_mlp(sizes, seed=cfg.seed, device=dev)
-        runs[v] = dict(hp=hp, params=params, state=rules.init_state(v), v0=None, alive=True,
-                       buf=[torch.zeros_like(p) for p in params] if cfg.momentum else None)
+        runs[v] = dict(
+            hp=hp,
+            params=params,
+            state=rules.init_state(v),
+            v0=None,
+            alive=True,
+            buf=[torch.zeros_like(p) for p in params] if cfg.momentum else None,
+        )
     res = EoSResult(config=cfg, variants=variants)
-    for d in (res.steps, res.loss, res.grad_norm, res.sam_edge, res.eig_steps, res.top_eig, res.alignment,
-              res.n_hvp):
+    for d in (res.steps, res.loss, res.grad_norm, res.sam_edge, res.eig_steps, res.top_eig, res.alignment, res.n_hvp):
         d.update({v: [] for v in variants})
 
     def track(v, step):
@@ -197,8 +230,9 @@ def _run_eos(variants, cfg, hparams, dev, yield_every_s):
 
         t0 = time.perf_counter()
         try:
-            lam, vec, align, _, n_hvp = track_top_eigenvalue(f, flatten(like).detach(), r["v0"], cfg.eig_method,
-                                                             cfg.eig_tol, cfg.eig_max_iter, seed=cfg.seed)
+            lam, vec, align, _, n_hvp = track_top_eigenvalue(
+                f, flatten(like).detach(), r["v0"], cfg.eig_method, cfg.eig_tol, cfg.eig_max_iter, seed=cfg.seed
+            )
         except (RuntimeError, ValueError):  # e.g. eigh failing on non-finite curvature near a blow-up
             lam, vec, align, n_hvp = float("nan"), None, float("nan"), 0
         res.track_s += time.perf_counter() - t0
@@ -234,7 +268,8 @@ def _run_eos(variants, cfg, hparams, dev, yield_every_s):
             loss, gn = float(stats["loss"]), float(stats["grad_norm"])
             _log(res, v, step, loss, gn, cfg, r)
             if not (math.isfinite(loss) and math.isfinite(gn)) or not all(
-                    bool(torch.isfinite(p).all()) for p in r["params"]):
+                bool(torch.isfinite(p).all()) for p in r["params"]
+            ):
                 r["alive"] = False
                 res.diverged_step[v] = step
         res.steps_done = step

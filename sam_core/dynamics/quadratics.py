@@ -32,8 +32,16 @@ from sam_core.registry import get_spec, resolve_hparams
 from sam_core.step import base_step, freeze
 from sam_core.threads import limited_threads
 
-__all__ = ["DIVERGED", "CurveSet", "QuadraticLabConfig", "QuadraticLabResult", "run_finite_sum",
-           "run_finite_sum_batched", "run_quadratic_lab", "theory_for"]
+__all__ = [
+    "DIVERGED",
+    "CurveSet",
+    "QuadraticLabConfig",
+    "QuadraticLabResult",
+    "run_finite_sum",
+    "run_finite_sum_batched",
+    "run_quadratic_lab",
+    "theory_for",
+]
 
 DIVERGED = 1e10  # relative error above which a run counts as diverged
 
@@ -63,10 +71,23 @@ def _as_runs(x: Any, R: int, dtype, device) -> torch.Tensor:
     return t.expand(R).clone() if t.dim() == 0 else t
 
 
-def run_finite_sum(problem, variant: str, *, lr: Any, steps: int, hp: dict | None = None,
-                   sampling: Sampling | None = None, n_runs: int | None = None, seed: int = 0,
-                   noise: float = 0.0, momentum: float = 0.0, n_records: int = 300, label: str = "",
-                   should_stop=None, threads: int | None = 1) -> CurveSet:
+def run_finite_sum(
+    problem,
+    variant: str,
+    *,
+    lr: Any,
+    steps: int,
+    hp: dict | None = None,
+    sampling: Sampling | None = None,
+    n_runs: int | None = None,
+    seed: int = 0,
+    noise: float = 0.0,
+    momentum: float = 0.0,
+    n_records: int = 300,
+    label: str = "",
+    should_stop=None,
+    threads: int | None = 1,
+) -> CurveSet:
     """Run ``variant`` on ``problem`` for ``steps`` steps, batched over runs (see the module docstring).
 
     ``lr`` and the values of ``hp`` (e.g. ``rho``, ``lam``) may be tensors of shape ``(R,)``; ``n_runs``
@@ -78,9 +99,20 @@ def run_finite_sum(problem, variant: str, *, lr: Any, steps: int, hp: dict | Non
         return _run_groups(problem, variant, [_Group(lr, hp, sampling, label)], run)[0]
 
 
-def run_finite_sum_batched(problem, variant: str, configs: list[dict], *, steps: int, n_runs: int = 1, seed: int = 0,
-                           noise: float = 0.0, momentum: float = 0.0, n_records: int = 300, should_stop=None,
-                           threads: int | None = 1) -> list[CurveSet]:
+def run_finite_sum_batched(
+    problem,
+    variant: str,
+    configs: list[dict],
+    *,
+    steps: int,
+    n_runs: int = 1,
+    seed: int = 0,
+    noise: float = 0.0,
+    momentum: float = 0.0,
+    n_records: int = 300,
+    should_stop=None,
+    threads: int | None = 1,
+) -> list[CurveSet]:
     """Several configurations of one variant in one batched run: the same as calling :func:`run_finite_sum`
     once per configuration with the same ``seed`` and ``n_runs``, in one computation of ``len(configs) × n_runs``
     runs.
@@ -92,8 +124,9 @@ def run_finite_sum_batched(problem, variant: str, configs: list[dict], *, steps:
     """
     groups = [_Group(c["lr"], c.get("hp"), c.get("sampling"), c.get("label", "")) for c in configs]
     with limited_threads(threads):
-        return _run_groups(problem, variant, groups, _Batch(steps, n_runs, seed, noise, momentum, n_records,
-                                                            should_stop))
+        return _run_groups(
+            problem, variant, groups, _Batch(steps, n_runs, seed, noise, momentum, n_records, should_stop)
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,8 +183,10 @@ def _run_groups(problem, variant: str, groups: list[_Group], run: _Batch) -> lis
             smp = Sampling("full")
         samplings.append(smp)
     if len({(x.kind == "full", x.examples_per_eval(problem.n)) for x in samplings}) > 1:
-        raise ValueError("a batched run needs the same number of examples per gradient evaluation (batch size, or "
-                         "full batch) in every configuration")
+        raise ValueError(
+            "a batched run needs the same number of examples per gradient evaluation (batch size, or "
+            "full batch) in every configuration"
+        )
     if not 1 <= int(steps) <= 10_000_000:
         raise ValueError(f"steps must be in [1, 10000000], got {steps}")
     if not (noise >= 0 and math.isfinite(noise)):
@@ -166,8 +201,10 @@ def _run_groups(problem, variant: str, groups: list[_Group], run: _Batch) -> lis
         R = int(n_runs or (max(sizes) if sizes else 1))
         S = R
         lr_t = _as_runs(lr, R, dtype, device)
-        hp = {k: (_as_runs(v, R, dtype, device) if isinstance(v, (torch.Tensor, np.ndarray)) else v)
-              for k, v in hp.items()}
+        hp = {
+            k: (_as_runs(v, R, dtype, device) if isinstance(v, (torch.Tensor, np.ndarray)) else v)
+            for k, v in hp.items()
+        }
     else:
         S = int(n_runs or 1)
         R = G * S
@@ -201,13 +238,19 @@ def _run_groups(problem, variant: str, groups: list[_Group], run: _Batch) -> lis
         outs, xis = [], []
         for dr, g in zip(draws, gens):
             outs.append(dr(S, g))
-            xis.append(noise * torch.randn((S, w.shape[1]), generator=g, dtype=torch.float64).to(device, dtype)
-                       if noise else None)
+            xis.append(
+                noise * torch.randn((S, w.shape[1]), generator=g, dtype=torch.float64).to(device, dtype)
+                if noise
+                else None
+            )
         if G == 1:
             batch, xi = outs[0], xis[0]
         else:
-            batch = None if outs[0] is None else (torch.cat([outs[u][0] for u in which], 0),
-                                                  torch.cat([outs[u][1] for u in which], 0))
+            batch = (
+                None
+                if outs[0] is None
+                else (torch.cat([outs[u][0] for u in which], 0), torch.cat([outs[u][1] for u in which], 0))
+            )
             xi = torch.cat([xis[u] for u in which], 0) if noise else None
 
         def grad_fn(ps, batch=batch, xi=xi):
@@ -247,10 +290,19 @@ def _run_groups(problem, variant: str, groups: list[_Group], run: _Batch) -> lis
         if isinstance(hp.get("lam"), str):
             extra["lam_schedule"] = hp["lam"]
         extra["sampling"] = samplings[k].label
-        out.append(CurveSet(label=label or spec.label, variant=variant, steps=steps_arr,
-                            grad_evals=steps_arr * passes * per_eval, rel_error=rel[:, sl],
-                            diverged_step=div_step.numpy()[sl], lr=lr_t.cpu().numpy()[sl], rho=rho_arr[sl],
-                            extra=extra))
+        out.append(
+            CurveSet(
+                label=label or spec.label,
+                variant=variant,
+                steps=steps_arr,
+                grad_evals=steps_arr * passes * per_eval,
+                rel_error=rel[:, sl],
+                diverged_step=div_step.numpy()[sl],
+                lr=lr_t.cpu().numpy()[sl],
+                rho=rho_arr[sl],
+                extra=extra,
+            )
+        )
     return out
 
 
@@ -338,15 +390,31 @@ class QuadraticLabResult:
         for c in [*self.curves, *self.sampling_curves]:
             for r in range(c.rel_error.shape[1]):
                 lam = c.extra.get("lam_schedule", c.extra["lam"][r] if "lam" in c.extra else np.nan)
-                frames.append(pd.DataFrame({
-                    "label": c.label, "variant": c.variant, "lam": lam, "sampling": c.extra.get("sampling", ""),
-                    "seed": r, "step": c.steps, "grad_evals": c.grad_evals, "rel_error": c.rel_error[:, r],
-                    "lr": c.lr[r], "rho": c.rho[r]}))
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "label": c.label,
+                            "variant": c.variant,
+                            "lam": lam,
+                            "sampling": c.extra.get("sampling", ""),
+                            "seed": r,
+                            "step": c.steps,
+                            "grad_evals": c.grad_evals,
+                            "rel_error": c.rel_error[:, r],
+                            "lr": c.lr[r],
+                            "rho": c.rho[r],
+                        }
+                    )
+                )
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def snapshot(self) -> QuadraticLabResult:
-        return replace(self, curves=list(self.curves), sampling_curves=list(self.sampling_curves),
-                       sampling_theory=list(self.sampling_theory))
+        return replace(
+            self,
+            curves=list(self.curves),
+            sampling_curves=list(self.sampling_curves),
+            sampling_theory=list(self.sampling_theory),
+        )
 
 
 def _variant_runs(variant: str, lam, th_for_lam, cfg: QuadraticLabConfig, R: int):
@@ -366,8 +434,9 @@ def _variant_runs(variant: str, lam, th_for_lam, cfg: QuadraticLabConfig, R: int
     return lr, hp, label
 
 
-def run_quadratic_lab(config: QuadraticLabConfig | None = None, threads: int | None = 1,
-                      stop_event=None) -> Iterator[tuple[float, QuadraticLabResult]]:
+def run_quadratic_lab(
+    config: QuadraticLabConfig | None = None, threads: int | None = 1, stop_event=None
+) -> Iterator[tuple[float, QuadraticLabResult]]:
     """The quadratics page's computation; yields ``(progress, QuadraticLabResult snapshot)``."""
     cfg = (config or QuadraticLabConfig()).validate()
     with limited_threads(threads):
@@ -406,13 +475,34 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
         yield done / n_parts, res.snapshot()
         if len(runs) == 1:
             lr, hp, label = runs[0]
-            sets = [run_finite_sum(problem, v, lr=lr, hp=hp, steps=cfg.steps, sampling=sampling, n_runs=cfg.seeds,
-                                   seed=1, noise=cfg.noise, label=label, should_stop=should_stop, threads=None)]
+            sets = [
+                run_finite_sum(
+                    problem,
+                    v,
+                    lr=lr,
+                    hp=hp,
+                    steps=cfg.steps,
+                    sampling=sampling,
+                    n_runs=cfg.seeds,
+                    seed=1,
+                    noise=cfg.noise,
+                    label=label,
+                    should_stop=should_stop,
+                    threads=None,
+                )
+            ]
         else:
-            sets = run_finite_sum_batched(problem, v, [dict(lr=lr, hp=hp, sampling=sampling, label=label)
-                                                       for lr, hp, label in runs], steps=cfg.steps,
-                                          n_runs=cfg.seeds, seed=1, noise=cfg.noise, should_stop=should_stop,
-                                          threads=None)
+            sets = run_finite_sum_batched(
+                problem,
+                v,
+                [dict(lr=lr, hp=hp, sampling=sampling, label=label) for lr, hp, label in runs],
+                steps=cfg.steps,
+                n_runs=cfg.seeds,
+                seed=1,
+                noise=cfg.noise,
+                should_stop=should_stop,
+                threads=None,
+            )
         for lam, cs in zip(lams, sets):
             made[(v, lam)] = cs
         res.curves = [made[k] for k in order if k in made]
@@ -429,16 +519,32 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
         S = cfg.seeds
         lam_r = lams.repeat_interleave(len(mults) * S)
         lr_r = (mults * base_lr).repeat_interleave(S).repeat(len(lams))
-        rho_r = torch.tensor([cfg.rho if cfg.rho is not None else cfg.rho_mult * th(float(x))["rho"]
-                              for x in lam_r], dtype=torch.float64)
-        cs = run_finite_sum(problem, "unified_sam", lr=lr_r, hp={"rho": rho_r, "lam": lam_r}, steps=cfg.steps,
-                            sampling=sampling, seed=2, noise=cfg.noise, label="heatmap", should_stop=should_stop,
-                            threads=None)
+        rho_r = torch.tensor(
+            [cfg.rho if cfg.rho is not None else cfg.rho_mult * th(float(x))["rho"] for x in lam_r], dtype=torch.float64
+        )
+        cs = run_finite_sum(
+            problem,
+            "unified_sam",
+            lr=lr_r,
+            hp={"rho": rho_r, "lam": lam_r},
+            steps=cfg.steps,
+            sampling=sampling,
+            seed=2,
+            noise=cfg.noise,
+            label="heatmap",
+            should_stop=should_stop,
+            threads=None,
+        )
         final = cs.final.reshape(len(lams), len(mults), S)
         with np.errstate(all="ignore"):
             med = np.nanmedian(np.where(np.isnan(final), np.inf, final), axis=-1)
-        res.heatmap = {"lams": lams.numpy(), "lrs": (mults * base_lr).numpy(), "final": med,
-                       "theory_lr": th(1.0)["gamma"], "steps": int(cs.steps[-1])}
+        res.heatmap = {
+            "lams": lams.numpy(),
+            "lrs": (mults * base_lr).numpy(),
+            "final": med,
+            "theory_lr": th(1.0)["gamma"],
+            "steps": int(cs.steps[-1]),
+        }
         done += 1
         yield done / n_parts, res.snapshot()
         if should_stop is not None and should_stop():
@@ -448,8 +554,13 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
         lam = next((x for x in cfg.lams if not isinstance(x, str)), 1.0) if with_lam else 1.0
         budget = int(cfg.budget_epochs * problem.n)
         b = min(cfg.batch_size, problem.n)
-        strategies = [Sampling("full"), Sampling("uniform"), Sampling("nice", b), Sampling("importance", 1),
-                      Sampling("importance", 1, reweight=False)]
+        strategies = [
+            Sampling("full"),
+            Sampling("uniform"),
+            Sampling("nice", b),
+            Sampling("importance", 1),
+            Sampling("importance", 1, reweight=False),
+        ]
         # strategies with the same batch size and hence the same number of steps for the budget (uniform and
         # importance sampling with and without the reweighting, b = 1) run as one batch; each keeps its own
         # draws, so the curves are those of one run_finite_sum call per strategy
@@ -458,8 +569,10 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
         for i, s in enumerate(strategies):
             for g in groups:
                 f = strategies[g[0]]
-                if (f.examples_per_eval(problem.n), steps_of[g[0]]) == (s.examples_per_eval(problem.n), steps_of[i]) \
-                        and "full" not in (s.kind, f.kind):
+                if (f.examples_per_eval(problem.n), steps_of[g[0]]) == (
+                    s.examples_per_eval(problem.n),
+                    steps_of[i],
+                ) and "full" not in (s.kind, f.kind):
                     g.append(i)
                     break
             else:
@@ -469,19 +582,58 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
             ths = [theory_for(problem, strategies[i], lam) for i in g]
             res.phase = "sampling: " + ", ".join(strategies[i].label for i in g)
             yield done / n_parts + (len(out) / len(strategies)) / n_parts, res.snapshot()
-            confs = [dict(lr=cfg.lr_mult * t["gamma"], hp={"rho": cfg.rho_mult * t["rho"], "lam": lam},
-                          sampling=strategies[i], label=strategies[i].label) for i, t in zip(g, ths)]
+            confs = [
+                dict(
+                    lr=cfg.lr_mult * t["gamma"],
+                    hp={"rho": cfg.rho_mult * t["rho"], "lam": lam},
+                    sampling=strategies[i],
+                    label=strategies[i].label,
+                )
+                for i, t in zip(g, ths)
+            ]
             if len(g) == 1:
                 c = confs[0]
-                sets = [run_finite_sum(problem, "unified_sam", lr=c["lr"], hp=c["hp"], steps=steps_of[g[0]],
-                                       sampling=c["sampling"], n_runs=cfg.seeds, seed=3, noise=cfg.noise,
-                                       label=c["label"], should_stop=should_stop, threads=None)]
+                sets = [
+                    run_finite_sum(
+                        problem,
+                        "unified_sam",
+                        lr=c["lr"],
+                        hp=c["hp"],
+                        steps=steps_of[g[0]],
+                        sampling=c["sampling"],
+                        n_runs=cfg.seeds,
+                        seed=3,
+                        noise=cfg.noise,
+                        label=c["label"],
+                        should_stop=should_stop,
+                        threads=None,
+                    )
+                ]
             else:
-                sets = run_finite_sum_batched(problem, "unified_sam", confs, steps=steps_of[g[0]], n_runs=cfg.seeds,
-                                              seed=3, noise=cfg.noise, should_stop=should_stop, threads=None)
+                sets = run_finite_sum_batched(
+                    problem,
+                    "unified_sam",
+                    confs,
+                    steps=steps_of[g[0]],
+                    n_runs=cfg.seeds,
+                    seed=3,
+                    noise=cfg.noise,
+                    should_stop=should_stop,
+                    threads=None,
+                )
             for i, t, cs in zip(g, ths, sets):
-                out[i] = (cs, {"sampling": strategies[i].label, "gamma": t["gamma"], "rho": t["rho"], "A": t["A"],
-                               "B": t["B"], "steps": steps_of[i], "lam": lam})
+                out[i] = (
+                    cs,
+                    {
+                        "sampling": strategies[i].label,
+                        "gamma": t["gamma"],
+                        "rho": t["rho"],
+                        "A": t["A"],
+                        "B": t["B"],
+                        "steps": steps_of[i],
+                        "lam": lam,
+                    },
+                )
             res.sampling_curves = [out[i][0] for i in sorted(out)]
             res.sampling_theory = [out[i][1] for i in sorted(out)]
             yield done / n_parts + (len(out) / len(strategies)) / n_parts, res.snapshot()

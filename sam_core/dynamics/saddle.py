@@ -68,8 +68,12 @@ class SaddleConfig:
         need(1 <= int(self.epochs) <= 100_000, "epochs", "[1, 100000]", self.epochs)
         need(1 <= int(self.n_samples) <= 1_000_000, "n_samples", "[1, 1000000]", self.n_samples)
         if self.batch_size is not None:
-            need(1 <= int(self.batch_size) <= int(self.n_samples), "batch_size",
-                 f"[1, n_samples={self.n_samples}] (or full batch)", self.batch_size)
+            need(
+                1 <= int(self.batch_size) <= int(self.n_samples),
+                "batch_size",
+                f"[1, n_samples={self.n_samples}] (or full batch)",
+                self.batch_size,
+            )
         need(0 <= float(self.momentum) < 1, "momentum", "[0, 1)", self.momentum)
         return self
 
@@ -122,11 +126,15 @@ class SaddleResult:
             for i, rho in enumerate(self.rhos[v]):
                 e = esc[i]
                 ok = e[np.isfinite(e)]
-                rows.append({
-                    "variant": v, "rho": rho, "escaped": f"{ok.size}/{e.size}",
-                    "escape_epoch_mean": float(ok.mean()) if ok.size else np.nan,
-                    "escape_epoch_std": float(ok.std()) if ok.size > 1 else np.nan,
-                })
+                rows.append(
+                    {
+                        "variant": v,
+                        "rho": rho,
+                        "escaped": f"{ok.size}/{e.size}",
+                        "escape_epoch_mean": float(ok.mean()) if ok.size else np.nan,
+                        "escape_epoch_std": float(ok.std()) if ok.size > 1 else np.nan,
+                    }
+                )
         return pd.DataFrame(rows)
 
     def to_frame(self) -> pd.DataFrame:
@@ -136,18 +144,33 @@ class SaddleResult:
         for v in self.variants:
             for i, rho in enumerate(self.rhos[v]):
                 for j, s in enumerate(self.seeds):
-                    frames.append(pd.DataFrame({
-                        "variant": v, "rho": rho, "seed": s, "epoch": ep,
-                        "loss": self.loss[v][i, j, : ep.size], "w_norm": self.w_norm[v][i, j, : ep.size],
-                        "gamma": self.gamma[v][i, j, : ep.size]}))
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["variant", "rho", "seed", "epoch", "loss", "w_norm", "gamma"])
+                    frames.append(
+                        pd.DataFrame(
+                            {
+                                "variant": v,
+                                "rho": rho,
+                                "seed": s,
+                                "epoch": ep,
+                                "loss": self.loss[v][i, j, : ep.size],
+                                "w_norm": self.w_norm[v][i, j, : ep.size],
+                                "gamma": self.gamma[v][i, j, : ep.size],
+                            }
+                        )
+                    )
+        return (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame(columns=["variant", "rho", "seed", "epoch", "loss", "w_norm", "gamma"])
+        )
 
     def snapshot(self) -> SaddleResult:
-        return replace(self, loss={k: v.copy() for k, v in self.loss.items()},
-                       w_norm={k: v.copy() for k, v in self.w_norm.items()},
-                       gamma={k: v.copy() for k, v in self.gamma.items()},
-                       diverged={k: v.copy() for k, v in self.diverged.items()})
+        return replace(
+            self,
+            loss={k: v.copy() for k, v in self.loss.items()},
+            w_norm={k: v.copy() for k, v in self.w_norm.items()},
+            gamma={k: v.copy() for k, v in self.gamma.items()},
+            diverged={k: v.copy() for k, v in self.diverged.items()},
+        )
 
 
 def run_saddle(
@@ -201,14 +224,23 @@ def _run_saddle(variants, rhos, seeds, config, hparams, device, dtype, yield_eve
             hp = resolve_hparams(v, **extra)
         W = init_autoencoder(seeds, cfg.d, cfg.init_var, device=dev, dtype=dtype)
         params = [w.repeat(len(v_rhos), 1, 1) for w in W]  # (R, d, d): same init for every ρ
-        runs[v] = dict(rhos=v_rhos, R=R, hp=hp, params=params, state=rules.init_state(v),
-                       buf=[torch.zeros_like(p) for p in params] if cfg.momentum else None,
-                       seed_of_run=torch.arange(R, device=dev) % n_s)
+        runs[v] = dict(
+            rhos=v_rhos,
+            R=R,
+            hp=hp,
+            params=params,
+            state=rules.init_state(v),
+            buf=[torch.zeros_like(p) for p in params] if cfg.momentum else None,
+            seed_of_run=torch.arange(R, device=dev) % n_s,
+        )
 
     E = int(cfg.epochs)
     shape = lambda v: (len(runs[v]["rhos"]), n_s, E + 1)  # noqa: E731
     res = SaddleResult(
-        config=cfg, variants=variants, rhos={v: runs[v]["rhos"] for v in variants}, seeds=seeds,
+        config=cfg,
+        variants=variants,
+        rhos={v: runs[v]["rhos"] for v in variants},
+        seeds=seeds,
         loss={v: np.full(shape(v), np.nan) for v in variants},
         w_norm={v: np.full(shape(v), np.nan) for v in variants},
         gamma={v: np.full(shape(v), np.nan) for v in variants},
@@ -244,7 +276,7 @@ def _run_saddle(variants, rhos, seeds, config, hparams, device, dtype, yield_eve
                 batches = [None]
             else:
                 perms = torch.stack([torch.randperm(cfg.n_samples, generator=g) for g in perm_gens]).to(dev)
-                batches = [perms[:, k:k + b] for k in range(0, cfg.n_samples, b)]  # (n_s, b_k)
+                batches = [perms[:, k : k + b] for k in range(0, cfg.n_samples, b)]  # (n_s, b_k)
             gsum = {v: 0.0 for v in variants}
             for idx in batches:
                 step += 1
@@ -262,8 +294,9 @@ def _run_saddle(variants, rhos, seeds, config, hparams, device, dtype, yield_eve
                     def grad_fn(ps, S=S):  # the batch loss is not needed: the full loss is logged per epoch
                         return ae_loss_grad(ps, S, with_loss=False)
 
-                    d, stats, _ = rules.sam_direction(v, r["params"], grad_fn, r["hp"], r["state"], step,
-                                                      batch_dims=1, lr=lr)
+                    d, stats, _ = rules.sam_direction(
+                        v, r["params"], grad_fn, r["hp"], r["state"], step, batch_dims=1, lr=lr
+                    )
                     r["params"], r["buf"] = base_step(r["params"], d, lr, r["buf"], beta)  # w ← w − lr d
                     gsum[v] = gsum[v] + stats["gamma"]
             record(epoch)

@@ -45,22 +45,51 @@ def _softplus(a):
 
 
 FUNCTIONS: dict[str, tuple[int, Callable]] = {  # name -> (number of arguments, torch op)
-    "sin": (1, torch.sin), "cos": (1, torch.cos), "tan": (1, torch.tan),
-    "asin": (1, torch.asin), "acos": (1, torch.acos), "atan": (1, torch.atan),
-    "arcsin": (1, torch.asin), "arccos": (1, torch.acos), "arctan": (1, torch.atan),
-    "sinh": (1, torch.sinh), "cosh": (1, torch.cosh), "tanh": (1, torch.tanh),
-    "exp": (1, torch.exp), "log": (1, torch.log), "log10": (1, torch.log10), "log2": (1, torch.log2),
-    "log1p": (1, torch.log1p), "sqrt": (1, torch.sqrt), "abs": (1, torch.abs),
-    "sigmoid": (1, torch.sigmoid), "softplus": (1, _softplus), "relu": (1, torch.relu),
-    "atan2": (2, torch.atan2), "min": (2, torch.minimum), "max": (2, torch.maximum),
+    "sin": (1, torch.sin),
+    "cos": (1, torch.cos),
+    "tan": (1, torch.tan),
+    "asin": (1, torch.asin),
+    "acos": (1, torch.acos),
+    "atan": (1, torch.atan),
+    "arcsin": (1, torch.asin),
+    "arccos": (1, torch.acos),
+    "arctan": (1, torch.atan),
+    "sinh": (1, torch.sinh),
+    "cosh": (1, torch.cosh),
+    "tanh": (1, torch.tanh),
+    "exp": (1, torch.exp),
+    "log": (1, torch.log),
+    "log10": (1, torch.log10),
+    "log2": (1, torch.log2),
+    "log1p": (1, torch.log1p),
+    "sqrt": (1, torch.sqrt),
+    "abs": (1, torch.abs),
+    "sigmoid": (1, torch.sigmoid),
+    "softplus": (1, _softplus),
+    "relu": (1, torch.relu),
+    "atan2": (2, torch.atan2),
+    "min": (2, torch.minimum),
+    "max": (2, torch.maximum),
     "hypot": (2, torch.hypot),
 }
 
 _BINOPS: dict[type, Callable] = {
-    ast.Add: torch.add, ast.Sub: torch.sub, ast.Mult: torch.mul, ast.Div: torch.div, ast.Pow: torch.pow,
+    ast.Add: torch.add,
+    ast.Sub: torch.sub,
+    ast.Mult: torch.mul,
+    ast.Div: torch.div,
+    ast.Pow: torch.pow,
 }
-_BINOP_SYMBOL = {ast.BitXor: "^", ast.Mod: "%", ast.FloorDiv: "//", ast.MatMult: "@", ast.LShift: "<<",
-                 ast.RShift: ">>", ast.BitAnd: "&", ast.BitOr: "|"}
+_BINOP_SYMBOL = {
+    ast.BitXor: "^",
+    ast.Mod: "%",
+    ast.FloorDiv: "//",
+    ast.MatMult: "@",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+}
 
 _PREFIX = re.compile(r"^\s*(?:f\s*\(\s*x\s*,\s*y\s*\)|f|z)\s*=(?!=)\s*")
 
@@ -183,12 +212,13 @@ class _Compiler:
                 raise ExprError(f"{name}(): keyword arguments are not allowed{_where(node)}")
             nargs, op = FUNCTIONS[name]
             if len(node.args) != nargs or any(isinstance(a, ast.Starred) for a in node.args):
-                raise ExprError(f"{name}() takes {nargs} argument{'s' if nargs > 1 else ''}, "
-                                f"got {len(node.args)}{_where(node)}")
+                raise ExprError(
+                    f"{name}() takes {nargs} argument{'s' if nargs > 1 else ''}, got {len(node.args)}{_where(node)}"
+                )
             parts = [self(a) for a in node.args]
             dep = any(d for _, d in parts)
             if nargs == 1:
-                (a, _), = parts
+                ((a, _),) = parts
                 return (lambda x, y: op(a(x, y))), dep
             (a, _), (b, _) = parts
             return (lambda x, y: op(a(x, y), b(x, y))), dep
@@ -211,8 +241,9 @@ def compile_expression(text: str) -> Fn:
     except RecursionError:
         raise ExprError(f"expression is nested too deeply: at most {MAX_DEPTH} levels") from None
     except Exception as err:  # anything the whitelist did not foresee is still a refusal, never a crash
-        raise ExprError(f"cannot read the expression ({type(err).__name__}): use numbers, {_allowed()}, "
-                        "and + - * / **") from None
+        raise ExprError(
+            f"cannot read the expression ({type(err).__name__}): use numbers, {_allowed()}, and + - * / **"
+        ) from None
 
 
 def _compile(text: str) -> Fn:
@@ -228,14 +259,13 @@ def _compile(text: str) -> Fn:
             warnings.simplefilter("ignore")
             tree = ast.parse(src, mode="eval")
     except SyntaxError as err:
-        col = (err.offset or 1)
+        col = err.offset or 1
         caret = " " * (col - 1) + "^"
         raise ExprError(f"syntax error at column {col}: {err.msg}\n{src}\n{caret}") from None
     except (RecursionError, MemoryError, ValueError, OverflowError):
         raise ExprError("expression is nested too deeply or cannot be read") from None
     if _depth(tree) > MAX_DEPTH + 1:  # + the Expression root
-        raise ExprError(f"expression is nested too deeply: at most {MAX_DEPTH} levels of brackets, "
-                        "calls and operators")
+        raise ExprError(f"expression is nested too deeply: at most {MAX_DEPTH} levels of brackets, calls and operators")
     comp = _Compiler()
     fn, _ = comp(tree)
 
@@ -297,9 +327,18 @@ def custom_landscape(text: str, domain=((-3.0, 3.0), (-3.0, 3.0)), find_points: 
     pts = critical_points(f, dom, iters=iters) if find_points else {"minima": [], "saddles": [], "maxima": []}
     (x0, x1), (y0, y1) = dom
     return Landscape(
-        key="custom", label=f"f = {f.source}", latex=_latex(f.source),  # type: ignore[attr-defined]
-        f=f, fg=None, domain=dom, minima=pts["minima"], saddles=pts["saddles"], maxima=pts["maxima"],
-        start=(x0 + 0.8 * (x1 - x0), y0 + 0.8 * (y1 - y0)), lr=0.05, rho=0.05,
+        key="custom",
+        label=f"f = {f.source}",
+        latex=_latex(f.source),  # type: ignore[attr-defined]
+        f=f,
+        fg=None,
+        domain=dom,
+        minima=pts["minima"],
+        saddles=pts["saddles"],
+        maxima=pts["maxima"],
+        start=(x0 + 0.8 * (x1 - x0), y0 + 0.8 * (y1 - y0)),
+        lr=0.05,
+        rho=0.05,
         params={"expr": f.source, "domain": dom},  # type: ignore[attr-defined]
         note="Custom function: gradient by autograd; minima and saddles found numerically on the domain.",
     )

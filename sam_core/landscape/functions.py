@@ -341,11 +341,21 @@ def _quartic() -> Landscape:
         return x2 * x2 / 4 - x * y + y * y / 2, x2 * x - y, y - x
 
     return Landscape(
-        key="quartic", label="Stable SAM quartic", latex=r"f = \tfrac14 x_1^4 - x_1 x_2 + \tfrac12 x_2^2",
-        f=f, fg=fg, domain=((-2.0, 2.0), (-2.0, 2.0)),
-        minima=[(1.0, 1.0), (-1.0, -1.0)], saddles=[(0.0, 0.0)],
-        start=(0.05, -0.02), lr=0.3, rho=0.1,
-        note="Tan et al. (Stable SAM), Fig. 2. Hessian at the minima: eigenvalues 2 ∓ √2, so GD needs η < 2 − √2 ≈ 0.586.",
+        key="quartic",
+        label="Stable SAM quartic",
+        latex=r"f = \tfrac14 x_1^4 - x_1 x_2 + \tfrac12 x_2^2",
+        f=f,
+        fg=fg,
+        domain=((-2.0, 2.0), (-2.0, 2.0)),
+        minima=[(1.0, 1.0), (-1.0, -1.0)],
+        saddles=[(0.0, 0.0)],
+        start=(0.05, -0.02),
+        lr=0.3,
+        rho=0.1,
+        note=(
+            "Tan et al. (Stable SAM), Fig. 2. Hessian at the minima: eigenvalues 2 ∓ √2, "
+            "so GD needs η < 2 − √2 ≈ 0.586."
+        ),
     )
 
 
@@ -359,10 +369,20 @@ def _quadratic(lam: float = 4.0, kappa: float = 10.0) -> Landscape:
         return 0.5 * a * x * x + 0.5 * b * y * y, a * x, b * y
 
     return Landscape(
-        key="quadratic", label="Ill-conditioned quadratic",
-        latex=rf"f = \tfrac12 \lambda x^2 + \tfrac12 \tfrac{{\lambda}}{{\kappa}} y^2,\ \lambda={a:g},\ \kappa={kappa:g}",
-        f=f, fg=fg, domain=((-2.0, 2.0), (-2.0, 2.0)), minima=[(0.0, 0.0)],
-        start=(1.5, 1.5), lr=min(0.9 * 2 / a, 0.45), rho=0.05, params={"lam": a, "kappa": float(kappa)},
+        key="quadratic",
+        label="Ill-conditioned quadratic",
+        latex=(
+            rf"f = \tfrac12 \lambda x^2 + \tfrac12 \tfrac{{\lambda}}{{\kappa}} y^2,"
+            rf"\ \lambda={a:g},\ \kappa={kappa:g}"
+        ),
+        f=f,
+        fg=fg,
+        domain=((-2.0, 2.0), (-2.0, 2.0)),
+        minima=[(0.0, 0.0)],
+        start=(1.5, 1.5),
+        lr=min(0.9 * 2 / a, 0.45),
+        rho=0.05,
+        params={"lam": a, "kappa": float(kappa)},
         note=f"Curvatures λ = {a:g} (x) and λ/κ = {b:g} (y): GD converges for η < 2/λ = {2 / a:g}.",
     )
 
@@ -372,8 +392,16 @@ def _saddle() -> Landscape:
         return x * x - y * y, 2 * x, -2 * y
 
     return Landscape(
-        key="saddle", label="Saddle x² − y²", latex=r"f = x^2 - y^2", f=lambda x, y: x**2 - y**2, fg=fg,
-        domain=((-2.0, 2.0), (-2.0, 2.0)), saddles=[(0.0, 0.0)], start=(1.5, 1e-3), lr=0.05, rho=0.1,
+        key="saddle",
+        label="Saddle x² − y²",
+        latex=r"f = x^2 - y^2",
+        f=lambda x, y: x**2 - y**2,
+        fg=fg,
+        domain=((-2.0, 2.0), (-2.0, 2.0)),
+        saddles=[(0.0, 0.0)],
+        start=(1.5, 1e-3),
+        lr=0.05,
+        rho=0.1,
         note="Unbounded below: a run that escapes the saddle runs off to −∞ (shown as diverged).",
     )
 
@@ -387,8 +415,16 @@ def _monkey() -> Landscape:
         return x * (x2 - 3 * y2), 3 * (x2 - y2), -6 * x * y
 
     return Landscape(
-        key="monkey", label="Monkey saddle", latex=r"f = x^3 - 3 x y^2", f=f, fg=fg,
-        domain=((-1.5, 1.5), (-1.5, 1.5)), saddles=[(0.0, 0.0)], start=(0.8, 0.05), lr=0.02, rho=0.05,
+        key="monkey",
+        label="Monkey saddle",
+        latex=r"f = x^3 - 3 x y^2",
+        f=f,
+        fg=fg,
+        domain=((-1.5, 1.5), (-1.5, 1.5)),
+        saddles=[(0.0, 0.0)],
+        start=(0.8, 0.05),
+        lr=0.02,
+        rho=0.05,
         note="A degenerate saddle (zero Hessian) with three descending valleys; unbounded below.",
     )
 
@@ -405,8 +441,16 @@ def _rosenbrock() -> Landscape:
         return u * u + b * r * r, -2 * u - 4 * b * x * r, 2 * b * r
 
     return Landscape(
-        key="rosenbrock", label="Rosenbrock", latex=r"f = (1 - x)^2 + 100\,(y - x^2)^2", f=f, fg=fg,
-        domain=((-2.0, 2.0), (-1.0, 3.0)), minima=[(1.0, 1.0)], start=(-1.5, 2.0), lr=1e-3, rho=0.05,
+        key="rosenbrock",
+        label="Rosenbrock",
+        latex=r"f = (1 - x)^2 + 100\,(y - x^2)^2",
+        f=f,
+        fg=fg,
+        domain=((-2.0, 2.0), (-1.0, 3.0)),
+        minima=[(1.0, 1.0)],
+        start=(-1.5, 2.0),
+        lr=1e-3,
+        rho=0.05,
         note="A curved narrow valley; λ_max ≈ 1001.6 at the minimum, so GD needs η < 0.002.",
     )
 
@@ -425,10 +469,18 @@ def _himmelblau() -> Landscape:
         return u * u + v * v, 4 * x * u + 2 * v, 2 * u + 4 * y * v
 
     return Landscape(
-        key="himmelblau", label="Himmelblau", latex=r"f = (x^2 + y - 11)^2 + (x + y^2 - 7)^2", f=f, fg=fg,
+        key="himmelblau",
+        label="Himmelblau",
+        latex=r"f = (x^2 + y - 11)^2 + (x + y^2 - 7)^2",
+        f=f,
+        fg=fg,
         domain=((-5.0, 5.0), (-5.0, 5.0)),
-        minima=newton_polish(f, _HIMMELBLAU_MINIMA), saddles=newton_polish(f, _HIMMELBLAU_SADDLES),
-        maxima=newton_polish(f, _HIMMELBLAU_MAX), start=(-0.3, -0.9), lr=0.01, rho=0.1,
+        minima=newton_polish(f, _HIMMELBLAU_MINIMA),
+        saddles=newton_polish(f, _HIMMELBLAU_SADDLES),
+        maxima=newton_polish(f, _HIMMELBLAU_MAX),
+        start=(-0.3, -0.9),
+        lr=0.01,
+        rho=0.1,
         note="Four global minima (f = 0) with different curvatures: a basin map tells them apart.",
     )
 
@@ -446,10 +498,17 @@ def _beale() -> Landscape:
         return t1 * t1 + t2 * t2 + t3 * t3, gx, gy
 
     return Landscape(
-        key="beale", label="Beale", latex=r"f = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2",
-        f=f, fg=fg, domain=((-4.5, 4.5), (-4.5, 4.5)), minima=[(3.0, 0.5)],
+        key="beale",
+        label="Beale",
+        latex=r"f = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2",
+        f=f,
+        fg=fg,
+        domain=((-4.5, 4.5), (-4.5, 4.5)),
+        minima=[(3.0, 0.5)],
         saddles=newton_polish(f, [(0.0, 1.0), (0.100538, -2.644514)]),
-        start=(1.0, 1.5), lr=5e-3, rho=0.05,
+        start=(1.0, 1.5),
+        lr=5e-3,
+        rho=0.05,
         note="Sharp walls at large |y|; global minimum (3, 0.5), saddles at (0, 1) and (0.1005, −2.6445).",
     )
 
@@ -490,9 +549,18 @@ def _rastrigin() -> Landscape:
     s2 = np.stack(np.meshgrid(maxs, mins), -1).reshape(-1, 2)
     maxima = np.stack(np.meshgrid(maxs, maxs), -1).reshape(-1, 2)
     return Landscape(
-        key="rastrigin", label="Rastrigin", latex=r"f = 20 + \sum_i \big(x_i^2 - 10\cos 2\pi x_i\big)",
-        f=f, fg=fg, domain=((-5.12, 5.12), (-5.12, 5.12)), minima=minima,
-        saddles=np.concatenate((s1, s2)), maxima=maxima, start=(2.3, -1.7), lr=1e-3, rho=0.3,
+        key="rastrigin",
+        label="Rastrigin",
+        latex=r"f = 20 + \sum_i \big(x_i^2 - 10\cos 2\pi x_i\big)",
+        f=f,
+        fg=fg,
+        domain=((-5.12, 5.12), (-5.12, 5.12)),
+        minima=minima,
+        saddles=np.concatenate((s1, s2)),
+        maxima=maxima,
+        start=(2.3, -1.7),
+        lr=1e-3,
+        rho=0.3,
         note="121 minima on the domain; only the origin is global (success = reaching it).",
     )
 
@@ -508,10 +576,17 @@ def _valley(k: float = 4.0, mu: float = 0.5) -> Landscape:
         return (e - k * x - 1) / k + 0.5 * mu * y * y, e - 1, mu * y
 
     return Landscape(
-        key="valley", label="Asymmetric valley",
+        key="valley",
+        label="Asymmetric valley",
         latex=rf"f = \frac{{e^{{kx}} - kx - 1}}{{k}} + \tfrac12 \mu y^2,\ k={k:g},\ \mu={mu:g}",
-        f=f, fg=fg, domain=((-3.0, 1.0), (-2.0, 2.0)), minima=[(0.0, 0.0)],
-        start=(-2.5, 1.5), lr=0.2, rho=0.2, params={"k": k, "mu": mu},
+        f=f,
+        fg=fg,
+        domain=((-3.0, 1.0), (-2.0, 2.0)),
+        minima=[(0.0, 0.0)],
+        start=(-2.5, 1.5),
+        lr=0.2,
+        rho=0.2,
+        params={"k": k, "mu": mu},
         note="A sharp exponential wall for x > 0, a flat linear slope for x < 0; curvature k across the "
         "minimum. SAM's ascent points at the wall, so it settles on the flat side.",
     )
@@ -574,7 +649,9 @@ def _build_from_recipe(key: str, params: dict, minima, saddles, maxima) -> Lands
         from sam_core.landscape.expr import custom_landscape
 
         L = custom_landscape(params["expr"], params["domain"], find_points=False)
-        L.minima, L.saddles, L.maxima = (np.asarray(a, dtype=np.float64).reshape(-1, 2) for a in (minima, saddles, maxima))
+        L.minima, L.saddles, L.maxima = (
+            np.asarray(a, dtype=np.float64).reshape(-1, 2) for a in (minima, saddles, maxima)
+        )
         return L
     return make_landscape(key, **params)
 

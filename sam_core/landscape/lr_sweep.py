@@ -167,8 +167,9 @@ class SweepSetup:
             raise ValueError(f"equal_evals: must be True or False, got {self.equal_evals!r}")
         fix("equal_evals", bool(self.equal_evals))
         if not (isinstance(self.dtype, torch.dtype) and self.dtype.is_floating_point):
-            raise ValueError(f"dtype: must be a torch floating dtype (torch.float32 or torch.float64), "
-                             f"got {self.dtype!r}")
+            raise ValueError(
+                f"dtype: must be a torch floating dtype (torch.float32 or torch.float64), got {self.dtype!r}"
+            )
 
     def replace(self, **changes) -> SweepSetup:
         """A copy with ``changes`` applied, checked like a new one."""
@@ -223,8 +224,9 @@ def parse_range(text: str, log: bool = True, *, max_count: int = MAX_RANGE_COUNT
     max_count = int(max_count)
 
     def too_many(n) -> ValueError:
-        return ValueError(f"{name}: at most {max_count} values, got {n}: use fewer (low:high:count with count "
-                          f"≤ {max_count})")
+        return ValueError(
+            f"{name}: at most {max_count} values, got {n}: use fewer (low:high:count with count ≤ {max_count})"
+        )
 
     try:
         if ":" in text:
@@ -258,8 +260,14 @@ def parse_range(text: str, log: bool = True, *, max_count: int = MAX_RANGE_COUNT
         ) from None
 
 
-def start_points(landscape: Landscape, n: int, mode: str = "saddle", spread: float = 0.1, seed: int = 0,
-                 center: Sequence[float] | None = None) -> torch.Tensor:
+def start_points(
+    landscape: Landscape,
+    n: int,
+    mode: str = "saddle",
+    spread: float = 0.1,
+    seed: int = 0,
+    center: Sequence[float] | None = None,
+) -> torch.Tensor:
     """``n`` start points (n, 2), float64.
 
     ``mode``: ``"saddle"`` Gaussian N(p, spread²) around the first saddle (the landscape's default
@@ -318,10 +326,17 @@ def fast_cpu(threads: int | None = 1) -> Iterator[None]:
             torch.set_flush_denormal(False)
 
 
-
-def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, hpv: dict, setup: SweepSetup,
-              execution: Execution | None = None, *,
-              should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def run_batch(
+    landscape: Landscape,
+    variant: str,
+    w0: torch.Tensor,
+    lr,
+    hpv: dict,
+    setup: SweepSetup,
+    execution: Execution | None = None,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Run ``variant`` from every row of ``w0 (N, 2)``; ``lr`` and hyperparameter values may be (N,) tensors.
 
     ``hpv`` is what ``registry.resolve_hparams(variant, …)`` returned: the callers resolve (and so validate)
@@ -360,13 +375,27 @@ def run_batch(landscape: Landscape, variant: str, w0: torch.Tensor, lr, hpv: dic
         w = w0[a:b].to(device=dev, dtype=dtype).contiguous()  # (n, 2)
         if layout == "col":
             w = w.T.contiguous().T  # same values, x and y each contiguous
-        hpv_c = {k: (v[a:b].to(device=dev, dtype=dtype) if isinstance(v, torch.Tensor) and v.dim() else v)
-                 for k, v in hpv.items()}
+        hpv_c = {
+            k: (v[a:b].to(device=dev, dtype=dtype) if isinstance(v, torch.Tensor) and v.dim() else v)
+            for k, v in hpv.items()
+        }
         with fast_cpu(ex.threads if on_cpu else None):
-            res = simulate_resolved(variant, landscape.grad_fn, w, steps, lr_t[a:b].contiguous(), hpv_c,
-                                    momentum=setup.momentum, noise=noise, seed=setup.seed + a, record=False,
-                                    tail=last_k if last_k > 1 else 0, compile=compile,
-                                    grad_parts=landscape.grad_parts, should_stop=should_stop)
+            res = simulate_resolved(
+                variant,
+                landscape.grad_fn,
+                w,
+                steps,
+                lr_t[a:b].contiguous(),
+                hpv_c,
+                momentum=setup.momentum,
+                noise=noise,
+                seed=setup.seed + a,
+                record=False,
+                tail=last_k if last_k > 1 else 0,
+                compile=compile,
+                grad_parts=landscape.grad_parts,
+                should_stop=should_stop,
+            )
         end = res.tail_mean if last_k > 1 and res.tail_mean is not None else res.final
         ends.append(end.double().cpu().numpy())
         divs.append((res.diverged_step >= 0).cpu().numpy())
@@ -388,13 +417,18 @@ def use_compile(landscape: Landscape, work: float) -> bool:
 _PREWARMED: set[tuple] = set()
 
 
-
-
 _PREWARMED: set[tuple] = set()
 
 
-def prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, dict] | None = None, *,
-            momentum: float = 0.0, noise: float = 0.0, dtype: torch.dtype = torch.float32) -> threading.Thread | None:
+def prewarm(
+    landscape: Landscape,
+    variants: Sequence[str],
+    hp: dict[str, dict] | None = None,
+    *,
+    momentum: float = 0.0,
+    noise: float = 0.0,
+    dtype: torch.dtype = torch.float32,
+) -> threading.Thread | None:
     """Compile the sweep step of each variant on a tiny batch in a background thread, so that a large sweep
     started a moment later finds it compiled (the first compile in a process also pays ~3 s of
     torch.compile's own start-up). Once per configuration per process; a no-op with SAMLAB_COMPILE=off
@@ -438,7 +472,9 @@ def prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, dict] |
 _COMPILED = Execution(compile=True)
 
 
-def judge(landscape: Landscape, end: np.ndarray, diverged: np.ndarray, success: Success) -> tuple[np.ndarray, np.ndarray]:
+def judge(
+    landscape: Landscape, end: np.ndarray, diverged: np.ndarray, success: Success
+) -> tuple[np.ndarray, np.ndarray]:
     """``(success (N,) bool, distance (N,))``: distance to the nearest target minimum, inf if diverged."""
     _, dist = landscape.nearest(end, targets(landscape, success.target))
     dist = np.where(diverged, np.inf, dist)
@@ -454,10 +490,16 @@ def _summary(ok: np.ndarray, div: np.ndarray, dist: np.ndarray) -> dict:
     }
 
 
-
-def iter_sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[str, dict] | None = None,
-                  setup: SweepSetup = SweepSetup(), *, rhos: Sequence[float] | None = None,
-                  stop_event=None) -> Iterator[tuple[float, pd.DataFrame]]:
+def iter_sweep_lr(
+    landscape: Landscape,
+    variants: Sequence[str],
+    lrs,
+    hp: dict[str, dict] | None = None,
+    setup: SweepSetup = SweepSetup(),
+    *,
+    rhos: Sequence[float] | None = None,
+    stop_event=None,
+) -> Iterator[tuple[float, pd.DataFrame]]:
     """:func:`sweep_lr` one variant at a time: yields ``(progress, table so far)`` (for a background job;
     a set ``stop_event`` ends it within a step, keeping the variants that finished).
 
@@ -501,10 +543,15 @@ def _stopped(stop_event) -> bool:
     return stop_event is not None and stop_event.is_set()
 
 
-
-
-def sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[str, dict] | None = None,
-             setup: SweepSetup = SweepSetup(), *, rhos: Sequence[float] | None = None) -> pd.DataFrame:
+def sweep_lr(
+    landscape: Landscape,
+    variants: Sequence[str],
+    lrs,
+    hp: dict[str, dict] | None = None,
+    setup: SweepSetup = SweepSetup(),
+    *,
+    rhos: Sequence[float] | None = None,
+) -> pd.DataFrame:
     """Success rate vs learning rate per variant (the Stable SAM paper's Fig. 2).
 
     One ``simulate`` call per variant runs all ``len(lrs) × setup.starts`` trajectories at once; ``rhos``
@@ -517,8 +564,17 @@ def sweep_lr(landscape: Landscape, variants: Sequence[str], lrs, hp: dict[str, d
     return out
 
 
-def sweep_grid(landscape: Landscape, variant: str, lrs, param: str, values, hp: dict | None = None,
-               setup: SweepSetup = GRID_SETUP, *, should_stop: Callable[[], bool] | None = None) -> pd.DataFrame:
+def sweep_grid(
+    landscape: Landscape,
+    variant: str,
+    lrs,
+    param: str,
+    values,
+    hp: dict | None = None,
+    setup: SweepSetup = GRID_SETUP,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+) -> pd.DataFrame:
     """An lr × ``param`` map (``param`` = "rho", or "lam" for Unified SAM) in one batch.
 
     Returns one row per (lr, value): ``variant, lr, <param>, success_rate, diverged_rate, median_distance``.
@@ -546,8 +602,9 @@ def sweep_grid(landscape: Landscape, variant: str, lrs, param: str, values, hp: 
     rows = []
     for i, lr in enumerate(lrs):
         for j, val in enumerate(vals):
-            rows.append({"variant": variant, "lr": float(lr), param: float(val),
-                         **{k: float(a[i, j]) for k, a in summ.items()}})
+            rows.append(
+                {"variant": variant, "lr": float(lr), param: float(val), **{k: float(a[i, j]) for k, a in summ.items()}}
+            )
     return pd.DataFrame(rows, columns=["variant", "lr", param, "success_rate", "diverged_rate", "median_distance"])
 
 
@@ -568,11 +625,16 @@ class BasinMap:
         return {int(a): float(b) / self.label.size for a, b in zip(u, c)}
 
 
-
-
-def iter_basin_maps(landscape: Landscape, variants: Sequence[str], lr: float, hp: dict[str, dict] | None = None,
-                    setup: SweepSetup = BASIN_SETUP, *, n: int = 80,
-                    stop_event=None) -> Iterator[tuple[float, list[BasinMap]]]:
+def iter_basin_maps(
+    landscape: Landscape,
+    variants: Sequence[str],
+    lr: float,
+    hp: dict[str, dict] | None = None,
+    setup: SweepSetup = BASIN_SETUP,
+    *,
+    n: int = 80,
+    stop_event=None,
+) -> Iterator[tuple[float, list[BasinMap]]]:
     """:func:`basin_map` for several variants, yielding ``(progress, maps so far)`` (a set ``stop_event``
     ends it within a step, keeping the finished maps)."""
     maps: list[BasinMap] = []
@@ -584,9 +646,16 @@ def iter_basin_maps(landscape: Landscape, variants: Sequence[str], lr: float, hp
         yield (i + 1) / len(variants), list(maps)
 
 
-def basin_map(landscape: Landscape, variant: str, lr: float, hp: dict | None = None,
-              setup: SweepSetup = BASIN_SETUP, *, n: int = 80,
-              should_stop: Callable[[], bool] | None = None) -> BasinMap:
+def basin_map(
+    landscape: Landscape,
+    variant: str,
+    lr: float,
+    hp: dict | None = None,
+    setup: SweepSetup = BASIN_SETUP,
+    *,
+    n: int = 80,
+    should_stop: Callable[[], bool] | None = None,
+) -> BasinMap:
     """Basin of attraction of each minimum for ``variant`` from an n×n grid of starts over the domain
     (``setup``'s steps, success radius and last_k, momentum, noise, seed and dtype; its start fields do
     not apply)."""
@@ -599,23 +668,39 @@ def basin_map(landscape: Landscape, variant: str, lr: float, hp: dict | None = N
     xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
     X, Y = np.meshgrid(xs, ys)
     w0 = torch.as_tensor(np.stack((X.ravel(), Y.ravel()), -1))
-    end, div = run_batch(landscape, variant, w0, float(lr), resolve_hparams(variant, **(hp or {})), setup,
-                         should_stop=should_stop)
+    end, div = run_batch(
+        landscape, variant, w0, float(lr), resolve_hparams(variant, **(hp or {})), setup, should_stop=should_stop
+    )
     idx, dist = landscape.nearest(end, mins)
     label = np.where(div, -2, np.where(dist <= setup.success.tol, idx, -1)).reshape(n, n)
     return BasinMap(variant, xs, ys, label, mins, setup.success.tol)
 
 
-def iter_sweep_grid(landscape: Landscape, variant: str, lrs, param: str, values, hp: dict | None = None,
-                    setup: SweepSetup = GRID_SETUP, *, stop_event=None) -> Iterator[tuple[float, pd.DataFrame]]:
+def iter_sweep_grid(
+    landscape: Landscape,
+    variant: str,
+    lrs,
+    param: str,
+    values,
+    hp: dict | None = None,
+    setup: SweepSetup = GRID_SETUP,
+    *,
+    stop_event=None,
+) -> Iterator[tuple[float, pd.DataFrame]]:
     """:func:`sweep_grid` as a lab job (one batch: one ``(1.0, table)`` item; nothing if stopped first)."""
     df = sweep_grid(landscape, variant, lrs, param, values, hp, setup, should_stop=_stopper(stop_event))
     if not _stopped(stop_event):
         yield 1.0, df
 
 
-def iter_prewarm(landscape: Landscape, variants: Sequence[str], hp: dict[str, dict] | None = None, *,
-                 momentum: float = 0.0, noise: float = 0.0) -> Iterator[tuple[float, None]]:
+def iter_prewarm(
+    landscape: Landscape,
+    variants: Sequence[str],
+    hp: dict[str, dict] | None = None,
+    *,
+    momentum: float = 0.0,
+    noise: float = 0.0,
+) -> Iterator[tuple[float, None]]:
     """:func:`prewarm` as a lab job: compiles in the worker process that will run the sweep."""
     th = prewarm(landscape, variants, hp, momentum=momentum, noise=noise)
     while th is not None and th.is_alive():  # yields while it compiles, so a Stop is answered at once

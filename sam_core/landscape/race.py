@@ -79,14 +79,32 @@ def _check_start(start) -> tuple[float, float]:
     return x, y
 
 
-def run_track(landscape: Landscape, variant: str, hp: dict | None, start, lr: float, steps: int,
-              momentum: float = 0.0, noise: float = 0.0, seed: int = 0) -> Track:
+def run_track(
+    landscape: Landscape,
+    variant: str,
+    hp: dict | None,
+    start,
+    lr: float,
+    steps: int,
+    momentum: float = 0.0,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> Track:
     """One variant from one start, all steps recorded (float64)."""
     return run_tracks(landscape, variant, hp, start, [lr], steps, momentum, noise, seed)[0]
 
 
-def run_tracks(landscape: Landscape, variant: str, hp: dict | None, start, lrs: Sequence[float], steps: int,
-               momentum: float = 0.0, noise: float = 0.0, seed: int = 0) -> list[Track]:
+def run_tracks(
+    landscape: Landscape,
+    variant: str,
+    hp: dict | None,
+    start,
+    lrs: Sequence[float],
+    steps: int,
+    momentum: float = 0.0,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> list[Track]:
     """The same race at every lr of ``lrs`` in one batched ``simulate`` (one row per lr, the same noise
     draws for all): each track equals ``run_track`` at its lr. A single trajectory is dispatch-bound, so 60
     learning rates cost about what one does, and an lr slider over ``lrs`` then never waits."""
@@ -99,8 +117,19 @@ def run_tracks(landscape: Landscape, variant: str, hp: dict | None, start, lrs: 
     n = len(lrs)
     w0 = torch.tensor([[x, y]], dtype=torch.float64).repeat(n, 1)
     lr = float(lrs[0]) if n == 1 else torch.tensor([float(v) for v in lrs], dtype=torch.float64)
-    res = simulate_resolved(variant, landscape.grad_fn, w0, int(steps), lr, hpv, momentum=momentum,
-                            noise=noise, seed=seed, record=True, shared_noise=True)
+    res = simulate_resolved(
+        variant,
+        landscape.grad_fn,
+        w0,
+        int(steps),
+        lr,
+        hpv,
+        momentum=momentum,
+        noise=noise,
+        seed=seed,
+        record=True,
+        shared_noise=True,
+    )
     passes = get_spec(variant).passes
     out = []
     for i, lr_i in enumerate(lrs):
@@ -108,13 +137,22 @@ def run_tracks(landscape: Landscape, variant: str, hp: dict | None, start, lrs: 
         K = int(steps) if div < 0 else div - 1  # steps completed with a finite result
         w = res.w[: K + 1, i].numpy().copy()
         _, dist = landscape.nearest(w)
-        out.append(Track(
-            variant=variant, hp=hpv, lr=float(lr_i), w=w, ascent=res.ascent[:K, i].numpy().copy(),
-            loss=landscape.value(w), grad_norm=res.grad_norm[:K, i].numpy().copy(),
-            gamma=res.gamma[:K, i].numpy().copy(), dist=dist if len(landscape.minima) else np.full(len(w), np.nan),
-            passes=passes, diverged_step=None if div < 0 else div,
-            meta={"momentum": momentum, "noise": noise, "seed": seed, "start": (x, y)},
-        ))
+        out.append(
+            Track(
+                variant=variant,
+                hp=hpv,
+                lr=float(lr_i),
+                w=w,
+                ascent=res.ascent[:K, i].numpy().copy(),
+                loss=landscape.value(w),
+                grad_norm=res.grad_norm[:K, i].numpy().copy(),
+                gamma=res.gamma[:K, i].numpy().copy(),
+                dist=dist if len(landscape.minima) else np.full(len(w), np.nan),
+                passes=passes,
+                diverged_step=None if div < 0 else div,
+                meta={"momentum": momentum, "noise": noise, "seed": seed, "start": (x, y)},
+            )
+        )
     return out
 
 
@@ -123,14 +161,25 @@ def race_steps(variant: str, steps: int, equal_evals: bool) -> int:
     return max(1, int(steps) // get_spec(variant).passes) if equal_evals else int(steps)
 
 
-def race(landscape: Landscape, variants: Sequence[str], lr: float, steps: int, start=None,
-         hp: dict[str, dict] | None = None, momentum: float = 0.0, noise: float = 0.0, seed: int = 0,
-         equal_evals: bool = False) -> list[Track]:
+def race(
+    landscape: Landscape,
+    variants: Sequence[str],
+    lr: float,
+    steps: int,
+    start=None,
+    hp: dict[str, dict] | None = None,
+    momentum: float = 0.0,
+    noise: float = 0.0,
+    seed: int = 0,
+    equal_evals: bool = False,
+) -> list[Track]:
     """Run every variant from the same start with the same lr and the same noise draws."""
     start = landscape.start if start is None else start
     hp = hp or {}
-    return [run_track(landscape, v, hp.get(v), start, lr, race_steps(v, steps, equal_evals), momentum, noise, seed)
-            for v in variants]
+    return [
+        run_track(landscape, v, hp.get(v), start, lr, race_steps(v, steps, equal_evals), momentum, noise, seed)
+        for v in variants
+    ]
 
 
 def tracks_frame(tracks: Sequence[Track]) -> pd.DataFrame:
@@ -139,12 +188,23 @@ def tracks_frame(tracks: Sequence[Track]) -> pd.DataFrame:
     for t in tracks:
         K = t.steps
         pad = np.full(1, np.nan)
-        parts.append(pd.DataFrame({
-            "variant": t.variant, "step": np.arange(K + 1), "grad_evals": t.evals,
-            "x": t.w[:, 0], "y": t.w[:, 1],
-            "ascent_x": np.concatenate((t.ascent[:, 0], pad)), "ascent_y": np.concatenate((t.ascent[:, 1], pad)),
-            "loss": t.loss, "grad_norm": np.concatenate((t.grad_norm, pad)),
-            "gamma": np.concatenate((t.gamma, pad)), "distance_to_min": t.dist,
-            "lr": t.lr, "diverged_step": -1 if t.diverged_step is None else t.diverged_step,
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "variant": t.variant,
+                    "step": np.arange(K + 1),
+                    "grad_evals": t.evals,
+                    "x": t.w[:, 0],
+                    "y": t.w[:, 1],
+                    "ascent_x": np.concatenate((t.ascent[:, 0], pad)),
+                    "ascent_y": np.concatenate((t.ascent[:, 1], pad)),
+                    "loss": t.loss,
+                    "grad_norm": np.concatenate((t.grad_norm, pad)),
+                    "gamma": np.concatenate((t.gamma, pad)),
+                    "distance_to_min": t.dist,
+                    "lr": t.lr,
+                    "diverged_step": -1 if t.diverged_step is None else t.diverged_step,
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

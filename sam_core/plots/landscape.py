@@ -107,18 +107,52 @@ def _dynamic_traces(tracks, k: int, show_ball: bool, idx: np.ndarray | None = No
     xy = _dynamic_xy(tracks, k, show_ball, idx)
     out = []
     for t, (x, y) in zip(tracks, xy):
-        out.append(go.Scatter(x=x, y=y, mode="lines", line=dict(color=variant_color(t.variant), width=2.5,
-                              dash=variant_dash(t.variant)), legendgroup=t.variant, showlegend=False, hoverinfo="skip"))
-    (cx, cy), (sx, sy), (bx, by) = xy[len(tracks):]
-    out.append(go.Scatter(x=cx, y=cy, mode="markers", showlegend=False, text=[t.name for t in tracks],
-                          marker=dict(color=[variant_color(t.variant) for t in tracks], size=11,
-                                      line=dict(color="white", width=1.5)),
-                          hovertemplate="%{text}<br>x=%{x:.4g}, y=%{y:.4g}<extra></extra>"))
-    out.append(go.Scatter(x=sx, y=sy, mode="lines+markers", showlegend=False, line=dict(color="white", width=1, dash="dot"),
-                          marker=dict(color="white", size=7, symbol="circle-open", line=dict(width=2)),
-                          hovertemplate="ascent point w+e<br>x=%{x:.4g}, y=%{y:.4g}<extra></extra>"))
-    out.append(go.Scatter(x=bx, y=by, mode="lines", showlegend=False, hoverinfo="skip", fill="toself",
-                          fillcolor="rgba(255,255,255,0.2)", line=dict(color="white", width=1)))
+        out.append(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                line=dict(color=variant_color(t.variant), width=2.5, dash=variant_dash(t.variant)),
+                legendgroup=t.variant,
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+    (cx, cy), (sx, sy), (bx, by) = xy[len(tracks) :]
+    out.append(
+        go.Scatter(
+            x=cx,
+            y=cy,
+            mode="markers",
+            showlegend=False,
+            text=[t.name for t in tracks],
+            marker=dict(color=[variant_color(t.variant) for t in tracks], size=11, line=dict(color="white", width=1.5)),
+            hovertemplate="%{text}<br>x=%{x:.4g}, y=%{y:.4g}<extra></extra>",
+        )
+    )
+    out.append(
+        go.Scatter(
+            x=sx,
+            y=sy,
+            mode="lines+markers",
+            showlegend=False,
+            line=dict(color="white", width=1, dash="dot"),
+            marker=dict(color="white", size=7, symbol="circle-open", line=dict(width=2)),
+            hovertemplate="ascent point w+e<br>x=%{x:.4g}, y=%{y:.4g}<extra></extra>",
+        )
+    )
+    out.append(
+        go.Scatter(
+            x=bx,
+            y=by,
+            mode="lines",
+            showlegend=False,
+            hoverinfo="skip",
+            fill="toself",
+            fillcolor="rgba(255,255,255,0.2)",
+            line=dict(color="white", width=1),
+        )
+    )
     return out
 
 
@@ -131,8 +165,12 @@ def _png(rgb: np.ndarray) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
     raw = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(rgb, dtype=np.uint8))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 def banded_image(Zt: np.ndarray, n_bands: int = 28, colorscale: str = "Viridis") -> np.ndarray:
@@ -151,9 +189,20 @@ def banded_image(Zt: np.ndarray, n_bands: int = 28, colorscale: str = "Viridis")
     return np.clip(rgb[::-1], 0, 255).astype(np.uint8)
 
 
-def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | None = None, show_ball: bool = True,
-                   animate: bool = True, n_frames: int = 60, grid_n: int = 400, click_grid: int = 41,
-                   x_axis: str = "step", height: int = 620, title: str | None = None) -> go.Figure:
+def contour_figure(
+    landscape: Landscape,
+    tracks: Sequence = (),
+    *,
+    step: int | None = None,
+    show_ball: bool = True,
+    animate: bool = True,
+    n_frames: int = 60,
+    grid_n: int = 400,
+    click_grid: int = 41,
+    x_axis: str = "step",
+    height: int = 620,
+    title: str | None = None,
+) -> go.Figure:
     """The race on the contour map (see module docstring). ``step`` = the frame shown first
     (default: the end). ``click_grid`` > 0 adds an invisible n×n layer of points that shows f on
     hover and that a click (``st.plotly_chart(on_select=...)``) can select to set the start point.
@@ -167,58 +216,144 @@ def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | N
     ticks = np.linspace(tmin, tmax, 6)
     (x0, x1), (y0, y1) = landscape.domain
     fig = go.Figure()
-    fig.add_layout_image(dict(
-        source="data:image/png;base64," + base64.b64encode(_png(banded_image(Zt))).decode("ascii"),
-        xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0, sizing="stretch", layer="below"))
-    fig.add_trace(go.Scatter(  # carries the colour bar of the picture
-        x=[x0], y=[y0], mode="markers", showlegend=False, hoverinfo="skip", name="f",
-        marker=dict(size=0.1, opacity=0, color=[tmin], cmin=tmin, cmax=tmax, colorscale="Viridis", showscale=True,
-                    colorbar=dict(title="f", tickvals=ticks, ticktext=[_fmt(10**t - delta + zmin) for t in ticks],
-                                  len=0.8))))
+    fig.add_layout_image(
+        dict(
+            source="data:image/png;base64," + base64.b64encode(_png(banded_image(Zt))).decode("ascii"),
+            xref="x",
+            yref="y",
+            x=x0,
+            y=y1,
+            sizex=x1 - x0,
+            sizey=y1 - y0,
+            sizing="stretch",
+            layer="below",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(  # carries the colour bar of the picture
+            x=[x0],
+            y=[y0],
+            mode="markers",
+            showlegend=False,
+            hoverinfo="skip",
+            name="f",
+            marker=dict(
+                size=0.1,
+                opacity=0,
+                color=[tmin],
+                cmin=tmin,
+                cmax=tmax,
+                colorscale="Viridis",
+                showscale=True,
+                colorbar=dict(title="f", tickvals=ticks, ticktext=[_fmt(10**t - delta + zmin) for t in ticks], len=0.8),
+            ),
+        )
+    )
     n_static = 1
     if click_grid:
         gx, gy = np.meshgrid(np.linspace(x0, x1, click_grid), np.linspace(y0, y1, click_grid))
         gw = np.stack((gx.ravel(), gy.ravel()), -1)
-        fig.add_trace(go.Scatter(x=gw[:, 0], y=gw[:, 1], mode="markers", name="click to start here",
-                                 marker=dict(size=9, color="rgba(0,0,0,0.003)"), showlegend=False,
-                                 customdata=landscape.value(gw),
-                                 hovertemplate="(%{x:.3g}, %{y:.3g}) f=%{customdata:.4g}<br>click: start here<extra></extra>",
-                                 selected=dict(marker=dict(color="rgba(0,0,0,0.003)")),
-                                 unselected=dict(marker=dict(opacity=1))))
+        fig.add_trace(
+            go.Scatter(
+                x=gw[:, 0],
+                y=gw[:, 1],
+                mode="markers",
+                name="click to start here",
+                marker=dict(size=9, color="rgba(0,0,0,0.003)"),
+                showlegend=False,
+                customdata=landscape.value(gw),
+                hovertemplate="(%{x:.3g}, %{y:.3g}) f=%{customdata:.4g}<br>click: start here<extra></extra>",
+                selected=dict(marker=dict(color="rgba(0,0,0,0.003)")),
+                unselected=dict(marker=dict(opacity=1)),
+            )
+        )
         n_static += 1
-    for pts, name, sym, col in ((landscape.minima, "minimum", "star", "white"),
-                                (landscape.saddles, "saddle", "x", "#ff4d4d"),
-                                (landscape.maxima, "maximum", "triangle-up", "#ffb000")):
+    for pts, name, sym, col in (
+        (landscape.minima, "minimum", "star", "white"),
+        (landscape.saddles, "saddle", "x", "#ff4d4d"),
+        (landscape.maxima, "maximum", "triangle-up", "#ffb000"),
+    ):
         if len(pts):
-            fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=name,
-                                     marker=dict(symbol=sym, size=13 if len(pts) < 20 else 7, color=col,
-                                                 line=dict(color="black", width=1)),
-                                     hovertemplate=name + " (%{x:.4g}, %{y:.4g})<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=pts[:, 0],
+                    y=pts[:, 1],
+                    mode="markers",
+                    name=name,
+                    marker=dict(
+                        symbol=sym, size=13 if len(pts) < 20 else 7, color=col, line=dict(color="black", width=1)
+                    ),
+                    hovertemplate=name + " (%{x:.4g}, %{y:.4g})<extra></extra>",
+                )
+            )
             n_static += 1
     if tracks:
         s0 = tracks[0].w[0]
-        fig.add_trace(go.Scatter(x=[s0[0]], y=[s0[1]], mode="markers", name="start",
-                                 marker=dict(symbol="circle-open", size=14, color="white", line=dict(width=3)),
-                                 hovertemplate="start (%{x:.4g}, %{y:.4g})<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[s0[0]],
+                y=[s0[1]],
+                mode="markers",
+                name="start",
+                marker=dict(symbol="circle-open", size=14, color="white", line=dict(width=3)),
+                hovertemplate="start (%{x:.4g}, %{y:.4g})<extra></extra>",
+            )
+        )
         n_static += 1
     for t in tracks:  # faint full paths (on a white halo: SGD is black) + legend entries + end markers
         c = variant_color(t.variant)
-        fig.add_trace(go.Scatter(x=t.w[:, 0], y=t.w[:, 1], mode="lines", legendgroup=t.variant, showlegend=False,
-                                 line=dict(color="rgba(255,255,255,0.55)", width=4), hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=t.w[:, 0], y=t.w[:, 1], mode="lines", name=t.label, legendgroup=t.variant,
-                                 line=dict(color=c, width=1.2, dash=variant_dash(t.variant)), opacity=0.55,
-                                 customdata=np.arange(len(t.w)),
-                                 hovertemplate=f"{t.name}<br>step %{{customdata}}<br>x=%{{x:.4g}}, y=%{{y:.4g}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=t.w[:, 0],
+                y=t.w[:, 1],
+                mode="lines",
+                legendgroup=t.variant,
+                showlegend=False,
+                line=dict(color="rgba(255,255,255,0.55)", width=4),
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=t.w[:, 0],
+                y=t.w[:, 1],
+                mode="lines",
+                name=t.label,
+                legendgroup=t.variant,
+                line=dict(color=c, width=1.2, dash=variant_dash(t.variant)),
+                opacity=0.55,
+                customdata=np.arange(len(t.w)),
+                hovertemplate=f"{t.name}<br>step %{{customdata}}<br>x=%{{x:.4g}}, y=%{{y:.4g}}<extra></extra>",
+            )
+        )
         end = t.w[-1]
         if t.diverged_step is not None:
-            fig.add_trace(go.Scatter(x=[end[0]], y=[end[1]], mode="markers+text", legendgroup=t.variant,
-                                     showlegend=False, marker=dict(symbol="x-thin", size=16, color=c, line=dict(width=3, color=c)),
-                                     text=[f"diverged at step {t.diverged_step}"], textposition="top center",
-                                     textfont=dict(color=c), hoverinfo="text"))
+            fig.add_trace(
+                go.Scatter(
+                    x=[end[0]],
+                    y=[end[1]],
+                    mode="markers+text",
+                    legendgroup=t.variant,
+                    showlegend=False,
+                    marker=dict(symbol="x-thin", size=16, color=c, line=dict(width=3, color=c)),
+                    text=[f"diverged at step {t.diverged_step}"],
+                    textposition="top center",
+                    textfont=dict(color=c),
+                    hoverinfo="text",
+                )
+            )
         else:
-            fig.add_trace(go.Scatter(x=[end[0]], y=[end[1]], mode="markers", legendgroup=t.variant, showlegend=False,
-                                     marker=dict(symbol="square", size=8, color=c),
-                                     hovertemplate=f"{t.name} end<br>x=%{{x:.4g}}, y=%{{y:.4g}}<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=[end[0]],
+                    y=[end[1]],
+                    mode="markers",
+                    legendgroup=t.variant,
+                    showlegend=False,
+                    marker=dict(symbol="square", size=8, color=c),
+                    hovertemplate=f"{t.name} end<br>x=%{{x:.4g}}, y=%{{y:.4g}}<extra></extra>",
+                )
+            )
         n_static += 3
     max_steps = max((t.steps for t in tracks), default=0)
     k0 = max_steps if step is None else int(np.clip(step, 0, max_steps))
@@ -226,39 +361,99 @@ def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | N
     if tracks:
         fig.add_traces(_dynamic_traces(tracks, k0, show_ball, idx))
     fig.update_layout(
-        height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title,
+        height=height,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        title=title,
         xaxis=dict(range=[x0, x1], title="x", constrain="domain", showgrid=False, zeroline=False),
-        yaxis=dict(range=[y0, y1], title="y", scaleanchor="x", scaleratio=1, constrain="domain", showgrid=False,
-                   zeroline=False),
-        uirevision=landscape.key, clickmode="event+select", dragmode="pan", hovermode="closest",
+        yaxis=dict(
+            range=[y0, y1], title="y", scaleanchor="x", scaleratio=1, constrain="domain", showgrid=False, zeroline=False
+        ),
+        uirevision=landscape.key,
+        clickmode="event+select",
+        dragmode="pan",
+        hovermode="closest",
     )
     # legend under the map (and under the play/slider row when animated): on top, the hover toolbar covered it
     legend_below(fig, title, top=40 if title else 10, left=10, right=10, bottom=10)
     if tracks and animate and max_steps > 0:
         dyn = list(range(n_static, n_static + len(tracks) + 3))
         # plain dicts: validated once on assignment (building go objects first costs three passes)
-        fig.frames = [dict(name=str(k), traces=dyn, data=[
-            dict(type="scatter", x=_typed(x), y=_typed(y)) for x, y in _dynamic_xy(tracks, int(k), show_ball, idx)])
-            for k in idx]
+        fig.frames = [
+            dict(
+                name=str(k),
+                traces=dyn,
+                data=[
+                    dict(type="scatter", x=_typed(x), y=_typed(y))
+                    for x, y in _dynamic_xy(tracks, int(k), show_ball, idx)
+                ],
+            )
+            for k in idx
+        ]
         unit = "evaluation" if x_axis == "evals" else "step"
         fig.update_layout(
-            updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.1, xanchor="left", yanchor="top",
-                              pad=dict(t=0), showactive=False, buttons=[
-                                  dict(label="▶ play", method="animate",
-                                       args=[None, dict(frame=dict(duration=80, redraw=False), fromcurrent=True,
-                                                        transition=dict(duration=0), mode="immediate")]),
-                                  dict(label="■ pause", method="animate",  # ⏸ is missing from common fonts
-                                       args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate",
-                                                          transition=dict(duration=0))]),
-                              ])],
-            sliders=[dict(active=int(np.searchsorted(idx, k0).clip(0, len(idx) - 1)), x=0.2, y=-0.1, len=0.8,
-                          yanchor="top", pad=dict(t=0, b=0), ticklen=3,
-                          currentvalue=dict(prefix=f"{unit} ", xanchor="right", font=dict(size=12, color="#444")),
-                          font=dict(color="rgba(0,0,0,0)"),  # no tick labels under every frame: the current value says it
-                          steps=[dict(label=str(int(k)), method="animate",
-                                      args=[[str(int(k))], dict(mode="immediate", frame=dict(duration=0, redraw=False),
-                                                                transition=dict(duration=0))])
-                                 for k in idx])],
+            updatemenus=[
+                dict(
+                    type="buttons",
+                    direction="left",
+                    x=0.0,
+                    y=-0.1,
+                    xanchor="left",
+                    yanchor="top",
+                    pad=dict(t=0),
+                    showactive=False,
+                    buttons=[
+                        dict(
+                            label="▶ play",
+                            method="animate",
+                            args=[
+                                None,
+                                dict(
+                                    frame=dict(duration=80, redraw=False),
+                                    fromcurrent=True,
+                                    transition=dict(duration=0),
+                                    mode="immediate",
+                                ),
+                            ],
+                        ),
+                        dict(
+                            label="■ pause",
+                            method="animate",  # ⏸ is missing from common fonts
+                            args=[
+                                [None],
+                                dict(
+                                    frame=dict(duration=0, redraw=False), mode="immediate", transition=dict(duration=0)
+                                ),
+                            ],
+                        ),
+                    ],
+                )
+            ],
+            sliders=[
+                dict(
+                    active=int(np.searchsorted(idx, k0).clip(0, len(idx) - 1)),
+                    x=0.2,
+                    y=-0.1,
+                    len=0.8,
+                    yanchor="top",
+                    pad=dict(t=0, b=0),
+                    ticklen=3,
+                    currentvalue=dict(prefix=f"{unit} ", xanchor="right", font=dict(size=12, color="#444")),
+                    font=dict(color="rgba(0,0,0,0)"),  # no tick labels under every frame: the current value says it
+                    steps=[
+                        dict(
+                            label=str(int(k)),
+                            method="animate",
+                            args=[
+                                [str(int(k))],
+                                dict(
+                                    mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0)
+                                ),
+                            ],
+                        )
+                        for k in idx
+                    ],
+                )
+            ],
             # play/slider row (~110 px under the plot) + the legend's rows under it: a legend margin only
             # grows when the legend alone does not fit, so its rows are reserved here (2 rows at 800 px)
             margin=dict(b=120 + 24 * (2 + (len(tracks) > 4))),
@@ -267,48 +462,108 @@ def contour_figure(landscape: Landscape, tracks: Sequence = (), *, step: int | N
 
 
 # ------------------------------------------------------------------------------------------- 3-D
-def surface_figure(landscape: Landscape, tracks: Sequence = (), *, grid_n: int = 90, clip_quantile: float = 0.95,
-                   height: int = 620) -> go.Figure:
+def surface_figure(
+    landscape: Landscape, tracks: Sequence = (), *, grid_n: int = 90, clip_quantile: float = 0.95, height: int = 620
+) -> go.Figure:
     """3-D surface, clipped above the ``clip_quantile`` of f on the domain (steep walls hide the valley)."""
     xs, ys, Z = landscape.grid(grid_n)
     finite = Z[np.isfinite(Z)]
     zlo = float(finite.min()) if finite.size else 0.0
     zhi = float(np.quantile(finite, clip_quantile)) if finite.size else 1.0
     Zc = np.clip(np.nan_to_num(Z, nan=zhi, posinf=zhi, neginf=zlo), zlo, zhi)
-    fig = go.Figure(go.Surface(x=xs, y=ys, z=Zc, colorscale="Viridis", opacity=0.9, showscale=False, name="f",
-                               hovertemplate="x=%{x:.3f}, y=%{y:.3f}<br>f=%{z:.4g}<extra></extra>"))
+    fig = go.Figure(
+        go.Surface(
+            x=xs,
+            y=ys,
+            z=Zc,
+            colorscale="Viridis",
+            opacity=0.9,
+            showscale=False,
+            name="f",
+            hovertemplate="x=%{x:.3f}, y=%{y:.3f}<br>f=%{z:.4g}<extra></extra>",
+        )
+    )
     lift = 0.01 * (zhi - zlo)
     for t in tracks:
         z = np.clip(t.loss, zlo, zhi) + lift
-        fig.add_trace(go.Scatter3d(x=t.w[:, 0], y=t.w[:, 1], z=z, mode="lines", name=t.label,
-                                   line=dict(color=variant_color(t.variant), width=5)))
-    for pts, name, sym, col in ((landscape.minima, "minimum", "diamond", "white"), (landscape.saddles, "saddle", "x", "red")):
+        fig.add_trace(
+            go.Scatter3d(
+                x=t.w[:, 0],
+                y=t.w[:, 1],
+                z=z,
+                mode="lines",
+                name=t.label,
+                line=dict(color=variant_color(t.variant), width=5),
+            )
+        )
+    for pts, name, sym, col in (
+        (landscape.minima, "minimum", "diamond", "white"),
+        (landscape.saddles, "saddle", "x", "red"),
+    ):
         if len(pts) and len(pts) < 50:
             z = np.clip(landscape.value(pts), zlo, zhi) + lift
-            fig.add_trace(go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=z, mode="markers", name=name,
-                                       marker=dict(symbol=sym, size=5, color=col, line=dict(color="black", width=1))))
+            fig.add_trace(
+                go.Scatter3d(
+                    x=pts[:, 0],
+                    y=pts[:, 1],
+                    z=z,
+                    mode="markers",
+                    name=name,
+                    marker=dict(symbol=sym, size=5, color=col, line=dict(color="black", width=1)),
+                )
+            )
     (x0, x1), (y0, y1) = landscape.domain
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), uirevision=landscape.key + "3d",
-                      scene=dict(xaxis=dict(range=[x0, x1], title="x"), yaxis=dict(range=[y0, y1], title="y"),
-                                 zaxis=dict(title="f", range=[zlo, zhi + 2 * lift])))
+    fig.update_layout(
+        height=height,
+        margin=dict(l=0, r=0, t=10, b=0),
+        uirevision=landscape.key + "3d",
+        scene=dict(
+            xaxis=dict(range=[x0, x1], title="x"),
+            yaxis=dict(range=[y0, y1], title="y"),
+            zaxis=dict(title="f", range=[zlo, zhi + 2 * lift]),
+        ),
+    )
     return legend_below(fig, None, top=10, left=0, right=0, bottom=10)
 
 
 # ------------------------------------------------------------------------------------------- metrics
 def _clip_mark(fig: go.Figure, row: int, col: int) -> None:
     """A small 'clipped' mark at the top right of one panel (the page's caption says what and why)."""
-    fig.add_annotation(text="axis clipped ▲", showarrow=False, row=row, col=col, xref="x domain", yref="y domain",
-                       x=1.0, y=1.0, xanchor="right", yanchor="top", font=dict(size=10, color="grey"))
+    fig.add_annotation(
+        text="axis clipped ▲",
+        showarrow=False,
+        row=row,
+        col=col,
+        xref="x domain",
+        yref="y domain",
+        x=1.0,
+        y=1.0,
+        xanchor="right",
+        yanchor="top",
+        font=dict(size=10, color="grey"),
+    )
 
 
-def metrics_figure(tracks: Sequence, *, x_axis: str = "step", current: int | None = None, f_star: float | None = None,
-                   height: int = 520) -> go.Figure:
+def metrics_figure(
+    tracks: Sequence,
+    *,
+    x_axis: str = "step",
+    current: int | None = None,
+    f_star: float | None = None,
+    height: int = 520,
+) -> go.Figure:
     """Loss (minus f* when known, log), ‖g‖ (log), γ_t and distance to the nearest minimum (log) vs
     step or gradient evaluations; the four panels share the x axis; ``current`` draws a marker line."""
     sub = "f − f*" if f_star is not None else "loss f"
     # short titles: four panels share a narrow column on the page, long ones ran into each other
-    fig = make_subplots(rows=2, cols=2, shared_xaxes="all", vertical_spacing=0.14, horizontal_spacing=0.12,
-                        subplot_titles=(sub, "‖g‖", "γ_t", "dist. to minimum"))
+    fig = make_subplots(
+        rows=2,
+        cols=2,
+        shared_xaxes="all",
+        vertical_spacing=0.14,
+        horizontal_spacing=0.12,
+        subplot_titles=(sub, "‖g‖", "γ_t", "dist. to minimum"),
+    )
     xlab = "gradient evaluations" if x_axis == "evals" else "step"
     for t in tracks:
         c, dash = variant_color(t.variant), variant_dash(t.variant)
@@ -334,8 +589,17 @@ def metrics_figure(tracks: Sequence, *, x_axis: str = "step", current: int | Non
             notes.append(f"{name}: {note}")
             _clip_mark(fig, r, c)
         if name == "dist." and all(not np.isfinite(np.asarray(y, dtype=float)).any() for y in ys):
-            fig.add_annotation(text="no known minimum<br>for this function", showarrow=False, row=r, col=c,
-                               xref="x domain", yref="y domain", x=0.5, y=0.5, font=dict(color="grey"))
+            fig.add_annotation(
+                text="no known minimum<br>for this function",
+                showarrow=False,
+                row=r,
+                col=c,
+                xref="x domain",
+                yref="y domain",
+                x=0.5,
+                y=0.5,
+                font=dict(color="grey"),
+            )
     gam = [np.asarray(t.gamma, dtype=float) for t in tracks]
     gmax = max((float(np.nanmax(np.abs(g[np.isfinite(g)]))) for g in gam if np.isfinite(g).any()), default=1.0)
     if gmax > 3.0:  # γ_t of a diverging run: keep the others' γ ∈ (0, ~1.5] readable
@@ -353,34 +617,67 @@ def metrics_figure(tracks: Sequence, *, x_axis: str = "step", current: int | Non
 
 
 # ------------------------------------------------------------------------------------------- sweeps
-def sweep_figure(df: pd.DataFrame, gd_bounds: Sequence[float] = (), *, metric: str = "success_rate",
-                 log_x: bool = True, height: int = 420, title: str | None = None) -> go.Figure:
+def sweep_figure(
+    df: pd.DataFrame,
+    gd_bounds: Sequence[float] = (),
+    *,
+    metric: str = "success_rate",
+    log_x: bool = True,
+    height: int = 420,
+    title: str | None = None,
+) -> go.Figure:
     """``metric`` vs lr per variant (fixed colours); one panel per ρ value when the table has several
     (SGD, which has no ρ, is drawn in every panel); the GD bounds 2/λ_max as dashed verticals."""
     rhos = sorted(r for r in df["rho"].dropna().unique()) if "rho" in df else []
     panels = rhos if len(rhos) > 1 else [None]
-    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True,
-                        subplot_titles=[f"ρ = {r:g}" for r in panels] if panels[0] is not None else None)
+    fig = make_subplots(
+        rows=1,
+        cols=len(panels),
+        shared_yaxes=True,
+        subplot_titles=[f"ρ = {r:g}" for r in panels] if panels[0] is not None else None,
+    )
     shown = set()
     for j, r in enumerate(panels, start=1):
         part = df if r is None else df[(df["rho"] == r) | df["rho"].isna()]
         for v, g in part.groupby("variant", sort=False):
             g = g.sort_values("lr")
             y = g[metric].to_numpy(dtype=float)
-            fig.add_trace(go.Scatter(x=g["lr"], y=np.where(np.isfinite(y), y, np.nan), mode="lines+markers",
-                                     name=_variant_label(v), legendgroup=v, showlegend=v not in shown,
-                                     line=dict(color=variant_color(v), dash=variant_dash(v)), marker=dict(size=5),
-                                     hovertemplate=f"{_variant_label(v)}<br>lr=%{{x:.4g}}<br>{metric}=%{{y:.3g}}<extra></extra>"),
-                          1, j)
+            fig.add_trace(
+                go.Scatter(
+                    x=g["lr"],
+                    y=np.where(np.isfinite(y), y, np.nan),
+                    mode="lines+markers",
+                    name=_variant_label(v),
+                    legendgroup=v,
+                    showlegend=v not in shown,
+                    line=dict(color=variant_color(v), dash=variant_dash(v)),
+                    marker=dict(size=5),
+                    hovertemplate=f"{_variant_label(v)}<br>lr=%{{x:.4g}}<br>{metric}=%{{y:.3g}}<extra></extra>",
+                ),
+                1,
+                j,
+            )
             shown.add(v)
         for i, b in enumerate(gd_bounds):
             fig.add_vline(x=b, line=dict(color="#555", dash="dash", width=1.2), row=1, col=j)
             if i == 0:  # annotations on a log axis take log10 of the position (shapes take the value)
-                fig.add_annotation(x=math.log10(b) if log_x else b, y=1.0, yref="y domain", row=1, col=j,
-                                   text=f"GD bound 2/λ_max = {b:.3g}", showarrow=False, xanchor="left",
-                                   yanchor="top", font=dict(size=10, color="#555"))  # inside: clear of ρ titles
-    ylab = {"success_rate": "rate of successful training", "diverged_rate": "diverged fraction",
-            "median_distance": "median distance to minimum"}.get(metric, metric)
+                fig.add_annotation(
+                    x=math.log10(b) if log_x else b,
+                    y=1.0,
+                    yref="y domain",
+                    row=1,
+                    col=j,
+                    text=f"GD bound 2/λ_max = {b:.3g}",
+                    showarrow=False,
+                    xanchor="left",
+                    yanchor="top",
+                    font=dict(size=10, color="#555"),
+                )  # inside: clear of ρ titles
+    ylab = {
+        "success_rate": "rate of successful training",
+        "diverged_rate": "diverged fraction",
+        "median_distance": "median distance to minimum",
+    }.get(metric, metric)
     fig.update_xaxes(title_text="learning rate η", type="log" if log_x else "linear")
     fig.update_yaxes(title_text=ylab, col=1)
     if metric in ("success_rate", "diverged_rate"):
@@ -391,8 +688,15 @@ def sweep_figure(df: pd.DataFrame, gd_bounds: Sequence[float] = (), *, metric: s
     return legend_below(fig, title, top=70 if title else 40, left=10, right=10, bottom=10)
 
 
-def heatmap_figure(df: pd.DataFrame, param: str, *, metric: str = "success_rate", gd_bound: float | None = None,
-                   height: int = 440, title: str | None = None) -> go.Figure:
+def heatmap_figure(
+    df: pd.DataFrame,
+    param: str,
+    *,
+    metric: str = "success_rate",
+    gd_bound: float | None = None,
+    height: int = 440,
+    title: str | None = None,
+) -> go.Figure:
     """lr × ``param`` map of ``metric`` from :func:`sam_core.landscape.lr_sweep.sweep_grid`; log10(lr) on the x axis."""
     lrs = np.sort(df["lr"].unique())
     vals = np.sort(df[param].unique())
@@ -402,13 +706,19 @@ def heatmap_figure(df: pd.DataFrame, param: str, *, metric: str = "success_rate"
     log_y = param == "rho" and vals.min() > 0 and len(vals) > 2 and vals.max() / vals.min() > 20
     y = np.log10(vals) if log_y else vals
     zmax = 1.0 if metric in ("success_rate", "diverged_rate") else None
-    fig = go.Figure(go.Heatmap(
-        x=x, y=y, z=np.where(np.isfinite(z), z, np.nan), zmin=0, zmax=zmax,
-        colorscale="Viridis" if metric != "median_distance" else "Viridis_r",
-        colorbar=dict(title=metric.replace("_", " ")),
-        customdata=np.stack(np.meshgrid(lrs, vals), -1),
-        hovertemplate="lr=%{customdata[0]:.4g}<br>" + param + "=%{customdata[1]:.4g}<br>%{z:.3g}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            x=x,
+            y=y,
+            z=np.where(np.isfinite(z), z, np.nan),
+            zmin=0,
+            zmax=zmax,
+            colorscale="Viridis" if metric != "median_distance" else "Viridis_r",
+            colorbar=dict(title=metric.replace("_", " ")),
+            customdata=np.stack(np.meshgrid(lrs, vals), -1),
+            hovertemplate="lr=%{customdata[0]:.4g}<br>" + param + "=%{customdata[1]:.4g}<br>%{z:.3g}<extra></extra>",
+        )
+    )
     tick = np.unique(np.round(np.linspace(x.min(), x.max(), min(6, len(x))), 2))
     fig.update_xaxes(title_text="learning rate η", tickvals=tick, ticktext=[_fmt(10**t) for t in tick])
     if log_y:
@@ -417,8 +727,12 @@ def heatmap_figure(df: pd.DataFrame, param: str, *, metric: str = "success_rate"
     else:
         fig.update_yaxes(title_text={"rho": "ρ", "lam": "λ"}.get(param, param))
     if gd_bound is not None and x.min() <= math.log10(gd_bound) <= x.max():
-        fig.add_vline(x=math.log10(gd_bound), line=dict(color="white", dash="dash"),
-                      annotation_text=f"2/λ_max = {gd_bound:.3g}", annotation_font_color="white")
+        fig.add_vline(
+            x=math.log10(gd_bound),
+            line=dict(color="white", dash="dash"),
+            annotation_text=f"2/λ_max = {gd_bound:.3g}",
+            annotation_font_color="white",
+        )
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title)
     return fig
 
@@ -427,8 +741,9 @@ def basin_figure(maps: Sequence, landscape: Landscape, *, height: int = 420) -> 
     """One panel per variant: colour = index of the minimum reached (grey: none within tol, black: diverged)."""
     k = len(landscape.minima)
     cols = max(1, len(maps))
-    fig = make_subplots(rows=1, cols=cols, subplot_titles=[_variant_label(m.variant) for m in maps] or None,
-                        horizontal_spacing=0.04)
+    fig = make_subplots(
+        rows=1, cols=cols, subplot_titles=[_variant_label(m.variant) for m in maps] or None, horizontal_spacing=0.04
+    )
     palette = ["#000000", "#BBBBBB"] + [BASIN_COLORS[i % len(BASIN_COLORS)] for i in range(k)]
     # label -2..k-1 -> colour index 0..k+1, drawn with a discrete colourscale
     n = len(palette)
@@ -439,18 +754,58 @@ def basin_figure(maps: Sequence, landscape: Landscape, *, height: int = 420) -> 
     Zt, _, _ = log_levels(Z)
     for j, m in enumerate(maps, start=1):
         z = m.label + 2
-        names = np.array(["diverged", "no minimum within tol"] + [f"minimum {i} ({p[0]:.3g}, {p[1]:.3g})"
-                                                                  for i, p in enumerate(landscape.minima)])
-        fig.add_trace(go.Heatmap(x=m.xs, y=m.ys, z=z, zmin=-0.5, zmax=n - 0.5, colorscale=scale, showscale=False,
-                                 customdata=names[z], hovertemplate="start (%{x:.3g}, %{y:.3g})<br>→ %{customdata}<extra></extra>"),
-                      1, j)
-        fig.add_trace(go.Contour(x=xs_c, y=ys_c, z=Zt, ncontours=15, showscale=False, hoverinfo="skip", showlegend=False,
-                                 contours=dict(coloring="none"), line=dict(color="rgba(255,255,255,0.5)", width=0.7)), 1, j)
+        names = np.array(
+            ["diverged", "no minimum within tol"]
+            + [f"minimum {i} ({p[0]:.3g}, {p[1]:.3g})" for i, p in enumerate(landscape.minima)]
+        )
+        fig.add_trace(
+            go.Heatmap(
+                x=m.xs,
+                y=m.ys,
+                z=z,
+                zmin=-0.5,
+                zmax=n - 0.5,
+                colorscale=scale,
+                showscale=False,
+                customdata=names[z],
+                hovertemplate="start (%{x:.3g}, %{y:.3g})<br>→ %{customdata}<extra></extra>",
+            ),
+            1,
+            j,
+        )
+        fig.add_trace(
+            go.Contour(
+                x=xs_c,
+                y=ys_c,
+                z=Zt,
+                ncontours=15,
+                showscale=False,
+                hoverinfo="skip",
+                showlegend=False,
+                contours=dict(coloring="none"),
+                line=dict(color="rgba(255,255,255,0.5)", width=0.7),
+            ),
+            1,
+            j,
+        )
         if k:
-            fig.add_trace(go.Scatter(x=landscape.minima[:, 0], y=landscape.minima[:, 1], mode="markers", showlegend=False,
-                                     marker=dict(symbol="star", size=11 if k < 20 else 6,
-                                                 color=[BASIN_COLORS[i % len(BASIN_COLORS)] for i in range(k)],
-                                                 line=dict(color="white", width=1.5)), hoverinfo="skip"), 1, j)
+            fig.add_trace(
+                go.Scatter(
+                    x=landscape.minima[:, 0],
+                    y=landscape.minima[:, 1],
+                    mode="markers",
+                    showlegend=False,
+                    marker=dict(
+                        symbol="star",
+                        size=11 if k < 20 else 6,
+                        color=[BASIN_COLORS[i % len(BASIN_COLORS)] for i in range(k)],
+                        line=dict(color="white", width=1.5),
+                    ),
+                    hoverinfo="skip",
+                ),
+                1,
+                j,
+            )
         fig.update_xaxes(range=[m.xs[0], m.xs[-1]], row=1, col=j)
         fig.update_yaxes(range=[m.ys[0], m.ys[-1]], row=1, col=j, scaleanchor=f"x{'' if j == 1 else j}")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10))

@@ -21,8 +21,16 @@ VARIANT_COLORS = {
     "looksam": "#332288",  # indigo
     "msam": "#EE7733",  # light orange (dashed: apart from SSAM's vermillion)
 }
-VARIANT_DASH = {"sgd": "dot", "usam": "dash", "unified_sam": "dashdot", "presam": "longdash", "wsam": "dash",
-                "fsam": "dashdot", "looksam": "longdash", "msam": "dash"}
+VARIANT_DASH = {
+    "sgd": "dot",
+    "usam": "dash",
+    "unified_sam": "dashdot",
+    "presam": "longdash",
+    "wsam": "dash",
+    "fsam": "dashdot",
+    "looksam": "longdash",
+    "msam": "dash",
+}
 _EXTRA = ["#882255", "#44AA99", "#117733", "#332288", "#AA4499"]
 
 
@@ -54,7 +62,7 @@ def log_axis_range(values, starts=(), above_start: float = 1e4, decades: float =
     lo_data = min(float(v.min()) for v in pos)
     s = [float(x) for x in starts if np.isfinite(x) and x > 0]
     hi = min(hi_data, above_start * max(s)) if s else hi_data
-    lo = max(lo_data, hi * 10.0 ** -decades)
+    lo = max(lo_data, hi * 10.0**-decades)
     if not lo < hi:
         lo, hi = hi / 10.0, hi * 10.0
     notes = []
@@ -68,19 +76,36 @@ def log_axis_range(values, starts=(), above_start: float = 1e4, decades: float =
 # ------------------------------------------------------------------------------ readable layouts
 # Legends go below the plot area (in the figure's bottom margin, which plotly grows to fit them): a
 # legend on top sat on the title, and the modebar, which appears at the top right on hover, covered it.
-LEGEND_BELOW = dict(orientation="h", yref="container", y=0.0, yanchor="bottom", x=0.0, xanchor="left",
-                    font=dict(size=11), entrywidthmode="pixels", tracegroupgap=4)
+LEGEND_BELOW = dict(
+    orientation="h",
+    yref="container",
+    y=0.0,
+    yanchor="bottom",
+    x=0.0,
+    xanchor="left",
+    font=dict(size=11),
+    entrywidthmode="pixels",
+    tracegroupgap=4,
+)
 TITLE_FONT = dict(size=14)
 
 
-def legend_below(fig, title: str | None = None, top: int = 46, left: int = 60, right: int = 16,
-                 bottom: int = 40):
+def legend_below(fig, title: str | None = None, top: int = 46, left: int = 60, right: int = 16, bottom: int = 40):
     """Title at the top left (its own margin), legend under the x axis: neither covers the other, and the
     hover toolbar at the top right covers neither. Returns the figure."""
     layout = dict(legend=LEGEND_BELOW, margin=dict(l=left, r=right, t=top, b=bottom))
     if title is not None:
-        layout["title"] = dict(text=title, x=0.0, xanchor="left", xref="container", y=1.0, yref="container",
-                               yanchor="top", pad=dict(t=10, l=8), font=TITLE_FONT)
+        layout["title"] = dict(
+            text=title,
+            x=0.0,
+            xanchor="left",
+            xref="container",
+            y=1.0,
+            yref="container",
+            yanchor="top",
+            pad=dict(t=10, l=8),
+            font=TITLE_FONT,
+        )
     fig.update_layout(**layout)
     return fig
 
@@ -106,6 +131,6 @@ def short_labels(labels, max_len: int = 34) -> tuple[list[str], str]:
         if len(s) <= max_len:
             return s
         head = (max_len - 1) // 2
-        return s[:head] + "…" + s[len(s) - (max_len - 1 - head):]
+        return s[:head] + "…" + s[len(s) - (max_len - 1 - head) :]
 
     return [cut(n) for n in names], " · ".join(common)

@@ -33,17 +33,17 @@ class Series:
 # One line per panel for a student: what it shows and what to look for
 CAPTIONS = {
     "loss": "**Training loss**, mean over each logging window: it should fall; a sudden climb means the run "
-            "became unstable (check λ_max against its edge).",
+    "became unstable (check λ_max against its edge).",
     "gamma": "**γ_t = ‖g‖/‖g_adv‖**: SGD's is 1 (no ascent); for SAM, below 1 the ascent point is steeper than "
-             "where it stands, above 1 flatter. Stable SAM multiplies its step by γ_t: look for where it leaves 1.",
+    "where it stands, above 1 flatter. Stable SAM multiplies its step by γ_t: look for where it leaves 1.",
     "eigen": "**λ_max**, the top Hessian eigenvalue (sharpness), against the GD edge 2(1+β)/η (dashed) and the SAM "
-             "edge (dotted): GD's sharpness climbs to its edge and hovers there; SAM's hovers at its own, lower edge.",
+    "edge (dotted): GD's sharpness climbs to its edge and hovers there; SAM's hovers at its own, lower edge.",
     "grad_norm": "**‖g‖**, the clean mini-batch gradient's norm: it shrinks as training converges; spikes are "
-                 "instabilities (often when λ_max crosses its edge).",
+    "instabilities (often when λ_max crosses its edge).",
     "epoch": "**Per epoch**: train (solid) and test (dashed) loss and accuracy; the gap between them is the "
-             "generalisation gap that flat minima are meant to shrink.",
+    "generalisation gap that flat minima are meant to shrink.",
     "accuracy": "**Batch accuracy** on the training mini-batches: noisy, rising; the per-epoch test accuracy is the "
-                "number to compare.",
+    "number to compare.",
 }
 
 
@@ -67,7 +67,7 @@ def ema_smooth(values: Sequence[float], weight: float) -> np.ndarray:
             continue
         last = last * weight + (1.0 - weight) * x
         n += 1
-        out[i] = last / (1.0 - weight ** n)
+        out[i] = last / (1.0 - weight**n)
     return out
 
 
@@ -83,12 +83,15 @@ def has_metric(series: Sequence[Series], metric: str) -> bool:
     return any(np.isfinite(_column(s, metric)[1]).any() for s in series)
 
 
-EIGEN_OFF = ("Hessian tracking is off for these runs: launch with **Hessian every m steps** > 0 to see λ_max "
-             "against 2/η and the SAM edge.")
+EIGEN_OFF = (
+    "Hessian tracking is off for these runs: launch with **Hessian every m steps** > 0 to see λ_max "
+    "against 2/η and the SAM edge."
+)
 
 
-def _axes(fig: go.Figure, log_x: bool, log_y: bool, x_title: str, y_title: str, title: str | None = None,
-          common: str = "") -> go.Figure:
+def _axes(
+    fig: go.Figure, log_x: bool, log_y: bool, x_title: str, y_title: str, title: str | None = None, common: str = ""
+) -> go.Figure:
     fig.update_xaxes(type="log" if log_x else "linear", title=x_title)
     fig.update_yaxes(type="log" if log_y else "linear", title=y_title)
     fig.update_layout(template="plotly_white", hovermode="x unified")
@@ -131,9 +134,17 @@ def _positive(x: np.ndarray, y: np.ndarray, log_y: bool) -> tuple[np.ndarray, np
     return x[keep], y[keep]
 
 
-def metric_figure(series: Sequence[Series], metric: str, title: str | None = None, smoothing: float = 0.0,
-                  log_x: bool = False, log_y: bool = False, x_title: str = "step", y_title: str | None = None,
-                  hline: float | None = None) -> go.Figure:
+def metric_figure(
+    series: Sequence[Series],
+    metric: str,
+    title: str | None = None,
+    smoothing: float = 0.0,
+    log_x: bool = False,
+    log_y: bool = False,
+    x_title: str = "step",
+    y_title: str | None = None,
+    hline: float | None = None,
+) -> go.Figure:
     """One metric of several runs; the raw curve faint behind its smoothed version when smoothing > 0.
 
     Only per-step series are smoothed (:func:`per_step`): per-epoch and Hessian points are drawn raw."""
@@ -147,13 +158,31 @@ def metric_figure(series: Sequence[Series], metric: str, title: str | None = Non
         if x.size == 0:
             continue
         if smoothing > 0:
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{name} (raw)", legendgroup=s.label,
-                                     showlegend=False, hoverinfo="skip", opacity=0.25,
-                                     line=dict(color=s.color, width=1, dash=s.dash)))
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    mode="lines",
+                    name=f"{name} (raw)",
+                    legendgroup=s.label,
+                    showlegend=False,
+                    hoverinfo="skip",
+                    opacity=0.25,
+                    line=dict(color=s.color, width=1, dash=s.dash),
+                )
+            )
         ys = ema_smooth(y, smoothing) if smoothing > 0 else y
-        fig.add_trace(go.Scatter(x=x, y=ys, mode="lines+markers" if x.size < 3 else "lines", name=name,
-                                 legendgroup=s.label, line=dict(color=s.color, width=2, dash=s.dash),
-                                 hovertemplate=_hover(s.label)))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=ys,
+                mode="lines+markers" if x.size < 3 else "lines",
+                name=name,
+                legendgroup=s.label,
+                line=dict(color=s.color, width=2, dash=s.dash),
+                hovertemplate=_hover(s.label),
+            )
+        )
     if hline is not None:
         fig.add_hline(y=hline, line=dict(color="gray", dash="dot", width=1))
     return _axes(fig, log_x, log_y, x_title, y_title or metric, title or metric, common)
@@ -161,8 +190,9 @@ def metric_figure(series: Sequence[Series], metric: str, title: str | None = Non
 
 def gamma_figure(series: Sequence[Series], smoothing: float = 0.0, log_y: bool = False) -> go.Figure:
     """γ_t = ‖g‖/‖g_adv‖ over training (Stable SAM, Fig. 3); 1 marks no renormalisation."""
-    return metric_figure(series, "gamma", "γ<sub>t</sub> = ‖g‖ / ‖g<sub>adv</sub>‖", smoothing, log_y=log_y,
-                         y_title="γ_t", hline=1.0)
+    return metric_figure(
+        series, "gamma", "γ<sub>t</sub> = ‖g‖ / ‖g<sub>adv</sub>‖", smoothing, log_y=log_y, y_title="γ_t", hline=1.0
+    )
 
 
 def eigen_figure(series: Sequence[Series], log_y: bool = False, show_edges: bool = True) -> go.Figure:
@@ -170,17 +200,28 @@ def eigen_figure(series: Sequence[Series], log_y: bool = False, show_edges: bool
     fig = go.Figure()
     names, common = _names(series)
     for s, short in zip(series, names):
-        for metric, name, dash, mode in (("top_eig", "λ_max", s.dash, "lines+markers"),
-                                         ("gd_edge", "2(1+β)/η", "dash", "lines"),
-                                         ("sam_edge", "SAM edge", "dot", "lines")):
+        for metric, name, dash, mode in (
+            ("top_eig", "λ_max", s.dash, "lines+markers"),
+            ("gd_edge", "2(1+β)/η", "dash", "lines"),
+            ("sam_edge", "SAM edge", "dot", "lines"),
+        ):
             if metric != "top_eig" and not show_edges:
                 continue
             x, y = _positive(*_column(s, metric), log_y)
             if x.size == 0:
                 continue
-            fig.add_trace(go.Scatter(x=x, y=y, mode=mode, name=f"{short} · {name}", legendgroup=s.label,
-                                     line=dict(color=s.color, dash=dash, width=2 if metric == "top_eig" else 1.5),
-                                     marker=dict(size=5), hovertemplate=_hover(s.label, name)))
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    mode=mode,
+                    name=f"{short} · {name}",
+                    legendgroup=s.label,
+                    line=dict(color=s.color, dash=dash, width=2 if metric == "top_eig" else 1.5),
+                    marker=dict(size=5),
+                    hovertemplate=_hover(s.label, name),
+                )
+            )
     return _axes(fig, False, log_y, "step", "eigenvalue", "Top Hessian eigenvalue and the edges of stability", common)
 
 
@@ -196,10 +237,20 @@ def epoch_figure(series: Sequence[Series], log_y: bool = False) -> go.Figure:
                     x, y = _positive(x, y, log_y)
                 if x.size == 0:
                     continue
-                fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"{short} · {which}",
-                                         legendgroup=s.label, showlegend=col == 1,
-                                         line=dict(color=s.color, dash=dash),
-                                         hovertemplate=_hover(s.label, which)), row=1, col=col)
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=y,
+                        mode="lines+markers",
+                        name=f"{short} · {which}",
+                        legendgroup=s.label,
+                        showlegend=col == 1,
+                        line=dict(color=s.color, dash=dash),
+                        hovertemplate=_hover(s.label, which),
+                    ),
+                    row=1,
+                    col=col,
+                )
     fig.update_xaxes(title="step")
     fig.update_yaxes(type="log" if log_y else "linear", row=1, col=1)
     fig.update_layout(template="plotly_white", height=420)
@@ -218,24 +269,41 @@ def spectrum_figure(density: dict | None, top_eigs: dict | None, label: str = ""
         # SLQ's Gaussian tails reach 1e-304 far from every eigenvalue: show ten decades below the peak
         rng, note = log_axis_range([d], decades=10.0)
         keep = d > (10.0 ** rng[0] if rng else 0.0)
-        fig.add_trace(go.Scatter(x=g[keep], y=d[keep], mode="lines", name=f"{label} density".strip(),
-                                 line=dict(color=color)))
+        fig.add_trace(
+            go.Scatter(x=g[keep], y=d[keep], mode="lines", name=f"{label} density".strip(), line=dict(color=color))
+        )
         if rng:
             fig.update_yaxes(range=rng)
         if note:
-            fig.add_annotation(text=f"density: {note}", showarrow=False, xref="paper", yref="paper", x=0.0,
-                               y=1.0, xanchor="left", yanchor="bottom", font=dict(size=10, color="grey"))
+            fig.add_annotation(
+                text=f"density: {note}",
+                showarrow=False,
+                xref="paper",
+                yref="paper",
+                x=0.0,
+                y=1.0,
+                xanchor="left",
+                yanchor="bottom",
+                font=dict(size=10, color="grey"),
+            )
     if top_eigs and top_eigs.get("values"):
         for i, v in enumerate(top_eigs["values"]):
             # λ1 only: the neighbours' labels ran into each other (and a label-less annotation shows "new text")
             label = dict(annotation_text="λ1") if i == 0 else {}
             fig.add_vline(x=float(v), line=dict(color=color, dash="dot", width=1), **label)
-    return _axes(fig, False, True, "eigenvalue", "density",
-                 "Hessian spectrum at the end of training (dotted: the top-k eigenvalues)")
+    return _axes(
+        fig,
+        False,
+        True,
+        "eigenvalue",
+        "density",
+        "Hessian spectrum at the end of training (dotted: the top-k eigenvalues)",
+    )
 
 
-def overlay_frame(series: Sequence[Series], metrics: Sequence[str], ids: Sequence[str] | None = None,
-                  smoothing: float = 0.0) -> pd.DataFrame:
+def overlay_frame(
+    series: Sequence[Series], metrics: Sequence[str], ids: Sequence[str] | None = None, smoothing: float = 0.0
+) -> pd.DataFrame:
     """The overlaid series as one long table (a CSV export): run, step, metric, value, and the smoothed
     value where the chart smooths it (per-step metrics only, as :func:`metric_figure`)."""
     rows = []
@@ -245,8 +313,16 @@ def overlay_frame(series: Sequence[Series], metrics: Sequence[str], ids: Sequenc
             if x.size == 0:
                 continue
             w = smoothing if smoothing > 0 and per_step([s], m) else 0.0
-            df = pd.DataFrame({"run_id": ids[k] if ids else "", "run": s.label, "step": x.astype(int), "metric": m,
-                               "value": y, "shown": ema_smooth(y, w) if w else y})
+            df = pd.DataFrame(
+                {
+                    "run_id": ids[k] if ids else "",
+                    "run": s.label,
+                    "step": x.astype(int),
+                    "metric": m,
+                    "value": y,
+                    "shown": ema_smooth(y, w) if w else y,
+                }
+            )
             rows.append(df)
     cols = ["run_id", "run", "step", "metric", "value", "shown"]
     return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)

@@ -85,8 +85,16 @@ def heatmap_grid(df: pd.DataFrame, x: str, y: str | None, metric: str, agg: str 
     return xs, ys, z, ids
 
 
-def heatmap_figure(df: pd.DataFrame, x: str, y: str | None, metric: str, agg: str = "mean",
-                   facet: str | None = None, title: str | None = None, colorscale: str = "Viridis") -> go.Figure:
+def heatmap_figure(
+    df: pd.DataFrame,
+    x: str,
+    y: str | None,
+    metric: str,
+    agg: str = "mean",
+    facet: str | None = None,
+    title: str | None = None,
+    colorscale: str = "Viridis",
+) -> go.Figure:
     """`metric` over the (x, y) grid of swept values; several trials in a cell are combined by `agg`
     (mean / max / min over the parameters not on an axis). `facet`: one panel per value (e.g. optimizer)."""
     _check(df, x, y, metric, facet)
@@ -95,8 +103,12 @@ def heatmap_figure(df: pd.DataFrame, x: str, y: str | None, metric: str, agg: st
     if facet is not None and facet in (x, y):
         facet = None
     panels = ordered_levels(df[facet].tolist()) if facet else [None]
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[f"{facet} = {p}" for p in panels] if facet else None,
-                        horizontal_spacing=0.06)
+    fig = make_subplots(
+        rows=1,
+        cols=len(panels),
+        subplot_titles=[f"{facet} = {p}" for p in panels] if facet else None,
+        horizontal_spacing=0.06,
+    )
     finite = pd.to_numeric(df[metric], errors="coerce")
     finite = finite[np.isfinite(finite)]
     zmin, zmax = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
@@ -104,17 +116,33 @@ def heatmap_figure(df: pd.DataFrame, x: str, y: str | None, metric: str, agg: st
         sub = df if p is None else df[df[facet].map(fmt_value) == p]
         xs, ys, z, ids = heatmap_grid(sub, x, y, metric, agg)
         text = [[("" if math.isnan(v) else f"{v:.3g}") for v in row] for row in z]
-        fig.add_trace(go.Heatmap(
-            x=xs, y=ys, z=z, text=text, texttemplate="%{text}", customdata=ids, coloraxis="coloraxis",
-            hovertemplate=(f"{x}=%{{x}}<br>" + (f"{y}=%{{y}}<br>" if y else "") + f"{metric} ({agg})=%{{z:.4g}}"
-                           "<br>run(s): %{customdata}<extra></extra>"),
-            xgap=2, ygap=2), row=1, col=k + 1)
+        fig.add_trace(
+            go.Heatmap(
+                x=xs,
+                y=ys,
+                z=z,
+                text=text,
+                texttemplate="%{text}",
+                customdata=ids,
+                coloraxis="coloraxis",
+                hovertemplate=(
+                    f"{x}=%{{x}}<br>" + (f"{y}=%{{y}}<br>" if y else "") + f"{metric} ({agg})=%{{z:.4g}}"
+                    "<br>run(s): %{customdata}<extra></extra>"
+                ),
+                xgap=2,
+                ygap=2,
+            ),
+            row=1,
+            col=k + 1,
+        )
         fig.update_xaxes(type="category", title_text=x, row=1, col=k + 1)
         fig.update_yaxes(type="category", title_text=y if (y and k == 0) else None, row=1, col=k + 1)
-    fig.update_layout(title=title or f"{metric} ({agg} over the other parameters)",
-                      coloraxis=dict(colorscale=colorscale, cmin=zmin, cmax=zmax, colorbar=dict(title=metric)),
-                      height=max(320, 60 * (len(ordered_levels(df[y].tolist())) if y else 1) + 160),
-                      margin=dict(l=60, r=20, t=70, b=50))
+    fig.update_layout(
+        title=title or f"{metric} ({agg} over the other parameters)",
+        coloraxis=dict(colorscale=colorscale, cmin=zmin, cmax=zmax, colorbar=dict(title=metric)),
+        height=max(320, 60 * (len(ordered_levels(df[y].tolist())) if y else 1) + 160),
+        margin=dict(l=60, r=20, t=70, b=50),
+    )
     return fig
 
 
@@ -126,17 +154,32 @@ def _dimension(values: pd.Series, label: str) -> dict:
         arr = np.asarray(vals, dtype=float)
         if (arr > 0).all() and arr.max() / arr.min() >= 20:
             levels = sorted(set(arr.tolist()))
-            return dict(label=f"{label} (log)", values=np.log10(arr), tickvals=np.log10(levels).tolist(),
-                        ticktext=[fmt_value(v) for v in levels])
+            return dict(
+                label=f"{label} (log)",
+                values=np.log10(arr),
+                tickvals=np.log10(levels).tolist(),
+                ticktext=[fmt_value(v) for v in levels],
+            )
         return dict(label=label, values=arr)
     levels = ordered_levels(vals)
     code = {lv: i for i, lv in enumerate(levels)}
-    return dict(label=label, values=[code[fmt_value(v)] for v in vals], tickvals=list(range(len(levels))),
-                ticktext=levels, range=[-0.5, len(levels) - 0.5] if len(levels) == 1 else None)
+    return dict(
+        label=label,
+        values=[code[fmt_value(v)] for v in vals],
+        tickvals=list(range(len(levels))),
+        ticktext=levels,
+        range=[-0.5, len(levels) - 0.5] if len(levels) == 1 else None,
+    )
 
 
-def parallel_figure(df: pd.DataFrame, params: Sequence[str], metrics: Sequence[str], color: str,
-                    title: str | None = None, colorscale: str = "Viridis") -> go.Figure:
+def parallel_figure(
+    df: pd.DataFrame,
+    params: Sequence[str],
+    metrics: Sequence[str],
+    color: str,
+    title: str | None = None,
+    colorscale: str = "Viridis",
+) -> go.Figure:
     """One line per trial through its swept values and its result metrics, coloured by `color`.
     Trials without a finite `color` value (failed, pending) are left out and counted in the title."""
     _check(df, *params, *metrics, color)
@@ -152,17 +195,24 @@ def parallel_figure(df: pd.DataFrame, params: Sequence[str], metrics: Sequence[s
         if d.get("range") is None:
             d.pop("range", None)
     left = int((~keep).sum())
-    fig = go.Figure(go.Parcoords(line=dict(color=c[keep].to_numpy(dtype=float), colorscale=colorscale, showscale=True,
-                                           colorbar=dict(title=color)),
-                                 dimensions=dims))
+    fig = go.Figure(
+        go.Parcoords(
+            line=dict(
+                color=c[keep].to_numpy(dtype=float), colorscale=colorscale, showscale=True, colorbar=dict(title=color)
+            ),
+            dimensions=dims,
+        )
+    )
     note = f" — {left} trial(s) without {color} left out" if left else ""
-    fig.update_layout(title=(title or f"Trials coloured by {color}") + note, height=420,
-                      margin=dict(l=70, r=40, t=80, b=30))
+    fig.update_layout(
+        title=(title or f"Trials coloured by {color}") + note, height=420, margin=dict(l=70, r=40, t=80, b=30)
+    )
     return fig
 
 
-def metric_line_figure(df: pd.DataFrame, x: str, metric: str, group: str | None = None,
-                       title: str | None = None) -> go.Figure:
+def metric_line_figure(
+    df: pd.DataFrame, x: str, metric: str, group: str | None = None, title: str | None = None
+) -> go.Figure:
     """`metric` against one swept parameter: a line (markers) per value of `group` (e.g. optimizer,
     in its variant colour), each point one trial (hover: its run id)."""
     _check(df, x, metric, group)
@@ -175,10 +225,17 @@ def metric_line_figure(df: pd.DataFrame, x: str, metric: str, group: str | None 
         sub = sub.assign(_x=sub[x].map(fmt_value).map(pos)).sort_values("_x")
         y = pd.to_numeric(sub[metric], errors="coerce")
         color = variant_color(g) if (group == "optimizer" and g is not None) else None
-        fig.add_trace(go.Scatter(
-            x=sub[x].map(fmt_value), y=y, mode="lines+markers", name=str(g) if g is not None else metric,
-            customdata=sub["run_id"], line=dict(color=color) if color else None,
-            hovertemplate=f"{x}=%{{x}}<br>{metric}=%{{y:.4g}}<br>run %{{customdata}}<extra>{g or ''}</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=sub[x].map(fmt_value),
+                y=y,
+                mode="lines+markers",
+                name=str(g) if g is not None else metric,
+                customdata=sub["run_id"],
+                line=dict(color=color) if color else None,
+                hovertemplate=f"{x}=%{{x}}<br>{metric}=%{{y:.4g}}<br>run %{{customdata}}<extra>{g or ''}</extra>",
+            )
+        )
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=levels, title_text=x)
     fig.update_yaxes(title_text=metric)
     fig.update_layout(height=380)

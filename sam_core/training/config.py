@@ -140,8 +140,18 @@ class RunConfig:
         err: list[str] = []
         # types first (a config file may hold anything): a field of the wrong type is reported, and the
         # checks below that would trip over it (membership of an unhashable list, …) are skipped
-        text_fields = ("dataset", "model", "optimizer", "base", "lr_schedule", "loss", "loader", "device", "name",
-                       "group")
+        text_fields = (
+            "dataset",
+            "model",
+            "optimizer",
+            "base",
+            "lr_schedule",
+            "loss",
+            "loader",
+            "device",
+            "name",
+            "group",
+        )
         bad_type = set()
         for name in text_fields:
             v = getattr(self, name)
@@ -157,10 +167,12 @@ class RunConfig:
         if self.augment is not None and not isinstance(self.augment, bool):
             err.append(f"augment must be true, false or null, got {_short(self.augment)}")
         if not isinstance(self.hparams, dict) or not all(
-                isinstance(k, str) and (v is None or isinstance(v, (bool, int, float, str)))
-                for k, v in self.hparams.items()):
-            err.append(f"hparams must map hyperparameter names to numbers, strings or booleans, got "
-                       f"{_short(self.hparams)}")
+            isinstance(k, str) and (v is None or isinstance(v, (bool, int, float, str)))
+            for k, v in self.hparams.items()
+        ):
+            err.append(
+                f"hparams must map hyperparameter names to numbers, strings or booleans, got {_short(self.hparams)}"
+            )
             bad_type.add("hparams")
         if bad_type & {"dataset", "model", "optimizer", "hparams"}:
             return err  # the membership checks below need hashable strings
@@ -202,7 +214,9 @@ class RunConfig:
             err.append(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
         if self.loader not in LOADERS:
             err.append(f"loader must be one of {list(LOADERS)}, got {self.loader!r}")
-        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda")):
+        if not isinstance(self.device, str) or not (
+            self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda")
+        ):
             err.append(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
         num("epochs", 1, 100000, integer=True)
         num("batch_size", 1, 10**7, integer=True)
@@ -234,8 +248,10 @@ class RunConfig:
             n = self.train_size()
             if self.batch_size > n:
                 where = f"subset={self.subset}" if self.subset else f"all of {DATASETS[self.dataset].label}"
-                err.append(f"batch_size {self.batch_size} is larger than the training set ({n} examples, {where}); "
-                           f"use at most {n}")
+                err.append(
+                    f"batch_size {self.batch_size} is larger than the training set ({n} examples, {where}); "
+                    f"use at most {n}"
+                )
         return err
 
     def validate(self) -> RunConfig:

@@ -72,28 +72,91 @@ class DatasetSpec:
         return bool(self.package)
 
 
-_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 DATASETS: dict[str, DatasetSpec] = {
     "cifar10": DatasetSpec(
-        "cifar10", "CIFAR-10", 3, 32, 10, 50000, 10000,
-        (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), "cifar-10-batches-py",
+        "cifar10",
+        "CIFAR-10",
+        3,
+        32,
+        10,
+        50000,
+        10000,
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        "cifar-10-batches-py",
         tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",),
-        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", True),
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        True,
+    ),
     "cifar100": DatasetSpec(
-        "cifar100", "CIFAR-100", 3, 32, 100, 50000, 10000,
-        (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "cifar-100-python", ("train", "test"),
-        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", True),
+        "cifar100",
+        "CIFAR-100",
+        3,
+        32,
+        100,
+        50000,
+        10000,
+        (0.5071, 0.4865, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+        "cifar-100-python",
+        ("train", "test"),
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        True,
+    ),
     "mnist": DatasetSpec(
-        "mnist", "MNIST", 1, 28, 10, 60000, 10000, (0.1307,), (0.3081,), "MNIST/raw", _MNIST_FILES,
-        "https://ossci-datasets.s3.amazonaws.com/mnist/", False),
+        "mnist",
+        "MNIST",
+        1,
+        28,
+        10,
+        60000,
+        10000,
+        (0.1307,),
+        (0.3081,),
+        "MNIST/raw",
+        _MNIST_FILES,
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        False,
+    ),
     "fashionmnist": DatasetSpec(
-        "fashionmnist", "FashionMNIST", 1, 28, 10, 60000, 10000, (0.2860,), (0.3530,), "FashionMNIST/raw",
-        _MNIST_FILES, "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", False),
+        "fashionmnist",
+        "FashionMNIST",
+        1,
+        28,
+        10,
+        60000,
+        10000,
+        (0.2860,),
+        (0.3530,),
+        "FashionMNIST/raw",
+        _MNIST_FILES,
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        False,
+    ),
     # mean/std: of the 1 437 training images scaled to [0, 1] (tests/test_digits.py recomputes them)
     "digits": DatasetSpec(
-        "digits", "Digits (scikit-learn, 8×8)", 1, 8, 10, 1437, 360, (0.3056,), (0.3760,), "", (),
-        "https://scikit-learn.org/stable/datasets/toy_dataset.html#digits-dataset", False, "scikit-learn"),
+        "digits",
+        "Digits (scikit-learn, 8×8)",
+        1,
+        8,
+        10,
+        1437,
+        360,
+        (0.3056,),
+        (0.3760,),
+        "",
+        (),
+        "https://scikit-learn.org/stable/datasets/toy_dataset.html#digits-dataset",
+        False,
+        "scikit-learn",
+    ),
 }
 
 DIGITS_TEST = 360  # test images of the digits split (20 %); the rest (1 437) is the training set
@@ -125,12 +188,20 @@ class _SafeUnpickler(pickle.Unpickler):
     """Unpickle CIFAR batches without running arbitrary code: only numpy arrays and plain containers."""
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("copy_reg", "_reconstructor"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+        ("copy_reg", "_reconstructor"),
         ("copyreg", "_reconstructor"),
-    } | {(mod, t) for mod in ("__builtin__", "builtins")
-         for t in ("object", "bytes", "bytearray", "str", "list", "dict", "tuple", "int", "float", "set")}
+    } | {
+        (mod, t)
+        for mod in ("__builtin__", "builtins")
+        for t in ("object", "bytes", "bytearray", "str", "list", "dict", "tuple", "int", "float", "set")
+    }
 
     def find_class(self, module, name):
         if (module, name) in self._ALLOWED:
@@ -220,8 +291,9 @@ def _try_read(spec: DatasetSpec, data_dir: Path) -> RawData | None:
             parts = [_read_cifar_pickle(p, "labels") for p in present]
             xt, yt = _read_cifar_pickle(folder / "test_batch", "labels")
             note = "" if len(present) == 5 else f"read {len(present)} of 5 training batches"
-            return RawData(spec, torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), xt, yt,
-                           str(folder), note)
+            return RawData(
+                spec, torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), xt, yt, str(folder), note
+            )
         if spec.name == "cifar100":
             if not ((folder / "train").is_file() and (folder / "test").is_file()):
                 continue
@@ -248,7 +320,8 @@ def _check_labels(raw: RawData) -> RawData:
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= raw.spec.num_classes):
             raise DatasetFormatError(
                 f"{raw.source}: {which} labels must lie in [0, {raw.spec.num_classes - 1}], "
-                f"found [{int(y.min())}, {int(y.max())}]")
+                f"found [{int(y.min())}, {int(y.max())}]"
+            )
     if raw.y_train.numel() == 0 or raw.y_test.numel() == 0:
         raise DatasetFormatError(f"{raw.source}: the training or the test set is empty")
     return raw
@@ -278,13 +351,16 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray, str]:
         import sklearn
         from sklearn.datasets import load_digits
     except ImportError as exc:
-        raise DatasetMissingError("digits ships with scikit-learn, which is not installed here: "
-                                  "pip install 'scikit-learn>=1.3'") from exc
+        raise DatasetMissingError(
+            "digits ships with scikit-learn, which is not installed here: pip install 'scikit-learn>=1.3'"
+        ) from exc
     d = load_digits()
     images = np.asarray(d.images, dtype=np.float64)
     if images.shape[1:] != (8, 8) or images.min() < 0 or images.max() > 16:
-        raise DatasetFormatError(f"load_digits returned images of shape {images.shape} in "
-                                 f"[{images.min()}, {images.max()}]; expected (N, 8, 8) in [0, 16]")
+        raise DatasetFormatError(
+            f"load_digits returned images of shape {images.shape} in "
+            f"[{images.min()}, {images.max()}]; expected (N, 8, 8) in [0, 16]"
+        )
     images = np.rint(images * (255.0 / 16.0)).astype(np.uint8)
     return images, np.asarray(d.target, dtype=np.int64), f"scikit-learn {sklearn.__version__} (load_digits)"
 
@@ -366,8 +442,9 @@ def _host_reachable(url: str, timeout: float = 3.0) -> bool:
 def _download(spec: DatasetSpec, data_dir: Path) -> None:
     import torchvision.datasets as tvd
 
-    cls = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "mnist": tvd.MNIST,
-           "fashionmnist": tvd.FashionMNIST}[spec.name]
+    cls = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "mnist": tvd.MNIST, "fashionmnist": tvd.FashionMNIST}[
+        spec.name
+    ]
     data_dir.mkdir(parents=True, exist_ok=True)
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(30.0)  # a stalled transfer raises instead of hanging
@@ -384,12 +461,17 @@ def _download(spec: DatasetSpec, data_dir: Path) -> None:
 def missing_message(spec: DatasetSpec, data_dir: Path, why: str) -> str:
     target = data_dir / spec.folder
     files = ", ".join(spec.files)
-    extra = (" (each may also be gzipped: name.gz)" if spec.name in ("mnist", "fashionmnist") else
-             f" — they are the contents of {spec.url.rsplit('/', 1)[-1]}, extracted")
-    return (f"{spec.label} was not found under {data_dir} and {why}. Put the files {files} in "
-            f"{target}/{extra}; official source: {spec.url}. Or point --data-dir / SAMLAB_DATA at the folder "
-            f"that contains {spec.folder.split('/')[0]}. (The dataset digits needs no files: it ships with "
-            f"scikit-learn.)")
+    extra = (
+        " (each may also be gzipped: name.gz)"
+        if spec.name in ("mnist", "fashionmnist")
+        else f" — they are the contents of {spec.url.rsplit('/', 1)[-1]}, extracted"
+    )
+    return (
+        f"{spec.label} was not found under {data_dir} and {why}. Put the files {files} in "
+        f"{target}/{extra}; official source: {spec.url}. Or point --data-dir / SAMLAB_DATA at the folder "
+        f"that contains {spec.folder.split('/')[0]}. (The dataset digits needs no files: it ships with "
+        f"scikit-learn.)"
+    )
 
 
 def load_raw(name: str, data_dir: str | os.PathLike, download: bool = True) -> RawData:
@@ -409,7 +491,9 @@ def load_raw(name: str, data_dir: str | os.PathLike, download: bool = True) -> R
     try:
         _download(spec, data_dir)
     except Exception as exc:  # network error, disk full, bad archive …
-        raise DatasetMissingError(missing_message(spec, data_dir, f"the download failed ({type(exc).__name__}: {exc})")) from exc
+        raise DatasetMissingError(
+            missing_message(spec, data_dir, f"the download failed ({type(exc).__name__}: {exc})")
+        ) from exc
     raw = _try_read(spec, data_dir)
     if raw is None:
         raise DatasetMissingError(missing_message(spec, data_dir, "the download did not produce the files"))
@@ -451,8 +535,9 @@ def symmetric_label_noise(y: torch.Tensor, rate: float, num_classes: int, seed: 
     return out
 
 
-def prepare(raw: RawData, subset: int | None = None, label_noise: float = 0.0, seed: int = 0,
-            test_subset: int | None = None) -> TrainData:
+def prepare(
+    raw: RawData, subset: int | None = None, label_noise: float = 0.0, seed: int = 0, test_subset: int | None = None
+) -> TrainData:
     """A seeded subset of the training set (all of it if `subset` is None/0), then symmetric label noise."""
     n = raw.y_train.numel()
     if subset:
@@ -565,7 +650,7 @@ def augment_one(x: torch.Tensor, flip: bool, dx: int, dy: int, pad: int) -> torc
     C, H, W = x.shape
     if pad > 0 and (dx != pad or dy != pad):
         xp = F.pad(x, (pad, pad, pad, pad))
-        x = xp[:, dy: dy + H, dx: dx + W]
+        x = xp[:, dy : dy + H, dx : dx + W]
     if flip:
         x = x.flip(2)
     return x
@@ -574,8 +659,19 @@ def augment_one(x: torch.Tensor, flip: bool, dx: int, dy: int, pad: int) -> torc
 class ResidentLoader:
     """The whole dataset as one tensor on the device; a batch is a gather + batched crop/flip."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, spec: DatasetSpec, batch_size: int, seed: int,
-                 augment: bool, device, channels_last: bool = False, pad: int = 4, shard: tuple[int, int] = (0, 1)):
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        spec: DatasetSpec,
+        batch_size: int,
+        seed: int,
+        augment: bool,
+        device,
+        channels_last: bool = False,
+        pad: int = 4,
+        shard: tuple[int, int] = (0, 1),
+    ):
         self.shard = shard  # (rank, world): this process's columns of every batch (data-parallel)
         self.x = x.to(device)  # (N, C, H, W) uint8
         self.y = y.to(device)
@@ -588,8 +684,9 @@ class ResidentLoader:
         return steps_per_epoch(len(self.y), self.batch_size)
 
     def batches(self, epoch: int, start_step: int = 0):
-        plan = shard_plan(epoch_plan(len(self.y), self.batch_size, self.seed, epoch, self.augment, self.pad),
-                          *self.shard)
+        plan = shard_plan(
+            epoch_plan(len(self.y), self.batch_size, self.seed, epoch, self.augment, self.pad), *self.shard
+        )
         dev = self.device
         idx, flip, dx, dy = (t.to(dev, non_blocking=True) for t in (plan.idx, plan.flip, plan.dx, plan.dy))
         for s in range(start_step, plan.steps):
@@ -631,8 +728,18 @@ class _PlanBatchSampler(torch.utils.data.Sampler):
 class PlanDataLoader:
     """The standard DataLoader path (per-example transforms, optional worker processes), same plan."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, spec: DatasetSpec, batch_size: int, seed: int,
-                 augment: bool, num_workers: int = 0, pad: int = 4, shard: tuple[int, int] = (0, 1)):
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        spec: DatasetSpec,
+        batch_size: int,
+        seed: int,
+        augment: bool,
+        num_workers: int = 0,
+        pad: int = 4,
+        shard: tuple[int, int] = (0, 1),
+    ):
         self.shard = shard  # (rank, world): this process's columns of every batch (data-parallel)
         self.ds = _PlanDataset(x, y, spec, pad)
         self.n, self.batch_size, self.seed, self.augment, self.pad = len(y), batch_size, seed, augment, pad
@@ -643,27 +750,52 @@ class PlanDataLoader:
 
     def batches(self, epoch: int, start_step: int = 0):
         plan = shard_plan(epoch_plan(self.n, self.batch_size, self.seed, epoch, self.augment, self.pad), *self.shard)
-        dl = torch.utils.data.DataLoader(self.ds, batch_sampler=_PlanBatchSampler(plan, start_step),
-                                         num_workers=self.num_workers)
+        dl = torch.utils.data.DataLoader(
+            self.ds, batch_sampler=_PlanBatchSampler(plan, start_step), num_workers=self.num_workers
+        )
         yield from dl
 
 
-def eval_batches(x: torch.Tensor, y: torch.Tensor, spec: DatasetSpec, batch_size: int, device,
-                 channels_last: bool = False):
+def eval_batches(
+    x: torch.Tensor, y: torch.Tensor, spec: DatasetSpec, batch_size: int, device, channels_last: bool = False
+):
     """Sequential, un-augmented, normalised batches (the last one may be short)."""
     mean, std = _norm_consts(spec, device)
     for i in range(0, len(y), batch_size):
-        xb = x[i: i + batch_size].to(device, non_blocking=True)
+        xb = x[i : i + batch_size].to(device, non_blocking=True)
         xb = (xb.float().div_(255.0) - mean) / std
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        yield xb, y[i: i + batch_size].to(device, non_blocking=True)
+        yield xb, y[i : i + batch_size].to(device, non_blocking=True)
 
 
 __all__ = [
-    "DATASETS", "DatasetSpec", "DatasetMissingError", "DatasetFormatError", "RawData", "TrainData", "EpochPlan",
-    "get_dataset_spec", "load_raw", "prepare", "replace_one", "symmetric_label_noise", "epoch_plan", "shard_plan",
-    "steps_per_epoch", "augment_batch", "augment_one", "ResidentLoader", "PlanDataLoader", "eval_batches",
-    "missing_message", "digits_split", "stratified_split", "on_disk",
-    "available_datasets", "default_dataset", "DIGITS_TEST", "DIGITS_SEED",
+    "DATASETS",
+    "DatasetSpec",
+    "DatasetMissingError",
+    "DatasetFormatError",
+    "RawData",
+    "TrainData",
+    "EpochPlan",
+    "get_dataset_spec",
+    "load_raw",
+    "prepare",
+    "replace_one",
+    "symmetric_label_noise",
+    "epoch_plan",
+    "shard_plan",
+    "steps_per_epoch",
+    "augment_batch",
+    "augment_one",
+    "ResidentLoader",
+    "PlanDataLoader",
+    "eval_batches",
+    "missing_message",
+    "digits_split",
+    "stratified_split",
+    "on_disk",
+    "available_datasets",
+    "default_dataset",
+    "DIGITS_TEST",
+    "DIGITS_SEED",
 ]

@@ -108,14 +108,26 @@ class DigitsResult:
         rows = []
         for lab, c in self.curves.items():
             for j, s in enumerate(self.config.seeds):
-                rows.append(pd.DataFrame({"label": lab, "variant": self.variants[lab], "seed": s, "step": self.steps,
-                                          **{m: c[m][j] for m in self.METRICS}}))
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "label": lab,
+                            "variant": self.variants[lab],
+                            "seed": s,
+                            "step": self.steps,
+                            **{m: c[m][j] for m in self.METRICS},
+                        }
+                    )
+                )
         return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
     def snapshot(self) -> DigitsResult:
-        return replace(self, steps=list(self.steps),
-                       curves={k: {m: a.copy() for m, a in v.items()} for k, v in self.curves.items()},
-                       top_eigs={k: v.copy() for k, v in self.top_eigs.items()})
+        return replace(
+            self,
+            steps=list(self.steps),
+            curves={k: {m: a.copy() for m, a in v.items()} for k, v in self.curves.items()},
+            top_eigs={k: v.copy() for k, v in self.top_eigs.items()},
+        )
 
 
 def load_digits_split(n_train: int = 1200, seed: int = 0):
@@ -142,8 +154,13 @@ def _noisy(y: torch.Tensor, rate: float, seed: int) -> torch.Tensor:
 
 def _mlp(width: int, seed: int) -> torch.nn.Module:
     torch.manual_seed(int(seed))
-    return torch.nn.Sequential(torch.nn.Linear(64, width), torch.nn.Tanh(), torch.nn.Linear(width, width),
-                               torch.nn.Tanh(), torch.nn.Linear(width, 10))
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, width),
+        torch.nn.Tanh(),
+        torch.nn.Linear(width, width),
+        torch.nn.Tanh(),
+        torch.nn.Linear(width, 10),
+    )
 
 
 def _flat(model: torch.nn.Module) -> torch.Tensor:
@@ -158,7 +175,7 @@ def _top_eigs(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, k: int, 
         ps, i = [], 0
         for s in shapes:
             n = int(np.prod(s))
-            ps.append(w[i:i + n].reshape(s))
+            ps.append(w[i : i + n].reshape(s))
             i += n
         h = torch.tanh(X @ ps[0].T + ps[1])
         h = torch.tanh(h @ ps[2].T + ps[3])
@@ -169,8 +186,9 @@ def _top_eigs(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, k: int, 
     return np.sort(res.values.double().cpu().numpy())[::-1]
 
 
-def run_digits(config: DigitsConfig, threads: int | None = 1, stop_event=None,
-               yield_every_s: float = 0.3) -> Iterator[tuple[float, DigitsResult]]:
+def run_digits(
+    config: DigitsConfig, threads: int | None = 1, stop_event=None, yield_every_s: float = 0.3
+) -> Iterator[tuple[float, DigitsResult]]:
     """Train every run of ``config`` (one after the other); yields ``(progress, DigitsResult snapshot)``."""
     cfg = config.validate()
     with limited_threads(threads):
@@ -184,9 +202,14 @@ def _run(cfg: DigitsConfig, stop_event, yield_every_s):
     if rec_steps[-1] != cfg.steps:
         rec_steps.append(cfg.steps)
     S, K = len(cfg.seeds), len(rec_steps)
-    res = DigitsResult(config=cfg, labels=labels, variants={r[0]: r[1] for r in cfg.runs}, steps=rec_steps,
-                       curves={lab: {m: np.full((S, K), np.nan) for m in DigitsResult.METRICS} for lab in labels},
-                       top_eigs={lab: np.full((S, cfg.top_k), np.nan) for lab in labels} if cfg.top_k else {})
+    res = DigitsResult(
+        config=cfg,
+        labels=labels,
+        variants={r[0]: r[1] for r in cfg.runs},
+        steps=rec_steps,
+        curves={lab: {m: np.full((S, K), np.nan) for m in DigitsResult.METRICS} for lab in labels},
+        top_eigs={lab: np.full((S, cfg.top_k), np.nan) for lab in labels} if cfg.top_k else {},
+    )
     lossf = torch.nn.CrossEntropyLoss()
     t0 = last = time.perf_counter()
     total = len(cfg.runs) * S * cfg.steps
@@ -206,7 +229,9 @@ def _run(cfg: DigitsConfig, stop_event, yield_every_s):
             gen = torch.Generator().manual_seed(20_000 + int(seed))
             gsum, gcount, k = 0.0, 0, 0
             for t in range(1, cfg.steps + 1):
-                idx = None if cfg.batch_size is None else torch.randint(0, cfg.n_train, (cfg.batch_size,), generator=gen)
+                idx = (
+                    None if cfg.batch_size is None else torch.randint(0, cfg.n_train, (cfg.batch_size,), generator=gen)
+                )
                 for m, opt, (xx, yy) in zip(models, opts, data):
                     xb, yb = (xx, yy) if idx is None else (xx[idx], yy[idx])
 

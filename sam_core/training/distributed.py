@@ -78,8 +78,7 @@ class SingleProcess:
     def device(self, requested: str) -> torch.device:
         return resolve_device(requested)
 
-    def wrap(self, model: torch.nn.Module, opt: Any, device: torch.device,
-             sync_perturbation: bool) -> torch.nn.Module:
+    def wrap(self, model: torch.nn.Module, opt: Any, device: torch.device, sync_perturbation: bool) -> torch.nn.Module:
         return model
 
     def store(self, store: Any) -> Any:
@@ -139,8 +138,7 @@ class DistContext:
     def device(self, requested: str) -> torch.device:
         return rank_device(self, requested)
 
-    def wrap(self, model: torch.nn.Module, opt: Any, device: torch.device,
-             sync_perturbation: bool) -> torch.nn.Module:
+    def wrap(self, model: torch.nn.Module, opt: Any, device: torch.device, sync_perturbation: bool) -> torch.nn.Module:
         """DistributedDataParallel around `model`; the optimizer learns how to reduce SAM's passes."""
         ids = [device.index] if device.type == "cuda" else None
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
@@ -162,9 +160,16 @@ class DistContext:
         return self.broadcast_object(state)
 
     def describe(self, store: Any, run_id: str, batch_size: int, sync_perturbation: bool) -> None:
-        store.put_artifact(run_id, "distributed", {"world_size": self.world, "backend": self.backend,
-                                                   "sync_perturbation": sync_perturbation,
-                                                   "per_rank_batch": batch_size // self.world})
+        store.put_artifact(
+            run_id,
+            "distributed",
+            {
+                "world_size": self.world,
+                "backend": self.backend,
+                "sync_perturbation": sync_perturbation,
+                "per_rank_batch": batch_size // self.world,
+            },
+        )
 
     def stop_now(self, requested: bool) -> bool:
         """Never at once: the ranks agree on a stop in the next window's all-reduce (`reduce_window`), so
@@ -288,8 +293,12 @@ def rank_device(ctx: DistContext, requested: str) -> torch.device:
     if requested not in ("auto", "cpu"):
         from sam_core.training.config import ConfigError
 
-        raise ConfigError([f"device: {requested} was requested but this torchrun job runs on the CPU "
-                           f"(no CUDA here); use --device cpu or auto"])
+        raise ConfigError(
+            [
+                f"device: {requested} was requested but this torchrun job runs on the CPU "
+                f"(no CUDA here); use --device cpu or auto"
+            ]
+        )
     return torch.device("cpu")
 
 
@@ -297,8 +306,12 @@ def check_batch(batch_size: int, world: int) -> None:
     if batch_size % world:
         from sam_core.training.config import ConfigError
 
-        raise ConfigError([f"batch_size {batch_size} must be divisible by the number of processes ({world}): "
-                           f"it is the global batch, split evenly over the ranks"])
+        raise ConfigError(
+            [
+                f"batch_size {batch_size} must be divisible by the number of processes ({world}): "
+                f"it is the global batch, split evenly over the ranks"
+            ]
+        )
 
 
 def save_debug_weights(ctx: DistContext, model: torch.nn.Module) -> None:

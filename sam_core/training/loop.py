@@ -63,13 +63,16 @@ def make_loss(cfg: RunConfig, num_classes: int) -> Callable[[torch.Tensor, torch
     """Cross-entropy (optionally label-smoothed), or the squared loss ½‖f(x) − onehot(y)‖² averaged over
     the batch (Long & Bartlett's setting). Computed in float32 even under autocast."""
     if cfg.loss == "mse":
+
         def mse(out, y):
             return 0.5 * (out.float() - F.one_hot(y, num_classes).float()).pow(2).sum(1).mean()
+
         return mse
     ls = cfg.label_smoothing
 
     def ce(out, y):
         return F.cross_entropy(out.float(), y, label_smoothing=ls)
+
     return ce
 
 
@@ -84,8 +87,9 @@ def lr_at(cfg: RunConfig, step: int, total: int) -> float:
 
 def base_optimizer(cfg: RunConfig) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
     if cfg.base == "sgd":
-        return torch.optim.SGD, dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                                     nesterov=cfg.nesterov)
+        return torch.optim.SGD, dict(
+            lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov
+        )
     cls = torch.optim.Adam if cfg.base == "adam" else torch.optim.AdamW
     return cls, dict(lr=cfg.lr, weight_decay=cfg.weight_decay)
 
@@ -215,9 +219,16 @@ class Trainer:
               The Ray sweep executor reports to Tune through it.
     """
 
-    def __init__(self, cfg: RunConfig, store: RunStore, run_id: str, echo: Callable[[str], None] | None = None,
-                 data: TrainData | None = None, dist: DistContext | None = None,
-                 on_epoch: Callable[[int, int, dict], None] | None = None):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        store: RunStore,
+        run_id: str,
+        echo: Callable[[str], None] | None = None,
+        data: TrainData | None = None,
+        dist: DistContext | None = None,
+        on_epoch: Callable[[int, int, dict], None] | None = None,
+    ):
         self.cfg = cfg.validate()
         self.rank: Rank = SINGLE if dist is None else dist
         self.store, self.run_id = self.rank.store(store), run_id
@@ -247,8 +258,12 @@ class Trainer:
         self.data, self.spec = data, data.spec
         n = len(data.y_train)
         if cfg.batch_size > n:
-            raise ConfigError([f"batch_size {cfg.batch_size} is larger than the training set read from disk "
-                               f"({n} examples); use at most {n}"])
+            raise ConfigError(
+                [
+                    f"batch_size {cfg.batch_size} is larger than the training set read from disk "
+                    f"({n} examples); use at most {n}"
+                ]
+            )
         self.spe = cfg.steps_per_epoch(n)
         self.total = self.spe * cfg.epochs
         self.augment = self.spec.augment if cfg.augment is None else bool(cfg.augment)
@@ -284,24 +299,43 @@ class Trainer:
     def _replica(self, model, data: TrainData) -> Replica:
         cfg = self.cfg
         cls, kw = base_optimizer(cfg)
-        opt = sam_core.make_optimizer(cfg.optimizer, model.named_parameters(), base_optimizer=cls,
-                                      **cfg.hparams, **kw)
+        opt = sam_core.make_optimizer(cfg.optimizer, model.named_parameters(), base_optimizer=cls, **cfg.hparams, **kw)
         use_resident = cfg.loader == "resident" or (cfg.loader == "auto" and self.device.type == "cuda")
         if use_resident:
-            loader = ResidentLoader(data.x_train, data.y_train, self.spec, cfg.batch_size, cfg.seed, self.augment,
-                                    self.device, self.channels_last, shard=self.rank.shard)
+            loader = ResidentLoader(
+                data.x_train,
+                data.y_train,
+                self.spec,
+                cfg.batch_size,
+                cfg.seed,
+                self.augment,
+                self.device,
+                self.channels_last,
+                shard=self.rank.shard,
+            )
         else:
-            loader = PlanDataLoader(data.x_train, data.y_train, self.spec, cfg.batch_size, cfg.seed, self.augment,
-                                    cfg.num_workers, shard=self.rank.shard)
+            loader = PlanDataLoader(
+                data.x_train,
+                data.y_train,
+                self.spec,
+                cfg.batch_size,
+                cfg.seed,
+                self.augment,
+                cfg.num_workers,
+                shard=self.rank.shard,
+            )
         return Replica(model, opt, loader, net=self.rank.wrap(model, opt, self.device, cfg.sync_perturbation))
 
     # ------------------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> None:
         self.store.check_alive(self.run_id)  # a deleted run gets no checkpoint re-created (RunVanished)
         state = {
-            "step": self.step, "config": self.cfg.to_dict(), "w0": self.w0.cpu(),
+            "step": self.step,
+            "config": self.cfg.to_dict(),
+            "w0": self.w0.cpu(),
             "v_eig": None if self.v_eig is None else self.v_eig.cpu(),
-            "train_seconds": self.train_seconds, "hessian_seconds": self.hessian_seconds,
+            "train_seconds": self.train_seconds,
+            "hessian_seconds": self.hessian_seconds,
             "eval_seconds": self.eval_seconds,
             "replicas": [{"model": r.model.state_dict(), "opt": r.opt.state_dict()} for r in self.reps],
         }
@@ -330,14 +364,26 @@ class Trainer:
         t0 = time.perf_counter()
         cfg, model = self.cfg, self.reps[0].model
         op = H.HessianOperator(model, self.loss_fn, self.hx, self.hy)
-        res = H.top_eigenvalues(op, k=1, method="lanczos", v0=self.v_eig, tol=1e-3, which="algebraic",
-                                max_iter=min(cfg.hessian_iters, op.dim), seed=self.cfg.seed + self.step)
+        res = H.top_eigenvalues(
+            op,
+            k=1,
+            method="lanczos",
+            v0=self.v_eig,
+            tol=1e-3,
+            which="algebraic",
+            max_iter=min(cfg.hessian_iters, op.dim),
+            seed=self.cfg.seed + self.step,
+        )
         self.v_eig = res.vectors[0].detach()
         gnorm = float(op.grad.norm())
         lr = lr_at(cfg, self.step, self.total)
-        out = {"top_eig": float(res.values[0]), "hessian_grad_norm": gnorm, "eig_hvps": float(res.n_hvp),
-               "eig_converged": float(res.converged),
-               "grad_eig_align": float((op.grad @ self.v_eig).abs() / (op.grad.norm() + 1e-12))}
+        out = {
+            "top_eig": float(res.values[0]),
+            "hessian_grad_norm": gnorm,
+            "eig_hvps": float(res.n_hvp),
+            "eig_converged": float(res.converged),
+            "grad_eig_align": float((op.grad @ self.v_eig).abs() / (op.grad.norm() + 1e-12)),
+        }
         if cfg.base == "sgd":
             out["gd_edge"] = float(sam_core.gd_edge(lr, self.momentum))
             rho = effective_rho(cfg.optimizer, self.hp, gnorm, self.step)
@@ -359,9 +405,15 @@ class Trainer:
         args = (self.spec, self.loss_fn, self.device, ebs, self.autocast, self.channels_last)
         tr_loss, tr_acc = evaluate(model, d.x_train[:ne], d.y_train[:ne], *args) if ne else (math.nan, math.nan)
         te_loss, te_acc = evaluate(model, d.x_test, d.y_test, *args)
-        out = {"train_loss": tr_loss, "train_acc": tr_acc, "test_loss": te_loss, "test_acc": te_acc,
-               "gap": te_loss - tr_loss, "gap_acc": tr_acc - te_acc,
-               "dist_w0": float(param_distance(model, self.w0))}
+        out = {
+            "train_loss": tr_loss,
+            "train_acc": tr_acc,
+            "test_loss": te_loss,
+            "test_acc": te_acc,
+            "gap": te_loss - tr_loss,
+            "gap_acc": tr_acc - te_acc,
+            "dist_w0": float(param_distance(model, self.w0)),
+        }
         if len(self.reps) > 1:
             out["twin_distance"] = float(param_distance(model, self.reps[1].model))
         self.eval_seconds += time.perf_counter() - t0
@@ -375,22 +427,38 @@ class Trainer:
         op = H.HessianOperator(self.reps[0].model, self.loss_fn, self.hx, self.hy)
         if cfg.final_top_k:
             k = min(cfg.final_top_k, op.dim)
-            res = H.top_eigenvalues(op, k=k, method="lanczos", v0=self.v_eig, tol=1e-3, which="algebraic",
-                                    max_iter=min(op.dim, max(3 * k + 20, 60)), seed=cfg.seed)
-            self.store.put_artifact(self.run_id, "top_eigenvalues",
-                                    {"step": self.step, "values": [float(v) for v in res.values],
-                                     "n_hvp": res.n_hvp, "converged": bool(res.converged)})
+            res = H.top_eigenvalues(
+                op,
+                k=k,
+                method="lanczos",
+                v0=self.v_eig,
+                tol=1e-3,
+                which="algebraic",
+                max_iter=min(op.dim, max(3 * k + 20, 60)),
+                seed=cfg.seed,
+            )
+            self.store.put_artifact(
+                self.run_id,
+                "top_eigenvalues",
+                {
+                    "step": self.step,
+                    "values": [float(v) for v in res.values],
+                    "n_hvp": res.n_hvp,
+                    "converged": bool(res.converged),
+                },
+            )
         if cfg.final_density and not stopping():
             grid, dens = H.spectral_density(op, n_steps=min(100, op.dim), n_runs=1, n_grid=400, seed=cfg.seed)
-            self.store.put_artifact(self.run_id, "spectral_density",
-                                    {"step": self.step, "grid": grid.tolist(), "density": dens.tolist()})
+            self.store.put_artifact(
+                self.run_id, "spectral_density", {"step": self.step, "grid": grid.tolist(), "density": dens.tolist()}
+            )
 
     # ------------------------------------------------------------------------------ the loop
     def run(self) -> str:
         self.setup()
         # tiny inputs (digits: 64 pixels) on a CPU: intra-op threads only add overhead, and on busy cores
         # OpenMP's spinning made a 5-epoch digits run ~10x slower with 2 threads than with 1 (measured)
-        tiny = self.device.type == "cpu" and self.spec.channels * self.spec.size ** 2 <= TINY_INPUT
+        tiny = self.device.type == "cpu" and self.spec.channels * self.spec.size**2 <= TINY_INPUT
         threads = torch.get_num_threads()
         if tiny:
             torch.set_num_threads(1)
@@ -517,8 +585,12 @@ class Trainer:
         if len(self.reps) > 1:
             vals["twin_distance"] = float(m[-1, -1])  # the distance now, not a window mean
         per_step = self.cfg.batch_size  # images of the global batch (every rank's share is full)
-        vals.update(lr=lr, epoch=self.step / self.spe, step_time=seconds / k if seconds > 0 else math.nan,
-                    images_per_s=k * per_step / seconds if seconds > 0 else math.nan)
+        vals.update(
+            lr=lr,
+            epoch=self.step / self.spe,
+            step_time=seconds / k if seconds > 0 else math.nan,
+            images_per_s=k * per_step / seconds if seconds > 0 else math.nan,
+        )
         if "rho" in self.hp:
             vals["rho"] = float(self.hp["rho"])
         self._log(self.step, vals)
@@ -568,8 +640,7 @@ class Trainer:
     def _end_of_run(self, sig: _StopSignal) -> str:
         """After the last step (rank 0): the final spectrum and the timing, unless a Stop came first."""
         store, rid = self.store, self.run_id
-        stopped_msg = (f"stopped during the end-of-run measurements after all {self.step} steps; resume "
-                       f"runs them again")
+        stopped_msg = f"stopped during the end-of-run measurements after all {self.step} steps; resume runs them again"
         if store.stop_requested(rid) or sig.flag:  # a Stop that came after the last step's poll
             store.finish(rid, "stopped", message=stopped_msg)
             self.echo(stopped_msg)
@@ -579,14 +650,24 @@ class Trainer:
         return store.finish_unless_stopped(rid, f"finished {self.step} steps", stopped_msg)
 
     def _timing(self) -> None:
-        self.store.put_artifact(self.run_id, "timing", {
-            "train_seconds": self.train_seconds, "hessian_seconds": self.hessian_seconds,
-            "eval_seconds": self.eval_seconds, "steps": self.step, "device": str(self.device)})
+        self.store.put_artifact(
+            self.run_id,
+            "timing",
+            {
+                "train_seconds": self.train_seconds,
+                "hessian_seconds": self.hessian_seconds,
+                "eval_seconds": self.eval_seconds,
+                "steps": self.step,
+                "device": str(self.device),
+            },
+        )
 
     def _epoch_line(self, epoch: int, ep: dict) -> str:
-        return (f"epoch {epoch + 1}/{self.cfg.epochs} step {self.step}/{self.total} "
-                f"train loss {ep['train_loss']:.4f} acc {ep['train_acc']:.3f} · "
-                f"test loss {ep['test_loss']:.4f} acc {ep['test_acc']:.3f}")
+        return (
+            f"epoch {epoch + 1}/{self.cfg.epochs} step {self.step}/{self.total} "
+            f"train loss {ep['train_loss']:.4f} acc {ep['train_acc']:.3f} · "
+            f"test loss {ep['test_loss']:.4f} acc {ep['test_acc']:.3f}"
+        )
 
 
 def train(cfg: RunConfig, store: RunStore, run_id: str, echo: Callable[[str], None] | None = None) -> str:

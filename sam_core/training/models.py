@@ -230,8 +230,9 @@ class FastNet(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, int, int] = (64, 256, 256)):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_channels, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.GELU())
-        self.groups = nn.Sequential(_ConvGroup(32, widths[0]), _ConvGroup(widths[0], widths[1]),
-                                    _ConvGroup(widths[1], widths[2]))
+        self.groups = nn.Sequential(
+            _ConvGroup(32, widths[0]), _ConvGroup(widths[0], widths[1]), _ConvGroup(widths[1], widths[2])
+        )
         self.fc = nn.Linear(widths[2], num_classes, bias=False)
 
     def forward(self, x):
@@ -248,18 +249,31 @@ class ModelInfo:
     description: str
 
 
-MODELS: dict[str, ModelInfo] = {m.name: m for m in [
-    ModelInfo("mlp", "MLP (2×512)", lambda c, s, k: MLP(c, s, k), "fully connected, 2 hidden layers of 512, ReLU"),
-    ModelInfo("lenet5", "LeNet-5", lambda c, s, k: LeNet5(c, s, k), "2 conv + 3 fc layers, ~62k parameters on CIFAR"),
-    ModelInfo("cnn8", "Small CNN (8×8)", lambda c, s, k: SmallCNN(c, s, k),
-              "2 conv + 2 fc layers for 8×8 digits, ~38k parameters"),
-    ModelInfo("resnet20", "ResNet-20", lambda c, s, k: CifarResNet(20, c, k), "CIFAR ResNet, 0.27M parameters"),
-    ModelInfo("resnet56", "ResNet-56", lambda c, s, k: CifarResNet(56, c, k), "CIFAR ResNet, 0.85M parameters"),
-    ModelInfo("resnet18", "ResNet-18", lambda c, s, k: ResNet18(c, k), "CIFAR ResNet-18, 11M parameters"),
-    ModelInfo("wrn16_8", "WRN-16-8", lambda c, s, k: WideResNet(16, 8, c, k), "WideResNet 16-8, 11M parameters"),
-    ModelInfo("wrn28_10", "WRN-28-10", lambda c, s, k: WideResNet(28, 10, c, k), "WideResNet 28-10, 36M parameters"),
-    ModelInfo("fast", "Fast net (airbench-like)", lambda c, s, k: FastNet(c, k), "small fast CNN for GPU comparisons"),
-]}
+MODELS: dict[str, ModelInfo] = {
+    m.name: m
+    for m in [
+        ModelInfo("mlp", "MLP (2×512)", lambda c, s, k: MLP(c, s, k), "fully connected, 2 hidden layers of 512, ReLU"),
+        ModelInfo(
+            "lenet5", "LeNet-5", lambda c, s, k: LeNet5(c, s, k), "2 conv + 3 fc layers, ~62k parameters on CIFAR"
+        ),
+        ModelInfo(
+            "cnn8",
+            "Small CNN (8×8)",
+            lambda c, s, k: SmallCNN(c, s, k),
+            "2 conv + 2 fc layers for 8×8 digits, ~38k parameters",
+        ),
+        ModelInfo("resnet20", "ResNet-20", lambda c, s, k: CifarResNet(20, c, k), "CIFAR ResNet, 0.27M parameters"),
+        ModelInfo("resnet56", "ResNet-56", lambda c, s, k: CifarResNet(56, c, k), "CIFAR ResNet, 0.85M parameters"),
+        ModelInfo("resnet18", "ResNet-18", lambda c, s, k: ResNet18(c, k), "CIFAR ResNet-18, 11M parameters"),
+        ModelInfo("wrn16_8", "WRN-16-8", lambda c, s, k: WideResNet(16, 8, c, k), "WideResNet 16-8, 11M parameters"),
+        ModelInfo(
+            "wrn28_10", "WRN-28-10", lambda c, s, k: WideResNet(28, 10, c, k), "WideResNet 28-10, 36M parameters"
+        ),
+        ModelInfo(
+            "fast", "Fast net (airbench-like)", lambda c, s, k: FastNet(c, k), "small fast CNN for GPU comparisons"
+        ),
+    ]
+}
 
 
 def build_model(name: str, in_channels: int, size: int, num_classes: int, seed: int = 0) -> nn.Module:

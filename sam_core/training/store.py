@@ -189,11 +189,24 @@ class RunInfo:
 
 def _row_to_info(r: sqlite3.Row) -> RunInfo:
     return RunInfo(
-        id=r["id"], name=r["name"], group=r["grp"], config=json.loads(r["config"]), status=r["status"],
-        created=r["created"], started=r["started"], finished=r["finished"], heartbeat=r["heartbeat"],
-        pid=r["pid"], step=r["step"], epoch=r["epoch"], total_steps=r["total_steps"],
-        steps_per_epoch=r["steps_per_epoch"], train_seconds=r["train_seconds"],
-        stop_requested=bool(r["stop_requested"]), message=r["message"], traceback=r["traceback"],
+        id=r["id"],
+        name=r["name"],
+        group=r["grp"],
+        config=json.loads(r["config"]),
+        status=r["status"],
+        created=r["created"],
+        started=r["started"],
+        finished=r["finished"],
+        heartbeat=r["heartbeat"],
+        pid=r["pid"],
+        step=r["step"],
+        epoch=r["epoch"],
+        total_steps=r["total_steps"],
+        steps_per_epoch=r["steps_per_epoch"],
+        train_seconds=r["train_seconds"],
+        stop_requested=bool(r["stop_requested"]),
+        message=r["message"],
+        traceback=r["traceback"],
     )
 
 
@@ -210,9 +223,28 @@ class RunVanished(KeyError):
 
 
 # the columns every run store of this project has had (older stores may lack later tables, never these)
-_RUN_COLUMNS = {"id", "name", "grp", "config", "status", "created", "started", "finished", "heartbeat", "pid",
-                "pid_start", "host", "step", "epoch", "total_steps", "steps_per_epoch", "train_seconds",
-                "stop_requested", "message", "traceback"}
+_RUN_COLUMNS = {
+    "id",
+    "name",
+    "grp",
+    "config",
+    "status",
+    "created",
+    "started",
+    "finished",
+    "heartbeat",
+    "pid",
+    "pid_start",
+    "host",
+    "step",
+    "epoch",
+    "total_steps",
+    "steps_per_epoch",
+    "train_seconds",
+    "stop_requested",
+    "message",
+    "traceback",
+}
 
 
 def _ro_uri(path: Path) -> str:
@@ -231,8 +263,9 @@ def inspect_store(path: Path) -> str:
     if not path.exists():
         return "new"
     if not path.is_file():
-        raise StoreError(f"run store {path} is not a file (a folder or a device?); remove it or choose another "
-                         f"runs folder")
+        raise StoreError(
+            f"run store {path} is not a file (a folder or a device?); remove it or choose another runs folder"
+        )
     # never open() the database file itself: closing any descriptor of it would drop every POSIX lock
     # this process's SQLite connections hold on it (another process could then delete the live WAL);
     # SQLite reads the header, and a file that is not a database fails its first query
@@ -249,17 +282,22 @@ def inspect_store(path: Path) -> str:
         finally:
             con.close()
     except sqlite3.Error as exc:
-        raise StoreError(f"run store {path} is corrupt ({exc}); it was left unchanged — move it away or choose "
-                         f"another runs folder") from None
+        raise StoreError(
+            f"run store {path} is corrupt ({exc}); it was left unchanged — move it away or choose another runs folder"
+        ) from None
     if not tables:
         return "new"
     if "runs" not in tables:
-        raise StoreError(f"run store {path} belongs to another program (tables {sorted(tables)[:6]}, no 'runs' "
-                         f"table); it was left unchanged — choose another runs folder")
+        raise StoreError(
+            f"run store {path} belongs to another program (tables {sorted(tables)[:6]}, no 'runs' "
+            f"table); it was left unchanged — choose another runs folder"
+        )
     missing = sorted(_RUN_COLUMNS - cols)
     if missing:
-        raise StoreError(f"run store {path} has another schema (table 'runs' lacks {missing[:6]}); it was left "
-                         f"unchanged — choose another runs folder")
+        raise StoreError(
+            f"run store {path} has another schema (table 'runs' lacks {missing[:6]}); it was left "
+            f"unchanged — choose another runs folder"
+        )
     return "ours"
 
 
@@ -293,18 +331,22 @@ class RunStore:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"runs folder {self.dir} cannot be created ({exc.strerror or exc}); choose a writable "
-                             f"folder") from None
+            raise StoreError(
+                f"runs folder {self.dir} cannot be created ({exc.strerror or exc}); choose a writable folder"
+            ) from None
         state = inspect_store(self.path)
         if not os.access(self.dir, os.W_OK | os.X_OK) or (state == "ours" and not os.access(self.path, os.W_OK)):
-            raise StoreError(f"runs folder {self.dir} is not writable; choose a writable folder (or set "
-                             f"SAMLAB_READ_ONLY=1 to only read it)")
+            raise StoreError(
+                f"runs folder {self.dir} is not writable; choose a writable folder (or set "
+                f"SAMLAB_READ_ONLY=1 to only read it)"
+            )
         try:
             self._con().executescript(_SCHEMA)  # idempotent; executescript commits by itself
         except sqlite3.Error as exc:
             self.close()
-            raise StoreError(f"run store {self.path} cannot be opened for writing ({exc}); choose a writable "
-                             f"folder") from None
+            raise StoreError(
+                f"run store {self.path} cannot be opened for writing ({exc}); choose a writable folder"
+            ) from None
 
     def __getstate__(self) -> dict:  # picklable (Ray callbacks, processes): connections are per thread anyway
         return {"dir": self.dir, "path": self.path, "read_only": self.read_only}
@@ -365,8 +407,14 @@ class RunStore:
         return self.run_dir(run_id) / "worker.log"
 
     # ------------------------------------------------------------------------------ runs
-    def create_run(self, config: dict, name: str = "", group: str = "", total_steps: int | None = None,
-                   steps_per_epoch: int | None = None) -> str:
+    def create_run(
+        self,
+        config: dict,
+        name: str = "",
+        group: str = "",
+        total_steps: int | None = None,
+        steps_per_epoch: int | None = None,
+    ) -> str:
         run_id = new_run_id()
         with self._tx() as con:
             while con.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone():
@@ -374,7 +422,8 @@ class RunStore:
             con.execute(
                 "INSERT INTO runs(id, name, grp, config, status, created, total_steps, steps_per_epoch) "
                 "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
-                (run_id, name, group, json.dumps(config, sort_keys=True), time.time(), total_steps, steps_per_epoch))
+                (run_id, name, group, json.dumps(config, sort_keys=True), time.time(), total_steps, steps_per_epoch),
+            )
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return run_id
 
@@ -398,8 +447,7 @@ class RunStore:
             out = [r for r in out if r.status in keep]
         return out
 
-    def _update_row(self, table: str, row_id: str, fields: dict[str, Any], allowed: set[str],
-                    statuses: tuple) -> None:
+    def _update_row(self, table: str, row_id: str, fields: dict[str, Any], allowed: set[str], statuses: tuple) -> None:
         """UPDATE one row of `table` (runs or sweeps): only the `allowed` columns, a known status."""
         bad = set(fields) - allowed
         if bad:
@@ -411,13 +459,29 @@ class RunStore:
             con.execute(f"UPDATE {table} SET {cols} WHERE id=?", (*fields.values(), row_id))
 
     def update(self, run_id: str, **fields: Any) -> None:
-        allowed = {"status", "started", "finished", "heartbeat", "pid", "pid_start", "host", "step", "epoch",
-                   "total_steps", "steps_per_epoch", "train_seconds", "stop_requested", "message", "traceback",
-                   "name"}
+        allowed = {
+            "status",
+            "started",
+            "finished",
+            "heartbeat",
+            "pid",
+            "pid_start",
+            "host",
+            "step",
+            "epoch",
+            "total_steps",
+            "steps_per_epoch",
+            "train_seconds",
+            "stop_requested",
+            "message",
+            "traceback",
+            "name",
+        }
         self._update_row("runs", run_id, fields, allowed, STATUSES)
 
-    def register_worker(self, run_id: str, pid: int | None = None, host: str | None = None,
-                        pid_start: str | None = None) -> None:
+    def register_worker(
+        self, run_id: str, pid: int | None = None, host: str | None = None, pid_start: str | None = None
+    ) -> None:
         """Record the process that owns this run (the waiting worker of a queued run, or the trainer).
 
         `host`/`pid_start`: for a process on another machine (a Ray trial writing through the driver)."""
@@ -437,28 +501,38 @@ class RunStore:
             if r["status"] != "queued":
                 return r["status"]
             if r["stop_requested"]:
-                con.execute("UPDATE runs SET status='stopped', stop_requested=0, message='stopped while queued' "
-                            "WHERE id=?", (run_id,))
+                con.execute(
+                    "UPDATE runs SET status='stopped', stop_requested=0, message='stopped while queued' WHERE id=?",
+                    (run_id,),
+                )
                 return "stopped"
             running = con.execute("SELECT COUNT(*) FROM runs WHERE status='running'").fetchone()[0]
             free = max_concurrent - running
             if free <= 0:
                 return "queued"
-            ahead = [x[0] for x in con.execute(
-                "SELECT id FROM runs WHERE status='queued' ORDER BY created, id LIMIT ?", (free,)).fetchall()]
+            ahead = [
+                x[0]
+                for x in con.execute(
+                    "SELECT id FROM runs WHERE status='queued' ORDER BY created, id LIMIT ?", (free,)
+                ).fetchall()
+            ]
             if run_id not in ahead:
                 return "queued"
             now = time.time()
-            con.execute("UPDATE runs SET status='running', started=?, heartbeat=?, pid=?, pid_start=?, host=?, "
-                        "message='' WHERE id=?",
-                        (now, now, os.getpid(), process_start_time(os.getpid()), socket.gethostname(), run_id))
+            con.execute(
+                "UPDATE runs SET status='running', started=?, heartbeat=?, pid=?, pid_start=?, host=?, "
+                "message='' WHERE id=?",
+                (now, now, os.getpid(), process_start_time(os.getpid()), socket.gethostname(), run_id),
+            )
             return "running"
 
     def heartbeat(self, run_id: str, step: int, epoch: int, train_seconds: float) -> bool:
         """Record progress; returns True if a stop was requested. Raises `RunVanished` if the run was deleted."""
         with self._tx() as con:
-            con.execute("UPDATE runs SET heartbeat=?, step=?, epoch=?, train_seconds=? WHERE id=?",
-                        (time.time(), step, epoch, train_seconds, run_id))
+            con.execute(
+                "UPDATE runs SET heartbeat=?, step=?, epoch=?, train_seconds=? WHERE id=?",
+                (time.time(), step, epoch, train_seconds, run_id),
+            )
             r = con.execute("SELECT stop_requested FROM runs WHERE id=?", (run_id,)).fetchone()
         if r is None:
             raise RunVanished(f"run {run_id} was deleted while its worker ran")
@@ -495,13 +569,15 @@ class RunStore:
                 raise KeyError(f"no run {run_id!r}")
             if r["status"] not in ("stopped", "failed"):
                 raise ValueError(f"run {run_id} is {r['status']}; only stopped or failed runs can be resumed")
-            con.execute("UPDATE runs SET status='queued', stop_requested=0, message='resuming', traceback='', "
-                        "finished=NULL, pid=NULL, pid_start=NULL WHERE id=?", (run_id,))
+            con.execute(
+                "UPDATE runs SET status='queued', stop_requested=0, message='resuming', traceback='', "
+                "finished=NULL, pid=NULL, pid_start=NULL WHERE id=?",
+                (run_id,),
+            )
         return self.get(run_id)
 
     def finish(self, run_id: str, status: str, message: str = "", traceback: str = "") -> None:
-        self.update(run_id, status=status, finished=time.time(), message=message, traceback=traceback,
-                    stop_requested=0)
+        self.update(run_id, status=status, finished=time.time(), message=message, traceback=traceback, stop_requested=0)
 
     def finish_unless_stopped(self, run_id: str, message: str, stopped_message: str) -> str:
         """End a run that completed its steps: 'finished', or 'stopped' if a stop arrived meanwhile (during
@@ -511,8 +587,10 @@ class RunStore:
             if r is None:
                 raise RunVanished(f"run {run_id} was deleted while its worker ran")
             status, msg = ("stopped", stopped_message) if r[0] else ("finished", message)
-            con.execute("UPDATE runs SET status=?, finished=?, message=?, traceback='', stop_requested=0 WHERE id=?",
-                        (status, time.time(), msg, run_id))
+            con.execute(
+                "UPDATE runs SET status=?, finished=?, message=?, traceback='', stop_requested=0 WHERE id=?",
+                (status, time.time(), msg, run_id),
+            )
         return status
 
     def reconcile(self) -> list[str]:
@@ -521,9 +599,14 @@ class RunStore:
         A read-only store changes nothing (returns [])."""
         if self.read_only:
             return []
-        rows = self._con().execute(
-            "SELECT id, status, pid, pid_start, host, heartbeat, step FROM runs WHERE status IN ('queued','running')"
-        ).fetchall()
+        rows = (
+            self._con()
+            .execute(
+                "SELECT id, status, pid, pid_start, host, heartbeat, step FROM runs "
+                "WHERE status IN ('queued','running')"
+            )
+            .fetchall()
+        )
         host, now, dead = socket.gethostname(), time.time(), []
         for r in rows:
             if r["pid"] is None:
@@ -535,15 +618,22 @@ class RunStore:
             if gone:
                 dead.append((r["id"], r["status"], r["pid"], r["step"]))
         for run_id, status, pid, step in dead:
-            what = (f"the worker process (pid {pid}) ended without reporting (killed, e.g. SIGKILL or out of "
-                    f"memory, or crashed hard)")
-            msg = (f"{what} at step {step}; the metrics written so far are kept; resume continues from the last "
-                   f"checkpoint" if status == "running" else f"{what} before the run started")
+            what = (
+                f"the worker process (pid {pid}) ended without reporting (killed, e.g. SIGKILL or out of "
+                f"memory, or crashed hard)"
+            )
+            msg = (
+                f"{what} at step {step}; the metrics written so far are kept; resume continues from the last checkpoint"
+                if status == "running"
+                else f"{what} before the run started"
+            )
             with self._tx() as con:  # re-check inside the transaction: the worker may just have finished
                 cur = con.execute("SELECT status, pid FROM runs WHERE id=?", (run_id,)).fetchone()
                 if cur and cur["status"] == status and cur["pid"] == pid:
-                    con.execute("UPDATE runs SET status='failed', finished=?, message=?, stop_requested=0 "
-                                "WHERE id=?", (now, msg, run_id))
+                    con.execute(
+                        "UPDATE runs SET status='failed', finished=?, message=?, stop_requested=0 WHERE id=?",
+                        (now, msg, run_id),
+                    )
         return [d[0] for d in dead]
 
     def delete(self, run_id: str, force: bool = False, stop_timeout: float = 30.0) -> None:
@@ -656,8 +746,10 @@ class RunStore:
         with self._tx() as con:
             if con.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
                 raise RunVanished(f"run {run_id} was deleted while its worker ran")
-            con.execute("INSERT OR REPLACE INTO artifacts(run_id, name, value) VALUES (?, ?, ?)",
-                        (run_id, name, json.dumps(value, allow_nan=True)))
+            con.execute(
+                "INSERT OR REPLACE INTO artifacts(run_id, name, value) VALUES (?, ?, ?)",
+                (run_id, name, json.dumps(value, allow_nan=True)),
+            )
 
     def get_artifact(self, run_id: str, name: str, default: Any = None) -> Any:
         r = self._con().execute("SELECT value FROM artifacts WHERE run_id=? AND name=?", (run_id, name)).fetchone()
@@ -673,12 +765,18 @@ class RunStore:
         with self._tx() as con:
             while con.execute("SELECT 1 FROM sweeps WHERE id=?", (sweep_id,)).fetchone():
                 sweep_id = "sweep-" + new_run_id()
-            con.execute("INSERT INTO sweeps(id, name, spec, executor, status, created, n_trials) "
-                        "VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-                        (sweep_id, name, json.dumps(spec, sort_keys=True), executor, time.time(), len(trials)))
-            con.executemany("INSERT INTO sweep_trials(sweep_id, trial, params, config) VALUES (?, ?, ?, ?)",
-                            [(sweep_id, i, json.dumps(p, sort_keys=True), json.dumps(c, sort_keys=True))
-                             for i, (p, c) in enumerate(trials)])
+            con.execute(
+                "INSERT INTO sweeps(id, name, spec, executor, status, created, n_trials) "
+                "VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                (sweep_id, name, json.dumps(spec, sort_keys=True), executor, time.time(), len(trials)),
+            )
+            con.executemany(
+                "INSERT INTO sweep_trials(sweep_id, trial, params, config) VALUES (?, ?, ?, ?)",
+                [
+                    (sweep_id, i, json.dumps(p, sort_keys=True), json.dumps(c, sort_keys=True))
+                    for i, (p, c) in enumerate(trials)
+                ],
+            )
         return sweep_id
 
     def get_sweep(self, sweep_id: str) -> SweepInfo:
@@ -694,33 +792,52 @@ class RunStore:
         return [_row_to_sweep(r) for r in self._con().execute("SELECT * FROM sweeps ORDER BY created DESC, id DESC")]
 
     def update_sweep(self, sweep_id: str, **fields: Any) -> None:
-        allowed = {"status", "started", "finished", "heartbeat", "pid", "pid_start", "host", "stop_requested",
-                   "message"}
+        allowed = {
+            "status",
+            "started",
+            "finished",
+            "heartbeat",
+            "pid",
+            "pid_start",
+            "host",
+            "stop_requested",
+            "message",
+        }
         self._update_row("sweeps", sweep_id, fields, allowed, SWEEP_STATUSES)
 
     def register_sweep_driver(self, sweep_id: str, pid: int | None = None) -> None:
         pid = os.getpid() if pid is None else pid
-        self.update_sweep(sweep_id, pid=pid, pid_start=process_start_time(pid), host=socket.gethostname(),
-                          heartbeat=time.time())
+        self.update_sweep(
+            sweep_id, pid=pid, pid_start=process_start_time(pid), host=socket.gethostname(), heartbeat=time.time()
+        )
 
     def sweep_trials(self, sweep_id: str) -> list[TrialInfo]:
         """The sweep's trials in order, each with its run's status (None while pending)."""
-        rows = self._con().execute(
-            "SELECT t.trial, t.params, t.config, t.run_id, t.state, r.status FROM sweep_trials t "
-            "LEFT JOIN runs r ON r.id = t.run_id WHERE t.sweep_id=? ORDER BY t.trial", (sweep_id,)).fetchall()
+        rows = (
+            self._con()
+            .execute(
+                "SELECT t.trial, t.params, t.config, t.run_id, t.state, r.status FROM sweep_trials t "
+                "LEFT JOIN runs r ON r.id = t.run_id WHERE t.sweep_id=? ORDER BY t.trial",
+                (sweep_id,),
+            )
+            .fetchall()
+        )
         return [TrialInfo(r[0], json.loads(r[1]), json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
 
     def start_trial(self, sweep_id: str, trial: int, run_id: str) -> bool:
         """Attach `run_id` to a pending trial (False if the trial is no longer pending, e.g. cancelled)."""
         with self._tx() as con:
-            cur = con.execute("UPDATE sweep_trials SET run_id=?, state='started' WHERE sweep_id=? AND trial=? "
-                              "AND state='pending'", (run_id, sweep_id, trial))
+            cur = con.execute(
+                "UPDATE sweep_trials SET run_id=?, state='started' WHERE sweep_id=? AND trial=? AND state='pending'",
+                (run_id, sweep_id, trial),
+            )
             return cur.rowcount == 1
 
     def cancel_pending_trials(self, sweep_id: str) -> int:
         with self._tx() as con:
-            return con.execute("UPDATE sweep_trials SET state='cancelled' WHERE sweep_id=? AND state='pending'",
-                               (sweep_id,)).rowcount
+            return con.execute(
+                "UPDATE sweep_trials SET state='cancelled' WHERE sweep_id=? AND state='pending'", (sweep_id,)
+            ).rowcount
 
     def request_sweep_stop(self, sweep_id: str) -> str:
         """Stop a sweep: no new trial starts, and every active trial's run is asked to stop (it
@@ -738,8 +855,11 @@ class RunStore:
     def reconcile_sweeps(self) -> list[str]:
         """Mark sweeps whose driver process is gone as failed (their pending trials are cancelled;
         trials already started keep running in their own workers)."""
-        rows = self._con().execute(
-            "SELECT id, pid, pid_start, host, heartbeat FROM sweeps WHERE status IN ('queued','running')").fetchall()
+        rows = (
+            self._con()
+            .execute("SELECT id, pid, pid_start, host, heartbeat FROM sweeps WHERE status IN ('queued','running')")
+            .fetchall()
+        )
         if self.read_only:
             return []
         host, now, dead = socket.gethostname(), time.time(), []
@@ -756,11 +876,18 @@ class RunStore:
             with self._tx() as con:
                 cur = con.execute("SELECT status, pid FROM sweeps WHERE id=?", (sweep_id,)).fetchone()
                 if cur and cur["status"] in ("queued", "running") and cur["pid"] == pid:
-                    n = con.execute("UPDATE sweep_trials SET state='cancelled' WHERE sweep_id=? AND state='pending'",
-                                    (sweep_id,)).rowcount
-                    con.execute("UPDATE sweeps SET status='failed', finished=?, message=? WHERE id=?",
-                                (now, f"the sweep's driver process (pid {pid}) ended without reporting; {n} trial(s) "
-                                      f"not started were cancelled, started ones keep their runs", sweep_id))
+                    n = con.execute(
+                        "UPDATE sweep_trials SET state='cancelled' WHERE sweep_id=? AND state='pending'", (sweep_id,)
+                    ).rowcount
+                    con.execute(
+                        "UPDATE sweeps SET status='failed', finished=?, message=? WHERE id=?",
+                        (
+                            now,
+                            f"the sweep's driver process (pid {pid}) ended without reporting; {n} trial(s) "
+                            f"not started were cancelled, started ones keep their runs",
+                            sweep_id,
+                        ),
+                    )
         return [d[0] for d in dead]
 
     def delete_sweep(self, sweep_id: str, force: bool = False) -> None:
@@ -816,10 +943,21 @@ class TrialInfo:
 
 
 def _row_to_sweep(r: sqlite3.Row) -> SweepInfo:
-    return SweepInfo(id=r["id"], name=r["name"], spec=json.loads(r["spec"]), executor=r["executor"],
-                     status=r["status"], created=r["created"], started=r["started"], finished=r["finished"],
-                     heartbeat=r["heartbeat"], pid=r["pid"], n_trials=r["n_trials"],
-                     stop_requested=bool(r["stop_requested"]), message=r["message"])
+    return SweepInfo(
+        id=r["id"],
+        name=r["name"],
+        spec=json.loads(r["spec"]),
+        executor=r["executor"],
+        status=r["status"],
+        created=r["created"],
+        started=r["started"],
+        finished=r["finished"],
+        heartbeat=r["heartbeat"],
+        pid=r["pid"],
+        n_trials=r["n_trials"],
+        stop_requested=bool(r["stop_requested"]),
+        message=r["message"],
+    )
 
 
 def _real(v: Any) -> float | None:
@@ -832,10 +970,32 @@ def _real(v: Any) -> float | None:
 
 
 # ------------------------------------------------------------------------------------------- export
-EXPORT_COLUMNS = ("step", "epoch", "loss", "accuracy", "lr", "rho", "grad_norm", "perturbed_grad_norm", "gamma",
-                  "cos", "perturbation_norm", "step_time", "images_per_s", "top_eig", "gd_edge", "sam_edge",
-                  "hessian_trace", "train_loss", "train_acc", "test_loss", "test_acc", "gap", "dist_w0",
-                  "twin_distance")
+EXPORT_COLUMNS = (
+    "step",
+    "epoch",
+    "loss",
+    "accuracy",
+    "lr",
+    "rho",
+    "grad_norm",
+    "perturbed_grad_norm",
+    "gamma",
+    "cos",
+    "perturbation_norm",
+    "step_time",
+    "images_per_s",
+    "top_eig",
+    "gd_edge",
+    "sam_edge",
+    "hessian_trace",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "gap",
+    "dist_w0",
+    "twin_distance",
+)
 
 
 def export_frame(store: RunStore, run_id: str) -> pd.DataFrame:

@@ -38,13 +38,21 @@ def runs_frame(runs: Sequence[RunInfo]) -> pd.DataFrame:
     now = time.time()
     rows = []
     for r in runs:
-        rows.append({
-            "id": r.id, "name": run_label(r), "status": r.status, "optimizer": r.variant,
-            "model": r.config.get("model", ""), "dataset": r.config.get("dataset", ""),
-            "progress": r.progress, "step": f"{r.step}/{r.total_steps or '?'}",
-            "ETA": fmt_seconds(r.eta_seconds(now)),
-            "created": pd.Timestamp(r.created, unit="s"), "message": r.message,
-        })
+        rows.append(
+            {
+                "id": r.id,
+                "name": run_label(r),
+                "status": r.status,
+                "optimizer": r.variant,
+                "model": r.config.get("model", ""),
+                "dataset": r.config.get("dataset", ""),
+                "progress": r.progress,
+                "step": f"{r.step}/{r.total_steps or '?'}",
+                "ETA": fmt_seconds(r.eta_seconds(now)),
+                "created": pd.Timestamp(r.created, unit="s"),
+                "message": r.message,
+            }
+        )
     cols = ["id", "name", "status", "optimizer", "model", "dataset", "progress", "step", "ETA", "created", "message"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -69,12 +77,22 @@ def summary_frame(store: RunStore, runs: Sequence[RunInfo]) -> pd.DataFrame:
     for r in runs:
         df = store.metrics(r.id)
         top = store.get_artifact(r.id, "top_eigenvalues") or {}
-        rows.append({
-            "name": run_label(r), "status": r.status, "optimizer": r.variant, "steps": r.step,
-            "train acc": _last(df, "train_acc"), "test acc": _last(df, "test_acc"),
-            "train loss": _last(df, "train_loss"), "test loss": _last(df, "test_loss"), "gap": _last(df, "gap"),
-            "top eig": _last(df, "top_eig"), "γ_t (last)": _last(df, "gamma"),
-            "‖w−w0‖": _last(df, "dist_w0"), "λ1…λk (end)": ", ".join(f"{v:.3g}" for v in top.get("values", [])),
-            "train time": fmt_seconds(r.train_seconds),
-        })
+        rows.append(
+            {
+                "name": run_label(r),
+                "status": r.status,
+                "optimizer": r.variant,
+                "steps": r.step,
+                "train acc": _last(df, "train_acc"),
+                "test acc": _last(df, "test_acc"),
+                "train loss": _last(df, "train_loss"),
+                "test loss": _last(df, "test_loss"),
+                "gap": _last(df, "gap"),
+                "top eig": _last(df, "top_eig"),
+                "γ_t (last)": _last(df, "gamma"),
+                "‖w−w0‖": _last(df, "dist_w0"),
+                "λ1…λk (end)": ", ".join(f"{v:.3g}" for v in top.get("values", [])),
+                "train time": fmt_seconds(r.train_seconds),
+            }
+        )
     return pd.DataFrame(rows)

@@ -35,8 +35,13 @@ def create(store: RunStore, cfg: RunConfig, name: str = "", group: str = "") -> 
     """Validate `cfg` and add it to the store as a queued run (nothing runs yet)."""
     cfg.validate()
     total = cfg.steps_per_epoch() * cfg.epochs
-    return store.create_run(cfg.to_dict(), name=name or cfg.name or label(cfg), group=group or cfg.group,
-                            total_steps=total, steps_per_epoch=cfg.steps_per_epoch())
+    return store.create_run(
+        cfg.to_dict(),
+        name=name or cfg.name or label(cfg),
+        group=group or cfg.group,
+        total_steps=total,
+        steps_per_epoch=cfg.steps_per_epoch(),
+    )
 
 
 def spawn_worker(store: RunStore, run_id: str) -> subprocess.Popen:
@@ -49,8 +54,13 @@ def spawn_worker(store: RunStore, run_id: str) -> subprocess.Popen:
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "sam_core.cli.train", "--run-id", run_id, "--runs-dir", str(store.dir)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=env,
-            start_new_session=True)
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=str(REPO_ROOT),
+            env=env,
+            start_new_session=True,
+        )
     store.register_worker(run_id, proc.pid)
     # reap the child when it ends, so a killed worker does not linger as a zombie of the page process
     threading.Thread(target=proc.wait, daemon=True, name=f"reap-{run_id}").start()
@@ -84,8 +94,9 @@ def resume(store: RunStore, run_id: str) -> subprocess.Popen:
     return spawn_worker(store, run_id)
 
 
-def execute(store: RunStore, run_id: str, max_concurrent: int | None = None,
-            echo: Callable[[str], None] | None = None) -> str:
+def execute(
+    store: RunStore, run_id: str, max_concurrent: int | None = None, echo: Callable[[str], None] | None = None
+) -> str:
     """The worker's body: wait for a slot, train, record the outcome. Returns the final status."""
     echo = echo or (lambda s: None)
     max_concurrent = _max_concurrent() if max_concurrent is None else max_concurrent
@@ -111,8 +122,14 @@ def execute(store: RunStore, run_id: str, max_concurrent: int | None = None,
     return execute_claimed(store, run_id, None, echo)
 
 
-def execute_claimed(store: RunStore | None, run_id: str, cfg: RunConfig | None = None,
-                    echo: Callable[[str], None] | None = None, dist=None, **trainer_kw) -> str:
+def execute_claimed(
+    store: RunStore | None,
+    run_id: str,
+    cfg: RunConfig | None = None,
+    echo: Callable[[str], None] | None = None,
+    dist=None,
+    **trainer_kw,
+) -> str:
     """Train a run already marked running; a crash marks it failed with its traceback. Returns the status.
 
     `dist`: this rank of a torchrun job (ranks other than 0 pass store=None and write nothing).

@@ -12,8 +12,22 @@ from __future__ import annotations
 
 import importlib
 
-BUILTIN = ("sgd", "sam", "usam", "unified_sam", "asam", "ssam", "bsam", "presam", "infosam",
-           "gsam", "wsam", "fsam", "looksam", "msam")
+BUILTIN = (
+    "sgd",
+    "sam",
+    "usam",
+    "unified_sam",
+    "asam",
+    "ssam",
+    "bsam",
+    "presam",
+    "infosam",
+    "gsam",
+    "wsam",
+    "fsam",
+    "looksam",
+    "msam",
+)
 
 
 def register_builtins() -> None:

@@ -32,8 +32,11 @@ def stable_gamma(c):
     ASAM's own metric (|w| + η on the parameters it scales), the same T as the ascent; the document
     writes ‖|w| ⊙ g‖, which is this T with η = 0 on every parameter."""
     w_adv = [wi + ei for wi, ei in zip(c.w, c.es[0])]
-    return norm_ratio([t * x for t, x in zip(asam_T(c.w, c.hp, c.weight_mask), c.g)],
-                      [t * x for t, x in zip(asam_T(w_adv, c.hp, c.weight_mask), c.g_advs[0])], c.bd)
+    return norm_ratio(
+        [t * x for t, x in zip(asam_T(c.w, c.hp, c.weight_mask), c.g)],
+        [t * x for t, x in zip(asam_T(w_adv, c.hp, c.weight_mask), c.g_advs[0])],
+        c.bd,
+    )
 
 
 def adjust(values: dict) -> dict:
@@ -49,26 +52,45 @@ def translate(kwargs: dict) -> str:
 
 def unnamed_warning(hp: dict) -> str | None:
     if hp.get("flavour") == "official":
-        return ("ASAM's official flavour scales only '*weight*' parameters, but no parameter names "
-                "were given: T is applied to every parameter. Pass model.named_parameters().")
+        return (
+            "ASAM's official flavour scales only '*weight*' parameters, but no parameter names "
+            "were given: T is applied to every parameter. Pass model.named_parameters()."
+        )
     return None
 
 
 SPEC = VariantSpec(
-    name="asam", label="ASAM", passes=2,
+    name="asam",
+    label="ASAM",
+    passes=2,
     summary="Adaptive SAM: a scale-invariant ball, T = diag(|w| + η).",
     formula=r"T = \mathrm{diag}(|w| + \eta),\quad e = \rho\,\frac{T^2 g}{\|T g\| + \epsilon},\quad d = \nabla L(w + e)",
     reference="Kwon, Kim, Park, Choi. ASAM: Adaptive Sharpness-Aware Minimization. ICML 2021",
     url="https://arxiv.org/abs/2102.11600",
     hparams={
         "rho": rho_param(0.5),
-        "eta": HParam("eta", 0.01, low=0.0, high=1.0, symbol=r"\eta",
-                      help="η_A added to |w| (official default 0.01; davda54 flavour uses 0)."),
-        "flavour": HParam("flavour", "official", kind="choice", choices=("official", "davda54"),
-                          help="official: T only on parameters named '*weight*'; davda54: T on all parameters."),
+        "eta": HParam(
+            "eta",
+            0.01,
+            low=0.0,
+            high=1.0,
+            symbol=r"\eta",
+            help="η_A added to |w| (official default 0.01; davda54 flavour uses 0).",
+        ),
+        "flavour": HParam(
+            "flavour",
+            "official",
+            kind="choice",
+            choices=("official", "davda54"),
+            help="official: T only on parameters named '*weight*'; davda54: T on all parameters.",
+        ),
         "stable": STABLE,
     },
     note="Default: the official flavour (weights only, η=0.01, ρ=0.5 as for CIFAR-10). "
     "davda54's adaptive=True is flavour='davda54' with η=0 and ρ≈2.",
-    ascent=ascent, stable_gamma=stable_gamma, adjust=adjust, translate=translate, unnamed_warning=unnamed_warning,
+    ascent=ascent,
+    stable_gamma=stable_gamma,
+    adjust=adjust,
+    translate=translate,
+    unnamed_warning=unnamed_warning,
 )

@@ -23,21 +23,45 @@ def combine(c):
 
 
 SPEC = VariantSpec(
-    name="bsam", label="Bilateral SAM (BSAM)", passes=3,
+    name="bsam",
+    label="Bilateral SAM (BSAM)",
+    passes=3,
     summary="Look both up (ρ_max) and down (ρ_min) the gradient and combine the two.",
-    formula=(r"e_\pm = \pm\rho_{\pm}\frac{g}{\|g\|+\epsilon},\quad \varsigma = \frac{\|g_{max}\|}{\|g_{min}\| + \epsilon},"
-             r"\quad d = g_{max} + g - \varsigma\, g_{min}"),
+    formula=(
+        r"e_\pm = \pm\rho_{\pm}\frac{g}{\|g\|+\epsilon},\quad \varsigma = \frac{\|g_{max}\|}{\|g_{min}\| + \epsilon},"
+        r"\quad d = g_{max} + g - \varsigma\, g_{min}"
+    ),
     reference="Deng, Pang, Zhang, Huang. Bilateral Sharpness-Aware Minimization for Flatter Minima. arXiv 2024",
     url="https://arxiv.org/abs/2409.13173",
     hparams={
         "rho": rho_param(0.05, help="ρ_max, the radius of the ascent"),
-        "rho_min": HParam("rho_min", 0.05, low=0.0, high=10.0, log=True, symbol=r"\rho_{min}",
-                          help="ρ_min of the descent look (the value at the largest learning rate when tied to the LR)."),
-        "rho_min_lo": HParam("rho_min_lo", 0.0, low=0.0, high=10.0, symbol=r"\rho_{min,lo}",
-                             help="ρ_min at learning rate 0 when tied to the LR (docs/ALGORITHMS.md, 'Bilateral SAM')."),
-        "rho_min_schedule": HParam("rho_min_schedule", "lr", kind="choice", choices=("lr", "constant"),
-                                   help="'lr': ρ_min proportional to the current learning rate (ρ_min at the initial LR, 0 at LR 0); 'constant'."),
+        "rho_min": HParam(
+            "rho_min",
+            0.05,
+            low=0.0,
+            high=10.0,
+            log=True,
+            symbol=r"\rho_{min}",
+            help="ρ_min of the descent look (the value at the largest learning rate when tied to the LR).",
+        ),
+        "rho_min_lo": HParam(
+            "rho_min_lo",
+            0.0,
+            low=0.0,
+            high=10.0,
+            symbol=r"\rho_{min,lo}",
+            help="ρ_min at learning rate 0 when tied to the LR (docs/ALGORITHMS.md, 'Bilateral SAM').",
+        ),
+        "rho_min_schedule": HParam(
+            "rho_min_schedule",
+            "lr",
+            kind="choice",
+            choices=("lr", "constant"),
+            help="'lr': ρ_min proportional to the current learning rate (ρ_min at the initial LR, 0 at LR 0); "
+            "'constant'.",
+        ),
     },
     note="Not pytorch-optimizer's BSAM, which is Bayesian SAM (Möllenhoff & Khan, ICLR 2023).",
-    ascent=ascent, combine=combine,
+    ascent=ascent,
+    combine=combine,
 )

@@ -28,20 +28,32 @@ def ascent(s):
 
 
 SPEC = VariantSpec(
-    name="fsam", label="Friendly SAM (FSAM)", passes=2,
+    name="fsam",
+    label="Friendly SAM (FSAM)",
+    passes=2,
     summary="Ascend along the gradient minus its running mean (the stochastic part), then step as SAM.",
-    formula=(r"\tilde g = g - \sigma m_{t-1},\ m_t = \lambda m_{t-1} + (1-\lambda) g,\ "
-             r"e = \rho\frac{\tilde g}{\|\tilde g\|+\epsilon},\ d = \nabla L(w+e)"),
+    formula=(
+        r"\tilde g = g - \sigma m_{t-1},\ m_t = \lambda m_{t-1} + (1-\lambda) g,\ "
+        r"e = \rho\frac{\tilde g}{\|\tilde g\|+\epsilon},\ d = \nabla L(w+e)"
+    ),
     reference="Li, Zhou, Zhao, et al. Friendly Sharpness-Aware Minimization. CVPR 2024",
     url="https://arxiv.org/abs/2403.12350",
     hparams={
         "rho": rho_param(0.05),
-        "sigma": HParam("sigma", 1.0, low=0.0, high=10.0, symbol=r"\sigma",
-                        help="how much of the running-mean gradient is removed from the ascent"),
-        "lmbda": HParam("lmbda", 0.9, low=0.0, high=0.999, symbol=r"\lambda",
-                        help="EMA factor of the running-mean gradient m"),
+        "sigma": HParam(
+            "sigma",
+            1.0,
+            low=0.0,
+            high=10.0,
+            symbol=r"\sigma",
+            help="how much of the running-mean gradient is removed from the ascent",
+        ),
+        "lmbda": HParam(
+            "lmbda", 0.9, low=0.0, high=0.999, symbol=r"\lambda", help="EMA factor of the running-mean gradient m"
+        ),
         "stable": STABLE,
     },
     note="Peer: pytorch_optimizer.FriendlySAM. Stateful: not in the compiled sweep step (runs eagerly).",
-    ascent=ascent, stateful=True,
+    ascent=ascent,
+    stateful=True,
 )

@@ -28,18 +28,29 @@ def combine(c):
 
 
 SPEC = VariantSpec(
-    name="gsam", label="GSAM (surrogate gap)", passes=2,
+    name="gsam",
+    label="GSAM (surrogate gap)",
+    passes=2,
     summary="SAM, then remove α × the clean gradient's component orthogonal to the perturbed one (surrogate gap).",
-    formula=(r"e = \rho\frac{g}{\|g\|+\epsilon},\ g_{adv} = \nabla L(w+e),\ "
-             r"g_\perp = g - \frac{\langle g, g_{adv}\rangle}{\|g_{adv}\|^2} g_{adv},\ d = g_{adv} - \alpha\, g_\perp"),
+    formula=(
+        r"e = \rho\frac{g}{\|g\|+\epsilon},\ g_{adv} = \nabla L(w+e),\ "
+        r"g_\perp = g - \frac{\langle g, g_{adv}\rangle}{\|g_{adv}\|^2} g_{adv},\ d = g_{adv} - \alpha\, g_\perp"
+    ),
     reference="Zhuang, Gong, Yuan, et al. Surrogate Gap Guided Sharpness-Aware Minimization. ICLR 2022",
     url="https://arxiv.org/abs/2203.08065",
     hparams={
         "rho": rho_param(0.05),
-        "alpha": HParam("alpha", 0.4, low=0.0, high=1.0, symbol=r"\alpha",
-                        help="weight of the surrogate-gap (orthogonal) component removed from the descent"),
+        "alpha": HParam(
+            "alpha",
+            0.4,
+            low=0.0,
+            high=1.0,
+            symbol=r"\alpha",
+            help="weight of the surrogate-gap (orthogonal) component removed from the descent",
+        ),
         "stable": STABLE,
     },
     note="Peer: pytorch_optimizer.GSAM (constant ρ here; its rho_scheduler's ρ_t is not modelled).",
-    ascent=sam.ascent, combine=combine,
+    ascent=sam.ascent,
+    combine=combine,
 )

@@ -35,20 +35,29 @@ def ascent(s):
 
 
 SPEC = VariantSpec(
-    name="infosam", label="infoSAM (reconstruction)", passes=2,
+    name="infosam",
+    label="infoSAM (reconstruction)",
+    passes=2,
     summary="Preconditioned SAM whose metric follows the estimated gradient noise (a reconstruction).",
-    formula=(r"m_t = \beta m + (1-\beta) g,\ s_t = \beta s + (1-\beta)(g - m_{t-1})^2,\ "
-             r"D = \mathrm{clamp}\big(\tfrac{s_t+\delta}{\mathrm{mean}(s_t+\delta)}, D_0^{-1}, D_0\big),\ "
-             r"e = \rho\,\frac{D^{-1} g}{\sqrt{g^\top D^{-1} g} + \epsilon}"),
-    reference="Zhang, Li, Giannakis (ICASSP 2025): infoSAM. Reconstruction by SAM Lab, not the paper's verified formula.",
+    formula=(
+        r"m_t = \beta m + (1-\beta) g,\ s_t = \beta s + (1-\beta)(g - m_{t-1})^2,\ "
+        r"D = \mathrm{clamp}\big(\tfrac{s_t+\delta}{\mathrm{mean}(s_t+\delta)}, D_0^{-1}, D_0\big),\ "
+        r"e = \rho\,\frac{D^{-1} g}{\sqrt{g^\top D^{-1} g} + \epsilon}"
+    ),
+    reference=(
+        "Zhang, Li, Giannakis (ICASSP 2025): infoSAM. Reconstruction by SAM Lab, not the paper's verified formula."
+    ),
     hparams={
         "rho": rho_param(0.05),
         "beta": HParam("beta", 0.9, low=0.0, high=0.999, symbol=r"\beta", help="EMA factor of the noise estimate."),
-        "delta": HParam("delta", 1e-8, low=0.0, high=1.0, log=True, symbol=r"\delta", help="Floor added to the variance."),
+        "delta": HParam(
+            "delta", 1e-8, low=0.0, high=1.0, log=True, symbol=r"\delta", help="Floor added to the variance."
+        ),
         "d0": HParam("d0", 10.0, low=1.0, high=1e4, log=True, symbol=r"D_0", help="Clamp of D to [1/D₀, D₀]."),
         "stable": STABLE,
     },
     note="Reconstruction: the paper's exact estimator could not be read; this is constraint-preconditioning with a "
     "noise-aware diagonal D, plain SAM during the first 1/(1-β) steps.",
-    ascent=ascent, stateful=True,
+    ascent=ascent,
+    stateful=True,
 )

@@ -1,7 +1,8 @@
 """LookSAM (Liu et al., CVPR 2022): SAM's ascent every k steps; in between, reuse the sharpness direction.
 
 On a full step (t − 1 ≡ 0 mod k) it is SAM, and keeps g_v, the part of g_adv orthogonal to g (per
-parameter tensor, as the paper and pytorch-optimizer do; 0 where g = 0 leaves g_v = g_adv, as there). On the other steps the perturbation is 0 and
+parameter tensor, as the paper and pytorch-optimizer do; 0 where g = 0 leaves g_v = g_adv, as there). On the
+other steps the perturbation is 0 and
 
     d = g + α (‖g‖ / (‖g_v‖ + 10⁻⁸)) g_v      (per parameter tensor).
 
@@ -49,8 +50,9 @@ def combine(c):
             # instead of a rounding-level vector that the reuse steps would blow up to length α‖g‖
             den = _tsum(x * x, bd)
             pos = den > 0
-            coef = torch.where(pos, _tsum(x * gs, bd) / torch.where(pos, den, torch.ones_like(den)),
-                               torch.zeros_like(den))
+            coef = torch.where(
+                pos, _tsum(x * gs, bd) / torch.where(pos, den, torch.ones_like(den)), torch.zeros_like(den)
+            )
             gv.append(gs - coef * x)
         c.state["gv"] = c.reduce(gv) if c.reduce is not None else gv  # from the local g: average over workers
         return list(ga)
@@ -62,10 +64,15 @@ def combine(c):
 
 
 SPEC = VariantSpec(
-    name="looksam", label="LookSAM", passes=2,
+    name="looksam",
+    label="LookSAM",
+    passes=2,
     summary="SAM's ascent only every k steps; in between, add back the stored sharpness direction g_v.",
-    formula=(r"t \equiv 1 \ (\mathrm{mod}\ k):\ d = g_{adv},\quad g_v = g_{adv} - \|g_{adv}\| \cos\theta\, \frac{g}{\|g\|},\quad "
-             r"\text{else}:\ d = g + \alpha \frac{\|g\|}{\|g_v\|}\, g_v,\quad \theta = \angle(g, g_{adv})"),
+    formula=(
+        r"t \equiv 1 \ (\mathrm{mod}\ k):\ d = g_{adv},\quad "
+        r"g_v = g_{adv} - \|g_{adv}\| \cos\theta\, \frac{g}{\|g\|},\quad "
+        r"\text{else}:\ d = g + \alpha \frac{\|g\|}{\|g_v\|}\, g_v,\quad \theta = \angle(g, g_{adv})"
+    ),
     reference="Liu, Mai, Chen, Hsieh, You. Towards Efficient and Scalable Sharpness-Aware Minimization. CVPR 2022",
     url="https://arxiv.org/abs/2203.02714",
     hparams={
@@ -75,5 +82,7 @@ SPEC = VariantSpec(
         "stable": STABLE,
     },
     note="Peer: pytorch_optimizer.LookSAM. Stateful: not in the compiled sweep step (runs eagerly).",
-    ascent=ascent, combine=combine, stateful=True,
+    ascent=ascent,
+    combine=combine,
+    stateful=True,
 )

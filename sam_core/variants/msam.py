@@ -36,16 +36,28 @@ def after_step(state: dict, d, hp: dict, bd: int, buffers=None) -> None:
 
 
 SPEC = VariantSpec(
-    name="msam", label="Momentum-SAM (MSAM)", passes=1,
+    name="msam",
+    label="Momentum-SAM (MSAM)",
+    passes=1,
     summary="Perturb against the momentum direction (a free look-ahead), one gradient evaluation per step.",
     formula=(r"\tilde w = w - \rho\frac{v}{\|v\|},\quad d = \nabla L(\tilde w),\quad v \leftarrow \mu v + d"),
-    reference="Becker, Altrock, Risse. Momentum-SAM: Sharpness Aware Minimization without Computational Overhead. arXiv 2024",
+    reference=(
+        "Becker, Altrock, Risse. Momentum-SAM: Sharpness Aware Minimization without Computational Overhead. arXiv 2024"
+    ),
     url="https://arxiv.org/abs/2401.12033",
     hparams={
         "rho": rho_param(0.3),
-        "beta": HParam("beta", 0.9, low=0.0, high=0.999, symbol=r"\mu",
-                       help="momentum of v where the base optimizer keeps no buffer (the labs): use the lab's momentum"),
+        "beta": HParam(
+            "beta",
+            0.9,
+            low=0.0,
+            high=0.999,
+            symbol=r"\mu",
+            help="momentum of v where the base optimizer keeps no buffer (the labs): use the lab's momentum",
+        ),
     },
     note="One pass: the loss and gradient reported are at the perturbed point w̃. Stateful: eager only.",
-    lookahead=lookahead, after_step=after_step, stateful=True,
+    lookahead=lookahead,
+    after_step=after_step,
+    stateful=True,
 )

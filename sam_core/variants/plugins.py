@@ -31,10 +31,28 @@ from sam_core.registry import VARIANTS, HParam, VariantSpec, register
 
 ENV = "SAMLAB_PLUGINS"
 # names a variant's hyperparameter must not take: the base optimizer's and the training CLI's own options
-RESERVED_HPARAMS = frozenset({
-    "lr", "momentum", "weight_decay", "nesterov", "dampening", "betas", "eps", "seed", "epochs", "batch_size",
-    "base", "optimizer", "params", "base_optimizer", "adaptive", "variant", "dataset", "model",
-})
+RESERVED_HPARAMS = frozenset(
+    {
+        "lr",
+        "momentum",
+        "weight_decay",
+        "nesterov",
+        "dampening",
+        "betas",
+        "eps",
+        "seed",
+        "epochs",
+        "batch_size",
+        "base",
+        "optimizer",
+        "params",
+        "base_optimizer",
+        "adaptive",
+        "variant",
+        "dataset",
+        "model",
+    }
+)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _LOADED: dict[str, list[str]] = {}  # source key -> names it registered
 _ERRORS: dict[str, str] = {}  # source key -> message
@@ -99,7 +117,9 @@ def _specs_of(mod, src: str) -> list[VariantSpec]:
     specs = list(specs)
     for s in specs:
         if not isinstance(s, VariantSpec):
-            raise PluginError(f"plug-in {src}: SPEC/SPECS must hold sam_core.VariantSpec objects, got {type(s).__name__}")
+            raise PluginError(
+                f"plug-in {src}: SPEC/SPECS must hold sam_core.VariantSpec objects, got {type(s).__name__}"
+            )
     return specs
 
 
@@ -119,8 +139,16 @@ def check_spec(spec: VariantSpec, where: str = "") -> None:
         fail(f"'passes' must be an integer in [1, 8], got {spec.passes!r}")
     if (spec.ascent is None) != (spec.passes == 1):
         fail("a one-pass rule has no ascent (ascent=None) and a rule with ascent has passes ≥ 2")
-    for f in ("ascent", "combine", "stable_gamma", "init_state", "effective_rho", "adjust", "translate",
-              "unnamed_warning"):
+    for f in (
+        "ascent",
+        "combine",
+        "stable_gamma",
+        "init_state",
+        "effective_rho",
+        "adjust",
+        "translate",
+        "unnamed_warning",
+    ):
         v = getattr(spec, f)
         if v is not None and not callable(v):
             fail(f"'{f}' must be a function or None")
@@ -153,12 +181,22 @@ def _smoke(spec: VariantSpec, fail) -> None:
     hp = {k: v for k, v in hp.items() if spec.hparams[k].kind != "tensor" or v is not None}
     A = torch.tensor([1.0, 4.0], dtype=torch.float64)
     cases = [
-        ("a batch of 3 points in 2-D (batch_dims=1)", [torch.tensor([[1.0, -0.5], [0.3, 0.2], [-2.0, 1.0]],
-                                                                      dtype=torch.float64)], 1),
-        ("a 2-tensor network (batch_dims=0)", [torch.tensor([[0.5, -1.0, 2.0], [1.0, 0.0, -0.3]], dtype=torch.float64),
-                                               torch.tensor([0.7, -0.2], dtype=torch.float64)], 0),
+        (
+            "a batch of 3 points in 2-D (batch_dims=1)",
+            [torch.tensor([[1.0, -0.5], [0.3, 0.2], [-2.0, 1.0]], dtype=torch.float64)],
+            1,
+        ),
+        (
+            "a 2-tensor network (batch_dims=0)",
+            [
+                torch.tensor([[0.5, -1.0, 2.0], [1.0, 0.0, -0.3]], dtype=torch.float64),
+                torch.tensor([0.7, -0.2], dtype=torch.float64),
+            ],
+            0,
+        ),
     ]
     for what, w, bd in cases:
+
         def grad_fn(ps, bd=bd):
             if bd:
                 x = ps[0]
@@ -173,8 +211,10 @@ def _smoke(spec: VariantSpec, fail) -> None:
                 g = grad_fn(w)[1]
                 es = rules.perturbations(spec, g, w, hp, state, t, bd, lr=0.1, lr_max=0.1)
                 if len(es) != spec.passes - 1:
-                    fail(f"on {what}: ascent returned {len(es)} perturbation(s), passes={spec.passes} needs "
-                         f"{spec.passes - 1}")
+                    fail(
+                        f"on {what}: ascent returned {len(es)} perturbation(s), passes={spec.passes} needs "
+                        f"{spec.passes - 1}"
+                    )
                 for e in es:
                     _same_shapes(e, w, f"on {what}: a perturbation", fail)
                 d, stats, _ = rules.sam_direction(spec, w, grad_fn, hp, state, t, bd, lr=0.1, lr_max=0.1)

@@ -27,14 +27,21 @@ def ascent(s):
 
 
 SPEC = VariantSpec(
-    name="presam", label="Preconditioned SAM", passes=2,
+    name="presam",
+    label="Preconditioned SAM",
+    passes=2,
     summary="Constraint-preconditioned ascent: the ρ-ball measured in a diagonal metric D.",
     formula=r"e = \rho\,\frac{D^{-1} g}{\sqrt{g^\top D^{-1} g} + \epsilon},\quad d = \nabla L(w + e)",
     reference="Zhang, Li, Giannakis. Preconditioned Sharpness-Aware Minimization. ICASSP 2025, arXiv:2501.06603",
     hparams={
         "rho": rho_param(0.05),
-        "precond": HParam("precond", None, kind="tensor", ui=False,
-                          help="Diagonal of D: a list of tensors like the parameters (None = identity: SAM)."),
+        "precond": HParam(
+            "precond",
+            None,
+            kind="tensor",
+            ui=False,
+            help="Diagonal of D: a list of tensors like the parameters (None = identity: SAM).",
+        ),
         "stable": STABLE,
     },
     ascent=ascent,

@@ -19,11 +19,18 @@ def translate(kwargs: dict) -> str:
 
 
 SPEC = VariantSpec(
-    name="sam", label="SAM", passes=2,
+    name="sam",
+    label="SAM",
+    passes=2,
     summary="Step with the gradient at the worst point of a ρ-ball (normalised ascent).",
     formula=r"e = \rho\,\frac{g}{\|g\| + \epsilon},\quad d = \nabla L(w + e)",
-    reference="Foret, Kleiner, Mobahi, Neyshabur. Sharpness-Aware Minimization for Efficiently Improving Generalization. ICLR 2021",
+    reference=(
+        "Foret, Kleiner, Mobahi, Neyshabur. "
+        "Sharpness-Aware Minimization for Efficiently Improving Generalization. ICLR 2021"
+    ),
     url="https://arxiv.org/abs/2010.01412",
     hparams={"rho": rho_param(0.05), "stable": STABLE},
-    ascent=ascent, translate=translate, edge_exact=True,
+    ascent=ascent,
+    translate=translate,
+    edge_exact=True,
 )

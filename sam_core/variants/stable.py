@@ -11,7 +11,10 @@ from __future__ import annotations
 from sam_core.registry import HParam
 
 STABLE = HParam(
-    "stable", False, kind="bool", symbol=r"\gamma_t",
+    "stable",
+    False,
+    kind="bool",
+    symbol=r"\gamma_t",
     help="Stable SAM renormalisation: follow γ_t·g_adv with γ_t = ‖g‖/‖g_adv‖, so ‖d‖ = ‖g‖.",
 )
 STABLE_ON = HParam(STABLE.name, True, kind="bool", symbol=STABLE.symbol, help=STABLE.help)

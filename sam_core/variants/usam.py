@@ -15,11 +15,15 @@ def effective_rho(hp: dict, grad_norm: float, step: int) -> float:
 
 
 SPEC = VariantSpec(
-    name="usam", label="USAM", passes=2,
+    name="usam",
+    label="USAM",
+    passes=2,
     summary="Unnormalised SAM: ascend along ρ·g, so the step shrinks with the gradient.",
     formula=r"e = \rho\, g,\quad d = \nabla L(w + e)",
     reference="Andriushchenko & Flammarion. Towards Understanding Sharpness-Aware Minimization. ICML 2022",
     url="https://arxiv.org/abs/2206.06232",
     hparams={"rho": rho_param(0.05), "stable": STABLE},
-    ascent=ascent, effective_rho=effective_rho, theory_lam=0.0,
+    ascent=ascent,
+    effective_rho=effective_rho,
+    theory_lam=0.0,
 )

@@ -23,17 +23,29 @@ def combine(c):
 
 
 SPEC = VariantSpec(
-    name="wsam", label="WSAM (weighted)", passes=2,
+    name="wsam",
+    label="WSAM (weighted)",
+    passes=2,
     summary="Sharpness as a weighted regulariser: d = g + γ/(1−γ)·(∇L(w+e) − g).",
     formula=r"e = \rho\frac{g}{\|g\|+\epsilon},\quad d = g + \frac{\gamma}{1-\gamma}\big(\nabla L(w+e) - g\big)",
-    reference="Yue, Jiang, Ye, et al. Sharpness-Aware Minimization Revisited: Weighted Sharpness as a Regularization Term. KDD 2023",
+    reference=(
+        "Yue, Jiang, Ye, et al. "
+        "Sharpness-Aware Minimization Revisited: Weighted Sharpness as a Regularization Term. KDD 2023"
+    ),
     url="https://arxiv.org/abs/2305.15817",
     hparams={
         "rho": rho_param(0.05),
-        "gamma": HParam("gamma", 0.9, low=0.0, high=0.99, symbol=r"\gamma",
-                        help="sharpness weight γ ∈ [0, 1): α = γ/(1−γ) (γ = 0.5 is SAM, 0 is SGD)"),
+        "gamma": HParam(
+            "gamma",
+            0.9,
+            low=0.0,
+            high=0.99,
+            symbol=r"\gamma",
+            help="sharpness weight γ ∈ [0, 1): α = γ/(1−γ) (γ = 0.5 is SAM, 0 is SGD)",
+        ),
         "stable": STABLE,
     },
     note="Peer: pytorch_optimizer.WSAM with decouple=False (its default decouple=True is not modelled).",
-    ascent=sam.ascent, combine=combine,
+    ascent=sam.ascent,
+    combine=combine,
 )

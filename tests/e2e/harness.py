@@ -21,8 +21,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 CHROMIUM = os.environ.get("SAMLAB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 # A short signature of every plot on the page (or under a container): per trace the number of points and
 # weighted sums of its first 2 000 x and y values. It changes when a redraw brings new data.
@@ -31,7 +38,8 @@ PLOT_SIG_JS = """(sel) => { const root = sel ? document.querySelector(sel) : doc
   const ps = Array.from(root.querySelectorAll('.js-plotly-plot')).filter(p => p._fullData && p._fullData.length);
   if (!ps.length) return null;
   const sum = (a) => { let s = 0; if (!a) return 0; const n = Math.min(a.length, 2000);
-                       for (let i = 0; i < n; i++) { const v = +a[i]; if (isFinite(v)) s += v * (1 + i % 7); } return s; };
+                       for (let i = 0; i < n; i++) { const v = +a[i]; if (isFinite(v)) s += v * (1 + i % 7); }
+                       return s; };
   return ps.map(p => p._fullData.map(t => (t.x ? t.x.length : 0) + ':' + sum(t.x).toPrecision(12) + ':'
                                           + sum(t.y).toPrecision(12)).join('|')
                  + '/' + ((p.layout && p.layout.scene) ? '3d' : '2d')).join('#'); }"""
@@ -47,15 +55,39 @@ def free_port() -> int:
 def streamlit_server(runs: Path, data: Path, log_name: str = "e2e-server.log", env_extra: dict | None = None):
     """`streamlit run app.py` on a free port; yields its base URL once /_stcore/health answers ok."""
     port = free_port()
-    env = dict(os.environ, SAMLAB_RUNS_DIR=str(runs), SAMLAB_DATA=str(data), PYTHONUNBUFFERED="1",
-               SAMLAB_OFFLINE="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", **(env_extra or {}))
+    env = dict(
+        os.environ,
+        SAMLAB_RUNS_DIR=str(runs),
+        SAMLAB_DATA=str(data),
+        PYTHONUNBUFFERED="1",
+        SAMLAB_OFFLINE="1",
+        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+        **(env_extra or {}),
+    )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = open(ARTIFACTS.parent / log_name, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--server.fileWatcherType",
+            "none",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -120,8 +152,12 @@ def plot_signature(page, selector: str | None = None):
 
 def wait_plot_change(page, before, selector: str | None = None, timeout_s: float = 120.0) -> None:
     """Block until the plots (under ``selector``) hold data different from ``before`` (polled per frame)."""
-    page.wait_for_function(f"([sel, before]) => {{ const s = ({PLOT_SIG_JS})(sel); return s !== null && s !== before; }}",
-                           arg=[selector, before], polling="raf", timeout=timeout_s * 1000)
+    page.wait_for_function(
+        f"([sel, before]) => {{ const s = ({PLOT_SIG_JS})(sel); return s !== null && s !== before; }}",
+        arg=[selector, before],
+        polling="raf",
+        timeout=timeout_s * 1000,
+    )
 
 
 def screenshot(page, name: str) -> Path:

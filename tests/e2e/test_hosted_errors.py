@@ -24,10 +24,29 @@ def _serve(script, env_extra, log_path):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **env_extra)
     log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(script),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--server.fileWatcherType",
+            "none",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline and proc.poll() is None:
@@ -80,8 +99,12 @@ def test_a_hostile_link_on_the_hosted_app_shows_a_notice(tmp_path):
     runs, data = tmp_path / "runs", tmp_path / "data"
     runs.mkdir()
     data.mkdir()
-    with streamlit_server(runs, data, log_name="e2e-hostile.log",
-                          env_extra={"SAMLAB_READ_ONLY": "1", "OMP_NUM_THREADS": "1"}) as url, chromium() as browser:
+    with (
+        streamlit_server(
+            runs, data, log_name="e2e-hostile.log", env_extra={"SAMLAB_READ_ONLY": "1", "OMP_NUM_THREADS": "1"}
+        ) as url,
+        chromium() as browser,
+    ):
         page = browser.new_page()
         page.goto(f"{url}/saddle?epochs=100000000&batch=0&rho=0:1:1000000000")
         wait_for_app(page)

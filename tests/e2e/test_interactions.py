@@ -48,8 +48,9 @@ GAMMA_POINTS_JS = """() => {
 
 def test_tiny_training_run_streams_gamma(server, page):
     # a shared link pre-fills the form: one SSAM run of LeNet-5 on the tiny generated CIFAR-10
-    page.goto(f"{server}/training?variants=ssam&dataset=cifar10&model=lenet5&epochs=1&batch_size=8"
-              f"&subset=96&hessian_every=2")
+    page.goto(
+        f"{server}/training?variants=ssam&dataset=cifar10&model=lenet5&epochs=1&batch_size=8&subset=96&hessian_every=2"
+    )
     wait_for_app(page)
     page.locator(".st-key-tl_launch button").click()
     wait_for_app(page)
@@ -109,7 +110,7 @@ def test_play_animates_the_race_from_its_frames(server, page):
     assert any(len(mid[i][1]) < len(end[i][1]) for i in trails), "playing did not move the trails"
     moving = [v for i in trails for v in mid[i][1] if v is not None]
     assert moving and all(v == v for v in moving)  # decoded numbers from the frames, no NaN
-    balls = [x for m, x in mid[max(trails) + 1:] if m in ("lines", "lines+markers")]
+    balls = [x for m, x in mid[max(trails) + 1 :] if m in ("lines", "lines+markers")]
     assert any(any(v is not None and v == v for v in x) for x in balls), "no ascent segment or ρ-ball drawn"
     assert page.locator("[data-testid='stException']").count() == 0
     screenshot(page, "landscape_playing")

@@ -33,8 +33,10 @@ PAGES = {
     "landscape": ("landscape?fn=quartic&variants=sgd,sam,ssam&lr=0.3&sam.rho=0.1&ssam.rho=0.1", "Landscape"),
     "saddle": ("saddle?variants=sgd,sam,ssam&rho=0.05,0.2&run=1&epochs=40&seeds=2", "Escape"),
     "quadratics": ("quadratics?run=1&steps=200&seeds=2", "Quadratic"),
-    "edge_of_stability": ("edge_of_stability?variants=sgd,sam&lr=0.4&rho=0.05&run=1&steps=100&every=20",
-                          "edge of stability"),
+    "edge_of_stability": (
+        "edge_of_stability?variants=sgd,sam&lr=0.4&rho=0.05&run=1&steps=100&every=20",
+        "edge of stability",
+    ),
     "training": ("training", "Training"),
     "compare_runs": ("compare_runs", "Compare"),
     "sweeps": ("sweeps", "Sweep"),
@@ -95,7 +97,8 @@ KATEX_JS = """() => {
 }"""
 
 # st.metric values cut with an ellipsis (too many metrics in a row)
-METRIC_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMetricValue"] > div, [data-testid="stMetricValue"]'))
+METRIC_JS = """() => Array.from(
+  document.querySelectorAll('[data-testid="stMetricValue"] > div, [data-testid="stMetricValue"]'))
   .filter(e => e.getBoundingClientRect().width > 1 && e.scrollWidth > e.clientWidth + 1)
   .map(e => `metric value cut: "${(e.textContent || '').trim()}"`)"""
 
@@ -105,8 +108,10 @@ LANDSCAPE_JS = """() => {
   const map = document.querySelector('.st-key-ls_contour .js-plotly-plot, .st-key-ls_surface .js-plotly-plot');
   if (!map) out.push('no race map');
   else { const r = map.getBoundingClientRect(); const y = r.top + window.scrollY;
-         if (y > 0.6 * window.innerHeight) out.push(`the race map starts at y=${Math.round(y)}, below 60 % of the ${window.innerHeight} px window`);
-         if (r.height < 0.45 * window.innerHeight) out.push(`the race map is ${Math.round(r.height)} px high: a thumbnail`); }
+         if (y > 0.6 * window.innerHeight)
+           out.push(`the race map starts at y=${Math.round(y)}, below 60 % of the ${window.innerHeight} px window`);
+         if (r.height < 0.45 * window.innerHeight)
+           out.push(`the race map is ${Math.round(r.height)} px high: a thumbnail`); }
   document.querySelectorAll('.st-key-ls_view button').forEach(b => {
     const r = b.getBoundingClientRect(); const t = (b.textContent || '').trim();
     const p = b.closest('[data-testid="stElementContainer"]') || b.parentElement; const c = p.getBoundingClientRect();
@@ -118,12 +123,13 @@ LANDSCAPE_JS = """() => {
 
 # Streamlit scrolls its main area inside a fixed-height box, so a full-page screenshot shows one window's
 # worth: for the "whole page" shot the box grows to its content (same width, so the same layout)
-UNSCROLL_JS = """() => { for (const sel of ['html', 'body', '#root', '[data-testid="stApp"]', '[data-testid="stAppViewContainer"]',
-                                           '[data-testid="stMain"]']) {
+UNSCROLL_JS = """() => { for (const sel of ['html', 'body', '#root', '[data-testid="stApp"]',
+                                           '[data-testid="stAppViewContainer"]', '[data-testid="stMain"]']) {
   document.querySelectorAll(sel).forEach(e => { e.style.setProperty('height', 'auto', 'important');
     e.style.setProperty('overflow', 'visible', 'important'); }); } }"""
-RESCROLL_JS = UNSCROLL_JS.replace("e.style.setProperty('height', 'auto', 'important')", "e.style.removeProperty('height')")\
-                         .replace("e.style.setProperty('overflow', 'visible', 'important')", "e.style.removeProperty('overflow')")
+RESCROLL_JS = UNSCROLL_JS.replace(
+    "e.style.setProperty('height', 'auto', 'important')", "e.style.removeProperty('height')"
+).replace("e.style.setProperty('overflow', 'visible', 'important')", "e.style.removeProperty('overflow')")
 
 
 def page_shots(page, tag: str):
@@ -153,9 +159,21 @@ def training_runs(e2e_dirs):
     mp.setenv("SAMLAB_OFFLINE", "1")
     mp.setenv("OMP_NUM_THREADS", "1")
     store = RunStore(runs_dir)
-    cfg = RunConfig(dataset="cifar10", data_dir=str(data_dir), model="lenet5", epochs=3, batch_size=16, subset=64,
-                    lr=0.05, hessian_every=2, final_top_k=3, final_density=True, hessian_batch=32,
-                    eval_train_size=64, log_every=1)
+    cfg = RunConfig(
+        dataset="cifar10",
+        data_dir=str(data_dir),
+        model="lenet5",
+        epochs=3,
+        batch_size=16,
+        subset=64,
+        lr=0.05,
+        hessian_every=2,
+        final_top_k=3,
+        final_density=True,
+        hessian_batch=32,
+        eval_train_size=64,
+        log_every=1,
+    )
     ids = launch_variants(store, cfg, {"sgd": {}, "sam": {"rho": 0.05}, "ssam": {"rho": 0.05}})
     deadline = time.time() + 240
     while time.time() < deadline and any(store.get(i).active for i in ids):
@@ -219,7 +237,8 @@ def test_checks_catch_a_broken_layout(server, browser):
         page.wait_for_selector(".st-key-ls_metrics .js-plotly-plot .legend, .st-key-ls_contour .js-plotly-plot .legend")
         # a title drawn under the legend (where the old layout put the legend: on the title)
         overlap = page.evaluate("""() => { const p = document.querySelector('.st-key-ls_contour .js-plotly-plot');
-            const lg = p.querySelector('.legend'); const t = document.createElementNS('http://www.w3.org/2000/svg', 'text');
+            const lg = p.querySelector('.legend');
+            const t = document.createElementNS('http://www.w3.org/2000/svg', 'text');
             const r = lg.getBoundingClientRect(); const svg = p.querySelector('.infolayer');
             const g = document.createElementNS('http://www.w3.org/2000/svg', 'g'); g.setAttribute('class', 'g-gtitle');
             t.setAttribute('class', 'gtitle'); t.textContent = 'A title under the legend';
@@ -241,6 +260,7 @@ def test_checks_catch_a_broken_layout(server, browser):
 
 
 if os.environ.get("SAMLAB_LAYOUT_DEBUG"):  # pragma: no cover  (prints every page's problems, no assertion)
+
     def test_print_problems(server, browser, training_runs):
         for name in PAGES:
             for size in VIEWPORTS:

@@ -17,8 +17,10 @@ def _press_everything(page) -> int:
     """Tick every checkbox, then press every enabled button of the main area and of the sidebar's own
     content (not the sidebar's collapse control); clicked from script, so no header overlays them."""
     n = 0
-    boxes = page.locator("[data-testid='stMain'] [data-testid='stCheckbox'] input, "
-                         "[data-testid='stSidebarUserContent'] [data-testid='stCheckbox'] input")
+    boxes = page.locator(
+        "[data-testid='stMain'] [data-testid='stCheckbox'] input, "
+        "[data-testid='stSidebarUserContent'] [data-testid='stCheckbox'] input"
+    )
     for i in range(boxes.count()):
         if not boxes.nth(i).is_checked():
             boxes.nth(i).evaluate("el => el.click()")

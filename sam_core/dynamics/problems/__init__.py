@@ -28,7 +28,24 @@ from sam_core.dynamics.problems.mlp import (
 from sam_core.dynamics.problems.sampling import SAMPLING_KINDS, Sampling, theory_stepsizes
 
 __all__ = [
-    "EOS_DATASETS", "PROBLEM_KINDS", "SAMPLING_KINDS", "AutoencoderData", "Logistic", "Quadratic", "Ridge",
-    "Sampling", "ae_loss", "ae_loss_grad", "batch_second_moment", "init_autoencoder", "init_mlp", "make_autoencoder_data",
-    "make_eos_data", "make_problem", "mlp_forward", "mlp_loss", "mlp_loss_grad", "theory_stepsizes",
+    "EOS_DATASETS",
+    "PROBLEM_KINDS",
+    "SAMPLING_KINDS",
+    "AutoencoderData",
+    "Logistic",
+    "Quadratic",
+    "Ridge",
+    "Sampling",
+    "ae_loss",
+    "ae_loss_grad",
+    "batch_second_moment",
+    "init_autoencoder",
+    "init_mlp",
+    "make_autoencoder_data",
+    "make_eos_data",
+    "make_problem",
+    "mlp_forward",
+    "mlp_loss",
+    "mlp_loss_grad",
+    "theory_stepsizes",
 ]

@@ -76,9 +76,17 @@ class _Base:
         return (self.loss(w) - self.f_star) / (f0 - self.f_star)
 
     def describe(self) -> dict:
-        return {"problem": self.name, "n": self.n, "dim": self.dim, "L": self.L, "mu": self.mu,
-                "kappa": self.kappa, "L_max": float(self.L_i.max()), "L_mean": float(self.L_i.mean()),
-                "f_star": self.f_star}
+        return {
+            "problem": self.name,
+            "n": self.n,
+            "dim": self.dim,
+            "L": self.L,
+            "mu": self.mu,
+            "kappa": self.kappa,
+            "L_max": float(self.L_i.max()),
+            "L_mean": float(self.L_i.mean()),
+            "f_star": self.f_star,
+        }
 
 
 class Quadratic(_Base):
@@ -86,15 +94,15 @@ class Quadratic(_Base):
 
     name = "quadratic"
 
-    def __init__(self, dim: int = 20, cond: float = 100.0, lam_max: float = 1.0, seed: int = 0,
-                 dtype=torch.float64):
+    def __init__(self, dim: int = 20, cond: float = 100.0, lam_max: float = 1.0, seed: int = 0, dtype=torch.float64):
         _check("dim", dim, 1, 10_000, integer=True)
         _check("cond", cond, 1.0, 1e8)
         _check("lam_max", lam_max, 0.0, 1e6, low_open=True)
         gen = torch.Generator().manual_seed(int(seed))
         self.dim, self.n = int(dim), 1
-        self.eigenvalues = torch.logspace(math.log10(lam_max / cond), math.log10(lam_max), int(dim),
-                                          dtype=torch.float64)
+        self.eigenvalues = torch.logspace(
+            math.log10(lam_max / cond), math.log10(lam_max), int(dim), dtype=torch.float64
+        )
         Q = _orthogonal(self.dim, gen)
         self.Q = Q.to(dtype)
         self.A = ((Q * self.eigenvalues) @ Q.T).to(dtype)
@@ -155,8 +163,17 @@ class Ridge(_Data):
 
     name = "ridge"
 
-    def __init__(self, n: int = 200, dim: int = 20, cond: float = 100.0, row_norm_ratio: float = 10.0,
-                 reg: float = 1e-3, label_noise: float = 0.1, seed: int = 0, dtype=torch.float64):
+    def __init__(
+        self,
+        n: int = 200,
+        dim: int = 20,
+        cond: float = 100.0,
+        row_norm_ratio: float = 10.0,
+        reg: float = 1e-3,
+        label_noise: float = 0.1,
+        seed: int = 0,
+        dtype=torch.float64,
+    ):
         _check("n", n, 2, 1_000_000, integer=True)
         _check("dim", dim, 1, 10_000, integer=True)
         _check("cond", cond, 1.0, 1e8)
@@ -194,8 +211,17 @@ class Logistic(_Data):
 
     name = "logistic"
 
-    def __init__(self, n: int = 200, dim: int = 20, cond: float = 100.0, row_norm_ratio: float = 10.0,
-                 reg: float = 1e-2, label_noise: float = 0.1, seed: int = 0, dtype=torch.float64):
+    def __init__(
+        self,
+        n: int = 200,
+        dim: int = 20,
+        cond: float = 100.0,
+        row_norm_ratio: float = 10.0,
+        reg: float = 1e-2,
+        label_noise: float = 0.1,
+        seed: int = 0,
+        dtype=torch.float64,
+    ):
         _check("n", n, 2, 1_000_000, integer=True)
         _check("dim", dim, 1, 10_000, integer=True)
         _check("cond", cond, 1.0, 1e8)

@@ -34,8 +34,16 @@ ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "elu": torch.nn.functiona
 EOS_DATASETS = ("synthetic", "mnist")
 
 
-def make_eos_data(dataset: str = "synthetic", n: int = 1000, in_dim: int = 20, classes: int = 4,
-                  seed: int = 0, data_dir: str | None = None, device="cpu", dtype=torch.float32):
+def make_eos_data(
+    dataset: str = "synthetic",
+    n: int = 1000,
+    in_dim: int = 20,
+    classes: int = 4,
+    seed: int = 0,
+    data_dir: str | None = None,
+    device="cpu",
+    dtype=torch.float32,
+):
     """``(X (n, in_dim), Y (n, classes))`` with one-hot ``Y``; MNIST images are flattened to 784."""
     if dataset not in EOS_DATASETS:
         raise ValueError(f"dataset must be one of {EOS_DATASETS}, got {dataset!r}")
@@ -70,7 +78,8 @@ def _mnist_subset(n, gen, data_dir):
         raise FileNotFoundError(
             f"MNIST not found under {os.path.abspath(root)!r}: put the raw files in "
             f"{os.path.join(os.path.abspath(root), 'MNIST', 'raw')} (train-images-idx3-ubyte, "
-            "train-labels-idx1-ubyte) or choose the synthetic data set") from exc
+            "train-labels-idx1-ubyte) or choose the synthetic data set"
+        ) from exc
     pick = torch.randperm(len(ds.targets), generator=gen)[:n]
     X = ds.data[pick].reshape(n, -1).to(torch.float32) / 255.0
     X = (X - 0.1307) / 0.3081
@@ -127,6 +136,6 @@ def flatten(params) -> torch.Tensor:
 def unflatten(flat: torch.Tensor, like) -> list[torch.Tensor]:
     out, i = [], 0
     for p in like:
-        out.append(flat[i:i + p.numel()].view_as(p))
+        out.append(flat[i : i + p.numel()].view_as(p))
         i += p.numel()
     return out

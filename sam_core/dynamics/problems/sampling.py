@@ -124,6 +124,7 @@ class Sampling:
                 else:  # a uniformly random b-subset: the b smallest of n i.i.d. uniforms
                     idx = torch.rand(n_runs, n, generator=generator).topk(b, dim=1, largest=False).indices
                 return idx.to(dev), coef.expand(n_runs, b)
+
         return draw
 
     def draw(self, n_runs: int, L_i: torch.Tensor, generator: torch.Generator | None = None):

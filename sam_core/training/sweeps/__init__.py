@@ -14,5 +14,18 @@ from sam_core.training.sweeps.results import RESULT_METRICS, run_results, sweep_
 from sam_core.training.sweeps.runner import create, execute, run_local, spawn_driver, summary
 from sam_core.training.sweeps.spec import MAX_TRIALS, SweepError, SweepSpec, Trial, parse_values
 
-__all__ = ["MAX_TRIALS", "RESULT_METRICS", "SweepError", "SweepSpec", "Trial", "create", "execute", "parse_values",
-           "run_local", "run_results", "spawn_driver", "summary", "sweep_frame"]
+__all__ = [
+    "MAX_TRIALS",
+    "RESULT_METRICS",
+    "SweepError",
+    "SweepSpec",
+    "Trial",
+    "create",
+    "execute",
+    "parse_values",
+    "run_local",
+    "run_results",
+    "spawn_driver",
+    "summary",
+    "sweep_frame",
+]

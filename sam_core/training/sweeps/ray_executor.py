@@ -31,8 +31,10 @@ from typing import Any
 
 from sam_core.training.store import ACTIVE, RunStore, process_start_time
 
-NOT_INSTALLED = ("the Ray executor needs Ray Tune, an optional extra: pip install -r requirements-ray.txt "
-                 "(or use the default local executor)")
+NOT_INSTALLED = (
+    "the Ray executor needs Ray Tune, an optional extra: pip install -r requirements-ray.txt "
+    "(or use the default local executor)"
+)
 
 
 def import_ray():
@@ -67,8 +69,14 @@ class RemoteStore:
         return call
 
 
-def _trial(config: dict, store_actor=None, sweep_id: str = "", sweep_name: str = "", asha_metric: str = "",
-           asha_mode: str = "max") -> None:
+def _trial(
+    config: dict,
+    store_actor=None,
+    sweep_id: str = "",
+    sweep_name: str = "",
+    asha_metric: str = "",
+    asha_mode: str = "max",
+) -> None:
     """One Tune trial (runs in a Ray worker process): create the trial's run, train it, report epochs."""
     from ray import tune
 
@@ -112,8 +120,13 @@ def _trial(config: dict, store_actor=None, sweep_id: str = "", sweep_name: str =
         raise RuntimeError(f"trial {index} (run {run_id}) failed: {info.message}")
 
 
-def run_ray(store: RunStore, sweep_id: str, options: dict[str, Any], echo: Callable[[str], None] | None = None,
-            init_kwargs: dict | None = None) -> None:
+def run_ray(
+    store: RunStore,
+    sweep_id: str,
+    options: dict[str, Any],
+    echo: Callable[[str], None] | None = None,
+    init_kwargs: dict | None = None,
+) -> None:
     """Run the sweep's pending trials as Ray Tune trials (blocks until Tune is done)."""
     echo = echo or (lambda s: None)
     ray, tune = import_ray()
@@ -129,37 +142,55 @@ def run_ray(store: RunStore, sweep_id: str, options: dict[str, Any], echo: Calla
     if started_here:
         kw = dict(include_dashboard=False, log_to_driver=False)
         kw.update(init_kwargs or {})
-        env = {"PYTHONPATH": str(REPO_ROOT) + (os.pathsep + os.environ["PYTHONPATH"]
-                                               if os.environ.get("PYTHONPATH") else "")}
+        env = {
+            "PYTHONPATH": str(REPO_ROOT)
+            + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+        }
         kw.setdefault("runtime_env", {"env_vars": env})
         ray.init(address=options.get("address"), **kw)
     try:
         node = ray.get_runtime_context().get_node_id()
-        actor = ray.remote(RunStore).options(
-            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False)
-        ).remote(str(store.dir))
-        fn = tune.with_parameters(_trial, store_actor=actor, sweep_id=sweep_id, sweep_name=info.name,
-                                  asha_metric=options["asha_metric"], asha_mode=options["asha_mode"])
+        actor = (
+            ray.remote(RunStore)
+            .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False))
+            .remote(str(store.dir))
+        )
+        fn = tune.with_parameters(
+            _trial,
+            store_actor=actor,
+            sweep_id=sweep_id,
+            sweep_name=info.name,
+            asha_metric=options["asha_metric"],
+            asha_mode=options["asha_mode"],
+        )
         fn = tune.with_resources(fn, {"cpu": float(options["cpus_per_trial"]), "gpu": float(options["gpus_per_trial"])})
         scheduler = None
         if options["asha"]:
             from ray.tune.schedulers import ASHAScheduler
 
             max_t = max(int(t.config.get("epochs", 1)) for t in trials) if trials else 1
-            scheduler = ASHAScheduler(time_attr="training_iteration", metric=options["asha_metric"],
-                                      mode=options["asha_mode"], max_t=max_t, grace_period=int(options["asha_grace"]),
-                                      reduction_factor=float(options["asha_reduction"]),
-                                      stop_last_trials=False)  # a trial that reaches max_t ends by itself
-        echo(f"sweep {sweep_id}: {len(trials)} trial(s) on Ray ({options['cpus_per_trial']} CPU, "
-             f"{options['gpus_per_trial']} GPU each{', ASHA on ' + options['asha_metric'] if scheduler else ''})")
+            scheduler = ASHAScheduler(
+                time_attr="training_iteration",
+                metric=options["asha_metric"],
+                mode=options["asha_mode"],
+                max_t=max_t,
+                grace_period=int(options["asha_grace"]),
+                reduction_factor=float(options["asha_reduction"]),
+                stop_last_trials=False,
+            )  # a trial that reaches max_t ends by itself
+        echo(
+            f"sweep {sweep_id}: {len(trials)} trial(s) on Ray ({options['cpus_per_trial']} CPU, "
+            f"{options['gpus_per_trial']} GPU each{', ASHA on ' + options['asha_metric'] if scheduler else ''})"
+        )
         storage = store.dir / "sweeps" / sweep_id
         storage.mkdir(parents=True, exist_ok=True)
         tuner = tune.Tuner(
             fn,
             param_space={"trial": tune.grid_search([t.trial for t in trials])},
             tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=info.spec.get("parallel")),
-            run_config=tune.RunConfig(name="ray", storage_path=str(storage), verbose=0,
-                                      callbacks=[_store_callback(store, sweep_id, echo)]),
+            run_config=tune.RunConfig(
+                name="ray", storage_path=str(storage), verbose=0, callbacks=[_store_callback(store, sweep_id, echo)]
+            ),
         )
         tuner.fit()
         store.reconcile()

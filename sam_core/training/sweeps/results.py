@@ -50,9 +50,13 @@ def run_results(store: RunStore, run_id: str) -> dict[str, float]:
     out["top_eig"] = float(vals[0]) if vals else (_last(df["top_eig"]) if "top_eig" in df.columns else math.nan)
     g = df["gamma"].dropna().to_numpy(dtype=float) if "gamma" in df.columns else np.array([])
     g = g[np.isfinite(g)]
-    out.update(gamma_mean=float(g.mean()) if len(g) else math.nan, gamma_min=float(g.min()) if len(g) else math.nan,
-               gamma_max=float(g.max()) if len(g) else math.nan,
-               gamma_std=float(g.std()) if len(g) > 1 else math.nan, gamma_last=float(g[-1]) if len(g) else math.nan)
+    out.update(
+        gamma_mean=float(g.mean()) if len(g) else math.nan,
+        gamma_min=float(g.min()) if len(g) else math.nan,
+        gamma_max=float(g.max()) if len(g) else math.nan,
+        gamma_std=float(g.std()) if len(g) > 1 else math.nan,
+        gamma_last=float(g[-1]) if len(g) else math.nan,
+    )
     d = store.get_artifact(run_id, "diverged_step")
     out["diverged_step"] = float(d) if d is not None else math.nan
     return out

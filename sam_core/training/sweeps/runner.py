@@ -67,8 +67,9 @@ def _summary_text(counts: dict[str, int]) -> str:
     return f"{n} trial(s): " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
 
 
-def run_local(store: RunStore, sweep_id: str, parallel: int | None = None,
-              echo: Callable[[str], None] | None = None) -> str:
+def run_local(
+    store: RunStore, sweep_id: str, parallel: int | None = None, echo: Callable[[str], None] | None = None
+) -> str:
     """Drive a sweep with the local run queue until every trial has ended. Returns the sweep status."""
     from sam_core.settings import get_settings
     from sam_core.training import worker
@@ -121,8 +122,9 @@ def _close(store: RunStore, sweep_id: str, echo: Callable[[str], None]) -> str:
     return status
 
 
-def execute(store: RunStore, sweep_id: str, echo: Callable[[str], None] | None = None,
-            init_kwargs: dict | None = None) -> str:
+def execute(
+    store: RunStore, sweep_id: str, echo: Callable[[str], None] | None = None, init_kwargs: dict | None = None
+) -> str:
     """Run a recorded sweep with its executor (blocks). A crash of the driver marks the sweep failed."""
     echo = echo or (lambda s: None)
     info = store.get_sweep(check_sweep_id(sweep_id))
@@ -139,8 +141,12 @@ def execute(store: RunStore, sweep_id: str, echo: Callable[[str], None] | None =
         return run_local(store, sweep_id, echo=echo)
     except BaseException as exc:  # noqa: B036 — whatever ended the driver, the sweep says so
         store.cancel_pending_trials(sweep_id)
-        store.update_sweep(sweep_id, status="failed", finished=time.time(),
-                           message=f"the sweep driver failed: {type(exc).__name__}: {exc}")
+        store.update_sweep(
+            sweep_id,
+            status="failed",
+            finished=time.time(),
+            message=f"the sweep driver failed: {type(exc).__name__}: {exc}",
+        )
         if isinstance(exc, KeyboardInterrupt):
             raise
         echo(f"sweep {sweep_id} failed: {type(exc).__name__}: {exc}")
@@ -157,10 +163,15 @@ def spawn_driver(store: RunStore, sweep_id: str) -> subprocess.Popen:
     log_path = sweep_log_path(store, sweep_id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "sam_core.cli.sweep", "--sweep-id", sweep_id,
-                                 "--runs-dir", str(store.dir)],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT),
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sam_core.cli.sweep", "--sweep-id", sweep_id, "--runs-dir", str(store.dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=str(REPO_ROOT),
+            env=env,
+            start_new_session=True,
+        )
     store.register_sweep_driver(sweep_id, proc.pid)
     threading.Thread(target=proc.wait, daemon=True, name=f"reap-{sweep_id}").start()
     return proc

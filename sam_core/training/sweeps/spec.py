@@ -42,8 +42,16 @@ EXECUTORS = ("local", "ray")
 MAX_TRIALS = 1000  # the most any sweep may hold (a page caps lower)
 NOT_SWEPT = ("hparams", "name", "group")  # RunConfig fields that cannot be swept
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
-RAY_KEYS = {"address": None, "cpus_per_trial": 1.0, "gpus_per_trial": 0.0, "asha": False,
-            "asha_metric": "test_acc", "asha_mode": "max", "asha_grace": 1, "asha_reduction": 2.0}
+RAY_KEYS = {
+    "address": None,
+    "cpus_per_trial": 1.0,
+    "gpus_per_trial": 0.0,
+    "asha": False,
+    "asha_metric": "test_acc",
+    "asha_mode": "max",
+    "asha_grace": 1,
+    "asha_reduction": 2.0,
+}
 
 
 class SweepError(ConfigError):
@@ -158,8 +166,9 @@ class SweepSpec:
             allowed = run_fields() + hparam_names()
             for k, v in self.params.items():
                 if k not in allowed:
-                    err.append(f"params: {k!r} cannot be swept; choose RunConfig fields or variant hyperparameters: "
-                               f"{allowed}")
+                    err.append(
+                        f"params: {k!r} cannot be swept; choose RunConfig fields or variant hyperparameters: {allowed}"
+                    )
                     continue
                 err += _value_errors(k, v, self.search)
         return err
@@ -175,8 +184,9 @@ class SweepSpec:
         if not _is_num(o["cpus_per_trial"]) or not 0 < o["cpus_per_trial"] <= 1024:
             err.append(f"ray.cpus_per_trial must be a number in (0, 1024], got {o['cpus_per_trial']!r}")
         if not _is_num(o["gpus_per_trial"]) or not 0 <= o["gpus_per_trial"] <= 64:
-            err.append(f"ray.gpus_per_trial must be a number in [0, 64] (fractions share a GPU), got "
-                       f"{o['gpus_per_trial']!r}")
+            err.append(
+                f"ray.gpus_per_trial must be a number in [0, 64] (fractions share a GPU), got {o['gpus_per_trial']!r}"
+            )
         if o["address"] is not None and not isinstance(o["address"], str):
             err.append("ray.address must be a string such as 'auto' or 'ray://head:10001'")
         if not isinstance(o["asha"], bool):
@@ -205,8 +215,9 @@ class SweepSpec:
             lists = [v if isinstance(v, list) else [v] for _, v in items]
             n = math.prod(len(x) for x in lists)
             if n > MAX_TRIALS * 10:
-                raise SweepError([f"the grid has {n} combinations; at most {self.max_trials} trials (max_trials) "
-                                  f"are allowed"])
+                raise SweepError(
+                    [f"the grid has {n} combinations; at most {self.max_trials} trials (max_trials) are allowed"]
+                )
             return [dict(zip([k for k, _ in items], combo)) for combo in itertools.product(*lists)]
         rng = np.random.default_rng(self.seed)
         out = []
@@ -259,14 +270,21 @@ class SweepSpec:
             trials.append(t)
         unused = [k for k in self.params if k not in used]
         if unused:
-            errors.insert(0, f"params: {unused} apply to none of the variants swept; a hyperparameter counts only "
-                             f"for the variants that have it (see sam_core.VARIANTS)")
+            errors.insert(
+                0,
+                f"params: {unused} apply to none of the variants swept; a hyperparameter counts only "
+                f"for the variants that have it (see sam_core.VARIANTS)",
+            )
         if errors:
             more = f" … and {len(errors) - 8} more" if len(errors) > 8 else ""
             raise SweepError(errors[:8] + ([more] if more else []))
         if len(trials) > self.max_trials:
-            raise SweepError([f"the sweep has {len(trials)} trials; at most {self.max_trials} are allowed "
-                              f"(max_trials); narrow the grid or raise max_trials (≤ {MAX_TRIALS})"])
+            raise SweepError(
+                [
+                    f"the sweep has {len(trials)} trials; at most {self.max_trials} are allowed "
+                    f"(max_trials); narrow the grid or raise max_trials (≤ {MAX_TRIALS})"
+                ]
+            )
         return trials
 
 
@@ -292,8 +310,9 @@ def _value_errors(name: str, v: Any, search: str) -> list[str]:
         return []
     if isinstance(v, dict):
         if search == "grid":
-            return [f"params.{name}: grid search needs a list of values, got a distribution {v!r} "
-                    f"(use \"search\": \"random\")"]
+            return [
+                f'params.{name}: grid search needs a list of values, got a distribution {v!r} (use "search": "random")'
+            ]
         if len(v) != 1 or next(iter(v)) not in DISTRIBUTIONS:
             return [f"params.{name}: a distribution is one of {list(DISTRIBUTIONS)} → [low, high], got {v!r}"]
         kind, rng = next(iter(v.items()))
@@ -305,8 +324,9 @@ def _value_errors(name: str, v: Any, search: str) -> list[str]:
             return [f"params.{name}: int_uniform needs integer bounds, got {rng!r}"]
         return []
     if not _scalar(v):
-        return [f"params.{name}: expected a list of values{' or a distribution' if search == 'random' else ''}, "
-                f"got {v!r}"]
+        return [
+            f"params.{name}: expected a list of values{' or a distribution' if search == 'random' else ''}, got {v!r}"
+        ]
     return []
 
 
