@@ -7,7 +7,7 @@ import streamlit as st
 from sam_core import plugin_errors
 from sam_core.settings import get_settings
 from sam_core.workers import get_pool
-from ui.common import apply_error_details, device_badge, hosted, preload_charts
+from ui.common import apply_error_details, device_badge, hosted
 
 apply_error_details()  # hosted: an exception page shows a short message, the traceback goes to the server log
 st.set_page_config(page_title="SAM Lab", page_icon=":material/landscape:", layout="wide")
@@ -56,7 +56,6 @@ try:
 except ValueError as exc:  # a bad SAMLAB_MAX_JOBS: say which
     st.sidebar.error(str(exc))
 nav = st.navigation(PAGES)
-preload_charts()  # plotly.js loads while the page computes its first figure
 _plugin_errors = plugin_errors()  # a plug-in variant (SAMLAB_PLUGINS) that could not load: say which, keep going
 if _plugin_errors and hosted():  # hosted: no server paths on visitors' screens; the details go to the log
     logging.getLogger("samlab").warning("plug-ins that did not load: %s", "; ".join(_plugin_errors))

@@ -6,11 +6,9 @@ symbols, ranges and colours. Session-state keys used across pages are listed in 
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -353,28 +351,6 @@ def page_guard() -> None:
         PagesManager.uses_pages_directory = False
         st.rerun()
     reset_url_notices()
-
-
-@functools.cache
-def _plotly_chunk() -> str | None:
-    """The file name of Streamlit's plotly.js chunk (``PlotlyChart.<hash>.js``), None if it is not there."""
-    found = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
-    return found[0].name if len(found) == 1 else None
-
-
-def preload_charts() -> None:
-    """Start loading plotly.js as the page opens, not when its first chart arrives.
-
-    Streamlit fetches its 4.7 MB plotly chunk only when the first chart's data reaches the browser, and
-    evaluating it takes ~1 s on a 2-core laptop: that wait came after the server had computed the figure.
-    Importing the same module (same URL, so the same module instance) from the first element of every page
-    overlaps it with the server's work (docs/PERFORMANCE.md, "Opening a page"). The script is this constant,
-    never user text; without the chunk (another Streamlit build) nothing is sent."""
-    name = _plotly_chunk()
-    if name:
-        st.sidebar.html(
-            f'<script>import("./static/js/{name}").catch(() => {{}});</script>', unsafe_allow_javascript=True
-        )
 
 
 def device_badge(container: Any = None) -> str:
