@@ -30,11 +30,8 @@ from sam_core.landscape.race import race_steps, tracks_frame
 from sam_core.plots.landscape import (
     MODEBAR_CONFIG,
     basin_figure,
-    contour_figure,
     figure_html,
     heatmap_figure,
-    metrics_figure,
-    surface_figure,
     sweep_figure,
 )
 from ui import common as uc
@@ -140,11 +137,18 @@ with tab_race:
     with left:
         try:
             if view == "3-D surface":
-                fig = surface_figure(L, tracks, height=map_h)
+                fig = lc.cached_figure("surface", spec, tracks, height=map_h)
                 st.plotly_chart(fig, config=MODEBAR_CONFIG, key="ls_surface")
             else:
-                fig = contour_figure(
-                    L, tracks, step=step, show_ball=show_ball, animate=animate, x_axis=x_axis, height=map_h
+                fig = lc.cached_figure(
+                    "contour",
+                    spec,
+                    tracks,
+                    step=step,
+                    show_ball=show_ball,
+                    animate=animate,
+                    x_axis=x_axis,
+                    height=map_h,
                 )
                 st.plotly_chart(
                     fig,
@@ -174,7 +178,9 @@ with tab_race:
     with right:
         if tracks:
             f_star = float(L.minima_values.min()) if len(L.minima) else None
-            mfig = metrics_figure(
+            mfig = lc.cached_figure(
+                "metrics",
+                None,
                 tracks,
                 x_axis=x_axis,
                 current=step if x_axis == "step" else None,

@@ -9,10 +9,12 @@ current values back after each run, so copying the address shares the exact view
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -21,6 +23,7 @@ from sam_core.cli import parse_bool
 from sam_core.landscape.expr import MAX_CHARS, MAX_DOMAIN, ExprError, custom_landscape
 from sam_core.landscape.functions import LANDSCAPE_LABELS, LANDSCAPE_PARAMS, NAMES, Landscape, make_landscape
 from sam_core.landscape.race import Track, run_track, run_tracks
+from sam_core.plots.landscape import contour_figure, metrics_figure, surface_figure
 from ui import common as uc
 
 DEFAULT_EXPR = "sin(x)*y + 0.1*x**2"
@@ -187,6 +190,33 @@ def cached_track(
     if lr_grid and float(lr) in lr_grid and steps <= LR_GRID_MAX_STEPS:
         return cached_lr_tracks(spec, variant, hp_items, start, tuple(lr_grid), steps, momentum, noise, seed)[float(lr)]
     return _single_track(spec, variant, hp_items, start, lr, steps, momentum, noise, seed)
+
+
+FIGURES = {"contour": contour_figure, "surface": surface_figure, "metrics": metrics_figure}
+
+
+def tracks_digest(tracks: list[Track]) -> str:
+    """A fingerprint of the race's tracks: everything of theirs a figure draws."""
+    h = hashlib.blake2b(digest_size=16)
+    for t in tracks:
+        h.update(repr((t.variant, sorted(t.hp.items()), t.lr, t.passes, t.diverged_step)).encode())
+        for a in (t.w, t.ascent, t.loss, t.grad_norm, t.gamma, t.dist):
+            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)
+def _figure(kind: str, spec: LandscapeSpec | None, digest: str, options: tuple, _tracks: list[Track]):
+    landscape = () if spec is None else (get_landscape(spec),)
+    return FIGURES[kind](*landscape, _tracks, **dict(options))
+
+
+def cached_figure(kind: str, spec: LandscapeSpec | None, tracks: list[Track], **options):
+    """The race's ``kind`` figure ("contour", "surface": the map of ``spec``'s function; "metrics"), built
+    once per configuration for every session: a class opening the teacher's link, or a rerun that leaves
+    the race as it was, gets the figure already built (building it was most of a render: ~0.2 s of
+    Python per page). The figure is shared, so the page only reads it (st.plotly_chart copies it)."""
+    return _figure(kind, spec, tracks_digest(tracks), tuple(sorted(options.items())), tracks)
 
 
 def hp_items(hp: dict) -> tuple:
