@@ -2,7 +2,7 @@
 
 Theory panel: λ_SAM/(2/η) against α = η‖g‖/(2ρ) and a calculator of the GD and SAM edges
 (`sam_core.gd_edge` / `sam_core.sam_edge`). Live panel: full-batch training of a small MLP in a
-background job (`sam_core.dynamics.run_eos`) with the top Hessian eigenvalue tracked by warm-started
+background job (`sam_core.dynamics.eos.run_eos`) with the top Hessian eigenvalue tracked by warm-started
 Lanczos every k steps, drawn against 2/η and the SAM edge from the current ‖g‖.
 URL parameters: variants, lr, rho, steps, every, run=1 (start on open).
 """

@@ -1,6 +1,6 @@
 """Dynamics lab · Quadratics, Unified SAM and arbitrary sampling (Oikonomou & Loizou 2025).
 
-Thin page: read controls -> start `sam_core.dynamics.run_quadratic_lab` in a background job -> a polling
+Thin page: read controls -> start `sam_core.dynamics.quadratics.run_quadratic_lab` in a background job -> a polling
 fragment draws relative-error curves, the λ × lr heatmap and the sampling comparison as they arrive.
 URL parameters: problem, variants, sampling, b, steps, seeds, lr_mult, run=1 (start on open).
 """

@@ -19,13 +19,14 @@ A step has the same shape for every variant (docs/ALGORITHMS.md, "Common skeleto
 
 No `.item()`, no Python `if` on tensor values, no in-place writes on inputs: the same code runs
 inside the torch.optim shell (`optim.py`), over thousands of 2-D trajectories (`simulate.py`), and
-batched over runs in the labs (`problems.py`). Rules may replace entries of the `state` dict
+batched over runs in the labs (`dynamics/problems/`). Rules may replace entries of the `state` dict
 (infoSAM's moments) but never modify a tensor they were given. One-pass lookahead rules (Momentum-SAM)
 take their only gradient at w + e, e from their state (`lookahead_perturbation`).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -310,9 +311,16 @@ def init_state(variant: Any) -> dict:
     """A fresh rule state (`{}` unless the variant keeps one, e.g. infoSAM's gradient moments).
 
     The rules build their state lazily from the first step's tensors, so neither this nor a variant's own
-    `init_state()` hook (docs/VARIANTS.md) takes the parameters."""
+    `init_state()` hook (docs/VARIANTS.md) takes the parameters. A plug-in written for the earlier
+    one-argument hook, `init_state(params)`, still works: it is given None, as it always was."""
     spec = get_spec(variant)
-    return {} if spec.init_state is None else spec.init_state()
+    if spec.init_state is None:
+        return {}
+    try:
+        takes_arg = len(inspect.signature(spec.init_state).parameters) == 1
+    except (TypeError, ValueError):  # a builtin without a signature: call it as documented
+        takes_arg = False
+    return spec.init_state(None) if takes_arg else spec.init_state()
 
 
 def sam_direction(

@@ -158,12 +158,8 @@ def test_use_compile_follows_the_setting_and_the_work(monkeypatch):
 def test_run_batch_compiled_keeps_the_eager_results_for_a_stateful_rule():
     # infoSAM keeps moments between steps: simulate ignores compile=True and runs it eagerly
     w0, lr = _batch(200, torch.float32)
-    a = run_batch(
-        Q, "infosam", w0, lr, resolve_hparams("infosam", **{"rho": 0.1}), SweepSetup(steps=30), Execution(compile=True)
-    )
-    b = run_batch(
-        Q, "infosam", w0, lr, resolve_hparams("infosam", **{"rho": 0.1}), SweepSetup(steps=30), Execution(compile=False)
-    )
+    a = run_batch(Q, "infosam", w0, lr, {"rho": 0.1}, SweepSetup(steps=30), Execution(compile=True))
+    b = run_batch(Q, "infosam", w0, lr, {"rho": 0.1}, SweepSetup(steps=30), Execution(compile=False))
     np.testing.assert_array_equal(a[1], b[1])
     np.testing.assert_array_equal(a[0], b[0])
 
@@ -217,7 +213,7 @@ def test_prewarm_compiles_in_the_background_once(monkeypatch):
     w0 = start_points(R, 500, "domain").float()
     lr = torch.full((500,), 1e-4)
     run_batch(
-        R, "usam", w0, lr, resolve_hparams("usam", **{"rho": 0.05}), SweepSetup(steps=20), Execution(compile=True)
+        R, "usam", w0, lr, {"rho": 0.05}, SweepSetup(steps=20), Execution(compile=True)
     )  # another ρ, another batch size
     assert counters["stats"]["unique_graphs"] == graphs  # nothing left to compile
     monkeypatch.setenv("SAMLAB_COMPILE", "off")
@@ -281,7 +277,7 @@ def test_a_noisy_sweep_draws_the_same_noise_compiled_or_not():
     w0 = start_points(Q, n, "domain", seed=2)
     lr = torch.full((n,), 0.05)
     setup = SweepSetup(steps=5, noise=0.5, seed=3)
-    a = run_batch(Q, "sgd", w0, lr, resolve_hparams("sgd", **{}), setup, Execution(compile=True))
-    b = run_batch(Q, "sgd", w0, lr, resolve_hparams("sgd", **{}), setup, Execution(compile=False))
+    a = run_batch(Q, "sgd", w0, lr, {}, setup, Execution(compile=True))
+    b = run_batch(Q, "sgd", w0, lr, {}, setup, Execution(compile=False))
     np.testing.assert_array_equal(a[1], b[1])
     np.testing.assert_allclose(a[0], b[0], rtol=1e-5, atol=1e-5)

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import torch
 
-from sam_core.landscape import lr_sweep
 from sam_core.landscape.functions import make_landscape
 from sam_core.landscape.lr_sweep import (
     BASIN_SETUP,
@@ -18,6 +17,7 @@ from sam_core.landscape.lr_sweep import (
     basin_map,
     iter_sweep_lr,
     parse_range,
+    run_batch,
     start_points,
     sweep_grid,
     sweep_lr,
@@ -25,11 +25,6 @@ from sam_core.landscape.lr_sweep import (
 from sam_core.landscape.race import race, tracks_frame
 from sam_core.registry import resolve_hparams
 from sam_core.simulate import simulate
-
-
-def run_batch(L, variant, w0, lr, hp, *args, **kw):
-    """`lr_sweep.run_batch` takes resolved hyperparameters (its callers resolve them once, before any work)."""
-    return lr_sweep.run_batch(L, variant, w0, lr, resolve_hparams(variant, **hp), *args, **kw)
 
 
 # ----------------------------------------------------------------------------- the acceptance criteria
@@ -497,3 +492,15 @@ def test_basin_map_takes_its_settings_from_the_setup():
     div = (ref.diverged_step >= 0).numpy()
     want = np.where(div, -2, np.where(dist <= 0.05, idx, -1)).reshape(6, 6)
     assert np.array_equal(m.label, want) and m.tol == 0.05
+
+
+def test_run_batch_checks_raw_hyperparameters_and_takes_resolved_ones_as_they_are():
+    L = make_landscape("quartic")
+    w0 = start_points(L, 8, "saddle", spread=0.3, seed=1)
+    setup = SweepSetup(steps=30, dtype=torch.float64)
+    with pytest.raises(ValueError, match="rho"):
+        run_batch(L, "sam", w0, 0.1, {"rho": -1.0}, setup)  # a caller's raw dict: checked, the field named
+    raw, _ = run_batch(L, "ssam", w0, 0.1, {"rho": 0.1}, setup)  # defaults completed (normalized, …)
+    pre, _ = run_batch(L, "ssam", w0, 0.1, resolve_hparams("ssam", rho=0.1), setup, resolved=True)
+    ref = simulate("ssam", L.grad_fn, w0.double(), 30, 0.1, hp={"rho": 0.1}, record=False)
+    assert np.array_equal(raw, pre) and np.allclose(raw, ref.final.numpy(), rtol=1e-12, atol=1e-12)

@@ -75,3 +75,19 @@ def test_tensor_values_checked_entrywise():
     resolve_hparams("sam", rho=torch.tensor([0.0, 0.5]))
     with pytest.raises(ValueError, match="rho"):
         resolve_hparams("sam", rho=torch.tensor([0.1, -0.5]))
+
+
+def test_init_state_hooks_of_both_forms_give_a_fresh_state():
+    """The hook takes no argument; a plug-in written for the earlier `init_state(params)` form still loads
+    and is given None."""
+    import dataclasses
+
+    from sam_core import rules
+
+    base = sam_core.VARIANTS["sgd"]
+    new_form = dataclasses.replace(base, init_state=lambda: {"count": 0})
+    old_form = dataclasses.replace(base, init_state=lambda params: {"params": params})
+    a, b = rules.init_state(new_form), rules.init_state(new_form)
+    assert a == {"count": 0} and a is not b  # a fresh dict per call
+    assert rules.init_state(old_form) == {"params": None}
+    assert rules.init_state("sgd") == {}

@@ -74,19 +74,16 @@ def test_sweeps_run_on_the_device_of_the_setting(monkeypatch):
 
     from sam_core.landscape.functions import make_landscape
     from sam_core.landscape.lr_sweep import Execution, SweepSetup, run_batch, start_points
-    from sam_core.registry import resolve_hparams
 
     L = make_landscape("quartic")
     w0 = start_points(L, 64, "domain", seed=1)
     lr = torch.full((64,), 0.3)
     monkeypatch.setenv("SAMLAB_DEVICE", "cpu")
     setup = SweepSetup(steps=50)
-    a = run_batch(L, "ssam", w0, lr, resolve_hparams("ssam", **{"rho": 0.1}), setup, Execution(compile=False))
-    b = run_batch(
-        L, "ssam", w0, lr, resolve_hparams("ssam", **{"rho": 0.1}), setup, Execution(compile=False, device="cpu")
-    )
+    a = run_batch(L, "ssam", w0, lr, {"rho": 0.1}, setup, Execution(compile=False))
+    b = run_batch(L, "ssam", w0, lr, {"rho": 0.1}, setup, Execution(compile=False, device="cpu"))
     np.testing.assert_array_equal(a[0], b[0])
     if not torch.cuda.is_available():
         monkeypatch.setenv("SAMLAB_DEVICE", "cuda")
         with pytest.raises(ValueError, match="SAMLAB_DEVICE"):
-            run_batch(L, "ssam", w0, lr, resolve_hparams("ssam", **{"rho": 0.1}), setup, Execution(compile=False))
+            run_batch(L, "ssam", w0, lr, {"rho": 0.1}, setup, Execution(compile=False))

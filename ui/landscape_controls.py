@@ -199,7 +199,7 @@ def tracks_digest(tracks: list[Track]) -> str:
     """A fingerprint of the race's tracks: everything of theirs a figure draws."""
     h = hashlib.blake2b(digest_size=16)
     for t in tracks:
-        h.update(repr((t.variant, sorted(t.hp.items()), t.lr, t.passes, t.diverged_step)).encode())
+        h.update(repr((t.variant, sorted(t.hp.items()), t.lr, t.passes, t.diverged_step, len(t.w))).encode())
         for a in (t.w, t.ascent, t.loss, t.grad_norm, t.gamma, t.dist):
             h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
     return h.hexdigest()

@@ -331,16 +331,18 @@ def run_batch(
     variant: str,
     w0: torch.Tensor,
     lr,
-    hpv: dict,
+    hp: dict | None,
     setup: SweepSetup,
     execution: Execution | None = None,
     *,
+    resolved: bool = False,
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``variant`` from every row of ``w0 (N, 2)``; ``lr`` and hyperparameter values may be (N,) tensors.
 
-    ``hpv`` is what ``registry.resolve_hparams(variant, …)`` returned: the callers resolve (and so validate)
-    once, before any work, and the batch uses it as is (``simulate_resolved``).
+    ``hp`` is checked and completed by ``registry.resolve_hparams`` (an error names the field), once for the
+    whole batch. A caller that has resolved it already, before any work (this module's sweeps), passes
+    ``resolved=True`` and the dict is used as is (``simulate_resolved``).
 
     The run's settings come from ``setup``: ``setup.steps_for(variant)`` steps (fewer with equal gradient
     evaluations), its momentum, noise, seed and dtype; its start fields are not used (the starts are
@@ -350,6 +352,7 @@ def run_batch(
     ``layout``, compiled or not, on a ``device`` (on a GPU the whole batch is one chunk).
     ``should_stop()`` is polled every step: once it is true the result is incomplete (the caller drops it).
     """
+    hpv = dict(hp or {}) if resolved else resolve_hparams(variant, **(hp or {}))
     ex = _DEFAULT_EXECUTION if execution is None else execution
     steps = setup.steps_for(variant)
     last_k = min(setup.success.last_k, steps)
@@ -460,7 +463,7 @@ def prewarm(
         lr = torch.full((8,), 1e-3, dtype=torch.float64)
         for v, hv in todo:
             try:
-                run_batch(landscape, v, w0, lr, hv, setup, _COMPILED)
+                run_batch(landscape, v, w0, lr, hv, setup, _COMPILED, resolved=True)
             except Exception:  # noqa: BLE001 - a warm-up only; the sweep itself reports any error
                 pass
 
@@ -524,7 +527,7 @@ def iter_sweep_lr(
     w0_b = w0.repeat(L, 1)  # (L*S, 2) the same starts for every lr
     rows: list[dict] = []
     for i_j, ((v, _), hpv) in enumerate(zip(jobs, hpv_all)):
-        end, div = run_batch(landscape, v, w0_b, lr_b, hpv, setup, should_stop=_stopper(stop_event))
+        end, div = run_batch(landscape, v, w0_b, lr_b, hpv, setup, resolved=True, should_stop=_stopper(stop_event))
         if _stopped(stop_event):
             return  # this variant did not finish: the table keeps the ones that did
         ok, dist = judge(landscape, end, div, setup.success)
@@ -596,7 +599,7 @@ def sweep_grid(
     w0 = _draw_starts(landscape, setup)
     w0_b = w0.repeat(L * V, 1)  # (L*V*S, 2), order (lr, value, start)
     lr_b = torch.as_tensor(np.repeat(lrs, V * S))
-    end, div = run_batch(landscape, variant, w0_b, lr_b, hpv, setup, should_stop=should_stop)
+    end, div = run_batch(landscape, variant, w0_b, lr_b, hpv, setup, resolved=True, should_stop=should_stop)
     ok, dist = judge(landscape, end, div, setup.success)
     summ = _summary(ok.reshape(L, V, S), div.reshape(L, V, S), dist.reshape(L, V, S))
     rows = []
@@ -668,9 +671,7 @@ def basin_map(
     xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
     X, Y = np.meshgrid(xs, ys)
     w0 = torch.as_tensor(np.stack((X.ravel(), Y.ravel()), -1))
-    end, div = run_batch(
-        landscape, variant, w0, float(lr), resolve_hparams(variant, **(hp or {})), setup, should_stop=should_stop
-    )
+    end, div = run_batch(landscape, variant, w0, float(lr), hp, setup, should_stop=should_stop)
     idx, dist = landscape.nearest(end, mins)
     label = np.where(div, -2, np.where(dist <= setup.success.tol, idx, -1)).reshape(n, n)
     return BasinMap(variant, xs, ys, label, mins, setup.success.tol)
