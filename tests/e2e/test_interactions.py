@@ -94,6 +94,8 @@ def test_play_animates_the_race_from_its_frames(server, page):
     # the frames carry typed arrays (base64 'bdata'); playing must move the trails and draw the ρ-balls
     page.goto(f"{server}/landscape")
     wait_for_app(page)
+    # the script has finished; under load plotly.js may still be drawing the map: wait for its data
+    page.wait_for_function(f"() => ({RACE_JS})() !== null", timeout=60_000)
     end = page.evaluate(RACE_JS)
     full = max(len(x) for m, x in end if m == "lines")  # the faint full paths
     # shown at its last step, the animated trails are the line traces that are neither full paths nor empty
