@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.e2e.harness import (  # noqa: E402
     chromium,
+    pct,
     plot_signature,
     streamlit_server,
     wait_for_app,
@@ -52,13 +52,6 @@ EOS = dict(variants="sgd,sam", lr=0.4, rho=0.05, steps=1500, every=50)  # the Ho
 def row(what: str, value: str, note: str = "") -> None:
     ROWS.append((what, value, note))
     print(f"  {what:<58} {value:>16}  {note}", flush=True)
-
-
-def pct(xs: list[float]) -> str:
-    xs = sorted(xs)
-    p50 = statistics.median(xs)
-    p90 = xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]
-    return f"{p50:.2f} / {p90:.2f} s"
 
 
 def first_picture(page, url: str, selector: str, timeout_s: float) -> float:

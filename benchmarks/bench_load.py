@@ -38,18 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.harness import PLOT_SIG_JS, chromium, streamlit_server, wait_for_app  # noqa: E402
+from tests.e2e.harness import PLOT_SIG_JS, chromium, pct, streamlit_server, wait_for_app  # noqa: E402
 
 FIG2 = "fn=quartic&variants=sgd,sam,ssam&swrhos=0.1&swlo=0.01&swhi=1.0"
 MAP = ".st-key-ls_contour"  # the race map's container (PLOT_SIG_JS looks for plots under it)
-
-
-def pct(xs: list[float]) -> str:
-    if not xs:
-        return "–"
-    xs = sorted(xs)
-    p90 = xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]
-    return f"{statistics.median(xs):.2f} / {p90:.2f} s"
 
 
 class HealthPoller(threading.Thread):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -43,6 +44,15 @@ PLOT_SIG_JS = """(sel) => { const root = sel ? document.querySelector(sel) : doc
   return ps.map(p => p._fullData.map(t => (t.x ? t.x.length : 0) + ':' + sum(t.x).toPrecision(12) + ':'
                                           + sum(t.y).toPrecision(12)).join('|')
                  + '/' + ((p.layout && p.layout.scene) ? '3d' : '2d')).join('#'); }"""
+
+
+def pct(xs: list[float]) -> str:
+    """``"p50 / p90 s"`` of a list of timings (the benchmarks' tables); "–" for none."""
+    if not xs:
+        return "–"
+    xs = sorted(xs)
+    p90 = xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]
+    return f"{statistics.median(xs):.2f} / {p90:.2f} s"
 
 
 def free_port() -> int:
