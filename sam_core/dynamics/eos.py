@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 
 from sam_core import hessian, rules
+from sam_core.checks import need
 from sam_core.dynamics.problems.mlp import (
     ACTIVATIONS,
     flatten,
@@ -70,10 +71,6 @@ class EoSConfig:
     data_dir: str | None = None
 
     def validate(self) -> EoSConfig:
-        def need(ok, name, rng, v):
-            if not ok:
-                raise ValueError(f"{name} must be in {rng}, got {v!r}")
-
         need(1 <= self.width <= 4096, "width", "[1, 4096]", self.width)
         need(1 <= self.depth <= 16, "depth", "[1, 16]", self.depth)
         need(self.activation in ACTIVATIONS, "activation", list(ACTIVATIONS), self.activation)

@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 
 from sam_core import rules
+from sam_core.checks import need
 from sam_core.dynamics.problems.autoencoder import (
     ae_loss,
     ae_loss_grad,
@@ -58,10 +59,6 @@ class SaddleConfig:
     data_seed: int = 0
 
     def validate(self) -> SaddleConfig:
-        def need(ok, name, rng, value):
-            if not ok:
-                raise ValueError(f"{name} must be in {rng}, got {value!r}")
-
         need(1 <= int(self.d) <= 512, "d", "[1, 512]", self.d)
         need(0 < float(self.init_var) <= 10, "init_var", "(0, 10]", self.init_var)
         need(math.isfinite(self.lr) and 0 < float(self.lr) <= 10, "lr", "(0, 10]", self.lr)

@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 
 from sam_core import hessian
+from sam_core.checks import need
 from sam_core.optim import make_optimizer
 from sam_core.registry import get_spec
 from sam_core.threads import limited_threads
@@ -54,10 +55,6 @@ class DigitsConfig:
     data_seed: int = 0
 
     def validate(self) -> DigitsConfig:
-        def need(ok, name, rng, v):
-            if not ok:
-                raise ValueError(f"{name} must be in {rng}, got {v!r}")
-
         need(len(self.runs) >= 1, "runs", "a non-empty list", self.runs)
         for label, variant, hp in self.runs:
             get_spec(variant)
