@@ -19,7 +19,7 @@ from sam_core.dynamics.eos import EoSConfig, run_eos, sam_edge_curve
 from sam_core.dynamics.problems import EOS_DATASETS
 from sam_core.plots import dynamics as dplots
 from sam_core.settings import get_settings
-from ui.common import log_slider, qp_get, qp_set, show_error, variant_picker
+from ui.common import chart_with_preview, log_slider, qp_get, qp_set, show_error, variant_picker
 from ui.jobs import Job, get_job, job_panel, start_job
 from ui.presets import preset_banner
 
@@ -65,9 +65,10 @@ with theory_tab:
         )
     with c1:
         a = np.logspace(-3, 3, 400)
-        st.plotly_chart(
+        chart_with_preview(
             dplots.sam_edge_ratio_figure(a, sam_edge_curve(a), current=alpha if rho_c > 0 else None),
             key="eos_theory_fig",
+            preview_width=640,
         )
         # one equation a line: on one line the formula was wider than this column and was clipped
         st.latex(

@@ -150,10 +150,11 @@ with tab_race:
                     x_axis=x_axis,
                     height=map_h,
                 )
-                st.plotly_chart(
+                uc.chart_with_preview(
                     fig,
                     config=MODEBAR_CONFIG,
                     key="ls_contour",
+                    preview_width=560,  # the map's column on a laptop screen
                     on_select=lambda: lc.on_plot_select(fn, "ls_contour"),
                     selection_mode=("points", "box"),
                 )
@@ -187,7 +188,7 @@ with tab_race:
                 f_star=f_star,
                 height=max(map_h - 40, 420),
             )
-            st.plotly_chart(mfig, config=MODEBAR_CONFIG, key="ls_metrics")
+            uc.chart_with_preview(mfig, config=MODEBAR_CONFIG, key="ls_metrics", preview_width=460)
             st.caption(lc.METRIC_CAPTION if f_star is not None else lc.METRIC_CAPTION_NO_MIN)
             if mfig.layout.meta and mfig.layout.meta.get("clipped"):
                 st.caption("Axes clipped: " + "; ".join(mfig.layout.meta["clipped"]) + ".")

@@ -6,6 +6,7 @@ symbols, ranges and colours. Session-state keys used across pages are listed in 
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -403,3 +404,83 @@ def show_error(exc: BaseException, what: str = "") -> None:
         return
     _LOG.error("%s%s", prefix, type(exc).__name__, exc_info=exc)
     st.error(f"{prefix}something went wrong on the server (the details are in its log).")
+
+
+PREVIEW_WINDOW_S = 20.0  # plotly.js loads once per browser tab: previews are sent in a session's first seconds
+
+
+def figure_image(fig: Any, width: int = 700) -> str:
+    """``fig`` as a markdown image of its static SVG (``sam_core.plots.preview``), "" if it cannot be drawn.
+
+    Markdown, because Streamlit renders it with code the page has already loaded: ``st.html`` or raw HTML
+    in markdown would first fetch their own chunks, which load beside plotly.js and wait for it. The
+    picture scales to the column's width: ``width`` (px) is the width it is drawn for, so that its height
+    comes out near the chart's where the column is about that wide. Drawn once per figure object (the
+    figure cache hands out the same one)."""
+    md = getattr(fig, "_samlab_image", None)
+    if md is None:
+        from sam_core.plots.preview import figure_svg
+
+        try:
+            svg = figure_svg(fig, width=width)
+            md = f"![figure](data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()})"
+        except Exception:  # noqa: BLE001 - a preview must never cost the page its figure
+            logging.getLogger("samlab").exception("figure preview failed")
+            md = ""
+        try:
+            fig._samlab_image = md
+        except Exception:  # noqa: BLE001 - an object that takes no attributes: draw it again next time
+            pass
+    return md
+
+
+def static_chart(fig: Any, *, key: str, width: int = 700) -> None:
+    """A figure as a picture only, for places where nobody needs to hover or zoom (Home's example race):
+    it shows with the page's text, without waiting for plotly.js."""
+    with st.container(key=f"pv_{key}"):
+        st.markdown(figure_image(fig, width))
+
+
+def chart_with_preview(fig: Any, *, key: str, preview_width: int = 700, **kwargs: Any) -> Any:
+    """``st.plotly_chart(fig, key=key, ...)`` preceded, while the browser may still be loading plotly.js,
+    by a static picture of the same figure (``figure_image``): a fresh tab shows the figure ~1 s after it
+    opens instead of ~2.5–3 s. app.py's CSS hides the picture as soon as the chart in the same box has
+    drawn. The picture's slot is always there (empty later), so the chart keeps its place among the
+    page's elements and is updated, not rebuilt, on the next rerun."""
+    import time
+
+    now = time.monotonic()
+    first = st.session_state.setdefault("_samlab_first_chart", now)
+    with st.container(key=f"pv_{key}"):
+        slot = st.empty()
+        if now - first < PREVIEW_WINDOW_S:
+            md = figure_image(fig, preview_width)
+            if md:
+                slot.markdown(md)
+        return st.plotly_chart(fig, key=key, **kwargs)
+
+
+def _plotly_chunk() -> str | None:
+    """The file name of Streamlit's plotly.js chunk (``PlotlyChart.<hash>.js``), if this build has one."""
+    from pathlib import Path
+
+    found = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
+    return found[0].name if found else None
+
+
+def warm_plotly() -> None:
+    """Let the browser load plotly.js once the page has drawn and is idle, so that the next page's charts
+    draw at once. Loading it earlier delays the page's own text (docs/PERFORMANCE.md); a page without
+    charts (Home) would otherwise leave the whole 4.7 MB chunk to the first lab a visitor opens. The
+    chunk is imported from the URL Streamlit itself imports it from, so it is the same module."""
+    name = _plotly_chunk()
+    if not name or st.session_state.get("_samlab_plotly_warmed"):
+        return
+    st.session_state["_samlab_plotly_warmed"] = True
+    js = (
+        "<script>(() => { const s = document.querySelector('script[type=module][src*=\"/static/js/index.\"]');"
+        f" if (!s) return; const url = new URL('{name}', s.src).href;"
+        " const go = () => import(url).catch(() => {});"
+        " setTimeout(() => (window.requestIdleCallback || setTimeout)(go, {timeout: 4000}), 500); })();</script>"
+    )
+    st.html(js, unsafe_allow_javascript=True)

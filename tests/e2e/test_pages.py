@@ -29,3 +29,57 @@ def test_page_renders_without_exception(server, page, path):
     assert PAGES[path] in page.inner_text("[data-testid='stMain']")
     shot = screenshot(page, path.split("?")[0] or "home")
     assert shot.stat().st_size > 10_000
+
+
+LOADED_JS = "(sel) => { const i = document.querySelector(sel); return !!(i && i.complete); }"
+PICTURE_JS = """(sel) => { const img = document.querySelector(sel);
+  return img ? {decoded: img.complete && img.naturalWidth > 0, shown: img.offsetParent !== null,
+                width: img.getBoundingClientRect().width} : null; }"""
+
+
+@pytest.mark.parametrize(
+    ("path", "box"),
+    [("landscape", "pv_ls_contour"), ("landscape", "pv_ls_metrics"), ("edge_of_stability", "pv_eos_theory_fig")],
+)
+def test_a_chart_is_pictured_before_plotly_js_arrives(server, browser, path, box):
+    """With Streamlit's plotly.js chunk withheld, the page still shows its figure: the static preview decodes
+    (a malformed SVG would show a broken image) and is on screen at the chart's width. With plotly.js let
+    through, the chart draws over it and the preview is hidden."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        ctx.route("**/PlotlyChart.*.js", lambda route: route.abort())
+        page = ctx.new_page()
+        page.goto(f"{server}/{path}")
+        page.wait_for_selector(f".st-key-{box} img", timeout=60_000)
+        page.wait_for_function(LOADED_JS, arg=f".st-key-{box} img")
+        pic = page.evaluate(PICTURE_JS, f".st-key-{box} img")
+        assert pic["decoded"] and pic["shown"] and pic["width"] > 300, pic
+        assert page.locator(".js-plotly-plot").count() == 0  # no chart could draw: the picture is the preview's
+    finally:
+        ctx.close()
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = ctx.new_page()
+        page.goto(f"{server}/{path}")
+        chart = box.removeprefix("pv_")
+        page.wait_for_selector(f".st-key-{chart} .js-plotly-plot .main-svg", timeout=60_000)
+        wait_for_app(page)
+        pic = page.evaluate(PICTURE_JS, f".st-key-{box} img")
+        assert pic is None or not pic["shown"], pic  # drawn over: the preview no longer takes the chart's place
+    finally:
+        ctx.close()
+
+
+def test_home_race_is_a_picture_that_needs_no_plotly(server, browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        ctx.route("**/PlotlyChart.*.js", lambda route: route.abort())
+        page = ctx.new_page()
+        page.goto(server)
+        wait_for_app(page)
+        page.wait_for_function(LOADED_JS, arg=".st-key-pv_home_race img")
+        pic = page.evaluate(PICTURE_JS, ".st-key-pv_home_race img")
+        assert pic["decoded"] and pic["shown"], pic
+        assert page.locator("[data-testid='stPageLink']").count() >= 9  # the preset cards
+    finally:
+        ctx.close()

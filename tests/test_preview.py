@@ -1,0 +1,130 @@
+"""The static SVG preview of a figure (sam_core.plots.preview) puts the data where plotly would.
+
+Positions are checked against an independent computation: the panel's rectangle read back from the SVG
+and the linear (or log10) map of the axis range onto it, done here by hand."""
+
+from __future__ import annotations
+
+import base64
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from plotly.subplots import make_subplots
+
+from sam_core.plots.preview import figure_svg, nice_ticks
+
+NS = {"s": "http://www.w3.org/2000/svg"}
+
+
+def _parse(svg: str) -> ET.Element:
+    return ET.fromstring(svg)  # well-formed XML, or this raises
+
+
+def _panels(root) -> list[tuple[float, float, float, float]]:
+    """The panels' frames: white rects with a grey border, in drawing order."""
+    return [
+        tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
+        for r in root.iter("{http://www.w3.org/2000/svg}rect")
+        if r.get("fill") == "white"
+    ]
+
+
+def _path_points(d: str) -> np.ndarray:
+    return np.array([[float(a), float(b)] for a, b in re.findall(r"(-?[\d.]+),(-?[\d.]+)", d)])
+
+
+def test_a_line_lands_where_the_axis_ranges_put_it():
+    fig = go.Figure(go.Scatter(x=[0, 1, 2, 4], y=[0, 5, 10, -5], mode="lines", line=dict(color="#0072B2")))
+    fig.update_layout(height=400, xaxis_range=[0, 4], yaxis_range=[-5, 10])
+    root = _parse(figure_svg(fig, width=600))
+    (x, y, w, h) = _panels(root)[0]
+    (path,) = [p for p in root.iter("{http://www.w3.org/2000/svg}path") if p.get("stroke") == "#0072B2"]
+    got = _path_points(path.get("d"))
+    xs, ys = np.array([0, 1, 2, 4.0]), np.array([0, 5, 10, -5.0])
+    want = np.stack((x + xs / 4 * w, y + h - (ys + 5) / 15 * h), -1)
+    np.testing.assert_allclose(got, want, atol=0.06)  # coordinates are written with one decimal
+
+
+def test_nan_splits_a_line_and_log_axes_map_decades():
+    fig = go.Figure(go.Scatter(x=[1e-3, 1e-2, np.nan, 1, 1e3], y=[0, 1, 1, 0.5, 0], mode="lines"))
+    fig.update_layout(xaxis_type="log", xaxis_range=[-3, 3], yaxis_range=[0, 1], height=300)
+    root = _parse(figure_svg(fig, width=500))
+    (x, y, w, h) = _panels(root)[0]
+    (path,) = [p for p in root.iter("{http://www.w3.org/2000/svg}path") if p.get("fill") == "none"]
+    d = path.get("d")
+    assert d.count("M") == 2  # two runs of finite points
+    got = _path_points(d)
+    want_x = x + (np.log10([1e-3, 1e-2, 1, 1e3]) + 3) / 6 * w
+    np.testing.assert_allclose(got[:, 0], want_x, atol=0.06)
+    labels = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "0.001" in labels and "1000" in labels  # decade ticks
+
+
+def test_equal_axis_units_keep_the_map_square():
+    fig = go.Figure(go.Scatter(x=[-2, 2], y=[-1, 1], mode="markers"))
+    fig.update_layout(height=620, xaxis=dict(range=[-2, 2]), yaxis=dict(range=[-1, 1], scaleanchor="x"))
+    (x, y, w, h) = _panels(_parse(figure_svg(fig, width=760)))[0]
+    assert w / h == pytest.approx(2.0, rel=1e-3)
+
+
+def test_subplots_get_one_panel_each_in_their_domains():
+    fig = make_subplots(rows=2, cols=2, subplot_titles=("a", "b", "c", "d"))
+    for i in range(4):
+        fig.add_trace(go.Scatter(x=[0, 1], y=[i, i + 1]), row=i // 2 + 1, col=i % 2 + 1)
+    fig.update_layout(height=500)
+    root = _parse(figure_svg(fig, width=700))
+    panels = _panels(root)
+    assert len(panels) == 4
+    (x1, y1, _, _), (x2, y2, _, _), (x3, y3, _, _) = panels[:3]
+    assert x2 > x1 and y2 == pytest.approx(y1) and y3 > y1  # left/right, then the second row
+    assert {"a", "b", "c", "d"} <= {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
+
+
+def test_invisible_layers_are_left_out_and_images_kept():
+    pixel = "data:image/png;base64," + base64.b64encode(b"not really a png").decode()
+    fig = go.Figure()
+    fig.add_layout_image(dict(source=pixel, xref="x", yref="y", x=0, y=1, sizex=1, sizey=1))
+    fig.add_trace(go.Scatter(x=np.arange(100.0), y=np.arange(100.0), mode="markers", marker_color="rgba(0,0,0,0.003)"))
+    fig.add_trace(go.Scatter(x=[0.5], y=[0.5], mode="markers", marker=dict(opacity=0, color=[1.0])))
+    fig.add_trace(go.Scatter(x=[0.2], y=[0.3], mode="markers", marker=dict(symbol="star", color="white")))
+    fig.update_layout(xaxis_range=[0, 1], yaxis_range=[0, 1])
+    root = _parse(figure_svg(fig))
+    assert len(list(root.iter("{http://www.w3.org/2000/svg}circle"))) == 0  # click layer, colour-bar carrier
+    assert len(list(root.iter("{http://www.w3.org/2000/svg}polygon"))) == 1  # the star
+    (img,) = list(root.iter("{http://www.w3.org/2000/svg}image"))
+    assert img.get("href") == pixel
+
+
+def test_the_labs_opening_figures_draw():
+    """The figures the pages preview: the race map (typed arrays in its frames), its metrics, the EoS curve."""
+    from sam_core.dynamics.eos import sam_edge_curve
+    from sam_core.landscape.functions import make_landscape
+    from sam_core.landscape.race import race
+    from sam_core.plots.dynamics import sam_edge_ratio_figure
+    from sam_core.plots.landscape import contour_figure, metrics_figure
+
+    L = make_landscape("quartic")
+    tracks = race(L, ["sgd", "sam"], lr=0.3, steps=50, hp={"sam": {"rho": 0.1}})
+    a = np.logspace(-3, 3, 50)
+    for fig, n_panels in (
+        (contour_figure(L, tracks, height=500), 1),
+        (metrics_figure(tracks, f_star=0.0, current=10), 4),
+        (sam_edge_ratio_figure(a, sam_edge_curve(a), current=0.5), 1),
+    ):
+        root = _parse(figure_svg(fig))
+        assert len(_panels(root)) == n_panels
+        strokes = {p.get("stroke") for p in root.iter("{http://www.w3.org/2000/svg}path")}
+        assert "#0072B2" in strokes  # SAM's colour: its path/curve is drawn
+
+
+def test_nice_ticks_are_round_and_inside():
+    for lo, hi in ((0, 1), (-2, 2), (0.013, 0.92), (-1e-3, 5e4)):
+        t = nice_ticks(lo, hi)
+        assert len(t) >= 2 and t.min() >= lo - 1e-12 and t.max() <= hi + 1e-12
+        step = np.diff(t)
+        np.testing.assert_allclose(step, step[0])
+        m = step[0] / 10 ** np.floor(np.log10(step[0]))
+        assert min(abs(m - k) for k in (1, 2, 5, 10)) < 1e-9
