@@ -10,7 +10,7 @@ import streamlit as st
 
 from sam_core import VARIANTS
 from sam_core.presets import home_cards
-from ui.common import variant_color
+from ui.common import static_chart, variant_color, warm_plotly
 
 
 def formula_lines(tex: str) -> str:
@@ -59,7 +59,8 @@ st.subheader("What a race looks like")
 c1, c2 = st.columns([3, 2])
 with c1:
     try:
-        st.plotly_chart(home_race_figure(), key="home_race", config={"displaylogo": False})
+        # a picture, not a chart: Home's cards then do not wait for plotly.js
+        static_chart(home_race_figure(), key="home_race", width=560)
     except Exception as exc:  # a picture must not take Home down
         st.caption(f"(The example race could not be drawn: {exc})")
 with c2:
@@ -97,3 +98,5 @@ for i, spec in enumerate(VARIANTS.values()):
         if spec.note:
             with st.expander("Note"):
                 st.write(spec.note)
+
+warm_plotly()  # the labs' charts then draw at once when a card is clicked
