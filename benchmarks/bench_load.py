@@ -8,7 +8,8 @@ thread polls ``/_stcore/health`` every 0.25 s. Printed per N, p50 / p90:
 
 - ``health``: latency of the health endpoint over the whole round (goal with 6 sessions: ≤ 1 s);
 - ``render``: navigation → drawn race map, for the N sessions opened together, and for the probe
-  (goal: ≤ 3 × the N = 1 time);
+  (goal: ≤ 3 × the N = 1 time); and navigation → the map's first picture (its static preview, shown
+  while plotly.js loads);
 - ``sweep``: Run sweep → finished, per session (the server-wide job cap queues them, ``SAMLAB_MAX_JOBS``).
 
 With ``--clients protocol`` the visitors are Streamlit's own wire protocol instead of Chromium tabs: each
@@ -72,20 +73,37 @@ def _drawn(page) -> bool:
         return False
 
 
-def _open_all(pages, url: str, timeout_s: float) -> list[float]:
-    """Navigate every page at once; each one's time to its drawn race map."""
+PREVIEW_JS = """() => { const img = document.querySelector('.st-key-pv_ls_contour img');
+  return !!(img && img.complete && img.naturalWidth > 0 && img.offsetParent !== null); }"""
+
+
+def _pictured(page) -> bool:
+    """The race map's static preview is on screen (ui.common.chart_with_preview), or the chart is drawn."""
+    try:
+        return bool(page.evaluate(PREVIEW_JS)) or _drawn(page)
+    except Exception:  # noqa: BLE001 - a page between navigations
+        return False
+
+
+def _open_all(pages, url: str, timeout_s: float) -> tuple[list[float], list[float]]:
+    """Navigate every page at once; each one's time to the race map's first picture, and to its drawn chart."""
     t0 = {}
     for i, pg in enumerate(pages):
         t0[i] = time.perf_counter()
         pg.goto(f"{url}/landscape?{FIG2}", wait_until="commit")
+    seen: dict[int, float] = {}
     done: dict[int, float] = {}
     deadline = time.perf_counter() + timeout_s
     while len(done) < len(pages) and time.perf_counter() < deadline:
         for i, pg in enumerate(pages):
+            if i not in seen and _pictured(pg):
+                seen[i] = time.perf_counter() - t0[i]
             if i not in done and _drawn(pg):
                 done[i] = time.perf_counter() - t0[i]
+                seen.setdefault(i, done[i])
         time.sleep(0.05)
-    return [done.get(i, float("inf")) for i in range(len(pages))]
+    inf = float("inf")
+    return [seen.get(i, inf) for i in range(len(pages))], [done.get(i, inf) for i in range(len(pages))]
 
 
 def one_round(browser, url: str, n: int, timeout_s: float) -> dict:
@@ -93,7 +111,7 @@ def one_round(browser, url: str, n: int, timeout_s: float) -> dict:
     health.start()
     ctxs = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(n)]
     pages = [c.new_page() for c in ctxs]
-    renders = _open_all(pages, url, timeout_s)
+    pictures, renders = _open_all(pages, url, timeout_s)
     clicked = {}
     for i, pg in enumerate(pages):  # the class presses Run sweep together
         try:
@@ -104,7 +122,7 @@ def one_round(browser, url: str, n: int, timeout_s: float) -> dict:
         except Exception as exc:  # noqa: BLE001 - reported, the round goes on
             print(f"  session {i}: could not start the sweep ({type(exc).__name__})", flush=True)
     probe_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    probe = _open_all([probe_ctx.new_page()], url, timeout_s)[0]
+    probe = _open_all([probe_ctx.new_page()], url, timeout_s)[1][0]
     sweeps: dict[int, float] = {}
     deadline = time.perf_counter() + timeout_s
     while len(sweeps) < len(clicked) and time.perf_counter() < deadline:
@@ -120,6 +138,7 @@ def one_round(browser, url: str, n: int, timeout_s: float) -> dict:
         health=health.lat,
         failures=health.failures,
         render=renders,
+        picture=pictures,
         probe=probe,
         sweep=[sweeps.get(i, float("inf")) for i in clicked],
     )
@@ -228,6 +247,12 @@ def main() -> None:
                 if kind == "protocol":
                     time.sleep(5)
     for kind, res in results.items():
+        if kind == "browser":
+            pic_alone = statistics.median(res[ns[0]]["picture"]) if ns else float("nan")
+            print("\nbrowser visitors: navigation → the race map's first picture (its static preview)")
+            print("| sessions | first picture p50 / p90 (× alone) |\n|---|---|")
+            for n, r in res.items():
+                print(f"| {n} | {pct(r['picture'])} ({statistics.median(r['picture']) / pic_alone:.2f}×) |")
         alone = statistics.median(res[ns[0]]["render"]) if ns else float("nan")
         what = "drawn race map in Chromium" if kind == "browser" else "race figure sent by the server"
         last = "sweep finished p50 / p90" if kind == "browser" else "script finished p50 / p90"
