@@ -406,7 +406,7 @@ def show_error(exc: BaseException, what: str = "") -> None:
     st.error(f"{prefix}something went wrong on the server (the details are in its log).")
 
 
-PREVIEW_WINDOW_S = 20.0  # plotly.js loads once per browser tab: previews are sent in a session's first seconds
+PREVIEW_WINDOW_S = 10.0  # plotly.js arrives within seconds of a tab's first chart; previews stop after that
 
 
 def figure_image(fig: Any, width: int = 700) -> str:
@@ -445,15 +445,18 @@ def chart_with_preview(fig: Any, *, key: str, preview_width: int = 700, **kwargs
     """``st.plotly_chart(fig, key=key, ...)`` preceded, while the browser may still be loading plotly.js,
     by a static picture of the same figure (``figure_image``): a fresh tab shows the figure ~1 s after it
     opens instead of ~2.5–3 s. app.py's CSS hides the picture as soon as the chart in the same box has
-    drawn. The picture's slot is always there (empty later), so the chart keeps its place among the
-    page's elements and is updated, not rebuilt, on the next rerun."""
+    drawn. The picture is sent with the session's first charts only (``PREVIEW_WINDOW_S``) and only while
+    the figure is the one first shown under ``key``: a slider moved after the chart has drawn must not pay
+    for a picture nobody sees. Its slot is always there (empty later), so the chart keeps its place among
+    the page's elements and is updated, not rebuilt, on the next rerun."""
     import time
 
     now = time.monotonic()
-    first = st.session_state.setdefault("_samlab_first_chart", now)
+    t0 = st.session_state.setdefault("_samlab_first_chart", now)
+    shown = st.session_state.setdefault("_samlab_previewed", {})  # key -> id of the figure first shown there
     with st.container(key=f"pv_{key}"):
         slot = st.empty()
-        if now - first < PREVIEW_WINDOW_S:
+        if now - t0 < PREVIEW_WINDOW_S and shown.setdefault(key, id(fig)) == id(fig):
             md = figure_image(fig, preview_width)
             if md:
                 slot.markdown(md)
