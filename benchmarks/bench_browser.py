@@ -202,7 +202,7 @@ def bench_presets(browser, url: str, args, page_times: dict) -> None:
     page = ctx.new_page()
     # Stable SAM Fig. 2: the Home card opens the Landscape lab configured; Sweeps tab; Run sweep
     _from_home(page, url, "Why SAM fails", args.timeout)
-    page.wait_for_selector(f".st-key-ls_contour {PLOT}", timeout=args.timeout * 1000)
+    page.wait_for_selector(".st-key-ls_run_sweep button", timeout=args.timeout * 1000)  # the card opens that tab
     wait_for_app(page, settle_s=0.5)
     page.get_by_role("tab", name="Sweeps").click()
     t0 = time.perf_counter()
