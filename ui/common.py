@@ -7,9 +7,12 @@ symbols, ranges and colours. Session-state keys used across pages are listed in 
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -415,9 +418,10 @@ def figure_image(fig: Any, width: int = 700) -> str:
     Markdown, because Streamlit renders it with code the page has already loaded: ``st.html`` or raw HTML
     in markdown would first fetch their own chunks, which load beside plotly.js and wait for it. The
     picture scales to the column's width: ``width`` (px) is the width it is drawn for, so that its height
-    comes out near the chart's where the column is about that wide. Drawn once per figure object (the
-    figure cache hands out the same one)."""
-    md = getattr(fig, "_samlab_image", None)
+    comes out near the chart's where the column is about that wide. Drawn once per figure object and
+    width (the figure cache hands out the same object)."""
+    memo = f"_samlab_image_{width}"
+    md = getattr(fig, memo, None)
     if md is None:
         from sam_core.plots.preview import figure_svg
 
@@ -428,7 +432,7 @@ def figure_image(fig: Any, width: int = 700) -> str:
             logging.getLogger("samlab").exception("figure preview failed")
             md = ""
         try:
-            fig._samlab_image = md
+            setattr(fig, memo, md)
         except Exception:  # noqa: BLE001 - an object that takes no attributes: draw it again next time
             pass
     return md
@@ -449,8 +453,6 @@ def chart_with_preview(fig: Any, *, key: str, preview_width: int = 700, **kwargs
     the figure is the one first shown under ``key``: a slider moved after the chart has drawn must not pay
     for a picture nobody sees. Its slot is always there (empty later), so the chart keeps its place among
     the page's elements and is updated, not rebuilt, on the next rerun."""
-    import time
-
     now = time.monotonic()
     t0 = st.session_state.setdefault("_samlab_first_chart", now)
     shown = st.session_state.setdefault("_samlab_previewed", {})  # key -> id of the figure first shown there
@@ -463,10 +465,9 @@ def chart_with_preview(fig: Any, *, key: str, preview_width: int = 700, **kwargs
         return st.plotly_chart(fig, key=key, **kwargs)
 
 
+@functools.cache
 def _plotly_chunk() -> str | None:
     """The file name of Streamlit's plotly.js chunk (``PlotlyChart.<hash>.js``), if this build has one."""
-    from pathlib import Path
-
     found = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
     return found[0].name if found else None
 
@@ -476,8 +477,7 @@ def warm_plotly() -> None:
     draw at once. Loading it earlier delays the page's own text (docs/PERFORMANCE.md); a page without
     charts (Home) would otherwise leave the whole 4.7 MB chunk to the first lab a visitor opens. The
     chunk is imported from the URL Streamlit itself imports it from, so it is the same module."""
-    name = _plotly_chunk()
-    if not name or st.session_state.get("_samlab_plotly_warmed"):
+    if st.session_state.get("_samlab_plotly_warmed") or not (name := _plotly_chunk()):
         return
     st.session_state["_samlab_plotly_warmed"] = True
     js = (
