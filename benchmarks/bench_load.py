@@ -77,10 +77,10 @@ PREVIEW_JS = """() => { const img = document.querySelector('.st-key-pv_ls_contou
   return !!(img && img.complete && img.naturalWidth > 0 && img.offsetParent !== null); }"""
 
 
-def _pictured(page) -> bool:
-    """The race map's static preview is on screen (ui.common.chart_with_preview), or the chart is drawn."""
+def _previewed(page) -> bool:
+    """The race map's static preview is on screen (ui.common.chart_with_preview)."""
     try:
-        return bool(page.evaluate(PREVIEW_JS)) or _drawn(page)
+        return bool(page.evaluate(PREVIEW_JS))
     except Exception:  # noqa: BLE001 - a page between navigations
         return False
 
@@ -96,11 +96,13 @@ def _open_all(pages, url: str, timeout_s: float) -> tuple[list[float], list[floa
     deadline = time.perf_counter() + timeout_s
     while len(done) < len(pages) and time.perf_counter() < deadline:
         for i, pg in enumerate(pages):
-            if i not in seen and _pictured(pg):
-                seen[i] = time.perf_counter() - t0[i]
-            if i not in done and _drawn(pg):
+            if i in done:
+                continue
+            if _drawn(pg):
                 done[i] = time.perf_counter() - t0[i]
                 seen.setdefault(i, done[i])
+            elif i not in seen and _previewed(pg):
+                seen[i] = time.perf_counter() - t0[i]
         time.sleep(0.05)
     inf = float("inf")
     return [seen.get(i, inf) for i in range(len(pages))], [done.get(i, inf) for i in range(len(pages))]
