@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from sam_core.plots.preview import figure_svg, nice_ticks
 
-NS = {"s": "http://www.w3.org/2000/svg"}
+SVG = "{http://www.w3.org/2000/svg}"  # ElementTree names SVG elements with their namespace
 
 
 def _parse(svg: str) -> ET.Element:
@@ -27,7 +27,7 @@ def _panels(root) -> list[tuple[float, float, float, float]]:
     """The panels' frames: white rects with a grey border, in drawing order."""
     return [
         tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
-        for r in root.iter("{http://www.w3.org/2000/svg}rect")
+        for r in root.iter(SVG + "rect")
         if r.get("fill") == "white"
     ]
 
@@ -41,7 +41,7 @@ def test_a_line_lands_where_the_axis_ranges_put_it():
     fig.update_layout(height=400, xaxis_range=[0, 4], yaxis_range=[-5, 10])
     root = _parse(figure_svg(fig, width=600))
     (x, y, w, h) = _panels(root)[0]
-    (path,) = [p for p in root.iter("{http://www.w3.org/2000/svg}path") if p.get("stroke") == "#0072B2"]
+    (path,) = [p for p in root.iter(SVG + "path") if p.get("stroke") == "#0072B2"]
     got = _path_points(path.get("d"))
     xs, ys = np.array([0, 1, 2, 4.0]), np.array([0, 5, 10, -5.0])
     want = np.stack((x + xs / 4 * w, y + h - (ys + 5) / 15 * h), -1)
@@ -53,13 +53,13 @@ def test_nan_splits_a_line_and_log_axes_map_decades():
     fig.update_layout(xaxis_type="log", xaxis_range=[-3, 3], yaxis_range=[0, 1], height=300)
     root = _parse(figure_svg(fig, width=500))
     (x, y, w, h) = _panels(root)[0]
-    (path,) = [p for p in root.iter("{http://www.w3.org/2000/svg}path") if p.get("fill") == "none"]
+    (path,) = [p for p in root.iter(SVG + "path") if p.get("fill") == "none"]
     d = path.get("d")
     assert d.count("M") == 2  # two runs of finite points
     got = _path_points(d)
     want_x = x + (np.log10([1e-3, 1e-2, 1, 1e3]) + 3) / 6 * w
     np.testing.assert_allclose(got[:, 0], want_x, atol=0.06)
-    labels = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    labels = [t.text for t in root.iter(SVG + "text")]
     assert "0.001" in labels and "1000" in labels  # decade ticks
 
 
@@ -80,7 +80,7 @@ def test_subplots_get_one_panel_each_in_their_domains():
     assert len(panels) == 4
     (x1, y1, _, _), (x2, y2, _, _), (x3, y3, _, _) = panels[:3]
     assert x2 > x1 and y2 == pytest.approx(y1) and y3 > y1  # left/right, then the second row
-    assert {"a", "b", "c", "d"} <= {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    assert {"a", "b", "c", "d"} <= {t.text for t in root.iter(SVG + "text")}
 
 
 def test_invisible_layers_are_left_out_and_images_kept():
@@ -92,9 +92,9 @@ def test_invisible_layers_are_left_out_and_images_kept():
     fig.add_trace(go.Scatter(x=[0.2], y=[0.3], mode="markers", marker=dict(symbol="star", color="white")))
     fig.update_layout(xaxis_range=[0, 1], yaxis_range=[0, 1])
     root = _parse(figure_svg(fig))
-    assert len(list(root.iter("{http://www.w3.org/2000/svg}circle"))) == 0  # click layer, colour-bar carrier
-    assert len(list(root.iter("{http://www.w3.org/2000/svg}polygon"))) == 1  # the star
-    (img,) = list(root.iter("{http://www.w3.org/2000/svg}image"))
+    assert len(list(root.iter(SVG + "circle"))) == 0  # click layer, colour-bar carrier
+    assert len(list(root.iter(SVG + "polygon"))) == 1  # the star
+    (img,) = list(root.iter(SVG + "image"))
     assert img.get("href") == pixel
 
 
@@ -116,7 +116,7 @@ def test_the_labs_opening_figures_draw():
     ):
         root = _parse(figure_svg(fig))
         assert len(_panels(root)) == n_panels
-        strokes = {p.get("stroke") for p in root.iter("{http://www.w3.org/2000/svg}path")}
+        strokes = {p.get("stroke") for p in root.iter(SVG + "path")}
         assert "#0072B2" in strokes  # SAM's colour: its path/curve is drawn
 
 
