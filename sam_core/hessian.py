@@ -146,15 +146,18 @@ def lanczos(
     `on_step(alphas, betas, j)` may return True to stop early.
     """
     q = _start(op, v0, seed)
-    Q = [q]
+    # the Krylov basis in one preallocated (n_steps, P) buffer: stacking a list of rows every step copied
+    # O(j·P) per step (on a 300k-parameter MLP, 100 steps: more time in torch.stack than in the HVPs)
+    Q = torch.empty((max(1, n_steps), q.numel()), dtype=q.dtype, device=q.device)
+    Q[0] = q
     alphas: list[float] = []
     betas: list[float] = []
     for j in range(n_steps):
-        w = op.matvec(Q[-1])
-        a = torch.dot(w, Q[-1])
+        w = op.matvec(Q[j])
+        a = torch.dot(w, Q[j])
         alphas.append(float(a))
-        w = w - a * Q[-1] - (betas[-1] * Q[-2] if betas else 0.0)
-        Qm = torch.stack(Q)
+        w = w - a * Q[j] - (betas[-1] * Q[j - 1] if betas else 0.0)
+        Qm = Q[: j + 1]
         for _ in range(2):  # full reorthogonalisation, twice is enough
             w = w - Qm.T @ (Qm @ w)
         b = float(w.norm())
@@ -165,12 +168,12 @@ def lanczos(
         if b < 1e-10 * max(1.0, abs(alphas[-1])) or j == n_steps - 1:
             break
         betas.append(b)
-        Q.append(w / b)
+        Q[j + 1] = w / b
     m = len(alphas)
     return (
         torch.tensor(alphas, dtype=torch.float64),
         torch.tensor(betas[: m - 1], dtype=torch.float64),
-        torch.stack(Q[:m]),
+        Q[:m].clone() if m < Q.shape[0] else Q,
     )
 
 
