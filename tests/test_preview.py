@@ -128,3 +128,20 @@ def test_nice_ticks_are_round_and_inside():
         np.testing.assert_allclose(step, step[0])
         m = step[0] / 10 ** np.floor(np.log10(step[0]))
         assert min(abs(m - k) for k in (1, 2, 5, 10)) < 1e-9
+
+
+def test_a_long_legend_wraps_inside_the_picture_below_the_panel():
+    names = [f"Stable SAM (SSAM) ρ={r}" for r in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)]
+    fig = go.Figure([go.Scatter(x=[0, 1], y=[i, i + 1], mode="lines", name=n) for i, n in enumerate(names)])
+    fig.update_layout(height=300)
+    root = _parse(figure_svg(fig, width=400))
+    texts = {t.text: t for t in root.iter(SVG + "text") if t.text in names}
+    assert set(texts) == set(names)  # every entry drawn
+    rows = sorted({float(t.get("y")) for t in texts.values()})
+    per_row = max(1, (400 - 20) // (34 + 7 * len(names[0])))  # entries of this length that fit in one row
+    assert len(rows) == -(-len(names) // per_row) and len(rows) >= 2
+    for t in texts.values():  # no entry runs past the right edge (the same width estimate as the layout)
+        assert float(t.get("x")) + 7 * len(t.text) <= 400
+    ((_, py, _, ph),) = _panels(root)
+    assert py + ph < rows[0] - 12  # the panel ends above the first legend row
+    assert rows[-1] <= 300

@@ -19,6 +19,7 @@ import base64
 import html
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 
@@ -138,7 +139,8 @@ def figure_svg(fig, width: int = 760) -> str:
     legend = [t for t in traces if t.name and t.showlegend is not False]
     title = getattr(lay.title, "text", None) or ""
     top = 34 if title else 14
-    area = (10, top, width - 20, height - top - 30 - (22 if legend else 0))  # x, y, w, h of all panels
+    rows = _legend_rows(legend, width)
+    area = (10, top, width - 20, height - top - 30 - 22 * len(rows))  # x, y, w, h of all panels
     uid = f"pv{next(_IDS)}"
     out = [
         f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='{width}' height='{height}' "
@@ -157,21 +159,35 @@ def figure_svg(fig, width: int = 760) -> str:
             anchor = {"left": "start", "right": "end"}.get(a.xanchor or "center", "middle")
             text = html.escape(a.text)
             out.append(f"<text x='{x:.1f}' y='{y:.1f}' text-anchor='{anchor}' {_font(12)}>{text}</text>")
-    lx = 12
-    for t in legend:
-        color = _trace_color(t)
-        ly = height - 10
-        if "lines" in (t.mode or "lines"):
-            swatch = f"x1='{lx}' x2='{lx + 18}' y1='{ly - 4}' y2='{ly - 4}'"
-            out.append(f"<line {swatch} stroke='{color}' stroke-width='3'/>")
-        else:
-            sym = t.marker.symbol if isinstance(t.marker.symbol, str) else "circle"
-            out.append(_marker(sym, lx + 9, ly - 4, 10, color, "#222"))
-        name = html.escape(str(t.name))
-        out.append(f"<text x='{lx + 22}' y='{ly}' {_font(12)}>{name}</text>")
-        lx += 34 + 7 * len(str(t.name))
+    for r, row in enumerate(rows):  # as many rows as the names need, like plotly's horizontal legend
+        ly = height - 10 - 22 * (len(rows) - 1 - r)
+        for t, lx in row:
+            color = _trace_color(t)
+            if "lines" in (t.mode or "lines"):
+                dash = _DASH.get(t.line.dash or "", "")
+                extra = f" stroke-dasharray='{dash}'" if dash else ""
+                swatch = f"x1='{lx}' x2='{lx + 18}' y1='{ly - 4}' y2='{ly - 4}'"
+                out.append(f"<line {swatch} stroke='{color}' stroke-width='3'{extra}/>")
+            else:
+                sym = t.marker.symbol if isinstance(t.marker.symbol, str) else "circle"
+                out.append(_marker(sym, lx + 9, ly - 4, 10, color, "#222"))
+            out.append(f"<text x='{lx + 22}' y='{ly}' {_font(12)}>{html.escape(str(t.name))}</text>")
     out.append("</svg>")
     return "".join(out)
+
+
+def _legend_rows(legend, width: int) -> list[list[tuple[Any, int]]]:
+    """The legend's entries laid out left to right, wrapped at the figure's width: rows of (trace, x)."""
+    rows: list[list[tuple[Any, int]]] = []
+    lx = width  # start a row at the first entry
+    for t in legend:
+        w = 34 + 7 * len(str(t.name))
+        if lx + w > width - 8 and (not rows or rows[-1]):
+            rows.append([])
+            lx = 12
+        rows[-1].append((t, lx))
+        lx += w
+    return rows
 
 
 def _panel(fig, traces, xr: str, yr: str, area, uid: str) -> list[str]:
