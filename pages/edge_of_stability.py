@@ -158,7 +158,7 @@ EOS_CAPTION = "  \n".join(
 
 
 def render(res, state):
-    st.plotly_chart(dplots.eos_figure(res), key=f"{KEY}_fig")
+    chart_with_preview(dplots.eos_figure(res), key=f"{KEY}_fig", preview_width=900, live=True)
     st.caption(EOS_CAPTION)
     share = res.tracking_share
     st.caption(
@@ -178,7 +178,9 @@ with live_tab:
         KEY,
         render,
         label="Training",
-        live=lambda res, state: st.plotly_chart(dplots.eos_figure(res), key=f"{KEY}_fig"),
+        live=lambda res, state: chart_with_preview(
+            dplots.eos_figure(res), key=f"{KEY}_fig", preview_width=900, live=True
+        ),
         idle_text="Choose variants, η and ρ in the sidebar, then press **Run**. The sharpness of GD "
         "rises to 2/η and hovers there; SAM's hovers at its own, lower edge.",
     )

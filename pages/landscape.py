@@ -373,7 +373,13 @@ with tab_sweep:
                 )
 
         def _draw_sweep(df, state):
-            st.plotly_chart(sweep_figure(df, L.gd_bounds, metric=metric), config=MODEBAR_CONFIG, key="ls_sweep_fig")
+            uc.chart_with_preview(
+                sweep_figure(df, L.gd_bounds, metric=metric),
+                config=MODEBAR_CONFIG,
+                key="ls_sweep_fig",
+                preview_width=900,
+                live=True,
+            )
             st.dataframe(df, hide_index=True, width="stretch")
             st.download_button(
                 "Sweep table (CSV)",

@@ -17,7 +17,7 @@ import streamlit as st
 from sam_core.dynamics.problems import PROBLEM_KINDS, SAMPLING_KINDS, Sampling
 from sam_core.dynamics.quadratics import QuadraticLabConfig, run_quadratic_lab, theory_for
 from sam_core.plots import dynamics as dplots
-from ui.common import log_slider, qp_get, qp_set, show_error, variant_picker
+from ui.common import chart_with_preview, log_slider, qp_get, qp_set, show_error, variant_picker
 from ui.jobs import Job, get_job, job_panel, start_job
 from ui.presets import preset_banner
 
@@ -232,7 +232,9 @@ def render(res, state):
             format_func={"step": "steps", "grad_evals": "gradient evaluations"}.get,
         )
         if res.curves:
-            st.plotly_chart(dplots.relative_error_figure(res.curves, x=xaxis), key=f"{KEY}_curves")
+            chart_with_preview(
+                dplots.relative_error_figure(res.curves, x=xaxis), key=f"{KEY}_curves", preview_width=900, live=True
+            )
             st.caption(
                 "**Relative error** (f − f\\*)/(f(w₀) − f\\*), log scale, median over runs, band "
                 "min–max: a straight falling line is linear convergence, a level floor is where the step "
@@ -280,7 +282,9 @@ def live(res, state):
     if res.phase:
         st.caption(f"Now: {res.phase} · the heatmap, the sampling comparison and the theory appear when it finishes.")
     if res.curves:
-        st.plotly_chart(dplots.relative_error_figure(res.curves, x="step"), key=f"{KEY}_curves")
+        chart_with_preview(
+            dplots.relative_error_figure(res.curves, x="step"), key=f"{KEY}_curves", preview_width=900, live=True
+        )
 
 
 job_panel(

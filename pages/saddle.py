@@ -18,6 +18,7 @@ from sam_core.plots import dynamics as dplots
 from sam_core.registry import VARIANTS
 from sam_core.settings import get_settings
 from ui.common import (
+    chart_with_preview,
     hparam_inputs,
     log_slider,
     qp_get,
@@ -186,7 +187,9 @@ if run_clicked or autorun:
 def render(res, state):
     tabs = st.tabs(["Loss", "Escape time", "‖W‖", "γ_t", "Table"])
     with tabs[0]:
-        st.plotly_chart(dplots.saddle_loss_figure(res, escape_frac=frac), key=f"{KEY}_loss")
+        chart_with_preview(
+            dplots.saddle_loss_figure(res, escape_frac=frac), key=f"{KEY}_loss", preview_width=900, live=True
+        )
         st.caption(
             "**Loss** per epoch (mean over seeds, band ±1 std): a long flat start is the time spent at the "
             "saddle; look for which variants drop below the dotted escape line, and when."
@@ -224,7 +227,9 @@ def render(res, state):
 
 
 def live(res, state):
-    st.plotly_chart(dplots.saddle_loss_figure(res, escape_frac=frac), key=f"{KEY}_loss")
+    chart_with_preview(
+        dplots.saddle_loss_figure(res, escape_frac=frac), key=f"{KEY}_loss", preview_width=900, live=True
+    )
     st.caption(
         f"{res.epochs_done}/{res.config.epochs} epochs · escape times, ‖W‖, γ_t and the table appear when "
         "it finishes (or when you stop it)."

@@ -445,20 +445,24 @@ def static_chart(fig: Any, *, key: str, width: int = 700) -> None:
         st.markdown(figure_image(fig, width))
 
 
-def chart_with_preview(fig: Any, *, key: str, preview_width: int = 700, **kwargs: Any) -> Any:
+def chart_with_preview(fig: Any, *, key: str, preview_width: int = 700, live: bool = False, **kwargs: Any) -> Any:
     """``st.plotly_chart(fig, key=key, ...)`` preceded, while the browser may still be loading plotly.js,
     by a static picture of the same figure (``figure_image``): a fresh tab shows the figure ~1 s after it
     opens instead of ~2.5–3 s. app.py's CSS hides the picture as soon as the chart in the same box has
     drawn. The picture is sent with the session's first charts only (``PREVIEW_WINDOW_S``) and only while
     the figure is the one first shown under ``key``: a slider moved after the chart has drawn must not pay
     for a picture nobody sees. Its slot is always there (empty later), so the chart keeps its place among
-    the page's elements and is updated, not rebuilt, on the next rerun."""
+    the page's elements and is updated, not rebuilt, on the next rerun.
+
+    ``live=True`` (a running job's chart, redrawn by every poll): the picture goes with every redraw in the
+    window, so a fresh tab watches the curves grow before plotly.js has loaded instead of seeing the first
+    picture vanish at the next poll."""
     now = time.monotonic()
     t0 = st.session_state.setdefault("_samlab_first_chart", now)
     shown = st.session_state.setdefault("_samlab_previewed", {})  # key -> id of the figure first shown there
     with st.container(key=f"pv_{key}"):
         slot = st.empty()
-        if now - t0 < PREVIEW_WINDOW_S and shown.setdefault(key, id(fig)) == id(fig):
+        if now - t0 < PREVIEW_WINDOW_S and (shown.setdefault(key, id(fig)) == id(fig) or live):
             md = figure_image(fig, preview_width)
             if md:
                 slot.markdown(md)
