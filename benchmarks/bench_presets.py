@@ -1,6 +1,7 @@
 """The Home presets timed: first picture and finished, headless (sam_core.presets) and in Chromium.
 
-    python benchmarks/bench_presets.py [--only headless,quadratics,browser] [--fidelity class|paper] [--repeat 3]
+    python benchmarks/bench_presets.py [--only headless,quadratics,browser] [--fidelity class|paper]
+                                        [--repeat 3] [--real-runs] [--timeout S]
 
 - ``headless``:   every preset's runner (the same computation as its card): seconds to the first partial
                   result with data (what the page's live panel draws first), to finished, and whether the
@@ -8,10 +9,11 @@
 - ``quadratics``: the Quadratics page's defaults with both extras (λ × lr heatmap, sampling strategies):
                   the batched lab (``run_quadratic_lab``) against the per-configuration loop it replaced
                   (one ``run_finite_sum`` call per λ and per sampling strategy), best of ``--repeat``;
-- ``browser``:    each preset's page opened by its Home card URL in Debian's Chromium
-                  (``tests/e2e/harness.py``): navigation → first drawn plot of the job → 'Finished in'.
-                  The Training-lab presets open the Training lab configured (no autostart there): timed to
-                  its first content only.
+- ``browser``:    each preset's page opened by its Home card URL in a fresh Chromium tab (Debian's,
+                  ``tests/e2e/harness.py``): navigation → the job's first picture (a drawn curve, or its
+                  static preview) → 'Finished in'. The Training-lab presets run their own figure on the
+                  page (``ui.presets.preset_run_panel``); with ``--real-runs`` the bench then presses the
+                  filled-in Launch and times those worker-process runs too.
 """
 
 from __future__ import annotations
@@ -130,26 +132,62 @@ PAGE_URL = {
     "pages/quadratics.py": "quadratics",
     "pages/training.py": "training",
 }
+# the element whose first picture counts: the job's first chart (the Training lab: the preset's own figure)
 FIRST_PLOT = {
-    "lr_sweep": ".st-key-ls_sweep_fig .js-plotly-plot",
-    "saddle": ".st-key-saddle_loss .js-plotly-plot",
-    "eos": ".st-key-eos_fig .js-plotly-plot",
-    "unified_lambda": ".st-key-quadratics_curves .js-plotly-plot",
-    "sampling": ".st-key-quadratics_curves .js-plotly-plot",
+    "lr_sweep": "ls_sweep_fig",
+    "saddle": "saddle_loss",
+    "eos": "eos_fig",
+    "unified_lambda": "quadratics_curves",
+    "sampling": "quadratics_curves",
+    **{n: f"preset_{n}_fig" for n in ("gamma", "stability", "label_noise", "flatness")},
 }
+# a picture a person sees under a chart's key: plotly.js has drawn a trace with two or more points, or the
+# static preview (ui.common.chart_with_preview) has decoded
+PICTURE_JS = """(key) => { for (const sel of ['.st-key-' + key, '.st-key-pv_' + key]) {
+    const b = document.querySelector(sel); if (!b) continue;
+    const pl = b.querySelector('.js-plotly-plot');
+    if (pl && pl._fullData && pl._fullData.some(t => (t.x && t.x.length > 1) || t.z)) return true;
+    const im = b.querySelector('img'); if (im && im.complete && im.naturalWidth > 0) return true; }
+  return false; }"""
+RUNS_DONE_JS = """(ids) => { const t = document.querySelector("[data-testid='stMain']").innerText;
+  return ids.every(i => t.includes(i + ' · finished')); }"""
+CURVE_JS = """() => Array.from(document.querySelectorAll('.st-key-tl_fig1 .js-plotly-plot')).some(
+  p => p._fullData && p._fullData.some(t => t.x && t.x.length > 1))"""
 
 
-def bench_browser(fidelity: str, timeout_s: float) -> None:
+def _launch_real_runs(page, timeout_s: float) -> tuple[float, float]:
+    """The Training lab's form, filled in by the preset: press Launch; seconds to the first loss curve of the
+    launched runs and to every one of them finished (each run is its own worker process, queued)."""
+    import re
+
+    button = page.locator(".st-key-tl_launch button")
+    if not button.is_visible():  # the form folds away once the folder has runs
+        page.get_by_text("Launch training", exact=True).first.click()
+    t0 = time.perf_counter()
+    button.click()
+    msg = page.get_by_text(re.compile(r"Launched \d+ run")).first
+    msg.wait_for(timeout=timeout_s * 1000)
+    ids = re.findall(r"\d{8}-\d{6}-[0-9a-f]{6}", msg.inner_text())
+    # the monitor switches to the new runs (no points yet: their workers are starting), then their curves grow
+    page.wait_for_function(f"() => !({CURVE_JS})()", timeout=timeout_s * 1000)
+    page.wait_for_function(CURVE_JS, timeout=timeout_s * 1000)
+    first = time.perf_counter() - t0
+    page.wait_for_function(RUNS_DONE_JS, arg=ids, timeout=timeout_s * 1000, polling=250)
+    return first, time.perf_counter() - t0
+
+
+def bench_browser(fidelity: str, timeout_s: float, real_runs: bool) -> None:
     from tests.e2e.harness import chromium, streamlit_server, wait_for_app
 
     base = Path(tempfile.mkdtemp(prefix="samlab-bench-presets-"))
     (base / "runs").mkdir()
     (base / "data").mkdir()
-    print(f"Chromium ({fidelity}): navigation → first plot / 'Finished in'", flush=True)
+    print(f"Chromium ({fidelity}): a fresh tab opens the card's URL → first picture / finished", flush=True)
     with streamlit_server(base / "runs", base / "data", "bench-presets-server.log") as url, chromium() as browser:
-        warm = browser.new_page()  # a fresh server's first page pays the imports once
+        warm = browser.new_page()  # a fresh server's first page pays the imports once; its worker pool starts
         warm.goto(f"{url}/landscape")
         wait_for_app(warm)
+        warm.wait_for_timeout(8000)  # the pool's workers finish their idle imports, as on a server that is up
         warm.close()
         for p in PRESETS:
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -158,18 +196,18 @@ def bench_browser(fidelity: str, timeout_s: float) -> None:
             t0 = time.perf_counter()
             try:
                 page.goto(link, wait_until="commit")
-                if p.name in FIRST_PLOT:
-                    page.wait_for_selector(FIRST_PLOT[p.name], state="attached", timeout=timeout_s * 1000)
-                    t1 = time.perf_counter() - t0
-                    page.get_by_text("Finished in").first.wait_for(state="attached", timeout=timeout_s * 1000)
-                    row(f"page {p.name}", f"{t1:.1f} s", f"{time.perf_counter() - t0:.1f} s")
-                else:
-                    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout_s * 1000)
+                page.wait_for_function(PICTURE_JS, arg=FIRST_PLOT[p.name], timeout=timeout_s * 1000, polling=50)
+                t1 = time.perf_counter() - t0
+                page.get_by_text("Finished in").first.wait_for(state="attached", timeout=timeout_s * 1000)
+                row(f"page {p.name}", f"{t1:.1f} s", f"{time.perf_counter() - t0:.1f} s")
+                if real_runs and p.page == "pages/training.py":
+                    first, total = _launch_real_runs(page, timeout_s)
+                    n = len(p.page_query(fidelity)["variants"].split(","))
                     row(
-                        f"page {p.name}",
-                        f"{time.perf_counter() - t0:.1f} s",
-                        "—",
-                        "Training lab configured; launch by hand (headless runner above)",
+                        f"page {p.name}: Launch {n} real runs",
+                        f"{first:.1f} s",
+                        f"{total:.1f} s",
+                        "from the press: worker processes, one at a time (SAMLAB_MAX_RUNS)",
                     )
             except Exception as exc:  # noqa: BLE001 - a timeout is a result here
                 row(f"page {p.name}", "", f"> {timeout_s:.0f} s", type(exc).__name__)
@@ -182,6 +220,9 @@ def main() -> None:
     ap.add_argument("--fidelity", choices=FIDELITIES, default="class")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument(
+        "--real-runs", action="store_true", help="the Training-lab presets: also press Launch and time the real runs"
+    )
     args = ap.parse_args()
     only = set(args.only.split(","))
     print(f"SAM Lab presets, {os.cpu_count()} CPUs", flush=True)
@@ -190,7 +231,7 @@ def main() -> None:
     if "quadratics" in only:
         bench_quadratics(args.repeat)
     if "browser" in only:
-        bench_browser(args.fidelity, args.timeout)
+        bench_browser(args.fidelity, args.timeout, args.real_runs)
     print("\n| what | first picture | finished | note |\n|---|---|---|---|")
     for r in ROWS:
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} |")

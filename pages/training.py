@@ -6,7 +6,7 @@ active. Reloads, second tabs and app restarts see the same runs.
 """
 
 from ui.common import page_guard
-from ui.presets import preset_banner
+from ui.presets import preset_banner, preset_run_panel
 from ui.run_store import open_run_store
 
 page_guard()  # deep links on a fresh server run inside app.py
@@ -27,7 +27,10 @@ from ui.common import hosted, hparam_inputs, qp_get, qp_set, show_error, variant
 POLL_SECONDS = 2.0
 
 st.title("Training lab")
-preset_banner("pages/training.py")  # opened by a Home preset: what to look for, fidelity switch
+preset = preset_banner("pages/training.py")  # opened by a Home preset: what to look for, fidelity switch
+if preset:  # the preset's figure, trained in the lab's worker pool; the form below is filled in for real runs
+    with st.container(border=True):
+        preset_run_panel(preset)
 st.caption(
     "Real networks, any SAM variant, live γ_t and Hessian curves. Each run trains in its own worker "
     "process (`python -m sam_core.cli.train`) and lives in the run store."

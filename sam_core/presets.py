@@ -31,7 +31,7 @@ import numpy as np
 
 FIDELITIES = ("class", "paper")
 
-__all__ = ["FIDELITIES", "PRESETS", "Preset", "default_fidelity", "get_preset", "home_cards"]
+__all__ = ["FIDELITIES", "PRESETS", "Preset", "default_fidelity", "get_preset", "home_cards", "run_preset"]
 
 
 @dataclass(frozen=True)
@@ -531,6 +531,10 @@ def _flat_figure(res):
     from sam_core.plots.style import variant_color
     from sam_core.plots.training import Series, metric_figure
 
+    if not res.top_eigs:  # still training (the eigenvalues come at the end): the loss curves meanwhile
+        return metric_figure(
+            _series(res), "loss", "Training loss (the top Hessian eigenvalues follow when training ends)"
+        )
     series = [
         Series(
             lab,
@@ -592,6 +596,7 @@ def _training_query(fidelity: str, **kw) -> dict[str, str]:
         lr="0.05",
         hessian_every="0",
         epochs="5" if fidelity == "class" else "30",
+        autorun="1",  # the page runs the preset's own figure at once (its real-runs form waits for Launch)
     )
     return {**base, **{k: str(v) for k, v in kw.items()}}
 
@@ -646,8 +651,8 @@ PRESETS: tuple[Preset, ...] = (
         "γ_t during training",
         "Stable SAM, Fig. 3",
         "How much SSAM rescales SAM's step: an MLP on the digits that ship with scikit-learn.",
-        "γ_t = ‖g‖/‖g_adv‖ stays below 1 all through training, so SSAM's step γ_t·g_adv is shorter than SAM's "
-        "(and the headless run shows it falling further as ρ grows).",
+        "γ_t = ‖g‖/‖g_adv‖ stays below 1 all through training, so SSAM's step γ_t·g_adv is shorter than SAM's, "
+        "and the larger ρ, the lower γ_t.",
         "pages/training.py",
         {f: _training_query(f, variants="sam,ssam") for f in FIDELITIES},
         _digits_runner(_gamma_cfg),
@@ -739,6 +744,12 @@ def get_preset(name: str) -> Preset:
         return _BY_NAME[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}: choose one of {list(_BY_NAME)}") from None
+
+
+def run_preset(name: str, fidelity: str = "class", stop_event=None) -> Iterator[tuple[float, Any]]:
+    """The preset's own computation as a module-level generator, so a page can hand it to the lab's worker
+    pool (``ui.jobs``); the same items as ``get_preset(name).run(fidelity, stop_event)``."""
+    yield from get_preset(name).run(fidelity, stop_event=stop_event)
 
 
 def default_fidelity(preset: Preset | str, device=None) -> str:

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 FAST_START_S, FAST_INTERVAL = 3.0, 0.25  # the first seconds of a job stream at up to 4 updates/s
-PREIMPORT = ("torch._dynamo", "torch._inductor.compile_fx", "torch._inductor.codecache")  # imported while idle
+# imported while idle: torch.compile's modules, and scikit-learn's datasets (the digits presets and dataset, ~1 s)
+PREIMPORT = ("torch._dynamo", "torch._inductor.compile_fx", "torch._inductor.codecache", "sklearn.datasets")
 
 __all__ = [
     "JobHandle",

@@ -220,3 +220,34 @@ def test_fig2_card_starts_the_sweep_in_the_page_and_the_page_result_holds(tmp_pa
     assert held, detail
     at.run()
     assert not at.exception
+
+
+def test_a_training_card_trains_its_own_figure_in_the_page_and_the_result_holds(tmp_path, monkeypatch):
+    """A Training-lab card (autorun=1) runs the preset's own comparison in the lab's worker pool; the result the
+    page holds passes the preset's check, the page says so, and the real-runs form is filled in for it."""
+    import time
+
+    monkeypatch.setenv("SAMLAB_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("SAMLAB_DATA", str(tmp_path / "data"))
+    p = get_preset("stability")
+    q = p.page_query("class")
+    assert q["autorun"] == "1"
+    at = AppTest.from_file(str(ROOT / p.page), default_timeout=60)
+    for k, v in q.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    job = at.session_state["job:preset_stability"]
+    t0 = time.time()
+    while not job.state().finished and time.time() - t0 < 120:
+        time.sleep(0.1)
+    st = job.state()
+    assert st.status == "done", st.error
+    held, detail = p.check(st.result)
+    assert held, detail
+    assert set(st.result.variants.values()) == set(q["variants"].split(","))  # the figure's variants = the form's
+    at.run()
+    assert not at.exception, at.exception
+    assert any("The phenomenon held" in s.value for s in at.success), [s.value for s in at.success]
+    assert list(at.multiselect(key="tl_variants").value) == q["variants"].split(",")
+    assert not list((tmp_path / "runs").glob("*/worker.log"))  # no real run was launched by opening the card

@@ -7,7 +7,9 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from sam_core.presets import FIDELITIES, get_preset
+from sam_core.presets import FIDELITIES, get_preset, run_preset
+from ui.common import chart_with_preview
+from ui.jobs import Job, get_job, job_panel, start_job
 
 
 def preset_banner(page: str) -> str | None:
@@ -39,3 +41,45 @@ def preset_banner(page: str) -> str | None:
         except StreamlitAPIException:  # the page run on its own (no navigation): a plain link to the same page
             st.markdown(f"[{label}](?{urlencode(p.page_query(other))})")
     return p.name
+
+
+def preset_run_panel(name: str) -> None:
+    """Run the preset's own comparison (``sam_core.presets.run_preset``) as a lab job and draw its figure live,
+    then say whether the phenomenon held (the preset's check, on this very result).
+
+    For pages whose controls cannot run a preset in one go: the Training lab trains one worker process per
+    run, each paying its own start-up, so its form is filled in for the same variants while the figure itself
+    comes from the preset's batched digits runs in the lab's worker pool. It starts when the Home card opened
+    the page (``autorun=1``) and once per session; a reload finds the job again through the URL."""
+    p = get_preset(name)
+    fidelity = st.query_params.get("fidelity", "class")
+    fidelity = fidelity if fidelity in FIDELITIES else "class"
+    key, done = f"preset_{name}", f"_preset_autorun_{name}"
+    c1, c2 = st.columns([3, 1], vertical_alignment="center")
+    c1.markdown(f"**The figure** · {p.blurb}")
+    clicked = c2.button("Run again" if get_job(key) else "Run it", key=f"{key}_go", icon=":material/play_arrow:")
+    auto = st.query_params.get("autorun") == "1" and not st.session_state.get(done) and get_job(key) is None
+    if clicked or auto:
+        st.session_state[done] = True
+        start_job(key, Job.from_generator(run_preset, name, fidelity, name=key, pass_stop="stop_event"))
+
+    def live(res, state) -> None:
+        if len(getattr(res, "steps", ())) < 2:  # a curve needs two points: nothing to draw yet
+            st.caption("Starting: the first curves appear after the first recorded steps.")
+            return
+        chart_with_preview(p.figure(res), key=f"{key}_fig", preview_width=700, live=True)
+
+    def render(res, state) -> None:
+        chart_with_preview(p.figure(res), key=f"{key}_fig", preview_width=700)
+        held, detail = p.check(res)
+        if state.status == "done":
+            (st.success if held else st.warning)(
+                ("The phenomenon held: " if held else "Not visible at this size: ") + detail + ".",
+                icon=":material/check_circle:" if held else ":material/warning:",
+            )
+
+    job_panel(key, render, live=live, label="Training", idle_text="Press **Run it** to train the preset's runs.")
+    st.caption(
+        "Below, the Training lab's form is filled in with the same variants: **Launch** trains them as real "
+        "runs, each in its own worker process (checkpoints, live γ_t and λ_max, stop and resume, CSV)."
+    )

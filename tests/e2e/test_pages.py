@@ -1,6 +1,10 @@
 """Every page of the dashboard opens in a real browser, finishes running, and shows no exception."""
 
+from urllib.parse import urlencode
+
 import pytest
+
+from sam_core.presets import get_preset
 
 from .conftest import screenshot, wait_for_app
 
@@ -37,9 +41,19 @@ PICTURE_JS = """(sel) => { const img = document.querySelector(sel);
                 width: img.getBoundingClientRect().width} : null; }"""
 
 
+TRAINING_CARD = "training?" + urlencode(get_preset("stability").page_query("class"))  # trains its figure at once
+
+
 @pytest.mark.parametrize(
     ("path", "box"),
-    [("landscape", "pv_ls_contour"), ("landscape", "pv_ls_metrics"), ("edge_of_stability", "pv_eos_theory_fig")],
+    [
+        ("landscape", "pv_ls_contour"),
+        ("landscape", "pv_ls_metrics"),
+        ("edge_of_stability", "pv_eos_theory_fig"),
+        ("saddle?run=1&epochs=60&seeds=2", "pv_saddle_loss"),  # a running job's chart, redrawn by every poll
+        (TRAINING_CARD, "pv_preset_stability_fig"),
+    ],
+    ids=["landscape-map", "landscape-metrics", "eos-theory", "saddle-live", "training-card"],
 )
 def test_a_chart_is_pictured_before_plotly_js_arrives(server, browser, path, box):
     """With Streamlit's plotly.js chunk withheld, the page still shows its figure: the static preview decodes
@@ -55,6 +69,11 @@ def test_a_chart_is_pictured_before_plotly_js_arrives(server, browser, path, box
         pic = page.evaluate(PICTURE_JS, f".st-key-{box} img")
         assert pic["decoded"] and pic["shown"] and pic["width"] > 300, pic
         assert page.locator(".js-plotly-plot").count() == 0  # no chart could draw: the picture is the preview's
+        if "run=1" in path:  # run=1 or autorun=1: the job's picture stays through the polls to the end
+            page.get_by_text("Finished in").first.wait_for(state="attached", timeout=120_000)
+            wait_for_app(page)
+            pic = page.evaluate(PICTURE_JS, f".st-key-{box} img")
+            assert pic and pic["decoded"] and pic["shown"], pic
     finally:
         ctx.close()
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
