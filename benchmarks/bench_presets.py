@@ -138,7 +138,7 @@ FIRST_PLOT = {
     "saddle": "saddle_loss",
     "eos": "eos_fig",
     "unified_lambda": "quadratics_curves",
-    "sampling": "quadratics_curves",
+    "sampling": "quadratics_smp",  # its figure, in the tab the card opens (drawn when the comparison is done)
     **{n: f"preset_{n}_fig" for n in ("gamma", "stability", "label_noise", "flatness")},
 }
 # a picture a person sees under a chart's key: plotly.js has drawn a trace with two or more points, or the
@@ -176,42 +176,52 @@ def _launch_real_runs(page, timeout_s: float) -> tuple[float, float]:
     return first, time.perf_counter() - t0
 
 
-def bench_browser(fidelity: str, timeout_s: float, real_runs: bool) -> None:
-    from tests.e2e.harness import chromium, streamlit_server, wait_for_app
+def bench_browser(fidelity: str, timeout_s: float, real_runs: bool, repeat: int) -> None:
+    from tests.e2e.harness import chromium, pct, streamlit_server, wait_for_app
 
     base = Path(tempfile.mkdtemp(prefix="samlab-bench-presets-"))
     (base / "runs").mkdir()
     (base / "data").mkdir()
-    print(f"Chromium ({fidelity}): a fresh tab opens the card's URL → first picture / finished", flush=True)
+    print(
+        f"Chromium ({fidelity}): a fresh tab opens the card's URL → first picture / finished, p50 / p90 over --repeat",
+        flush=True,
+    )
     with streamlit_server(base / "runs", base / "data", "bench-presets-server.log") as url, chromium() as browser:
         warm = browser.new_page()  # a fresh server's first page pays the imports once; its worker pool starts
         warm.goto(f"{url}/landscape")
         wait_for_app(warm)
         warm.wait_for_timeout(8000)  # the pool's workers finish their idle imports, as on a server that is up
         warm.close()
-        for p in PRESETS:
-            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-            page = ctx.new_page()
-            link = f"{url}/{PAGE_URL[p.page]}?{urlencode(p.page_query(fidelity))}"
-            t0 = time.perf_counter()
-            try:
-                page.goto(link, wait_until="commit")
-                page.wait_for_function(PICTURE_JS, arg=FIRST_PLOT[p.name], timeout=timeout_s * 1000, polling=50)
-                t1 = time.perf_counter() - t0
-                page.get_by_text("Finished in").first.wait_for(state="attached", timeout=timeout_s * 1000)
-                row(f"page {p.name}", f"{t1:.1f} s", f"{time.perf_counter() - t0:.1f} s")
-                if real_runs and p.page == "pages/training.py":
-                    first, total = _launch_real_runs(page, timeout_s)
-                    n = len(p.page_query(fidelity)["variants"].split(","))
-                    row(
-                        f"page {p.name}: Launch {n} real runs",
-                        f"{first:.1f} s",
-                        f"{total:.1f} s",
-                        "from the press: worker processes, one at a time (SAMLAB_MAX_RUNS)",
-                    )
-            except Exception as exc:  # noqa: BLE001 - a timeout is a result here
-                row(f"page {p.name}", "", f"> {timeout_s:.0f} s", type(exc).__name__)
-            ctx.close()
+        times: dict[str, list[list[float]]] = {}  # row -> [first pictures], [finished]
+        failed: dict[str, str] = {}
+        for _ in range(repeat):  # interleaved, so that a change in the machine's load hits every preset alike
+            for p in PRESETS:
+                ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = ctx.new_page()
+                link = f"{url}/{PAGE_URL[p.page]}?{urlencode(p.page_query(fidelity))}"
+                t0 = time.perf_counter()
+                try:
+                    page.goto(link, wait_until="commit")
+                    page.wait_for_function(PICTURE_JS, arg=FIRST_PLOT[p.name], timeout=timeout_s * 1000, polling=50)
+                    t1 = time.perf_counter() - t0
+                    page.get_by_text("Finished in").first.wait_for(state="attached", timeout=timeout_s * 1000)
+                    first, total = times.setdefault(f"page {p.name}", [[], []])
+                    first.append(t1)
+                    total.append(time.perf_counter() - t0)
+                    if real_runs and p.page == "pages/training.py":
+                        n = len(p.page_query(fidelity)["variants"].split(","))
+                        first, total = times.setdefault(f"page {p.name}: Launch {n} real runs", [[], []])
+                        a, b = _launch_real_runs(page, timeout_s)
+                        first.append(a)
+                        total.append(b)
+                except Exception as exc:  # noqa: BLE001 - a timeout is a result here
+                    failed[f"page {p.name}"] = f"{type(exc).__name__} (> {timeout_s:.0f} s?)"
+                ctx.close()
+        for what, (first, total) in times.items():
+            note = "from the press of Launch: worker processes, one at a time" if "real runs" in what else ""
+            row(what, pct(first), pct(total), (note + f" · n={len(first)}").strip(" ·"))
+        for what, why in failed.items():
+            row(what, "", "", why)
 
 
 def main() -> None:
@@ -231,7 +241,7 @@ def main() -> None:
     if "quadratics" in only:
         bench_quadratics(args.repeat)
     if "browser" in only:
-        bench_browser(args.fidelity, args.timeout, args.real_runs)
+        bench_browser(args.fidelity, args.timeout, args.real_runs, args.repeat)
     print("\n| what | first picture | finished | note |\n|---|---|---|---|")
     for r in ROWS:
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} |")

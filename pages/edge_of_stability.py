@@ -4,7 +4,8 @@ Theory panel: λ_SAM/(2/η) against α = η‖g‖/(2ρ) and a calculator of the
 (`sam_core.gd_edge` / `sam_core.sam_edge`). Live panel: full-batch training of a small MLP in a
 background job (`sam_core.dynamics.eos.run_eos`) with the top Hessian eigenvalue tracked by warm-started
 Lanczos every k steps, drawn against 2/η and the SAM edge from the current ‖g‖.
-URL parameters: variants, lr, rho, steps, every, run=1 (start on open).
+URL parameters: variants, lr, rho, steps, every, run=1 (start on open), tab (theory | live: the tab it opens on;
+live when run=1).
 """
 
 from ui.common import page_guard
@@ -33,7 +34,12 @@ st.caption(
     "SAM is unstable above the positive root of η λ (1 + ρ λ / ‖g‖) = 2."
 )
 
-theory_tab, live_tab = st.tabs(["Theory", "Live training"])
+# the live run sits in its own tab: a link that starts a run (run=1, the Home card) or a press of Run opens on it
+TABS = {"theory": "Theory", "live": "Live training"}
+opened = qp_get("tab", "live" if qp_get("run", "0") == "1" else "theory", options=tuple(TABS))
+if st.session_state.get("eos_run") or get_job(KEY) is not None:
+    opened = "live"
+theory_tab, live_tab = st.tabs(list(TABS.values()), default=TABS[opened])
 
 with theory_tab:
     c1, c2 = st.columns([3, 2])

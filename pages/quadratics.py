@@ -2,7 +2,8 @@
 
 Thin page: read controls -> start `sam_core.dynamics.quadratics.run_quadratic_lab` in a background job -> a polling
 fragment draws relative-error curves, the λ × lr heatmap and the sampling comparison as they arrive.
-URL parameters: problem, variants, sampling, b, steps, seeds, lr_mult, run=1 (start on open).
+URL parameters: problem, variants, sampling, b, steps, seeds, lr_mult, tab (curves | heatmap | sampling | theory:
+the tab it opens on), run=1 (start on open).
 """
 
 from ui.common import page_guard
@@ -219,10 +220,13 @@ if (run_clicked or autorun) and cfg is not None and variants:
     )
 
 
-def render(res, state):
+TABS = {"curves": "Convergence", "heatmap": "λ × lr heatmap", "sampling": "Sampling strategies", "theory": "Theory"}
+
+
+def render(res, state):  # ?tab=sampling: the sampling preset opens on its figure
     if res.phase and state.running:
         st.caption(f"Now: {res.phase}")
-    tabs = st.tabs(["Convergence", "λ × lr heatmap", "Sampling strategies", "Theory"])
+    tabs = st.tabs(list(TABS.values()), default=TABS[qp_get("tab", "curves", options=tuple(TABS))])
     with tabs[0]:
         xaxis = st.radio(
             "x axis",
@@ -251,7 +255,12 @@ def render(res, state):
             st.info("Not computed (yet).")
     with tabs[2]:
         if res.sampling_curves:
-            st.plotly_chart(dplots.sampling_figure(res.sampling_curves, res.sampling_theory), key=f"{KEY}_smp")
+            chart_with_preview(
+                dplots.sampling_figure(res.sampling_curves, res.sampling_theory),
+                key=f"{KEY}_smp",
+                preview_width=900,
+                live=True,
+            )
             st.dataframe(pd.DataFrame(res.sampling_theory), hide_index=True)
             st.caption(
                 "Without the 1/(n p_i) reweighting the importance-sampled gradient estimates "

@@ -314,6 +314,7 @@ QUAD_SAMPLING = {
         heat="0",
         cmp="1",
         budget="100",
+        tab="sampling",  # the page opens on the sampling comparison, the preset's figure
         run="1",
     ),
     "paper": dict(
@@ -325,6 +326,7 @@ QUAD_SAMPLING = {
         heat="0",
         cmp="1",
         budget="100",
+        tab="sampling",  # the page opens on the sampling comparison, the preset's figure
         run="1",
     ),
 }

@@ -102,3 +102,18 @@ def test_home_race_is_a_picture_that_needs_no_plotly(server, browser):
         assert page.locator("[data-testid='stPageLink']").count() >= 9  # the preset cards
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize(
+    ("preset", "tab"), [("eos", "Live training"), ("sampling", "Sampling strategies"), ("lr_sweep", "Sweeps")]
+)
+def test_a_card_opens_its_page_on_the_tab_its_figure_is_in(server, page, preset, tab):
+    """A Home card whose figure sits in a tab opens the page on that tab, with the figure drawn there."""
+    p = get_preset(preset)
+    page.goto(f"{server}/{p.page.removeprefix('pages/').removesuffix('.py')}?{urlencode(p.page_query('class'))}")
+    wait_for_app(page)
+    page.get_by_text("Finished in").first.wait_for(timeout=120_000)  # visible: in the tab on screen
+    wait_for_app(page)
+    assert page.locator("[role='tab'][aria-selected='true']").first.inner_text().strip() == tab
+    panel = page.locator("[role='tabpanel']:visible")
+    assert panel.locator(".js-plotly-plot").count() >= 1  # the figure is in the tab on screen
