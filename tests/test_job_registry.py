@@ -75,3 +75,24 @@ def test_a_shared_link_watches_and_only_a_reload_of_the_starter_takes_over():
         job.stop(wait=5.0)
         jobs.reap(2e9, lambda sid: None)
         jobs.reap(2e9 + jobs.RETAIN_S, lambda sid: None)
+
+
+def _first_after(delay):
+    time.sleep(delay)
+    yield 0.5, "first"
+    time.sleep(30)  # then quiet (stopped by the test)
+    yield 1.0, "last"
+
+
+def test_a_just_started_job_is_awaited_for_its_first_result_within_the_budget():
+    """The script run that starts a job holds its first picture back a moment (ui.jobs.await_first_result):
+    it returns with the first result when that comes within the budget, and without one when it does not."""
+    job = jobs.Job.thread_from_generator(_first_after, 0.05, name="t").start()
+    jobs.await_first_result(job, budget_s=5.0)
+    assert job.state().result == "first"  # returned with the result, long before the budget ran out
+    job.stop(wait=2.0)
+    late = jobs.Job.thread_from_generator(_first_after, 3.0, name="t").start()
+    t0 = time.monotonic()
+    jobs.await_first_result(late, budget_s=0.2)
+    assert late.state().result is None and time.monotonic() - t0 < 2.5  # gave up at the budget, did not wait it out
+    late.stop(wait=0.1)

@@ -52,6 +52,7 @@ __all__ = [
     "JobContext",
     "JobState",
     "ProcessJob",
+    "await_first_result",
     "eta_text",
     "get_job",
     "job_panel",
@@ -316,6 +317,9 @@ def _skey(key: str) -> str:
 GRACE_S = 60.0  # a running job nobody watches is stopped after this long (a reload reattaches well within it)
 RETAIN_S = 1800.0  # a finished job stays findable by its link this long
 MAX_KEPT = 64
+# the script run that starts a job waits up to this long for its first partial result, so that the first
+# picture goes out with the page instead of with the first poll (~0.5 s later plus a round trip)
+FIRST_RESULT_WAIT_S = 0.5
 
 
 @dataclass
@@ -462,8 +466,25 @@ def start_job(key: str, job: Job | ProcessJob, stop_wait: float = 2.0) -> Job | 
     if old is not None and old.running:
         old.stop(wait=stop_wait)
     st.session_state[_skey(key)] = job
+    st.session_state[_fresh(key)] = True
     st.query_params[_qkey(key)] = register(key, job, _session_id())
     return job.start()
+
+
+def _fresh(key: str) -> str:
+    return f"_job_fresh:{key}"
+
+
+def await_first_result(job: Job | ProcessJob, budget_s: float = FIRST_RESULT_WAIT_S) -> None:
+    """Wait (at most ``budget_s``) until a just-started job has published something: its first result, an
+    end, or a place behind other jobs in the queue (then nothing will come soon). The waiting thread only
+    sleeps; the job computes elsewhere."""
+    deadline = time.monotonic() + budget_s
+    while time.monotonic() < deadline:
+        s = job.state()
+        if s.result is not None or s.finished or (s.status == "pending" and s.ahead > 0):
+            return
+        time.sleep(0.02)
 
 
 def stop_job(key: str, wait: float = 2.0) -> None:
@@ -493,6 +514,8 @@ def job_panel(
     import streamlit as st
 
     job = get_job(key)
+    if job is not None and st.session_state.pop(_fresh(key), False):  # started by this very script run
+        await_first_result(job)
     polling = job is not None and job.running
 
     @st.fragment(run_every=interval if polling else None)
