@@ -93,133 +93,139 @@ if L.note:  # in the sidebar, under the function it describes: here it pushed th
     sb.caption(L.note)
 
 TABS = {"race": "Race", "sweeps": "Sweeps", "basins": "Basins"}
-tab_race, tab_sweep, tab_basin = st.tabs(
-    list(TABS.values()),  # ?tab=sweeps: a preset opens on its figure
-    default=TABS[uc.qp_get("tab", "race", options=tuple(TABS))],
-)
+opened_tab = uc.qp_get("tab", "race", options=tuple(TABS))  # ?tab=sweeps: a preset opens on its figure
+tab_race, tab_sweep, tab_basin = st.tabs(list(TABS.values()), default=TABS[opened_tab])
+# The tab the page opens on runs first: opened on Sweeps (the Fig. 2 card), its job starts and its picture
+# goes out before the race map, whose 0.8 MB figure would make the browser evaluate plotly.js first.
+
 
 # ---------------------------------------------------------------------------------------- race
-tracks = []
-with tab_race:
-    if not variants:
-        st.info("Pick at least one variant in the sidebar.")
-    try:
-        with st.spinner("Simulating…"):
-            for v in variants:
-                n = race_steps(v, run["steps"], run["equal_evals"])
-                tracks.append(
-                    lc.cached_track(
-                        spec,
-                        v,
-                        lc.hp_items(hp.get(v, {})),
-                        run["start"],
-                        run["lr"],
-                        n,
-                        run["momentum"],
-                        run["noise"],
-                        run["seed"],
-                        lr_grid=run["lr_grid"],
-                    )
-                )
-    except ValueError as err:
-        uc.show_error(err, "Cannot run the race")
-        tracks = []
-    max_steps = max((t.steps for t in tracks), default=0)
-    # the frame shown is read before the map is drawn, its input sits under the map
-    step_key = f"ls_frame_{max_steps}"
-    step = int(min(max(st.session_state.get(step_key, max_steps), 0), max_steps))
-    x_axis = "evals" if run["equal_evals"] else "step"
-    # map and metrics side by side on a wide window; below 1200 px the metrics go under the map (CSS in
-    # lc.RACE_CSS), which then takes the tab's width: beside the metrics it was a thumbnail at 1024 px
-    map_h = lc.MAP_HEIGHT
-    st.html(lc.RACE_CSS)
-    left, right = st.container(key="ls_race").columns([3, 2])
-    with left:
+def _race_tab() -> None:
+    tracks = []
+    with tab_race:
+        if not variants:
+            st.info("Pick at least one variant in the sidebar.")
         try:
-            if view == "3-D surface":
-                fig = lc.cached_figure("surface", spec, tracks, height=map_h)
-                st.plotly_chart(fig, config=MODEBAR_CONFIG, key="ls_surface")
-            else:
-                fig = lc.cached_figure(
-                    "contour",
-                    spec,
+            with st.spinner("Simulating…"):
+                for v in variants:
+                    n = race_steps(v, run["steps"], run["equal_evals"])
+                    tracks.append(
+                        lc.cached_track(
+                            spec,
+                            v,
+                            lc.hp_items(hp.get(v, {})),
+                            run["start"],
+                            run["lr"],
+                            n,
+                            run["momentum"],
+                            run["noise"],
+                            run["seed"],
+                            lr_grid=run["lr_grid"],
+                        )
+                    )
+        except ValueError as err:
+            uc.show_error(err, "Cannot run the race")
+            tracks = []
+        max_steps = max((t.steps for t in tracks), default=0)
+        # the frame shown is read before the map is drawn, its input sits under the map
+        step_key = f"ls_frame_{max_steps}"
+        step = int(min(max(st.session_state.get(step_key, max_steps), 0), max_steps))
+        x_axis = "evals" if run["equal_evals"] else "step"
+        # map and metrics side by side on a wide window; below 1200 px the metrics go under the map (CSS in
+        # lc.RACE_CSS), which then takes the tab's width: beside the metrics it was a thumbnail at 1024 px
+        map_h = lc.MAP_HEIGHT
+        st.html(lc.RACE_CSS)
+        left, right = st.container(key="ls_race").columns([3, 2])
+        with left:
+            try:
+                if view == "3-D surface":
+                    fig = lc.cached_figure("surface", spec, tracks, height=map_h)
+                    st.plotly_chart(fig, config=MODEBAR_CONFIG, key="ls_surface")
+                else:
+                    fig = lc.cached_figure(
+                        "contour",
+                        spec,
+                        tracks,
+                        step=step,
+                        show_ball=show_ball,
+                        animate=animate,
+                        x_axis=x_axis,
+                        height=map_h,
+                    )
+                    uc.chart_with_preview(
+                        fig,
+                        config=MODEBAR_CONFIG,
+                        key="ls_contour",
+                        preview_width=560,  # the map's column on a laptop screen
+                        on_select=lambda: lc.on_plot_select(fn, "ls_contour"),
+                        selection_mode=("points", "box"),
+                    )
+                    st.caption(
+                        "Click a point of the map (or draw a box) to start there. Stars: minima; red ×: saddles. "
+                        "Camera icon: PNG/SVG download. 3-D surface, ρ-ball and animation: the sidebar's **View**."
+                    )
+            except Exception as err:  # a figure problem must not take the page down
+                uc.show_error(err, "Cannot draw the map")
+                fig = None
+            st.number_input(
+                "Show step (◀ ▶ to step through)",
+                0,
+                max(max_steps, 0),
+                max_steps,
+                1,
+                key=step_key,
+                width=260,
+                help="The frame drawn: the iterate, its ascent point w+e and the ρ-ball at that "
+                "step. Play/pause and the slider under the plot animate it in the browser.",
+            )
+        with right:
+            if tracks:
+                f_star = float(L.minima_values.min()) if len(L.minima) else None
+                mfig = lc.cached_figure(
+                    "metrics",
+                    None,
                     tracks,
-                    step=step,
-                    show_ball=show_ball,
-                    animate=animate,
                     x_axis=x_axis,
-                    height=map_h,
+                    current=step if x_axis == "step" else None,
+                    f_star=f_star,
+                    height=max(map_h - 40, 420),
                 )
-                uc.chart_with_preview(
-                    fig,
-                    config=MODEBAR_CONFIG,
-                    key="ls_contour",
-                    preview_width=560,  # the map's column on a laptop screen
-                    on_select=lambda: lc.on_plot_select(fn, "ls_contour"),
-                    selection_mode=("points", "box"),
-                )
-                st.caption(
-                    "Click a point of the map (or draw a box) to start there. Stars: minima; red ×: saddles. "
-                    "Camera icon: PNG/SVG download. 3-D surface, ρ-ball and animation: the sidebar's **View**."
-                )
-        except Exception as err:  # a figure problem must not take the page down
-            uc.show_error(err, "Cannot draw the map")
-            fig = None
-        st.number_input(
-            "Show step (◀ ▶ to step through)",
-            0,
-            max(max_steps, 0),
-            max_steps,
-            1,
-            key=step_key,
-            width=260,
-            help="The frame drawn: the iterate, its ascent point w+e and the ρ-ball at that "
-            "step. Play/pause and the slider under the plot animate it in the browser.",
-        )
-    with right:
+                uc.chart_with_preview(mfig, config=MODEBAR_CONFIG, key="ls_metrics", preview_width=460)
+                st.caption(lc.METRIC_CAPTION if f_star is not None else lc.METRIC_CAPTION_NO_MIN)
+                if mfig.layout.meta and mfig.layout.meta.get("clipped"):
+                    st.caption("Axes clipped: " + "; ".join(mfig.layout.meta["clipped"]) + ".")
         if tracks:
-            f_star = float(L.minima_values.min()) if len(L.minima) else None
-            mfig = lc.cached_figure(
-                "metrics",
-                None,
-                tracks,
-                x_axis=x_axis,
-                current=step if x_axis == "step" else None,
-                f_star=f_star,
-                height=max(map_h - 40, 420),
-            )
-            uc.chart_with_preview(mfig, config=MODEBAR_CONFIG, key="ls_metrics", preview_width=460)
-            st.caption(lc.METRIC_CAPTION if f_star is not None else lc.METRIC_CAPTION_NO_MIN)
-            if mfig.layout.meta and mfig.layout.meta.get("clipped"):
-                st.caption("Axes clipped: " + "; ".join(mfig.layout.meta["clipped"]) + ".")
-    if tracks:
-        diverged = [t for t in tracks if t.diverged_step is not None]
-        if diverged:  # one line for all of them (seven stacked boxes pushed the table off the screen)
-            st.warning(
-                "Diverged (inf/NaN; each path stops at its last finite point): "
-                + ", ".join(f"{t.name} at step {t.diverged_step}" for t in diverged)
-                + "."
-            )
-        st.dataframe(lc.race_summary(tracks, L), hide_index=True, width="stretch")
-        dl = st.columns(3)
-        dl[0].download_button(
-            "Trajectories (CSV)",
-            lambda: tracks_frame(tracks).to_csv(index=False),
-            file_name=f"race_{fn}.csv",
-            mime="text/csv",
-            key="ls_dl_csv",
-            on_click="ignore",
-        )
-        if fig is not None:
-            dl[1].download_button(
-                "Figure (HTML)",
-                lambda: figure_html(fig),
-                file_name=f"race_{fn}.html",
-                mime="text/html",
-                key="ls_dl_html",
+            diverged = [t for t in tracks if t.diverged_step is not None]
+            if diverged:  # one line for all of them (seven stacked boxes pushed the table off the screen)
+                st.warning(
+                    "Diverged (inf/NaN; each path stops at its last finite point): "
+                    + ", ".join(f"{t.name} at step {t.diverged_step}" for t in diverged)
+                    + "."
+                )
+            st.dataframe(lc.race_summary(tracks, L), hide_index=True, width="stretch")
+            dl = st.columns(3)
+            dl[0].download_button(
+                "Trajectories (CSV)",
+                lambda: tracks_frame(tracks).to_csv(index=False),
+                file_name=f"race_{fn}.csv",
+                mime="text/csv",
+                key="ls_dl_csv",
                 on_click="ignore",
             )
-        dl[2].caption("PNG/SVG: camera icon on each plot.")
+            if fig is not None:
+                dl[1].download_button(
+                    "Figure (HTML)",
+                    lambda: figure_html(fig),
+                    file_name=f"race_{fn}.html",
+                    mime="text/html",
+                    key="ls_dl_html",
+                    on_click="ignore",
+                )
+            dl[2].caption("PNG/SVG: camera icon on each plot.")
+
+
+if opened_tab == "race":
+    _race_tab()
 
 # ---------------------------------------------------------------------------------------- sweeps
 with tab_sweep:
@@ -529,6 +535,9 @@ with tab_basin:
             st.dataframe(rows, hide_index=True)
 
         job_panel("ls_basin", _draw_basins, label="Mapping basins", idle_text="Press Run basins.")
+
+if opened_tab != "race":
+    _race_tab()
 
 # ---------------------------------------------------------------------------------------- URL
 url = {

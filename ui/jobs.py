@@ -319,7 +319,7 @@ RETAIN_S = 1800.0  # a finished job stays findable by its link this long
 MAX_KEPT = 64
 # the script run that starts a job waits up to this long for its first partial result, so that the first
 # picture goes out with the page instead of with the first poll (~0.5 s later plus a round trip)
-FIRST_RESULT_WAIT_S = 0.5
+FIRST_RESULT_WAIT_S = 0.8
 
 
 @dataclass
@@ -476,13 +476,13 @@ def _fresh(key: str) -> str:
 
 
 def await_first_result(job: Job | ProcessJob, budget_s: float = FIRST_RESULT_WAIT_S) -> None:
-    """Wait (at most ``budget_s``) until a just-started job has published something: its first result, an
-    end, or a place behind other jobs in the queue (then nothing will come soon). The waiting thread only
-    sleeps; the job computes elsewhere."""
+    """Wait (at most ``budget_s``) until a just-started job has something to show: a result with progress
+    (the first item of many jobs is their empty result at progress 0), an end, or a place behind other jobs
+    in the queue (then nothing will come soon). The waiting thread only sleeps; the job computes elsewhere."""
     deadline = time.monotonic() + budget_s
     while time.monotonic() < deadline:
         s = job.state()
-        if s.result is not None or s.finished or (s.status == "pending" and s.ahead > 0):
+        if (s.result is not None and s.progress > 0) or s.finished or (s.status == "pending" and s.ahead > 0):
             return
         time.sleep(0.02)
 
