@@ -226,71 +226,101 @@ TABS = {"curves": "Convergence", "heatmap": "λ × lr heatmap", "sampling": "Sam
 def render(res, state):  # ?tab=sampling: the sampling preset opens on its figure
     if res.phase and state.running:
         st.caption(f"Now: {res.phase}")
-    tabs = st.tabs(list(TABS.values()), default=TABS[qp_get("tab", "curves", options=tuple(TABS))])
-    with tabs[0]:
-        xaxis = st.radio(
-            "x axis",
-            ["step", "grad_evals"],
-            horizontal=True,
-            key=f"{KEY}_x",
-            format_func={"step": "steps", "grad_evals": "gradient evaluations"}.get,
-        )
-        if res.curves:
-            chart_with_preview(
-                dplots.relative_error_figure(res.curves, x=xaxis), key=f"{KEY}_curves", preview_width=900, live=True
+    opened = qp_get("tab", "curves", options=tuple(TABS))
+    tabs = dict(zip(TABS, st.tabs(list(TABS.values()), default=TABS[opened])))
+
+    def _curves() -> None:
+        with tabs["curves"]:
+            xaxis = st.radio(
+                "x axis",
+                ["step", "grad_evals"],
+                horizontal=True,
+                key=f"{KEY}_x",
+                format_func={"step": "steps", "grad_evals": "gradient evaluations"}.get,
             )
-            st.caption(
-                "**Relative error** (f − f\\*)/(f(w₀) − f\\*), log scale, median over runs, band "
-                "min–max: a straight falling line is linear convergence, a level floor is where the step "
-                "size's noise or bias stops it."
+            if res.curves:
+                chart_with_preview(
+                    dplots.relative_error_figure(res.curves, x=xaxis), key=f"{KEY}_curves", preview_width=900, live=True
+                )
+                st.caption(
+                    "**Relative error** (f − f\\*)/(f(w₀) − f\\*), log scale, median over runs, band "
+                    "min–max: a straight falling line is linear convergence, a level floor is where the step "
+                    "size's noise or bias stops it."
+                )
+                st.download_button(
+                    "Download CSV",
+                    res.curves_frame().to_csv(index=False),
+                    "quadratics.csv",
+                    "text/csv",
+                    key=f"{KEY}_csv",
+                )
+
+    def _heatmap() -> None:
+        with tabs["heatmap"]:
+            if res.heatmap is not None:
+                st.plotly_chart(dplots.lam_lr_heatmap(res.heatmap), key=f"{KEY}_heat")
+                st.caption("★ the theoretical step size; ✕ diverged. Median over seeds.")
+            else:
+                st.info("Not computed (yet).")
+
+    def _sampling() -> None:
+        with tabs["sampling"]:
+            if res.sampling_curves:
+                chart_with_preview(
+                    dplots.sampling_figure(res.sampling_curves, res.sampling_theory),
+                    key=f"{KEY}_smp",
+                    preview_width=900,
+                    live=True,
+                )
+                st.dataframe(pd.DataFrame(res.sampling_theory), hide_index=True)
+                st.caption(
+                    "Without the 1/(n p_i) reweighting the importance-sampled gradient estimates "
+                    "∇(Σ p_i f_i), not ∇f: the iterates converge to the wrong point and the error stalls "
+                    "at a bias floor. With it, the estimator is unbiased and the theory's larger step "
+                    "(A = mean L_i instead of max L_i) applies."
+                )
+            else:
+                st.info(
+                    "Needs a finite-sum problem (ridge or logistic)."
+                    if res.problem["n"] == 1
+                    else "Not computed (yet)."
+                )
+
+    def _theory() -> None:
+        with tabs["theory"]:
+            t = res.theory
+            st.markdown(
+                f"Constants of the chosen sampling: A = {t['A']:.4g}, B = {t['B']:.4g} "
+                f"(b-nice: A = (n−b)L_max/(b(n−1)), B = n(b−1)/(b(n−1)); importance with replacement: "
+                f"A = max L_i/(b n p_i), B = 1 − 1/b; full batch: A = 0, B = 1)."
             )
-            st.download_button(
-                "Download CSV", res.curves_frame().to_csv(index=False), "quadratics.csv", "text/csv", key=f"{KEY}_csv"
+            st.latex(
+                r"\gamma = \frac{1}{L}\min\Big(2, \frac{\mu}{8(B\mu + A)}\Big),\qquad "
+                r"\rho = \frac{1}{4L}\min\Big(1, \frac{\mu}{2(B\mu+A)(1-\lambda)^2}\Big)\ (\rho = \tfrac{1}{4L}"
+                r"\text{ at } \lambda = 1)"
             )
-    with tabs[1]:
-        if res.heatmap is not None:
-            st.plotly_chart(dplots.lam_lr_heatmap(res.heatmap), key=f"{KEY}_heat")
-            st.caption("★ the theoretical step size; ✕ diverged. Median over seeds.")
-        else:
-            st.info("Not computed (yet).")
-    with tabs[2]:
-        if res.sampling_curves:
-            chart_with_preview(
-                dplots.sampling_figure(res.sampling_curves, res.sampling_theory),
-                key=f"{KEY}_smp",
-                preview_width=900,
-                live=True,
+            st.json(
+                {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in res.problem.items()}
             )
-            st.dataframe(pd.DataFrame(res.sampling_theory), hide_index=True)
-            st.caption(
-                "Without the 1/(n p_i) reweighting the importance-sampled gradient estimates "
-                "∇(Σ p_i f_i), not ∇f: the iterates converge to the wrong point and the error stalls "
-                "at a bias floor. With it, the estimator is unbiased and the theory's larger step "
-                "(A = mean L_i instead of max L_i) applies."
-            )
-        else:
-            st.info(
-                "Needs a finite-sum problem (ridge or logistic)." if res.problem["n"] == 1 else "Not computed (yet)."
-            )
-    with tabs[3]:
-        t = res.theory
-        st.markdown(
-            f"Constants of the chosen sampling: A = {t['A']:.4g}, B = {t['B']:.4g} "
-            f"(b-nice: A = (n−b)L_max/(b(n−1)), B = n(b−1)/(b(n−1)); importance with replacement: "
-            f"A = max L_i/(b n p_i), B = 1 − 1/b; full batch: A = 0, B = 1)."
-        )
-        st.latex(
-            r"\gamma = \frac{1}{L}\min\Big(2, \frac{\mu}{8(B\mu + A)}\Big),\qquad "
-            r"\rho = \frac{1}{4L}\min\Big(1, \frac{\mu}{2(B\mu+A)(1-\lambda)^2}\Big)\ (\rho = \tfrac{1}{4L}"
-            r"\text{ at } \lambda = 1)"
-        )
-        st.json({k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in res.problem.items()})
+
+    # the tab the page opens on is filled first: its figure goes out before the others' (CSV, pictures)
+    order = [opened] + [n for n in TABS if n != opened]
+    fill = {"curves": _curves, "heatmap": _heatmap, "sampling": _sampling, "theory": _theory}
+    for name in order:
+        fill[name]()
 
 
 def live(res, state):
     if res.phase:
         st.caption(f"Now: {res.phase} · the heatmap, the sampling comparison and the theory appear when it finishes.")
-    if res.curves:
+    if res.sampling_curves and qp_get("tab", "curves", options=tuple(TABS)) == "sampling":  # the page's figure
+        chart_with_preview(
+            dplots.sampling_figure(res.sampling_curves, res.sampling_theory),
+            key=f"{KEY}_smp",
+            preview_width=900,
+            live=True,
+        )
+    elif res.curves:
         chart_with_preview(
             dplots.relative_error_figure(res.curves, x="step"), key=f"{KEY}_curves", preview_width=900, live=True
         )
