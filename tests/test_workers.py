@@ -30,6 +30,13 @@ def unpicklable():
     yield 1.0, (lambda: None)
 
 
+def empty_then_long_steps():
+    yield 0.0, "empty"  # a lab job's first item: its result before anything is computed
+    yield 0.2, "first curves"  # at once: held back by the throttle, it would wait for the next yield
+    time.sleep(1.5)
+    yield 1.0, "done"
+
+
 def polls_stop(stop_event=None):
     i = 0
     while not stop_event.is_set():
@@ -59,6 +66,18 @@ def test_updates_are_throttled_but_the_last_always_arrives(pool):
     assert job.join(120)
     assert job.result["i"] == 399  # the last item always arrives
     assert 3 <= job.updates <= 15  # the first, ~4/s in the first 3 s, then none until the last
+
+
+def test_the_first_item_with_progress_is_sent_at_once(pool):
+    """Within the throttle's gap after the (empty) first item, the first item that carries progress still goes
+    out at once: the page's first curves do not wait for the job's next yield."""
+    job = pool.submit(empty_then_long_steps, interval=10.0)
+    seen = set()
+    while not job.join(0.01):
+        seen.add(job.result)
+    seen.add(job.result)
+    assert "first curves" in seen, seen  # shown while the long step ran (else it was dropped for "done")
+    assert job.result == "done"
 
 
 def test_second_job_waits_its_turn_then_runs(pool):
