@@ -195,23 +195,30 @@ def test_page_opened_by_a_preset_says_what_to_look_for():
     assert np.isclose(at.session_state["saddle_lr"], float(p.query["class"]["lr"]))
 
 
-def test_fig2_card_starts_the_sweep_in_the_page_and_the_page_result_holds(tmp_path, monkeypatch):
-    """The card's run=1 starts the Landscape lab's sweep: the table the page computes passes the check too."""
+def _open_card(p, job_key: str, tmp_path, monkeypatch):
+    """The page a card opens, with the card's whole URL query; waits for the job it starts. (AppTest, job state)."""
     import time
 
     monkeypatch.setenv("SAMLAB_RUNS_DIR", str(tmp_path / "runs"))
-    p = get_preset("lr_sweep")
+    monkeypatch.setenv("SAMLAB_DATA", str(tmp_path / "data"))
     at = AppTest.from_file(str(ROOT / p.page), default_timeout=60)
     for k, v in p.page_query("class").items():
         at.query_params[k] = v
     at.run()
     assert not at.exception, at.exception
-    job = at.session_state["job:ls_sweep"]
+    job = at.session_state[f"job:{job_key}"]
     t0 = time.time()
     while not job.state().finished and time.time() - t0 < 120:
         time.sleep(0.1)
     st = job.state()
     assert st.status == "done", st.error
+    return at, st
+
+
+def test_fig2_card_starts_the_sweep_in_the_page_and_the_page_result_holds(tmp_path, monkeypatch):
+    """The card's run=1 starts the Landscape lab's sweep: the table the page computes passes the check too."""
+    p = get_preset("lr_sweep")
+    at, st = _open_card(p, "ls_sweep", tmp_path, monkeypatch)
     df = st.result.copy()
     from sam_core.landscape.functions import make_landscape
 
@@ -225,24 +232,10 @@ def test_fig2_card_starts_the_sweep_in_the_page_and_the_page_result_holds(tmp_pa
 def test_a_training_card_trains_its_own_figure_in_the_page_and_the_result_holds(tmp_path, monkeypatch):
     """A Training-lab card (autorun=1) runs the preset's own comparison in the lab's worker pool; the result the
     page holds passes the preset's check, the page says so, and the real-runs form is filled in for it."""
-    import time
-
-    monkeypatch.setenv("SAMLAB_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("SAMLAB_DATA", str(tmp_path / "data"))
     p = get_preset("stability")
     q = p.page_query("class")
     assert q["autorun"] == "1"
-    at = AppTest.from_file(str(ROOT / p.page), default_timeout=60)
-    for k, v in q.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    job = at.session_state["job:preset_stability"]
-    t0 = time.time()
-    while not job.state().finished and time.time() - t0 < 120:
-        time.sleep(0.1)
-    st = job.state()
-    assert st.status == "done", st.error
+    at, st = _open_card(p, "preset_stability", tmp_path, monkeypatch)
     held, detail = p.check(st.result)
     assert held, detail
     assert set(st.result.variants.values()) == set(q["variants"].split(","))  # the figure's variants = the form's
