@@ -138,12 +138,13 @@ FIRST_PLOT = {
     "saddle": "saddle_loss",
     "eos": "eos_fig",
     "unified_lambda": "quadratics_curves",
-    "sampling": "quadratics_smp",  # its figure, in the tab the card opens (drawn when the comparison is done)
+    # the convergence curves come first; its figure, the comparison, is drawn as the samplings finish
+    "sampling": "quadratics_curves|quadratics_smp",
     **{n: f"preset_{n}_fig" for n in ("gamma", "stability", "label_noise", "flatness")},
 }
 # a picture a person sees under a chart's key: plotly.js has drawn a trace with two or more points, or the
-# static preview (ui.common.chart_with_preview) has decoded
-PICTURE_JS = """(key) => { for (const sel of ['.st-key-' + key, '.st-key-pv_' + key]) {
+# static preview (ui.common.chart_with_preview) has decoded; "a|b": under either key
+PICTURE_JS = """(keys) => { for (const sel of keys.split('|').flatMap(k => ['.st-key-' + k, '.st-key-pv_' + k])) {
     const b = document.querySelector(sel); if (!b) continue;
     const pl = b.querySelector('.js-plotly-plot');
     if (pl && pl._fullData && pl._fullData.some(t => (t.x && t.x.length > 1) || t.z)) return true;
