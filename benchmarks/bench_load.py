@@ -14,8 +14,8 @@ thread polls ``/_stcore/health`` every 0.25 s. Printed per N, p50 / p90:
 
 With ``--clients protocol`` the visitors are Streamlit's own wire protocol instead of Chromium tabs: each
 opens a websocket session on the Landscape lab with the Fig. 2 sweep started from its URL (``run=1``, as the
-Home card does) and times the server's render (request → the race figure sent → script finished; the race map is picked out by its
-element id, since a page opened on Sweeps sends that tab first). In a
+Home card does) and times the server's render (request → the race figure sent → script finished; the race
+map is picked out by its element id, since a page opened on Sweeps sends that tab first). In a
 classroom every visitor's browser runs on their own laptop; six Chromium renderers on this server's two
 cores measure the browsers fighting the server for the CPU, the protocol clients measure the server.
 
