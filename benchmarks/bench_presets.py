@@ -1,7 +1,7 @@
 """The Home presets timed: first picture and finished, headless (sam_core.presets) and in Chromium.
 
     python benchmarks/bench_presets.py [--only headless,quadratics,browser] [--fidelity class|paper]
-                                        [--repeat 3] [--real-runs] [--timeout S]
+                                        [--repeat 3] [--real-runs] [--from-home] [--timeout S]
 
 - ``headless``:   every preset's runner (the same computation as its card): seconds to the first partial
                   result with data (what the page's live panel draws first), to finished, and whether the
@@ -13,7 +13,8 @@
                   ``tests/e2e/harness.py``): navigation → the job's first picture (a drawn curve, or its
                   static preview) → 'Finished in'. The Training-lab presets run their own figure on the
                   page (``ui.presets.preset_run_panel``); with ``--real-runs`` the bench then presses the
-                  filled-in Launch and times those worker-process runs too.
+                  filled-in Launch and times those worker-process runs too; with ``--from-home`` it also
+                  presses Home's cards one after another in one tab (plotly.js already loaded by Home).
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def _launch_real_runs(page, timeout_s: float) -> tuple[float, float]:
     return first, time.perf_counter() - t0
 
 
-def bench_browser(fidelity: str, timeout_s: float, real_runs: bool, repeat: int) -> None:
+def bench_browser(fidelity: str, timeout_s: float, real_runs: bool, repeat: int, from_home: bool) -> None:
     from tests.e2e.harness import chromium, pct, streamlit_server, wait_for_app
 
     base = Path(tempfile.mkdtemp(prefix="samlab-bench-presets-"))
@@ -218,6 +219,28 @@ def bench_browser(fidelity: str, timeout_s: float, real_runs: bool, repeat: int)
                 except Exception as exc:  # noqa: BLE001 - a timeout is a result here
                     failed[f"page {p.name}"] = f"{type(exc).__name__} (> {timeout_s:.0f} s?)"
                 ctx.close()
+            if from_home:  # the classroom: one tab, Home's cards pressed one after another
+                ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = ctx.new_page()
+                page.goto(url)
+                wait_for_app(page)
+                for p in PRESETS:
+                    card = page.locator("[data-testid='stPageLink'] a", has_text=p.title).first
+                    try:
+                        card.wait_for(timeout=timeout_s * 1000)
+                        t0 = time.perf_counter()
+                        card.click()
+                        page.wait_for_function(PICTURE_JS, arg=FIRST_PLOT[p.name], timeout=timeout_s * 1000, polling=50)
+                        t1 = time.perf_counter() - t0
+                        page.get_by_text("Finished in").first.wait_for(state="attached", timeout=timeout_s * 1000)
+                        first, total = times.setdefault(f"from Home: {p.name}", [[], []])
+                        first.append(t1)
+                        total.append(time.perf_counter() - t0)
+                    except Exception as exc:  # noqa: BLE001 - a timeout is a result here
+                        failed[f"from Home: {p.name}"] = f"{type(exc).__name__} (> {timeout_s:.0f} s?)"
+                    page.locator("[data-testid='stSidebarNav'] a", has_text="Home").first.click()  # same session
+                    wait_for_app(page, settle_s=0.3)
+                ctx.close()
         for what, (first, total) in times.items():
             note = "from the press of Launch: worker processes, one at a time" if "real runs" in what else ""
             row(what, pct(first), pct(total), (note + f" · n={len(first)}").strip(" ·"))
@@ -234,6 +257,9 @@ def main() -> None:
     ap.add_argument(
         "--real-runs", action="store_true", help="the Training-lab presets: also press Launch and time the real runs"
     )
+    ap.add_argument(
+        "--from-home", action="store_true", help="also press Home's cards one after another in one tab (a class)"
+    )
     args = ap.parse_args()
     only = set(args.only.split(","))
     print(f"SAM Lab presets, {os.cpu_count()} CPUs", flush=True)
@@ -242,7 +268,7 @@ def main() -> None:
     if "quadratics" in only:
         bench_quadratics(args.repeat)
     if "browser" in only:
-        bench_browser(args.fidelity, args.timeout, args.real_runs, args.repeat)
+        bench_browser(args.fidelity, args.timeout, args.real_runs, args.repeat, args.from_home)
     print("\n| what | first picture | finished | note |\n|---|---|---|---|")
     for r in ROWS:
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} |")

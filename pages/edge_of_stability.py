@@ -21,7 +21,7 @@ from sam_core.dynamics.problems import EOS_DATASETS
 from sam_core.plots import dynamics as dplots
 from sam_core.settings import get_settings
 from ui.common import chart_with_preview, log_slider, qp_get, qp_set, show_error, variant_picker
-from ui.jobs import Job, get_job, job_panel, start_job
+from ui.jobs import Job, get_job, job_panel, link_autorun, start_job
 from ui.presets import preset_banner
 
 KEY = "eos"
@@ -124,11 +124,8 @@ with side.expander("Model and data", expanded=False):
     seed = st.number_input("Seed", 0, 10_000, 0, key="eos_seed")
 
 run_clicked = side.button("Run", type="primary", key="eos_run", disabled=not variants)
-autorun = (
-    qp_get("run", "0") == "1" and not st.session_state.get("eos_autorun_done") and get_job(KEY) is None
-)  # after a reload the URL's job is found again, not restarted
+autorun = link_autorun(KEY)  # after a reload the URL's job is found again, not restarted
 if run_clicked or autorun:
-    st.session_state["eos_autorun_done"] = True
     try:
         settings = get_settings()
         cfg = EoSConfig(

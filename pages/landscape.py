@@ -36,7 +36,7 @@ from sam_core.plots.landscape import (
 )
 from ui import common as uc
 from ui import landscape_controls as lc
-from ui.jobs import Job, job_panel, start_job
+from ui.jobs import Job, job_panel, link_autorun, start_job
 from ui.presets import preset_banner
 
 # Work one click may ask for (trajectory-steps): ~10-20 s here eager (autograd functions), ~2 s compiled
@@ -354,9 +354,8 @@ with tab_sweep:
         sweep_clicked = c[3].button(
             "Run sweep", type="primary", key="ls_run_sweep", disabled=not variants or setup is None
         )
-        autosweep = uc.qp_get("run", "0") == "1" and not st.session_state.get("ls_autosweep_done")  # a Home preset
+        autosweep = link_autorun("ls_sweep")  # a Home preset's link
         if (sweep_clicked or autosweep) and variants and setup is not None:
-            st.session_state["ls_autosweep_done"] = True
             if sweep_work > MAX_WORK:
                 st.error(
                     f"This sweep asks for {sweep_work:.2g} trajectory-steps (variants × ρ panels × lrs × starts × "

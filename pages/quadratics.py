@@ -19,7 +19,7 @@ from sam_core.dynamics.problems import PROBLEM_KINDS, SAMPLING_KINDS, Sampling
 from sam_core.dynamics.quadratics import QuadraticLabConfig, run_quadratic_lab, theory_for
 from sam_core.plots import dynamics as dplots
 from ui.common import chart_with_preview, log_slider, qp_get, qp_set, show_error, variant_picker
-from ui.jobs import Job, get_job, job_panel, start_job
+from ui.jobs import Job, job_panel, link_autorun, start_job
 from ui.presets import preset_banner
 
 KEY = "quadratics"
@@ -203,11 +203,8 @@ if cfg is not None:
         cfg = None
 
 run_clicked = side.button("Run", type="primary", key="quad_run", disabled=cfg is None or not variants)
-autorun = (
-    qp_get("run", "0") == "1" and not st.session_state.get("quad_autorun_done") and get_job(KEY) is None
-)  # after a reload the URL's job is found again, not restarted
+autorun = link_autorun(KEY)  # after a reload the URL's job is found again, not restarted
 if (run_clicked or autorun) and cfg is not None and variants:
-    st.session_state["quad_autorun_done"] = True
     start_job(KEY, Job.from_generator(run_quadratic_lab, cfg, name=KEY, pass_stop="stop_event"))
     qp_set(
         problem=problem_kind,

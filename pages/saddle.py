@@ -28,7 +28,7 @@ from ui.common import (
     variant_label,
     variant_picker,
 )
-from ui.jobs import Job, get_job, job_panel, start_job
+from ui.jobs import Job, get_job, job_panel, link_autorun, start_job
 from ui.presets import preset_banner
 
 KEY = "saddle"
@@ -143,11 +143,8 @@ if others:
             extra[v] = hparam_inputs(v, "saddle", exclude=("rho",))
 
 run_clicked = side.button("Run", type="primary", key="saddle_run", disabled=not variants)
-autorun = (
-    qp_get("run", "0") == "1" and not st.session_state.get("saddle_autorun_done") and get_job(KEY) is None
-)  # after a reload the URL's job is found again, not restarted
+autorun = link_autorun(KEY)  # after a reload the URL's job is found again, not restarted
 if run_clicked or autorun:
-    st.session_state["saddle_autorun_done"] = True
     try:
         if not rhos and any("rho" in VARIANTS[v].hparams for v in variants):
             raise ValueError("ρ values: choose at least one")

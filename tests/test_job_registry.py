@@ -97,3 +97,35 @@ def test_a_just_started_job_is_awaited_for_its_first_result_within_the_budget():
     jobs.await_first_result(late, budget_s=0.2)
     assert late.state().result == "empty" and time.monotonic() - t0 < 2.5  # gave up at the budget, did not wait it out
     late.stop(wait=0.1)
+
+
+def _autorun_page():
+    import streamlit as st
+
+    from ui.jobs import link_autorun
+
+    st.session_state.setdefault("starts", 0)
+    if link_autorun("lab"):
+        st.session_state["starts"] += 1
+
+
+def test_a_link_starts_its_job_once_and_another_link_of_the_page_its_own():
+    """ui.jobs.link_autorun: a run=1 link starts the page's job once per distinct link in a session (the second
+    card of a page must not be answered by the first card's job); a link with the job's token does not."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_autorun_page)
+
+    def visit(**q):
+        at.query_params.clear()
+        at.query_params.update({k: str(v) for k, v in q.items()})
+        at.run()
+        assert not at.exception, at.exception
+        return at.session_state["starts"]
+
+    assert visit(lams="0,1") == 0  # no run=1: nothing starts
+    assert visit(lams="0,1", run=1) == 1  # the first card
+    assert visit(lams="0,1", run=1) == 1  # the same link again (a rerun, the same card): no restart
+    assert visit(budget=100, run=1) == 2  # another card of the same page: its own job
+    assert visit(lams="0,1", run=1, **{"job.lab": "tok"}) == 2  # a reload of a run: found, not restarted
+    assert visit(lams="0,1", run=1) == 3  # the first card pressed again after the other: runs again

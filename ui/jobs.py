@@ -56,6 +56,7 @@ __all__ = [
     "eta_text",
     "get_job",
     "job_panel",
+    "link_autorun",
     "owns_job",
     "start_job",
     "stop_job",
@@ -434,6 +435,24 @@ def owner(token: str | None) -> str | None:
 
 def _qkey(key: str) -> str:
     return f"job.{key}"
+
+
+def link_autorun(key: str, flag: str = "run") -> bool:
+    """Whether the page should start its job ``key`` because its link says so (``?run=1``, a Home card).
+
+    Once per distinct link in a session: a card pressed after another card of the same page starts its own
+    job (the page's earlier job must not stand in for it), the same link again does not restart. A link that
+    carries the job's token (a reload, a shared link of a run) finds that job instead of starting one."""
+    import streamlit as st
+
+    if st.query_params.get(flag) != "1" or _qkey(key) in st.query_params:
+        return False
+    link = "&".join(f"{k}={v}" for k, v in sorted(st.query_params.to_dict().items()) if not k.startswith("job."))
+    done = st.session_state.setdefault("_samlab_autorun", {})
+    if done.get(key) == link:
+        return False
+    done[key] = link
+    return True
 
 
 def get_job(key: str) -> Job | ProcessJob | None:

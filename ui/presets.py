@@ -9,7 +9,7 @@ from streamlit.errors import StreamlitAPIException
 
 from sam_core.presets import FIDELITIES, get_preset, run_preset
 from ui.common import chart_with_preview
-from ui.jobs import Job, get_job, job_panel, start_job
+from ui.jobs import Job, get_job, job_panel, link_autorun, start_job
 
 
 def preset_banner(page: str) -> str | None:
@@ -50,17 +50,15 @@ def preset_run_panel(name: str) -> None:
     For pages whose controls cannot run a preset in one go: the Training lab trains one worker process per
     run, each paying its own start-up, so its form is filled in for the same variants while the figure itself
     comes from the preset's batched digits runs in the lab's worker pool. It starts when the Home card opened
-    the page (``autorun=1``) and once per session; a reload finds the job again through the URL."""
+    the page (``autorun=1``), once per link (``ui.jobs.link_autorun``); a reload finds the job through the URL."""
     p = get_preset(name)
     fidelity = st.query_params.get("fidelity", "class")
     fidelity = fidelity if fidelity in FIDELITIES else "class"
-    key, done = f"preset_{name}", f"_preset_autorun_{name}"
+    key = f"preset_{name}"
     c1, c2 = st.columns([3, 1], vertical_alignment="center")
     c1.markdown(f"**The figure** · {p.blurb}")
     clicked = c2.button("Run again" if get_job(key) else "Run it", key=f"{key}_go", icon=":material/play_arrow:")
-    auto = st.query_params.get("autorun") == "1" and not st.session_state.get(done) and get_job(key) is None
-    if clicked or auto:
-        st.session_state[done] = True
+    if clicked or link_autorun(key, flag="autorun"):  # the card's link (each fidelity's its own), once
         start_job(key, Job.from_generator(run_preset, name, fidelity, name=key, pass_stop="stop_event"))
 
     def live(res, state) -> None:

@@ -113,8 +113,28 @@ def test_a_card_opens_its_page_on_the_tab_its_figure_is_in(server, page, preset,
     p = get_preset(preset)
     page.goto(f"{server}/{p.page.removeprefix('pages/').removesuffix('.py')}?{urlencode(p.page_query('class'))}")
     wait_for_app(page)
-    page.get_by_text("Finished in").first.wait_for(timeout=120_000)  # visible: in the tab on screen
-    wait_for_app(page)
     assert page.locator("[role='tab'][aria-selected='true']").first.inner_text().strip() == tab
-    panel = page.locator("[role='tabpanel']:visible")
-    assert panel.locator(".js-plotly-plot").count() >= 1  # the figure is in the tab on screen
+    drawn = """() => Array.from(document.querySelectorAll("[role='tabpanel']")).some(p => p.offsetParent !== null
+      && Array.from(p.querySelectorAll('.js-plotly-plot')).some(c => c._fullData && c._fullData.length))"""
+    page.wait_for_function(drawn, timeout=240_000)  # the job's figure, drawn in the tab on screen
+
+
+def test_two_cards_of_one_page_pressed_one_after_another_each_show_their_own_figure(server, page):
+    """The classroom: Home's λ card, back to Home, then the sampling card (both open the Quadratics page in one
+    session). The second card runs its own comparison; it used to show the first card's result."""
+    page.goto(server)
+    wait_for_app(page)
+    for title in ("Unified SAM: USAM or SAM?", "Arbitrary sampling"):
+        page.locator("[data-testid='stPageLink'] a", has_text=title).first.click()
+        page.get_by_text("Finished in").first.wait_for(timeout=120_000)
+        wait_for_app(page)
+        if title != "Arbitrary sampling":
+            page.locator("[data-testid='stSidebarNav'] a", has_text="Home").first.click()
+            wait_for_app(page)
+    assert "job.quadratics=" in page.url  # a job of its own, whose token the page wrote into the URL
+    names = page.evaluate(
+        """() => Array.from(document.querySelectorAll("[role='tabpanel']")).filter(p => p.offsetParent !== null)
+             .flatMap(p => Array.from(p.querySelectorAll('.js-plotly-plot')))
+             .flatMap(p => (p._fullData || []).map(t => t.name || ''))"""
+    )
+    assert any("importance" in n for n in names), names  # the sampling comparison, in the tab on screen
