@@ -178,6 +178,15 @@ def _launch_real_runs(page, timeout_s: float) -> tuple[float, float]:
     return first, time.perf_counter() - t0
 
 
+def _picture_then_finished(page, name: str, t0: float, timeout_s: float, into: list[list[float]]) -> None:
+    """Wait for the card's first picture, then for 'Finished in'; append both times (s since ``t0``)."""
+    page.wait_for_function(PICTURE_JS, arg=FIRST_PLOT[name], timeout=timeout_s * 1000, polling=50)
+    first = time.perf_counter() - t0
+    page.get_by_text("Finished in").first.wait_for(state="attached", timeout=timeout_s * 1000)
+    into[0].append(first)
+    into[1].append(time.perf_counter() - t0)
+
+
 def bench_browser(fidelity: str, timeout_s: float, real_runs: bool, repeat: int, from_home: bool) -> None:
     from tests.e2e.harness import chromium, pct, streamlit_server, wait_for_app
 
@@ -204,12 +213,7 @@ def bench_browser(fidelity: str, timeout_s: float, real_runs: bool, repeat: int,
                 t0 = time.perf_counter()
                 try:
                     page.goto(link, wait_until="commit")
-                    page.wait_for_function(PICTURE_JS, arg=FIRST_PLOT[p.name], timeout=timeout_s * 1000, polling=50)
-                    t1 = time.perf_counter() - t0
-                    page.get_by_text("Finished in").first.wait_for(state="attached", timeout=timeout_s * 1000)
-                    first, total = times.setdefault(f"page {p.name}", [[], []])
-                    first.append(t1)
-                    total.append(time.perf_counter() - t0)
+                    _picture_then_finished(page, p.name, t0, timeout_s, times.setdefault(f"page {p.name}", [[], []]))
                     if real_runs and p.page == "pages/training.py":
                         n = len(p.page_query(fidelity)["variants"].split(","))
                         first, total = times.setdefault(f"page {p.name}: Launch {n} real runs", [[], []])
@@ -230,12 +234,9 @@ def bench_browser(fidelity: str, timeout_s: float, real_runs: bool, repeat: int,
                         card.wait_for(timeout=timeout_s * 1000)
                         t0 = time.perf_counter()
                         card.click()
-                        page.wait_for_function(PICTURE_JS, arg=FIRST_PLOT[p.name], timeout=timeout_s * 1000, polling=50)
-                        t1 = time.perf_counter() - t0
-                        page.get_by_text("Finished in").first.wait_for(state="attached", timeout=timeout_s * 1000)
-                        first, total = times.setdefault(f"from Home: {p.name}", [[], []])
-                        first.append(t1)
-                        total.append(time.perf_counter() - t0)
+                        _picture_then_finished(
+                            page, p.name, t0, timeout_s, times.setdefault(f"from Home: {p.name}", [[], []])
+                        )
                     except Exception as exc:  # noqa: BLE001 - a timeout is a result here
                         failed[f"from Home: {p.name}"] = f"{type(exc).__name__} (> {timeout_s:.0f} s?)"
                     page.locator("[data-testid='stSidebarNav'] a", has_text="Home").first.click()  # same session
