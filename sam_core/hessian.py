@@ -146,9 +146,10 @@ def lanczos(
     `on_step(alphas, betas, j)` may return True to stop early.
     """
     q = _start(op, v0, seed)
-    # the Krylov basis in one preallocated (n_steps, P) buffer: stacking a list of rows every step copied
-    # O(j·P) per step (on a 300k-parameter MLP, 100 steps: more time in torch.stack than in the HVPs)
-    Q = torch.empty((max(1, n_steps), q.numel()), dtype=q.dtype, device=q.device)
+    # the Krylov basis in one (capacity, P) buffer, doubled when full: stacking a list of rows every step copied
+    # O(j·P) per step (on a 300k-parameter MLP, 100 steps: more time in torch.stack than in the HVPs), and a
+    # buffer of n_steps rows up front would hold max_iter rows of a large model for a run that stops early
+    Q = torch.empty((min(max(1, n_steps), 16), q.numel()), dtype=q.dtype, device=q.device)
     Q[0] = q
     alphas: list[float] = []
     betas: list[float] = []
@@ -168,6 +169,10 @@ def lanczos(
         if b < 1e-10 * max(1.0, abs(alphas[-1])) or j == n_steps - 1:
             break
         betas.append(b)
+        if j + 1 == Q.shape[0]:
+            grown = torch.empty((min(2 * Q.shape[0], n_steps), Q.shape[1]), dtype=Q.dtype, device=Q.device)
+            grown[: j + 1] = Q
+            Q = grown
         Q[j + 1] = w / b
     m = len(alphas)
     return (
