@@ -12,6 +12,12 @@ from ui.common import chart_with_preview
 from ui.jobs import Job, get_job, job_panel, link_autorun, start_job
 
 
+def _fidelity() -> str:
+    """The URL's fidelity (``class`` when absent or unknown)."""
+    fidelity = st.query_params.get("fidelity", "class")
+    return fidelity if fidelity in FIDELITIES else "class"
+
+
 def preset_banner(page: str) -> str | None:
     """With ``?preset=NAME`` in the URL (a Home card), say in one sentence what to look for and offer the other
     fidelity (class-sized / the paper's sizes) as a link that reopens the page configured for it. Returns the
@@ -25,8 +31,7 @@ def preset_banner(page: str) -> str | None:
         return None  # a stale or hand-edited link: the page works without a banner
     if p.page != page:
         return None
-    fidelity = st.query_params.get("fidelity", "class")
-    fidelity = fidelity if fidelity in FIDELITIES else "class"
+    fidelity = _fidelity()
     other = "paper" if fidelity == "class" else "class"
     size = (
         "classroom size: finishes in seconds on a laptop CPU"
@@ -52,8 +57,7 @@ def preset_run_panel(name: str) -> None:
     comes from the preset's batched digits runs in the lab's worker pool. It starts when the Home card opened
     the page (``autorun=1``), once per link (``ui.jobs.link_autorun``); a reload finds the job through the URL."""
     p = get_preset(name)
-    fidelity = st.query_params.get("fidelity", "class")
-    fidelity = fidelity if fidelity in FIDELITIES else "class"
+    fidelity = _fidelity()
     key = f"preset_{name}"
     c1, c2 = st.columns([3, 1], vertical_alignment="center")
     c1.markdown(f"**The figure** · {p.blurb}")
@@ -68,9 +72,9 @@ def preset_run_panel(name: str) -> None:
         chart_with_preview(p.figure(res), key=f"{key}_fig", preview_width=700, live=True)
 
     def render(res, state) -> None:
-        chart_with_preview(p.figure(res), key=f"{key}_fig", preview_width=700)
-        held, detail = p.check(res)
+        chart_with_preview(p.figure(res), key=f"{key}_fig", preview_width=700, live=True)  # as the pages' jobs
         if state.status == "done":
+            held, detail = p.check(res)
             (st.success if held else st.warning)(
                 ("The phenomenon held: " if held else "Not visible at this size: ") + detail + ".",
                 icon=":material/check_circle:" if held else ":material/warning:",
