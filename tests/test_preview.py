@@ -145,3 +145,109 @@ def test_a_long_legend_wraps_inside_the_picture_below_the_panel():
     ((_, py, _, ph),) = _panels(root)
     assert py + ph < rows[0] - 12  # the panel ends above the first legend row
     assert rows[-1] <= 300
+
+
+def _surface_fig(tracks: bool = True) -> go.Figure:
+    """f(x, y) = x on [0, 1] × [0, 2]: a plane that rises along x only."""
+    xs, ys = np.linspace(0, 1, 90), np.linspace(0, 2, 60)
+    fig = go.Figure(go.Surface(x=xs, y=ys, z=np.tile(xs, (len(ys), 1)), colorscale="Viridis"))
+    if tracks:
+        fig.add_trace(
+            go.Scatter3d(x=[0.2, 0.8], y=[1, 1], z=[0.2, 0.8], mode="lines", name="SAM", line_color="#0072B2")
+        )
+        fig.add_trace(go.Scatter3d(x=[1.0], y=[0.0], z=[1.0], mode="markers", name="minimum", marker_symbol="diamond"))
+    fig.update_layout(height=500, scene=dict(aspectmode="cube"))
+    return fig
+
+
+def _quads(root) -> list[tuple[np.ndarray, str]]:
+    """The surface's quads: filled four-corner paths, as (corners (4, 2), fill)."""
+    out = []
+    for p in root.iter(SVG + "path"):
+        pts = re.findall(r"[ML](-?[\d.]+),(-?[\d.]+)", p.get("d", ""))
+        if len(pts) == 4 and p.get("fill", "none").startswith("#") and p.get("fill") == p.get("stroke"):
+            out.append((np.array(pts, dtype=float), p.get("fill")))
+    return out
+
+
+def test_a_surface_is_drawn_from_plotlys_default_camera_coloured_by_height():
+    """A 3-D scene's picture (the race's 3-D view): the surface thinned to SURFACE_QUADS quads a side, coloured
+    like its Viridis scale by height, seen from plotly's default eye (1.25, 1.25, 1.25) with z up. Checked
+    against that camera worked out here by hand: the cube's centre lands in the middle of the scene, its
+    top above its bottom, and the +x corner of the floor to the left of the +y corner (the eye looks along
+    -(1, 1, 1), so +x runs to the viewer's left)."""
+    from sam_core.plots.preview import SURFACE_QUADS, _camera
+
+    root = _parse(figure_svg(_surface_fig(), width=500))
+    quads = _quads(root)
+    assert len(quads) == SURFACE_QUADS * SURFACE_QUADS
+    # colour by height: the quads along x = max are yellow (Viridis' top), along x = min dark violet
+    rgb = np.array([[int(f[i : i + 2], 16) for i in (1, 3, 5)] for _, f in quads], dtype=float)
+    left = np.array([c[:, 0].mean() for c, _ in quads])  # +x runs to the left on screen (below)
+    top_x, low_x = rgb[np.argmin(left)], rgb[np.argmax(left)]  # shaded, so compare hues, not levels
+    assert top_x[0] > 3 * top_x[2] and top_x[1] > 3 * top_x[2], top_x  # yellow: red and green, little blue
+    assert low_x[2] > low_x[1], low_x  # violet: more blue than green
+    # the camera, by hand: the centre on the axis of view, z up on screen, +x to the left of +y
+    project = _camera()
+    u, v, depth = project(np.zeros(3))
+    assert abs(u) < 1e-12 and abs(v) < 1e-12 and depth > 0
+    assert project(np.array([0, 0, 0.5]))[1] > project(np.array([0, 0, -0.5]))[1]
+    assert project(np.array([0.5, -0.5, -0.5]))[0] < 0 < project(np.array([-0.5, 0.5, -0.5]))[0]
+    # the track and the marker are drawn over the surface, and named in the legend
+    strokes = [p.get("stroke") for p in root.iter(SVG + "path") if p.get("fill") == "none"]
+    assert "#0072B2" in strokes
+    texts = [t.text for t in root.iter(SVG + "text")]
+    assert "SAM" in texts and "minimum" in texts
+
+
+def test_the_race_3d_figure_draws_as_a_scene():
+    """The lab's own 3-D figure goes through the scene drawing (not the 2-D panels): many quads, and the
+    picture says what it is for a screen reader."""
+    from sam_core.landscape.functions import make_landscape
+    from sam_core.landscape.race import run_track
+    from sam_core.plots.landscape import surface_figure
+
+    land = make_landscape("quartic")
+    fig = surface_figure(land, [run_track(land, "sam", None, [1.5, 1.0], 0.05, 50)])
+    svg = figure_svg(fig, width=560)
+    assert "aria-label='3-D surface'" in svg
+    assert len(_quads(_parse(svg))) > 500
+
+
+def _switching_page():
+    import plotly.graph_objects as go
+    import streamlit as st
+
+    from ui.common import chart_with_preview, run_held_charts
+
+    st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+    st.session_state["_samlab_first_chart"] = -1e9  # long past the preview window: only `fresh` sends a picture
+    view = st.radio("view", ["a", "b"], key="view")
+    switched = st.session_state.get("drawn", view) != view
+    st.session_state["drawn"] = view
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1] if view == "a" else [1, 0], name=view))
+    chart_with_preview(fig, key=f"chart_{view}", box="map", fresh=switched)
+    run_held_charts()
+
+
+def test_a_chart_that_replaces_another_comes_as_its_picture_then_as_the_chart():
+    """ui.common.chart_with_preview(fresh=True): the run that switches views sends the new view's picture and
+    no chart, then runs the page again, which sends the chart with the picture beside it (the browser keeps
+    showing the picture until the chart has drawn). A run that switches nothing sends no picture and runs
+    once."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_switching_page).run()
+    assert not at.exception, at.exception
+    assert at.session_state["runs"] == 1 and len(at.get("plotly_chart")) == 1 and not at.markdown
+
+    at.radio(key="view").set_value("b").run()
+    assert not at.exception, at.exception
+    assert at.session_state["runs"] == 3  # the switching run, then the run that draws the chart
+    pictures = [m.value for m in at.markdown if m.value.startswith("![figure](data:image/svg+xml;base64,")]
+    assert len(pictures) == 1  # the second run sent the picture again, beside the chart
+    assert "b" in base64.b64decode(pictures[0].split(",", 1)[1].rstrip(")")).decode()  # the new view's legend
+    assert len(at.get("plotly_chart")) == 1 and not at.session_state["_samlab_held"]
+
+    at.radio(key="view").set_value("b").run()  # nothing switched: no picture, one run
+    assert at.session_state["runs"] == 4 and not at.markdown

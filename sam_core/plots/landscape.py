@@ -518,6 +518,7 @@ def surface_figure(
         margin=dict(l=0, r=0, t=10, b=0),
         uirevision=landscape.key + "3d",
         scene=dict(
+            aspectmode="cube",  # x, y and f are different units: the preview (plots.preview) draws a cube too
             xaxis=dict(range=[x0, x1], title="x"),
             yaxis=dict(range=[y0, y1], title="y"),
             zaxis=dict(title="f", range=[zlo, zhi + 2 * lift]),

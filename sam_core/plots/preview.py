@@ -9,7 +9,8 @@ It draws what the labs' opening figures are made of, from the figure itself (not
 path per figure): layout images on the data axes (the landscape map's contour picture), scatter traces
 (lines with NaN breaks, dash and opacity; markers: circle, square, diamond, star, triangle, x; text at
 markers; ``fill="toself"``), line shapes (``add_hline``/``add_vline``), linear and log axes with
-``scaleanchor``, the title and a legend row. Anything else (hover, colour bars, annotations, other
+``scaleanchor``, the title and a legend row; and a 3-D scene's surface with its line and marker traces,
+seen from plotly's default camera (``_scene``). Anything else (hover, colour bars, annotations, other
 subplots, animation frames) is left to the interactive figure. No streamlit here.
 """
 
@@ -135,6 +136,8 @@ def figure_svg(fig, width: int = 760) -> str:
     """``fig`` (a ``go.Figure``: one panel or ``make_subplots`` panels) as a standalone ``<svg>``."""
     lay = fig.layout
     height = int(lay.height or 450)
+    if any(getattr(t, "type", "") == "surface" for t in fig.data):
+        return _scene(fig, width, height)
     traces = [t for t in fig.data if getattr(t, "type", "") == "scatter" and t.visible not in (False, "legendonly")]
     legend = [t for t in traces if t.name and t.showlegend is not False]
     title = getattr(lay.title, "text", None) or ""
@@ -159,6 +162,14 @@ def figure_svg(fig, width: int = 760) -> str:
             anchor = {"left": "start", "right": "end"}.get(a.xanchor or "center", "middle")
             text = html.escape(a.text)
             out.append(f"<text x='{x:.1f}' y='{y:.1f}' text-anchor='{anchor}' {_font(12)}>{text}</text>")
+    out += _legend(rows, height)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _legend(rows, height: int) -> list[str]:
+    """The legend's rows (``_legend_rows``) at the bottom of the picture, like plotly's horizontal legend."""
+    out: list[str] = []
     for r, row in enumerate(rows):  # as many rows as the names need, like plotly's horizontal legend
         ly = height - 10 - 22 * (len(rows) - 1 - r)
         for t, lx in row:
@@ -172,8 +183,7 @@ def figure_svg(fig, width: int = 760) -> str:
                 sym = t.marker.symbol if isinstance(t.marker.symbol, str) else "circle"
                 out.append(_marker(sym, lx + 9, ly - 4, 10, color, "#222"))
             out.append(f"<text x='{lx + 22}' y='{ly}' {_font(12)}>{html.escape(str(t.name))}</text>")
-    out.append("</svg>")
-    return "".join(out)
+    return out
 
 
 def _legend_rows(legend, width: int) -> list[list[tuple[Any, int]]]:
@@ -343,3 +353,153 @@ def _shape(s, left, top, pw, ph, px, py) -> list[str]:
     dash = _DASH.get(getattr(s.line, "dash", None) or "", "")
     extra = f" stroke-dasharray='{dash}'" if dash else ""
     return [f"<line x1='{x0:.1f}' x2='{x1:.1f}' y1='{y0:.1f}' y2='{y1:.1f}' stroke='{color}' stroke-width='1'{extra}/>"]
+
+
+# ------------------------------------------------------------------------------------------- 3-D
+_VIRIDIS = np.array(
+    [[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142],
+     [31, 158, 137], [53, 183, 121], [109, 205, 89], [180, 222, 44], [253, 231, 37]],
+    dtype=float,
+)  # fmt: skip
+SURFACE_QUADS = 36  # per side: a preview's surface needs no more, and each quad is one SVG path
+
+
+def _camera(eye=(1.25, 1.25, 1.25), fovy: float = math.pi / 4):
+    """Plotly's default 3-D camera (``scene.camera``: eye (1.25, 1.25, 1.25) looking at the centre of a
+    unit cube, z up, perspective with a 45° field of view), as ``project(P) -> (u, v, depth)`` for points
+    ``P`` (..., 3) of the cube [-0.5, 0.5]³; u, v in [-1, 1] across the view's height."""
+    e = np.asarray(eye, dtype=float)
+    f = -e / np.linalg.norm(e)
+    r = np.cross(f, (0.0, 0.0, 1.0))
+    r /= np.linalg.norm(r)
+    up = np.cross(r, f)
+    k = 1.0 / math.tan(fovy / 2)
+
+    def project(P):
+        d = P - e
+        depth = d @ f
+        return k * (d @ r) / depth, k * (d @ up) / depth, depth
+
+    return project
+
+
+def _scene(fig, width: int, height: int) -> str:
+    """A 3-D scene: the back walls of the axis box with their grid, the surface (quads painted far to
+    near, coloured by height like its colour scale, shaded by how they face the camera), then the line and
+    marker traces over it. The axes are scaled to a cube as plotly does when their ranges differ."""
+    lay = fig.layout
+    surf = next(t for t in fig.data if t.type == "surface")
+    Z = np.asarray(surf.z, dtype=float)
+    xs = np.asarray(surf.x, dtype=float).ravel() if surf.x is not None else np.arange(Z.shape[1], dtype=float)
+    ys = np.asarray(surf.y, dtype=float).ravel() if surf.y is not None else np.arange(Z.shape[0], dtype=float)
+    sc = lay.scene
+
+    def rng(ax, data):
+        r = ax.range
+        lo, hi = (float(r[0]), float(r[1])) if r is not None else (float(np.nanmin(data)), float(np.nanmax(data)))
+        return lo, (hi if hi > lo else lo + 1.0)
+
+    bounds = [rng(sc.xaxis, xs), rng(sc.yaxis, ys), rng(sc.zaxis, Z)]
+
+    def cube(x, y, z):
+        return np.stack(
+            [(np.asarray(v, dtype=float) - lo) / (hi - lo) - 0.5 for v, (lo, hi) in zip((x, y, z), bounds)], -1
+        )
+
+    project = _camera()
+    lines = [
+        t for t in fig.data if t.type == "scatter3d" and t.visible not in (False, "legendonly") and t.x is not None
+    ]
+    rows = _legend_rows([t for t in lines if t.name and t.showlegend is not False], width)
+    top = 10
+    ph = height - top - 10 - 22 * len(rows)  # the scene above the legend, as plotly lays it out
+    cx, cy, s = width / 2, top + ph / 2, ph / 2
+
+    def screen(P):
+        u, v, depth = project(P)
+        return cx + s * u, cy - s * v, depth
+
+    out = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='{width}' height='{height}' "
+        "preserveAspectRatio='xMidYMin meet' role='img' aria-label='3-D surface'>"
+    ]
+    # the three walls behind the data (plotly's grey panes), each with the grid at its axes' ticks
+    walls = (
+        ((0, -0.5), (1, 2)),  # x = min: y-z plane
+        ((1, -0.5), (0, 2)),  # y = min: x-z plane
+        ((2, -0.5), (0, 1)),  # z = min: x-y plane
+    )
+    g = np.array([-0.5, 0.5])
+    for (fixed, val), (a, b) in walls:
+        corners = np.zeros((4, 3))
+        corners[:, fixed] = val
+        corners[:, a] = g[[0, 1, 1, 0]]
+        corners[:, b] = g[[0, 0, 1, 1]]
+        X, Y, _ = screen(corners)
+        out.append(f"<path d='{_poly(X, Y)}' fill='#f0f2f6' stroke='#d5d8de'/>")
+        for ax in (a, b):
+            other = b if ax == a else a
+            lo, hi = bounds[ax]
+            for tv in nice_ticks(lo, hi, 5):
+                c = (tv - lo) / (hi - lo) - 0.5
+                seg = np.zeros((2, 3))
+                seg[:, fixed] = val
+                seg[:, ax] = c
+                seg[:, other] = g
+                X, Y, _ = screen(seg)
+                out.append(f"<line x1='{X[0]:.1f}' y1='{Y[0]:.1f}' x2='{X[1]:.1f}' y2='{Y[1]:.1f}' stroke='white'/>")
+    # the surface, thinned to SURFACE_QUADS per side
+    iy = np.unique(np.linspace(0, len(ys) - 1, min(len(ys), SURFACE_QUADS + 1)).round().astype(int))
+    ix = np.unique(np.linspace(0, len(xs) - 1, min(len(xs), SURFACE_QUADS + 1)).round().astype(int))
+    Zs = Z[np.ix_(iy, ix)]
+    zlo, zhi = bounds[2]
+    P = cube(*np.meshgrid(xs[ix], ys[iy]), np.clip(Zs, zlo, zhi))
+    X, Y, D = screen(P)
+    quad = [(slice(None, -1), slice(None, -1)), (slice(None, -1), slice(1, None)),
+            (slice(1, None), slice(1, None)), (slice(1, None), slice(None, -1))]  # fmt: skip
+    QX = np.stack([X[q] for q in quad], -1).reshape(-1, 4)
+    QY = np.stack([Y[q] for q in quad], -1).reshape(-1, 4)
+    depth = np.mean([D[q] for q in quad], axis=0).ravel()
+    zmid = np.mean([Zs[q] for q in quad], axis=0).ravel()
+    # shading: the quad's normal against the direction to the camera (plotly lights a surface gently)
+    P00, P01, P11 = P[quad[0]], P[quad[1]], P[quad[2]]
+    n = np.cross(P01 - P00, P11 - P01).reshape(-1, 3)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    facing = np.abs(n @ (np.ones(3) / math.sqrt(3)))
+    t = np.clip((zmid - zlo) / (zhi - zlo), 0, 1)
+    pos = t * (len(_VIRIDIS) - 1)
+    i0 = np.minimum(pos.astype(int), len(_VIRIDIS) - 2)
+    rgb = _VIRIDIS[i0] + (pos - i0)[:, None] * (_VIRIDIS[i0 + 1] - _VIRIDIS[i0])
+    rgb = np.clip(rgb * (0.7 + 0.35 * facing)[:, None], 0, 255).astype(int)
+    ok = np.isfinite(QX).all(1) & np.isfinite(QY).all(1)
+    out.append("<g shape-rendering='crispEdges'>")
+    for i in np.argsort(-depth):
+        if ok[i]:
+            r, g_, b = rgb[i]
+            c = f"#{r:02x}{g_:02x}{b:02x}"
+            out.append(f"<path d='{_poly(QX[i], QY[i])}' fill='{c}' stroke='{c}'/>")
+    out.append("</g>")
+    for tr in lines:
+        X, Y, _ = screen(cube(_arr(tr.x), _arr(tr.y), np.clip(_arr(tr.z), zlo, zhi)))
+        mode = tr.mode or "lines+markers"
+        if "lines" in mode:
+            color = tr.line.color or "#444"
+            ok = np.isfinite(X) & np.isfinite(Y)
+            stride = max(1, int(ok.sum()) // MAX_POINTS)
+            keep = np.flatnonzero(ok)[::stride]
+            if keep.size >= 2:
+                d = "M" + "L".join(f"{X[i]:.1f},{Y[i]:.1f}" for i in keep)
+                out.append(f"<path d='{d}' fill='none' stroke='{color}' stroke-width='3' stroke-linejoin='round'/>")
+        if "markers" in mode:
+            sym = tr.marker.symbol if isinstance(tr.marker.symbol, str) else "circle"
+            color = tr.marker.color if isinstance(tr.marker.color, str) else "#444"
+            for x, y in zip(X, Y):
+                if np.isfinite(x) and np.isfinite(y):
+                    out.append(_marker(sym, x, y, 2 * float(tr.marker.size or 4), color, "#222"))
+    out += _legend(rows, height)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _poly(X, Y) -> str:
+    return "M" + "L".join(f"{x:.0f},{y:.0f}" for x, y in zip(X, Y)) + "Z"
