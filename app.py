@@ -14,13 +14,14 @@ st.set_page_config(page_title="SAM Lab", page_icon=":material/landscape:", layou
 # Laptop (1024×768) and projector (1280×720) screens: Streamlit's wide layout keeps 5 rem of padding on
 # each side and 6 rem on top, a quarter of a 1024 px window beside the sidebar; a little less here.
 # Display formulas render a notch smaller (KaTeX's 1.21 em overflowed narrow cards). A figure's static
-# preview (ui.common.chart_with_preview) is hidden as soon as plotly.js has drawn the chart in its box.
+# preview (ui.common.chart_with_preview) is hidden as soon as plotly.js has drawn the chart in its box; a
+# chart Streamlit merely retains there (hidden, replaced by one under another key in this run) does not count.
 st.html("""<style>
 [data-testid="stMainBlockContainer"] { padding: 3.5rem 2rem 4rem 2rem; }
 @media (min-width: 1400px) { [data-testid="stMainBlockContainer"] { padding-left: 4rem; padding-right: 4rem; } }
 .katex-display > .katex { font-size: 1.1em; }
-[class*="st-key-pv_"]:has(.js-plotly-plot) > [data-testid="stElementContainer"]:not(:has(.js-plotly-plot)) {
-  display: none; }
+[class*="st-key-pv_"]:has(> :not([data-retained]) .js-plotly-plot)
+  > [data-testid="stElementContainer"]:not(:has(.js-plotly-plot)) { display: none; }
 [class*="st-key-pv_"] [data-testid="stMarkdownContainer"] img { width: 100%; display: block; }
 </style>""")
 

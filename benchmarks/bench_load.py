@@ -74,7 +74,7 @@ def _drawn(page) -> bool:
         return False
 
 
-PREVIEW_JS = """() => { const img = document.querySelector('.st-key-pv_ls_contour img');
+PREVIEW_JS = """() => { const img = document.querySelector('.st-key-pv_ls_map img');
   return !!(img && img.complete && img.naturalWidth > 0 && img.offsetParent !== null); }"""
 
 

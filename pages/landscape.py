@@ -138,9 +138,14 @@ def _race_tab() -> None:
         left, right = st.container(key="ls_race").columns([3, 2])
         with left:
             try:
+                # the view that was drawn last run: a chart new on the page gets its picture first
+                switched = st.session_state.get("_ls_drawn_view", view) != view
+                st.session_state["_ls_drawn_view"] = view
                 if view == "3-D surface":
                     fig = lc.cached_figure("surface", spec, tracks, height=map_h)
-                    st.plotly_chart(fig, config=MODEBAR_CONFIG, key="ls_surface")
+                    uc.chart_with_preview(
+                        fig, config=MODEBAR_CONFIG, key="ls_surface", box="ls_map", preview_width=560, fresh=switched
+                    )
                 else:
                     fig = lc.cached_figure(
                         "contour",
@@ -156,7 +161,9 @@ def _race_tab() -> None:
                         fig,
                         config=MODEBAR_CONFIG,
                         key="ls_contour",
+                        box="ls_map",
                         preview_width=560,  # the map's column on a laptop screen
+                        fresh=switched,
                         on_select=lambda: lc.on_plot_select(fn, "ls_contour"),
                         selection_mode=("points", "box"),
                     )
@@ -569,3 +576,4 @@ for k in ("preset", "fidelity"):  # a Home preset's banner survives the page rew
     if st.query_params.get(k):
         url[k] = st.query_params[k]
 lc.write_url(url)
+uc.run_held_charts()

@@ -445,7 +445,16 @@ def static_chart(fig: Any, *, key: str, width: int = 700) -> None:
         st.markdown(figure_image(fig, width))
 
 
-def chart_with_preview(fig: Any, *, key: str, preview_width: int = 700, live: bool = False, **kwargs: Any) -> Any:
+def chart_with_preview(
+    fig: Any,
+    *,
+    key: str,
+    preview_width: int = 700,
+    live: bool = False,
+    fresh: bool = False,
+    box: str | None = None,
+    **kwargs: Any,
+) -> Any:
     """``st.plotly_chart(fig, key=key, ...)`` preceded, while the browser may still be loading plotly.js,
     by a static picture of the same figure (``figure_image``): a fresh tab shows the figure ~1 s after it
     opens instead of ~2.5–3 s. app.py's CSS hides the picture as soon as the chart in the same box has
@@ -456,17 +465,40 @@ def chart_with_preview(fig: Any, *, key: str, preview_width: int = 700, live: bo
 
     ``live=True`` (a running job's chart, redrawn by every poll): the picture goes with every redraw in the
     window, so a fresh tab watches the curves grow before plotly.js has loaded instead of seeing the first
-    picture vanish at the next poll."""
+    picture vanish at the next poll.
+
+    ``fresh=True`` (a chart that replaces another one in this run, e.g. the race switched between contour
+    and 3-D): this run sends the picture alone, with an empty slot where the old chart was, and asks for
+    the chart in the next run (``run_held_charts``, at the end of the page), which sends the picture again
+    beside it. Building a new chart blocks the browser, a 3-D scene for seconds of software WebGL on a
+    laptop without a GPU; sent in the same run, the picture was painted only after that. Returns None then.
+    ``box`` names the box (``pv_<box>``) when charts under different keys take turns in one place: a box
+    whose key changes is rebuilt by the browser, the old chart in it redrawn from scratch."""
     now = time.monotonic()
     t0 = st.session_state.setdefault("_samlab_first_chart", now)
     shown = st.session_state.setdefault("_samlab_previewed", {})  # key -> id of the figure first shown there
-    with st.container(key=f"pv_{key}"):
+    held = st.session_state.setdefault("_samlab_held", set())  # keys whose chart the last run held back
+    again = key in held
+    with st.container(key=f"pv_{box or key}"):
         slot = st.empty()
-        if now - t0 < PREVIEW_WINDOW_S and (shown.setdefault(key, id(fig)) == id(fig) or live):
+        if fresh or again or (now - t0 < PREVIEW_WINDOW_S and (shown.setdefault(key, id(fig)) == id(fig) or live)):
             md = figure_image(fig, preview_width)
             if md:
                 slot.markdown(md)
+                if fresh and not again:
+                    held.add(key)
+                    st.session_state["_samlab_run_again"] = True
+                    st.empty()  # in the chart's place: the chart shown there before goes now
+                    return None
+        held.discard(key)
         return st.plotly_chart(fig, key=key, **kwargs)
+
+
+def run_held_charts() -> None:
+    """At the end of a page: if a chart was held back for its picture (``chart_with_preview(fresh=True)``),
+    run the page again at once, which draws it; the browser has had the picture for that long."""
+    if st.session_state.pop("_samlab_run_again", False):
+        st.rerun()
 
 
 @functools.cache

@@ -51,7 +51,7 @@ TRAINING_CARD = "training?" + urlencode(get_preset("label_noise").page_query("cl
 @pytest.mark.parametrize(
     ("path", "box"),
     [
-        ("landscape", "pv_ls_contour"),
+        ("landscape", "pv_ls_map"),
         ("landscape", "pv_ls_metrics"),
         ("edge_of_stability", "pv_eos_theory_fig"),
         ("saddle?run=1&epochs=400&seeds=2", "pv_saddle_loss"),  # a running job's chart, redrawn by every poll
@@ -81,11 +81,44 @@ def test_a_chart_is_pictured_before_plotly_js_arrives(server, browser, path, box
     try:
         page = ctx.new_page()
         page.goto(f"{server}/{path}")
-        chart = box.removeprefix("pv_")
+        chart = {"pv_ls_map": "ls_contour"}.get(box, box.removeprefix("pv_"))
         page.wait_for_selector(f".st-key-{chart} .js-plotly-plot .main-svg", timeout=60_000)
         wait_for_app(page)
         pic = page.evaluate(PICTURE_JS, f".st-key-{box} img")
         assert pic is None or not pic["shown"], pic  # drawn over: the preview no longer takes the chart's place
+    finally:
+        ctx.close()
+
+
+SVG_LABEL_JS = """(sel) => { const i = document.querySelector(sel);
+  if (!(i && i.complete && i.naturalWidth > 0 && i.offsetParent !== null)) return null;
+  const m = atob(i.src.split(',')[1]).match(/aria-label='([^']*)'/); return m ? m[1] : ''; }"""
+
+
+def test_switching_the_race_view_shows_the_new_view_as_a_picture_first(server, browser):
+    """The race's contour ↔ 3-D switch: the run that switches sends the new view's picture alone and draws
+    the chart in the run after it, which keeps the picture until the chart has drawn. With plotly.js
+    withheld, the picture is all there is: it must be the 3-D surface's after the switch (before, the 3-D
+    view had no picture, so the map went blank for the seconds of software WebGL), it must still be there
+    when both runs are over, and switching back brings the contour map's picture."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        ctx.route("**/PlotlyChart.*.js", lambda route: route.abort())
+        page = ctx.new_page()
+        page.goto(f"{server}/landscape")
+        sel = ".st-key-pv_ls_map img"
+        page.wait_for_function(SHOWN_JS, arg=sel, timeout=60_000, polling=50)
+        first = page.evaluate(SVG_LABEL_JS, sel)
+        assert first not in (None, "3-D surface"), first
+        page.locator(".st-key-ls_view button", has_text="3-D surface").first.click()
+        page.wait_for_function(f"(s) => ({SVG_LABEL_JS})(s) === '3-D surface'", arg=sel, timeout=60_000, polling=50)
+        wait_for_app(page)
+        assert page.evaluate(SVG_LABEL_JS, sel) == "3-D surface"  # the run that draws the chart kept it
+        page.locator(".st-key-ls_view button", has_text="contour").first.click()
+        page.wait_for_function(f"(s) => ({SVG_LABEL_JS})(s) === {first!r}", arg=sel, timeout=60_000, polling=50)
+        wait_for_app(page)
+        assert page.evaluate(SVG_LABEL_JS, sel) == first
+        assert page.locator("[data-testid='stException']").count() == 0
     finally:
         ctx.close()
 
