@@ -142,8 +142,9 @@ def app_running(page) -> bool:
     return w.count() > 0 and w.first.is_visible()
 
 
-def wait_for_app(page, timeout_s: float = 90.0, settle_s: float = 1.0) -> None:
-    """Wait until the Streamlit script has finished running (no 'Running…' status widget)."""
+def wait_for_app(page, timeout_s: float = 90.0, settle_s: float = 1.0, poll_s: float = 0.5) -> None:
+    """Wait until the Streamlit script has finished running (no 'Running…' status widget in three polls
+    ``poll_s`` apart, after ``settle_s``)."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_s * 1000)
     deadline = time.time() + timeout_s
     time.sleep(settle_s)
@@ -152,7 +153,7 @@ def wait_for_app(page, timeout_s: float = 90.0, settle_s: float = 1.0) -> None:
         quiet = 0 if app_running(page) else quiet + 1
         if quiet >= 3:
             return
-        time.sleep(0.5)
+        time.sleep(poll_s)
     raise TimeoutError("the app kept running")
 
 
