@@ -131,7 +131,7 @@ def _slider_changes(page, n: int, key_sel: str, timeout_s: float) -> list[float]
     return out
 
 
-TOGGLE_JS = """(chart) => {
+TOGGLE_JS = """([chart, timeoutMs]) => {
   // Timed in the page, from now: the first animation frame in which the race's box shows a picture other than
   // the one it showed before (ui.common.chart_with_preview(fresh=True)), and plotly's afterplot of ``chart``.
   const box = '.st-key-pv_ls_map', img0 = document.querySelector(box + ' img'), src0 = img0 ? img0.src : '';
@@ -148,7 +148,7 @@ TOGGLE_JS = """(chart) => {
       const i = document.querySelector(box + ' img');
       if (out.pic === null && out.drawn === null && i && i.src !== src0 && i.complete && i.offsetHeight > 0)
         out.pic = (performance.now() - t0) / 1000;
-      if (out.drawn !== null || performance.now() - t0 > 120000) { mo.disconnect(); done(out); }
+      if (out.drawn !== null || performance.now() - t0 > timeoutMs) { mo.disconnect(); done(out); }
       else requestAnimationFrame(tick);
     };
     requestAnimationFrame(tick);
@@ -185,7 +185,7 @@ def bench_slider(browser, url: str, args) -> None:
                 wait_for_app(page, settle_s=0.3)
                 target = "3-D surface" if i % 2 == 0 else "contour"
                 chart = "ls_surface" if i % 2 == 0 else "ls_contour"
-                page.evaluate(TOGGLE_JS, chart)
+                page.evaluate(TOGGLE_JS, [chart, args.timeout * 1000])
                 page.locator(".st-key-ls_view button", has_text=target).first.click()
                 got = page.evaluate("window.__toggle")
                 if got.get("drawn") is None:

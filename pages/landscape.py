@@ -138,7 +138,8 @@ def _race_tab() -> None:
         left, right = st.container(key="ls_race").columns([3, 2])
         with left:
             try:
-                # the view that was drawn last run: a chart new on the page gets its picture first
+                # the view drawn when this page last ran in the session: a chart new on the page (the view
+                # switched, or the page came back with the other view) gets its picture first
                 switched = st.session_state.get("_ls_drawn_view", view) != view
                 st.session_state["_ls_drawn_view"] = view
                 if view == "3-D surface":

@@ -214,6 +214,22 @@ def test_the_race_3d_figure_draws_as_a_scene():
     assert len(_quads(_parse(svg))) > 500
 
 
+def test_a_scene_leaves_out_what_lies_outside_its_box():
+    """A track that runs out of the axis box (a diverging run) is cut at the box, as plotly clips it, instead
+    of being projected from behind the camera across the picture; a surface with NaN heights still draws."""
+    fig = _surface_fig(tracks=False)
+    fig.add_trace(
+        go.Scatter3d(x=[0.5, 0.6, 50.0, 0.7, 0.8], y=[1, 1, -90, 1, 1], z=[0.5] * 5, mode="lines", name="far")
+    )
+    fig.data[0].z = np.where(np.eye(60, 90) > 0, np.nan, fig.data[0].z)
+    root = _parse(figure_svg(fig, width=400))
+    (track,) = [p for p in root.iter(SVG + "path") if p.get("fill") == "none"]
+    d = track.get("d")
+    assert d.count("M") == 2  # two runs inside the box, not one line through the far point
+    xy = np.array(re.findall(r"(-?[\d.]+),(-?[\d.]+)", d), dtype=float)
+    assert (xy >= 0).all() and (xy[:, 0] <= 400).all() and (xy[:, 1] <= 500).all()
+
+
 def _switching_page():
     import plotly.graph_objects as go
     import streamlit as st
@@ -246,7 +262,8 @@ def test_a_chart_that_replaces_another_comes_as_its_picture_then_as_the_chart():
     assert at.session_state["runs"] == 3  # the switching run, then the run that draws the chart
     pictures = [m.value for m in at.markdown if m.value.startswith("![figure](data:image/svg+xml;base64,")]
     assert len(pictures) == 1  # the second run sent the picture again, beside the chart
-    assert "b" in base64.b64decode(pictures[0].split(",", 1)[1].rstrip(")")).decode()  # the new view's legend
+    svg = base64.b64decode(pictures[0].split(",", 1)[1].rstrip(")")).decode()
+    assert ">b</text>" in svg and ">a</text>" not in svg  # the new view's legend, not the old one's
     assert len(at.get("plotly_chart")) == 1 and not at.session_state["_samlab_held"]
 
     at.radio(key="view").set_value("b").run()  # nothing switched: no picture, one run

@@ -472,25 +472,28 @@ def chart_with_preview(
     the chart in the next run (``run_held_charts``, at the end of the page), which sends the picture again
     beside it. Building a new chart blocks the browser, a 3-D scene for seconds of software WebGL on a
     laptop without a GPU; sent in the same run, the picture was painted only after that. Returns None then.
+    A page that passes ``fresh`` calls ``run_held_charts()`` at its end.
     ``box`` names the box (``pv_<box>``) when charts under different keys take turns in one place: a box
     whose key changes is rebuilt by the browser, the old chart in it redrawn from scratch."""
     now = time.monotonic()
     t0 = st.session_state.setdefault("_samlab_first_chart", now)
     shown = st.session_state.setdefault("_samlab_previewed", {})  # key -> id of the figure first shown there
-    held = st.session_state.setdefault("_samlab_held", set())  # keys whose chart the last run held back
-    again = key in held
-    with st.container(key=f"pv_{box or key}"):
+    held = st.session_state.setdefault("_samlab_held", {})  # box -> the key whose chart the last run held back
+    place = box or key
+    again = held.get(place) == key
+    with st.container(key=f"pv_{place}"):
         slot = st.empty()
         if fresh or again or (now - t0 < PREVIEW_WINDOW_S and (shown.setdefault(key, id(fig)) == id(fig) or live)):
             md = figure_image(fig, preview_width)
             if md:
                 slot.markdown(md)
                 if fresh and not again:
-                    held.add(key)
+                    held[place] = key
                     st.session_state["_samlab_run_again"] = True
                     st.empty()  # in the chart's place: the chart shown there before goes now
                     return None
-        held.discard(key)
+        if again:
+            del held[place]
         return st.plotly_chart(fig, key=key, **kwargs)
 
 

@@ -385,8 +385,9 @@ def _camera(eye=(1.25, 1.25, 1.25), fovy: float = math.pi / 4):
 
 def _scene(fig, width: int, height: int) -> str:
     """A 3-D scene: the back walls of the axis box with their grid, the surface (quads painted far to
-    near, coloured by height like its colour scale, shaded by how they face the camera), then the line and
-    marker traces over it. The axes are scaled to a cube as plotly does when their ranges differ."""
+    near, coloured by height in Viridis, the race's scale: the trace's own colorscale is not read; shaded
+    by how they face the camera), then the line and marker traces over it, cut at the box. The axes are
+    scaled to a cube, as the race's surface figure asks plotly to do."""
     lay = fig.layout
     surf = next(t for t in fig.data if t.type == "surface")
     Z = np.asarray(surf.z, dtype=float)
@@ -465,8 +466,8 @@ def _scene(fig, width: int, height: int) -> str:
     P00, P01, P11 = P[quad[0]], P[quad[1]], P[quad[2]]
     n = np.cross(P01 - P00, P11 - P01).reshape(-1, 3)
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    facing = np.abs(n @ (np.ones(3) / math.sqrt(3)))
-    t = np.clip((zmid - zlo) / (zhi - zlo), 0, 1)
+    facing = np.nan_to_num(np.abs(n @ (np.ones(3) / math.sqrt(3))))  # NaN heights: those quads are skipped
+    t = np.clip(np.nan_to_num((zmid - zlo) / (zhi - zlo), nan=0.0), 0, 1)
     pos = t * (len(_VIRIDIS) - 1)
     i0 = np.minimum(pos.astype(int), len(_VIRIDIS) - 2)
     rgb = _VIRIDIS[i0] + (pos - i0)[:, None] * (_VIRIDIS[i0 + 1] - _VIRIDIS[i0])
@@ -480,16 +481,24 @@ def _scene(fig, width: int, height: int) -> str:
             out.append(f"<path d='{_poly(QX[i], QY[i])}' fill='{c}' stroke='{c}'/>")
     out.append("</g>")
     for tr in lines:
-        X, Y, _ = screen(cube(_arr(tr.x), _arr(tr.y), np.clip(_arr(tr.z), zlo, zhi)))
+        Pc = cube(_arr(tr.x), _arr(tr.y), np.clip(_arr(tr.z), zlo, zhi))
+        X, Y, _ = screen(Pc)
         mode = tr.mode or "lines+markers"
+        inside = np.isfinite(X) & np.isfinite(Y) & (np.abs(Pc).max(axis=1) <= 0.5 + 1e-9)  # plotly clips to the box
+        X, Y = np.where(inside, X, np.nan), np.where(inside, Y, np.nan)
         if "lines" in mode:
             color = tr.line.color or "#444"
-            ok = np.isfinite(X) & np.isfinite(Y)
-            stride = max(1, int(ok.sum()) // MAX_POINTS)
-            keep = np.flatnonzero(ok)[::stride]
-            if keep.size >= 2:
-                d = "M" + "L".join(f"{X[i]:.1f},{Y[i]:.1f}" for i in keep)
-                out.append(f"<path d='{d}' fill='none' stroke='{color}' stroke-width='3' stroke-linejoin='round'/>")
+            stride = max(1, int(inside.sum()) // MAX_POINTS)
+            d = []
+            for seg in np.split(np.arange(X.size), np.flatnonzero(np.diff(inside.astype(np.int8)) != 0) + 1):
+                seg = seg[inside[seg]]  # runs of points inside the box, each its own line (NaN breaks it too)
+                if seg.size >= 2:
+                    keep = np.unique(np.append(seg[::stride], seg[-1]))
+                    d.append("M" + "L".join(f"{X[i]:.1f},{Y[i]:.1f}" for i in keep))
+            if d:
+                out.append(
+                    f"<path d='{''.join(d)}' fill='none' stroke='{color}' stroke-width='3' stroke-linejoin='round'/>"
+                )
         if "markers" in mode:
             sym = tr.marker.symbol if isinstance(tr.marker.symbol, str) else "circle"
             color = tr.marker.color if isinstance(tr.marker.color, str) else "#444"

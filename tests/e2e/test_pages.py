@@ -121,6 +121,23 @@ def test_switching_the_race_view_shows_the_new_view_as_a_picture_first(server, b
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
         ctx.close()
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:  # with plotly.js: once the 3-D chart has drawn, it alone is on screen (the picture gives way to it)
+        page = ctx.new_page()
+        page.goto(f"{server}/landscape")
+        page.wait_for_selector(".st-key-ls_contour .js-plotly-plot .main-svg", timeout=60_000)
+        wait_for_app(page)
+        page.locator(".st-key-ls_view button", has_text="3-D surface").first.click()
+        page.wait_for_function(
+            "() => { const g = document.querySelector('.st-key-ls_surface .js-plotly-plot');"
+            " return !!(g && g._fullLayout && g._fullLayout.scene); }",
+            timeout=60_000,
+        )
+        wait_for_app(page)
+        pic = page.evaluate(PICTURE_JS, sel)
+        assert pic is None or not pic["shown"], pic
+    finally:
+        ctx.close()
 
 
 def test_home_race_is_a_picture_that_needs_no_plotly(server, browser):
