@@ -293,22 +293,12 @@ def _trace(t, x, y, px, py) -> list[str]:
         color = t.line.color or "#444"
         width = 2.0 if t.line.width is None else float(t.line.width)
         dash = _DASH.get(t.line.dash or "", "")
-        ok = np.isfinite(X) & np.isfinite(Y)
-        # runs of finite points (NaN separates segments, as in plotly), thinned to MAX_POINTS overall
-        stride = max(1, int(ok.sum()) // MAX_POINTS)
-        cuts = np.flatnonzero(np.diff(ok.astype(np.int8)) != 0) + 1
-        d = []
-        for seg in np.split(np.arange(X.size), cuts):
-            seg = seg[ok[seg]]
-            if seg.size < 2:
-                continue
-            keep = np.unique(np.append(seg[::stride], seg[-1]))
-            d.append("M" + "L".join(f"{X[i]:.1f},{Y[i]:.1f}" for i in keep))
+        d = _runs(X, Y, np.isfinite(X) & np.isfinite(Y))
         if d:
             fill = t.fillcolor if t.fill == "toself" and t.fillcolor else "none"
             extra = f" stroke-dasharray='{dash}'" if dash else ""
             out.append(
-                f"<path d='{''.join(d)}' fill='{fill}' stroke='{color}' stroke-width='{width}' "
+                f"<path d='{d}' fill='{fill}' stroke='{color}' stroke-width='{width}' "
                 f"opacity='{opacity}' stroke-linejoin='round'{extra}/>"
             )
     if "markers" in mode and opacity > 0.05 and (t.marker.opacity is None or float(np.min(t.marker.opacity)) > 0.05):
@@ -331,6 +321,19 @@ def _trace(t, x, y, px, py) -> list[str]:
                 label = html.escape(str(s))
                 out.append(f"<text x='{xi + 6:.1f}' y='{yi - 6:.1f}' {_font(11, color)}>{label}</text>")
     return out
+
+
+def _runs(X: np.ndarray, Y: np.ndarray, ok: np.ndarray) -> str:
+    """A line's SVG path data: each run of ``ok`` points its own sub-path (NaN separates segments, as in
+    plotly; a 3-D line also breaks where it leaves the box), thinned to MAX_POINTS overall."""
+    stride = max(1, int(ok.sum()) // MAX_POINTS)
+    d = []
+    for seg in np.split(np.arange(X.size), np.flatnonzero(np.diff(ok.astype(np.int8)) != 0) + 1):
+        seg = seg[ok[seg]]
+        if seg.size >= 2:
+            keep = np.unique(np.append(seg[::stride], seg[-1]))
+            d.append("M" + "L".join(f"{X[i]:.1f},{Y[i]:.1f}" for i in keep))
+    return "".join(d)
 
 
 def _shape(s, left, top, pw, ph, px, py) -> list[str]:
@@ -488,17 +491,9 @@ def _scene(fig, width: int, height: int) -> str:
         X, Y = np.where(inside, X, np.nan), np.where(inside, Y, np.nan)
         if "lines" in mode:
             color = tr.line.color or "#444"
-            stride = max(1, int(inside.sum()) // MAX_POINTS)
-            d = []
-            for seg in np.split(np.arange(X.size), np.flatnonzero(np.diff(inside.astype(np.int8)) != 0) + 1):
-                seg = seg[inside[seg]]  # runs of points inside the box, each its own line (NaN breaks it too)
-                if seg.size >= 2:
-                    keep = np.unique(np.append(seg[::stride], seg[-1]))
-                    d.append("M" + "L".join(f"{X[i]:.1f},{Y[i]:.1f}" for i in keep))
+            d = _runs(X, Y, inside)
             if d:
-                out.append(
-                    f"<path d='{''.join(d)}' fill='none' stroke='{color}' stroke-width='3' stroke-linejoin='round'/>"
-                )
+                out.append(f"<path d='{d}' fill='none' stroke='{color}' stroke-width='3' stroke-linejoin='round'/>")
         if "markers" in mode:
             sym = tr.marker.symbol if isinstance(tr.marker.symbol, str) else "circle"
             color = tr.marker.color if isinstance(tr.marker.color, str) else "#444"
