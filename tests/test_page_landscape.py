@@ -172,6 +172,40 @@ def test_sweep_tab_runs_a_background_sweep_and_draws_it():
     assert any(abs(sh.get("x0", 0) - (2 - 2**0.5)) < 1e-9 for sh in shapes)  # the GD bound is marked
 
 
+def _default_tab(at) -> int:
+    """The index of the tab the page asks the browser to open (st.tabs(default=…))."""
+    found = []
+
+    def walk(node):
+        p = getattr(node, "proto", None)
+        if type(p).__name__ == "Block" and p.WhichOneof("type") == "tab_container":
+            found.append(p.tab_container.default_tab_index)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_link_to_the_sweeps_tab_stays_on_it_over_reruns():
+    """The page rewrites its URL after each run; the tab a link opened on must stay in it, or the next rerun
+    (a slider, the picture-first redraw) asks the browser for the Race tab (seen as a flaky Home-card test)."""
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    at.query_params["tab"] = "sweeps"
+    at.query_params["variants"] = "sgd"
+    at.run()
+    _ok(at)
+    assert _default_tab(at) == 1
+    at.number_input(key="ls_steps").set_value(200).run()
+    _ok(at)
+    assert at.query_params.get("tab") in ("sweeps", ["sweeps"])
+    assert _default_tab(at) == 1
+    plain = AppTest.from_file(PAGE, default_timeout=90)
+    plain.run()
+    assert _default_tab(plain) == 0 and not plain.query_params.get("tab")
+
+
 def test_one_click_cannot_ask_for_unbounded_work():
     at = AppTest.from_file(PAGE, default_timeout=90)
     at.run()
