@@ -11,7 +11,8 @@ broken layout:
 
 Each check reads bounding boxes from the browser (``getBoundingClientRect``), so it fails on the layout it
 describes: ``test_checks_catch_a_broken_layout`` builds such a layout in the page and expects every check
-to report it. One server, the session's browser, a fresh context per viewport.
+to report it. One server, the session's browser; each page is opened once and the window resized through the viewports
+(a resize re-lays the page out as a new window of that size would, without running its lab job again).
 """
 
 from __future__ import annotations
@@ -200,27 +201,55 @@ def _open(browser, server, name, size):
     return ctx, page
 
 
-CASES = [(name, size) for name in PAGES for size in VIEWPORTS] + [("landscape", (800, 600))]  # + a small window
+def _resize(page, size) -> None:
+    """The same page in another window size: the layout (CSS, plotly's autosize) follows the window, so each
+    size is checked without opening the page, and running its lab job, again."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.wait_for_function(
+        "([w, h]) => window.innerWidth === w && window.innerHeight === h", arg=list(size), timeout=10_000
+    )
+    wait_for_app(page, settle_s=0.3)
+    page.wait_for_timeout(600)  # plotly relayouts on the window's resize event (debounced)
 
 
-@pytest.mark.parametrize(("name", "size"), CASES, ids=[f"{n}-{s[0]}x{s[1]}" for n, s in CASES])
-def test_page_layout(server, browser, training_runs, name, size):
-    ctx, page = _open(browser, server, name, size)
+# each page is opened at its first size and resized through the others; the Landscape lab also at a small window
+SIZES = {name: VIEWPORTS + ([(800, 600)] if name == "landscape" else []) for name in PAGES}
+
+
+def _view(page, label: str) -> None:
+    page.locator(".st-key-ls_view button", has_text=label).click()
+    wait_for_app(page, settle_s=0.5)
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_page_layout(server, browser, training_runs, name):
+    ctx, page = _open(browser, server, name, SIZES[name][0])
+    found, shots = [], []
     try:
-        tag = f"layout_{name}_{size[0]}x{size[1]}"
-        found = problems(page, name)
-        shot = page_shots(page, tag)
-        if name == "edge_of_stability":  # the Theory tab is open first; the live chart sits in the second tab
-            page.get_by_role("tab", name="Live training").click()
-            page.wait_for_timeout(800)
-            found += problems(page, name)
-            page_shots(page, tag + "_live")
-        if name == "landscape":  # the 3-D view too
-            page.locator(".st-key-ls_view button", has_text="3-D surface").click()
-            wait_for_app(page, settle_s=0.5)
-            found += [p for p in problems(page, name) if "race map" not in p or "no race map" in p]
-            page_shots(page, tag + "_3d")
-        assert not found, f"{shot.name}:\n" + "\n".join(found)
+        for i, size in enumerate(SIZES[name]):
+            if i:
+                _resize(page, size)
+            tag = f"layout_{name}_{size[0]}x{size[1]}"
+            where = f"{size[0]}x{size[1]}"
+            if name == "landscape" and i:  # left in 3-D by the size before: back to the contour first
+                _view(page, "contour")
+            if name == "edge_of_stability" and i:  # left on the Live tab by the size before
+                page.get_by_role("tab", name="Theory").click()
+                page.wait_for_timeout(800)
+            found += [f"{where}: {p}" for p in problems(page, name)]
+            shots.append(page_shots(page, tag).name)
+            if name == "edge_of_stability":  # the Theory tab is open first; the live chart sits in the second tab
+                page.get_by_role("tab", name="Live training").click()
+                page.wait_for_timeout(800)
+                found += [f"{where} live: {p}" for p in problems(page, name)]
+                page_shots(page, tag + "_live")
+            if name == "landscape":  # the 3-D view too
+                _view(page, "3-D surface")
+                found += [
+                    f"{where} 3-D: {p}" for p in problems(page, name) if "race map" not in p or "no race map" in p
+                ]
+                page_shots(page, tag + "_3d")
+        assert not found, f"{', '.join(shots)}:\n" + "\n".join(found)
     finally:
         ctx.close()
 
