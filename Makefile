@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 test: $(STAMP) browser lint
-	$(PY) -m pytest -q
+	PY=$(PY) bash scripts/test.sh
 
 test-fast: $(STAMP) lint
 	$(PY) -m pytest -q -m "not e2e and not slow"

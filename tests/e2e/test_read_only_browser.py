@@ -7,6 +7,8 @@ must say "No runs here" instead of being created.
 
 from __future__ import annotations
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 from .conftest import E2E_ENV, screenshot, streamlit_server, wait_for_app
 
 PAGES = ("training", "compare_runs", "sweeps")
@@ -47,6 +49,12 @@ def _press_everything(page) -> int:
 
 
 def _set_text(page, label: str, value: str) -> bool:
+    # a rerun still under way (on a busy box) may have the sidebar half drawn: wait for its first folder box,
+    # which every one of these pages has, then look for this one (Compare runs has no Data folder)
+    try:
+        page.locator("[data-testid='stSidebar'] input[aria-label='Runs folder']").first.wait_for(timeout=20_000)
+    except PlaywrightTimeout:
+        return False
     box = page.locator(f"[data-testid='stSidebar'] input[aria-label='{label}']")
     if box.count() == 0:
         return False
@@ -83,7 +91,9 @@ def test_read_only_browser_session_writes_nothing(tmp_path, browser):
                 assert page.locator("[data-testid='stException']").count() == 0, path
                 pressed += _press_everything(page)
                 for folder in FOLDERS:
-                    assert _set_text(page, "Runs folder", folder), path
+                    if not _set_text(page, "Runs folder", folder):
+                        screenshot(page, f"read-only-{path}-no-folder-box")
+                        raise AssertionError(f"{path}: no Runs folder box after the buttons were pressed")
                     main = page.inner_text("[data-testid='stMain']")
                     if "No runs here" in main:
                         no_runs.append((path, folder))
