@@ -198,7 +198,7 @@ def contour_figure(
     animate: bool = True,
     n_frames: int = 60,
     grid_n: int = 400,
-    click_grid: int = 41,
+    click_grid: int = 25,
     x_axis: str = "step",
     height: int = 620,
     title: str | None = None,
@@ -251,6 +251,10 @@ def contour_figure(
     )
     n_static = 1
     if click_grid:
+        # 25², not 41²: each point is an SVG node that plotly styles and the page walks on every redraw; the
+        # 1 681 points of 41² cost a slider change ~0.2 s in Chromium on a 2-core box (p50 1.09 → 0.86 s,
+        # benchmarks/bench_browser.py). A click snaps to a grid point (a box selection starts at its centre,
+        # the x₀/y₀ boxes take any value); a heatmap cannot be selected and WebGL points cost about as much.
         gx, gy = np.meshgrid(np.linspace(x0, x1, click_grid), np.linspace(y0, y1, click_grid))
         gw = np.stack((gx.ravel(), gy.ravel()), -1)
         fig.add_trace(
