@@ -376,6 +376,9 @@ def contour_figure(
         clickmode="event+select",
         dragmode="pan",
         hovermode="closest",
+        # a click selects the grid point nearest to it; at the default 20 px a click in the middle of a grid cell
+        # (cells are ~30 px wide on a laptop screen) reached none and did nothing
+        hoverdistance=50 if click_grid else 20,
     )
     # legend under the map (and under the play/slider row when animated): on top, the hover toolbar covered it
     legend_below(fig, title, top=40 if title else 10, left=10, right=10, bottom=10)
