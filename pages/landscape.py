@@ -573,12 +573,10 @@ for k in ("tol", "lastk", "target", "mode", "swlo", "swhi", "swn", "spread", "sw
     key = f"ls_{k}"
     if key in st.session_state:
         url[k] = st.session_state[key]
-# a Home preset's banner survives the page rewriting its URL, and so does the tab it opened on: without it the
-# next rerun (a slider, the picture-first redraw) asked st.tabs for "Race" and the browser could flip to it
-for k in ("preset", "fidelity"):
+for k in ("preset", "fidelity"):  # a Home preset's banner survives the page rewriting its URL
     if st.query_params.get(k):
         url[k] = st.query_params[k]
-if opened_tab != "race":
-    url["tab"] = opened_tab
+if opened_tab != "race":  # and so does the tab it opened on: without it the next rerun (a slider, the
+    url["tab"] = opened_tab  # picture-first redraw) asked st.tabs for "Race" and the browser could flip to it
 lc.write_url(url)
 uc.run_held_charts()
