@@ -43,3 +43,23 @@ def test_a_cached_figure_equals_a_fresh_one_and_is_shared_only_for_the_same_race
     m = lc.cached_figure("metrics", None, tracks, x_axis="step", current=30, f_star=0.0, height=400)
     ref = metrics_figure(tracks, x_axis="step", current=30, f_star=0.0, height=400)
     assert np.array_equal(m.data[0].y, ref.data[0].y) and json.loads(m.to_json()) == json.loads(ref.to_json())
+
+
+def test_the_json_sent_for_a_race_map_is_compact_and_says_the_same():
+    """plotly escapes "/" as \\u002f by default, a fifth of a race map's bytes (sam_core.plots): the JSON
+    Streamlit sends now keeps "/" but still escapes "<" and ">", and decodes to the very same figure as
+    the plain encoder's output."""
+    import plotly.io as pio
+    from plotly.utils import PlotlyJSONEncoder
+
+    import sam_core.plots
+
+    assert sam_core.plots.compact_plotly_json()
+    spec = lc.LandscapeSpec("quartic")
+    fig = contour_figure(lc.get_landscape(spec), _tracks(spec), animate=True)
+    sent = pio.to_json(fig.to_dict(), validate=False)  # what st.plotly_chart puts in its message
+    plain = json.dumps(fig.to_dict(), cls=PlotlyJSONEncoder)  # no escapes at all
+    assert "\\u002f" not in sent and "/" in sent  # base64 data and the hover's </extra> keep their "/"
+    assert "<" not in sent and ">" not in sent  # safe inside an HTML <script> (figure_html)
+    assert json.loads(sent) == json.loads(plain)
+    assert len(sent) < len(plain.replace("/", "\\u002f").replace("<", "\\u003c").replace(">", "\\u003e"))
