@@ -40,10 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.harness import PLOT_SIG_JS, chromium, pct, streamlit_server, wait_for_app  # noqa: E402
+from tests.e2e.harness import chromium, pct, streamlit_server, wait_for_app  # noqa: E402
 
 FIG2 = "fn=quartic&variants=sgd,sam,ssam&swrhos=0.1&swlo=0.01&swhi=1.0"
-MAP = ".st-key-ls_contour"  # the race map's container (PLOT_SIG_JS looks for plots under it)
 
 
 class HealthPoller(threading.Thread):
@@ -67,46 +66,59 @@ class HealthPoller(threading.Thread):
             self.halt.wait(0.25)
 
 
-def _drawn(page) -> bool:
+# Timed inside each page, from its navigation's start (performance.now()), so that measuring costs the six
+# renderers nothing while they work: polling every page from here (a CDP round trip through Playwright's
+# driver per page, 20 times a second) was itself load on the two cores the browsers and the server share.
+# A MutationObserver notes when the race map's static preview is on screen (ui.common.chart_with_preview)
+# and when plotly.js holds the map's data (what PLOT_SIG_JS reads).
+TIMING_JS = """(() => {
+  const out = window.__samlabTimes = {picture: null, drawn: null};
+  const check = () => {
+    if (out.picture === null) {
+      const img = document.querySelector('.st-key-pv_ls_map img');
+      if (img && img.complete && img.naturalWidth > 0 && img.offsetParent !== null) out.picture = performance.now();
+    }
+    const gd = document.querySelector('.st-key-ls_contour .js-plotly-plot');
+    if (gd && gd._fullData && gd._fullData.length) {
+      out.drawn = performance.now();
+      if (out.picture === null) out.picture = out.drawn;
+      mo.disconnect();
+    }
+  };
+  const mo = new MutationObserver(check);
+  const watch = () => mo.observe(document, {childList: true, subtree: true, attributes: true,
+                                            attributeFilter: ['src', 'style', 'class']});
+  watch();
+  document.addEventListener('load', check, true);  // the preview's <img> decoded
+})()"""
+
+
+def _times(page) -> dict:
     try:
-        return page.evaluate(PLOT_SIG_JS, MAP) is not None
+        return page.evaluate("() => window.__samlabTimes || {}") or {}
     except Exception:  # noqa: BLE001 - a page between navigations
-        return False
-
-
-PREVIEW_JS = """() => { const img = document.querySelector('.st-key-pv_ls_map img');
-  return !!(img && img.complete && img.naturalWidth > 0 && img.offsetParent !== null); }"""
-
-
-def _previewed(page) -> bool:
-    """The race map's static preview is on screen (ui.common.chart_with_preview)."""
-    try:
-        return bool(page.evaluate(PREVIEW_JS))
-    except Exception:  # noqa: BLE001 - a page between navigations
-        return False
+        return {}
 
 
 def _open_all(pages, url: str, timeout_s: float) -> tuple[list[float], list[float]]:
-    """Navigate every page at once; each one's time to the race map's first picture, and to its drawn chart."""
-    t0 = {}
-    for i, pg in enumerate(pages):
-        t0[i] = time.perf_counter()
+    """Navigate every page at once; each one's time to the race map's first picture, and to its drawn chart
+    (read from the page once a second: the page times itself, TIMING_JS)."""
+    for pg in pages:
+        pg.add_init_script(TIMING_JS)
+    for pg in pages:
         pg.goto(f"{url}/landscape?{FIG2}", wait_until="commit")
-    seen: dict[int, float] = {}
-    done: dict[int, float] = {}
+    times: dict[int, dict] = {}
     deadline = time.perf_counter() + timeout_s
-    while len(done) < len(pages) and time.perf_counter() < deadline:
+    while len(times) < len(pages) and time.perf_counter() < deadline:
+        time.sleep(1.0)
         for i, pg in enumerate(pages):
-            if i in done:
-                continue
-            if _drawn(pg):
-                done[i] = time.perf_counter() - t0[i]
-                seen.setdefault(i, done[i])
-            elif i not in seen and _previewed(pg):
-                seen[i] = time.perf_counter() - t0[i]
-        time.sleep(0.05)
+            if i not in times and _times(pg).get("drawn") is not None:
+                times[i] = _times(pg)
     inf = float("inf")
-    return [seen.get(i, inf) for i in range(len(pages))], [done.get(i, inf) for i in range(len(pages))]
+    return (
+        [times[i]["picture"] / 1000 if i in times else inf for i in range(len(pages))],
+        [times[i]["drawn"] / 1000 if i in times else inf for i in range(len(pages))],
+    )
 
 
 def one_round(browser, url: str, n: int, timeout_s: float) -> dict:
