@@ -86,9 +86,7 @@ TIMING_JS = """(() => {
     }
   };
   const mo = new MutationObserver(check);
-  const watch = () => mo.observe(document, {childList: true, subtree: true, attributes: true,
-                                            attributeFilter: ['src', 'style', 'class']});
-  watch();
+  mo.observe(document, {childList: true, subtree: true, attributes: true, attributeFilter: ['src', 'style', 'class']});
   document.addEventListener('load', check, true);  // the preview's <img> decoded
 })()"""
 
@@ -112,8 +110,9 @@ def _open_all(pages, url: str, timeout_s: float) -> tuple[list[float], list[floa
     while len(times) < len(pages) and time.perf_counter() < deadline:
         time.sleep(1.0)
         for i, pg in enumerate(pages):
-            if i not in times and _times(pg).get("drawn") is not None:
-                times[i] = _times(pg)
+            got = {} if i in times else _times(pg)
+            if got.get("drawn") is not None:
+                times[i] = got
     inf = float("inf")
     return (
         [times[i]["picture"] / 1000 if i in times else inf for i in range(len(pages))],
