@@ -12,8 +12,9 @@ has the machine as the CLI would: no GIL shared with the web server, no polling 
   job does not pay interpreter and torch start-up, and compiled sweep steps stay compiled; an idle
   new worker imports torch.compile's modules, so the first compiled sweep does not wait for them.
 - **Streaming.** The worker sends the latest ``(progress, result)`` at most every ``interval`` s (every
-  0.25 s in a job's first 3 s, so the first curves show at once; the first and the last item always),
-  pickled; the server keeps the newest.
+  0.25 s in a job's first 3 s, so the first curves show at once; the first and the last item always, and
+  a held-back item once its gap has passed, even while the job computes a long step), pickled; the server
+  keeps the newest.
 - **Stop.** A stop request reaches the generator at its next yield (and, for jobs that accept it, as
   a ``stop_event`` they poll); a worker that does not answer within ``kill_after`` s is killed and
   replaced. What was computed stays.
@@ -304,6 +305,7 @@ class WorkerPool:
         self._starting = 0
         self._start_failures = 0  # consecutive failed worker starts
         self._closed = False
+        self._running: set[JobHandle] = set()
 
     # ---- public
     def submit(
@@ -346,6 +348,18 @@ class WorkerPool:
                 self._queue.remove(job)
                 job._finish("stopped")
                 self._cond.notify_all()
+
+    def stop_all(self, wait: float = 15.0) -> int:
+        """Stop every queued and running job (an operator's reset; the tests' after a failure, so one failed
+        test does not leave its job holding the worker for the next); how many there were."""
+        with self._cond:
+            jobs = list(self._queue) + list(self._running)
+        for job in jobs:
+            job.stop()
+        deadline = time.perf_counter() + wait
+        for job in jobs:
+            job.join(max(0.0, deadline - time.perf_counter()))
+        return len(jobs)
 
     def stats(self) -> dict:
         with self._cond:
@@ -406,6 +420,7 @@ class WorkerPool:
                     self._queue.pop(0)
                     worker = self._idle.pop()
                     self._busy += 1
+                    self._running.add(job)
                     break
                 if self._start_failures >= 3 and not self._idle and not self._starting and not self._busy:
                     self._queue.remove(job)
@@ -422,6 +437,7 @@ class WorkerPool:
                 worker.kill()  # outside the lock: it may wait for the process
             with self._cond:
                 self._busy -= 1
+                self._running.discard(job)
                 if keep:
                     self._idle.append(worker)
                 else:
@@ -440,6 +456,78 @@ def get_pool() -> WorkerPool:
         if _POOL is None:
             _POOL = WorkerPool()
         return _POOL
+
+
+class _Throttle:
+    """Sends one job's ``(progress, result)`` items to the server: the newest at most every ``interval`` s
+    (every ``FAST_INTERVAL`` s in the job's first ``FAST_START_S`` s), the first item and the first with
+    progress at once, and the last always (:meth:`close`).
+
+    An item held back because it came too soon after the last one goes out once its gap has passed even if
+    the job does not yield again before then (a thread sends it): a job that yields its new phase and then
+    computes for a minute shows that phase after a quarter of a second, not after the minute. Jobs yield
+    snapshots (``res.snapshot()``, a fresh DataFrame), which nobody changes after the yield, so it is safe
+    to pickle one in that thread while the job computes on.
+    """
+
+    def __init__(self, out, interval: float):
+        self.out, self.interval = out, interval
+        self.cond = threading.Condition()
+        self.pending: tuple | None = None
+        self.t0, self.last_sent, self.progressed, self.closed = time.perf_counter(), 0.0, False, False
+        self.thread = threading.Thread(target=self._flush_late, name="samlab-worker-throttle", daemon=True)
+        self.thread.start()
+
+    def _gap(self, now: float) -> float:
+        return self.interval if now - self.t0 > FAST_START_S else min(self.interval, FAST_INTERVAL)
+
+    def _send(self, item: tuple, now: float) -> None:  # holds self.cond
+        self.pending = None
+        self.last_sent = now
+        self.progressed = self.progressed or (item[0] or 0) > 0
+        _write(self.out, ("update", *item))
+
+    def offer(self, progress: float | None, result: Any) -> None:
+        item = (progress, result)
+        with self.cond:
+            now = time.perf_counter()
+            # the first item with progress goes at once too: a job's first item is often its empty result,
+            # and its first curves should not wait a gap behind it
+            first_progress = (progress or 0) > 0 and not self.progressed
+            if self.last_sent == 0.0 or first_progress or now - self.last_sent >= self._gap(now):
+                self._send(item, now)
+            else:
+                self.pending = item
+                self.cond.notify()
+
+    def _flush_late(self) -> None:
+        with self.cond:
+            while not self.closed:
+                if self.pending is None:
+                    self.cond.wait()
+                    continue
+                now = time.perf_counter()
+                due = self.last_sent + self._gap(now)
+                if now < due:
+                    self.cond.wait(due - now)
+                    continue
+                try:
+                    self._send(self.pending, now)
+                except Exception:  # noqa: BLE001 - it cannot be pickled (dropped: a later item or "end" says more)
+                    continue
+
+    def close(self) -> None:
+        """Stop the thread and send the held-back item, if any (the job's last)."""
+        with self.cond:
+            self.closed = True
+            self.cond.notify()
+            item, self.pending = self.pending, None
+            if item is not None:
+                try:
+                    _write(self.out, ("update", *item))
+                except Exception:  # noqa: BLE001 - it cannot be pickled: the job's "end" frame reports the error
+                    pass
+        self.thread.join(5)
 
 
 # ----------------------------------------------------------------------------------------- worker (process side)
@@ -493,27 +581,15 @@ def _serve(out_fd: int) -> None:
 
             load_plugins()
         status, err, tb = "done", "", ""
-        pending = None
+        throttle = _Throttle(out, interval)
         try:
             kw = dict(kwargs)
             if pass_stop:
                 kw[pass_stop] = stop
             gen = fn(*args, **kw)
-            last_sent, t_task, progressed = 0.0, time.perf_counter(), False
             try:
                 for item in gen:
-                    prog, res = split_item(item)
-                    now = time.perf_counter()
-                    # faster at first (the first curves within a second or two), then every `interval`
-                    gap = interval if now - t_task > FAST_START_S else min(interval, FAST_INTERVAL)
-                    # the first item with progress goes at once too: a job's first item is often its empty
-                    # result, and held back, its first curves would wait for the yield after them (~1 s later
-                    # in the sampling comparison, whose next group is 5 000 steps long)
-                    if now - last_sent >= gap or last_sent == 0.0 or (prog > 0 and not progressed):
-                        _write(out, ("update", prog, res))
-                        last_sent, pending, progressed = now, None, progressed or prog > 0
-                    else:
-                        pending = (prog, res)
+                    throttle.offer(*split_item(item))
                     if stop.is_set():
                         break
             finally:
@@ -525,11 +601,7 @@ def _serve(out_fd: int) -> None:
         except Exception as exc:  # noqa: BLE001 - the page shows the message; the traceback goes to the log
             status, err, tb = "error", describe_error(exc), traceback.format_exc()
             print(tb, file=sys.stderr, flush=True)
-        if pending is not None:  # what was computed stays, on an error too
-            try:
-                _write(out, ("update", *pending))
-            except Exception:  # noqa: BLE001 - it cannot be pickled: the error says so below
-                pass
+        throttle.close()  # what was computed stays, on an error too
         try:
             _write(out, ("end", status, err, tb))
         except Exception:  # noqa: BLE001 - the result cannot be pickled or the server left

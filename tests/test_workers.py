@@ -37,6 +37,13 @@ def empty_then_long_steps():
     yield 1.0, "done"
 
 
+def new_phase_then_a_long_step():
+    yield 0.0, "empty"
+    yield 0.0, "phase: the first curve"  # no progress yet, and within the gap: held back...
+    time.sleep(3.0)  # ...while one long step computes (the quadratics lab's first 200 000-step curve)
+    yield 1.0, "done"
+
+
 def polls_stop(stop_event=None):
     i = 0
     while not stop_event.is_set():
@@ -77,6 +84,19 @@ def test_the_first_item_with_progress_is_sent_at_once(pool):
         seen.add(job.result)
     seen.add(job.result)
     assert "first curves" in seen, seen  # shown while the long step ran (else it was dropped for "done")
+    assert job.result == "done"
+
+
+def test_a_held_back_item_goes_out_when_its_gap_has_passed_not_at_the_next_yield(pool):
+    """The throttle has a trailing edge: the page learns a job's new phase ~0.25 s after the yield, even when
+    the next yield is a long computation away."""
+    job = pool.submit(new_phase_then_a_long_step, interval=10.0)
+    seen_at: dict = {}
+    while not job.join(0.01):
+        seen_at.setdefault(job.result, time.perf_counter())
+    t_end = time.perf_counter()
+    assert "phase: the first curve" in seen_at, seen_at
+    assert t_end - seen_at["phase: the first curve"] > 1.5  # it arrived during the 3 s step, not with "done"
     assert job.result == "done"
 
 
