@@ -7,7 +7,7 @@ import streamlit as st
 from sam_core import plugin_errors
 from sam_core.settings import get_settings
 from sam_core.workers import get_pool
-from ui.common import apply_error_details, device_badge, hosted
+from ui.common import apply_error_details, device_badge, hosted, settle_heap
 
 apply_error_details()  # hosted: an exception page shows a short message, the traceback goes to the server log
 st.set_page_config(page_title="SAM Lab", page_icon=":material/landscape:", layout="wide")
@@ -86,3 +86,4 @@ try:
     nav.run()
 finally:  # also when the page reruns or stops early: keep what its URL says now
     _urls[_here] = st.query_params.to_dict()
+settle_heap()  # once per process: the imports' objects leave the garbage collector's passes

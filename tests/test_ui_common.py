@@ -50,3 +50,24 @@ def test_registry_defaults_are_not_snapped_by_log_sliders():
     at = AppTest.from_function(_hp_app, default_timeout=30).run()
     text = [m.value for m in at.markdown if m.value.startswith("hp=")][0]
     assert "'rho': 0.05" in text
+
+
+def test_the_server_does_not_collect_after_every_rerun_and_freezes_its_imports_once():
+    """Streamlit's gc.collect after each rerun held the interpreter ~0.3 s (docs/PERFORMANCE.md): the
+    config turns it off, and settle_heap freezes what is alive once (in a fresh interpreter: freezing
+    this test process's objects would outlive the test)."""
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    conf = tomllib.loads((root / ".streamlit" / "config.toml").read_text())
+    assert conf["runner"]["postScriptGC"] is False
+    code = (
+        "import gc\nfrom ui.common import settle_heap\nassert gc.get_freeze_count() == 0\n"
+        "settle_heap()\nn = gc.get_freeze_count()\nassert n > 10000, n\n"
+        "[object() for _ in range(10)]\nx = [[] for _ in range(1000)]\nsettle_heap()\n"
+        "assert gc.get_freeze_count() == n, 'froze twice'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=120)

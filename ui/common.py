@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import gc
 import logging
 import math
 import time
@@ -25,6 +26,24 @@ from sam_core.settings import get_settings
 
 KEYS = {"variants": "chosen_variants"}  # session-state keys shared between pages
 _LOG = logging.getLogger("samlab")
+
+
+_HEAP_SETTLED = False
+
+
+def settle_heap() -> None:
+    """Once per server process, after its first page has run: collect, then move every object alive (the
+    imported modules of torch, plotly, Streamlit: ~250 000 objects) out of the garbage collector's sight
+    (``gc.freeze``). A full collection then looks only at what the sessions made since, instead of holding
+    the interpreter ~0.3 s per pass on this 2-core box; .streamlit/config.toml also turns off Streamlit's
+    collection after every rerun (``runner.postScriptGC``), which held it that long after each slider
+    change, for every session on the server (docs/PERFORMANCE.md)."""
+    global _HEAP_SETTLED
+    if _HEAP_SETTLED:
+        return
+    _HEAP_SETTLED = True
+    gc.collect()
+    gc.freeze()
 
 
 def variant_label(name: str) -> str:
