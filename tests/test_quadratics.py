@@ -246,3 +246,31 @@ def test_batched_run_keeps_configurations_apart_and_refuses_what_cannot_share_dr
         run_finite_sum_batched(p, "unified_sam", [confs[0], {**confs[1], "sampling": Sampling("full")}], steps=5)
     with pytest.raises(ValueError, match="schedule"):
         run_finite_sum_batched(p, "unified_sam", [confs[0], {**confs[1], "hp": {"rho": 0.1, "lam": "1/t"}}], steps=5)
+
+
+def test_a_long_curve_streams_as_it_grows_and_each_report_is_a_prefix_of_the_finished_curve(monkeypatch):
+    """The lab reports a curve while it computes (REPORT_EVERY_S; 0 here: at every recorded step): the bar
+    moves inside the first curve's share, and every partial curve is the finished curve cut short."""
+    import sam_core.dynamics.quadratics as q
+
+    monkeypatch.setattr(q, "REPORT_EVERY_S", 0.0)
+    cfg = QuadraticLabConfig(variants=("sgd", "sam"), steps=600, seeds=2, heatmap=False, compare_sampling=False)
+    items = list(run_quadratic_lab(cfg))
+    final = items[-1][1]
+    first_share = [(p, r) for p, r in items if 0 < p < 0.5]  # two parts: the SGD curve, then SAM's
+    assert len(first_share) >= 100  # ~300 records, one report each (the last one is the finished curve)
+    progress = [p for p, _ in first_share]
+    assert progress == sorted(progress) and len(set(progress)) == len(progress)
+    for p, r in first_share:
+        (part,) = r.curves
+        k = len(part.steps)
+        assert part.steps[-1] == round(p * 2 * cfg.steps) and k < len(final.curves[0].steps)
+        np.testing.assert_array_equal(part.steps, final.curves[0].steps[:k])
+        np.testing.assert_array_equal(part.rel_error, final.curves[0].rel_error[:k])
+    # and the finished curves are run_finite_sum's (common random numbers: seed 1, as the page's loop)
+    p = cfg.build_problem()
+    lr, hp, _ = q._variant_runs("sam", None, lambda lam: theory_for(p, cfg.build_sampling(), lam), cfg, cfg.seeds)
+    alone = run_finite_sum(
+        p, "sam", lr=lr, hp=hp, steps=cfg.steps, sampling=cfg.build_sampling(), n_runs=cfg.seeds, seed=1
+    )
+    np.testing.assert_allclose(final.curves[1].rel_error, alone.rel_error, rtol=1e-12)

@@ -17,6 +17,7 @@ Building blocks:
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 DIVERGED = 1e10  # relative error above which a run counts as diverged
+REPORT_EVERY_S = 0.5  # the lab reports a long curve's progress this often
 
 
 @dataclass
@@ -172,6 +174,15 @@ def _merge_hp(hps: list[dict], S: int, dtype, device) -> dict:
 def _run_groups(problem, variant: str, groups: list[_Group], run: _Batch) -> list[CurveSet]:
     """The loop behind :func:`run_finite_sum` (one group) and :func:`run_finite_sum_batched` (G groups of S runs,
     run ``g·S + s``): every group draws the same indices / noise, coefficients are per group."""
+    return list(_iter_groups(problem, variant, groups, run))[-1][1]  # without reports: the finished curves only
+
+
+def _iter_groups(
+    problem, variant: str, groups: list[_Group], run: _Batch, report_every_s: float | None = None
+) -> Iterator[tuple[float, list[CurveSet]]]:
+    """:func:`_run_groups` as a generator of ``(fraction of the steps done, curves so far)``: with
+    ``report_every_s``, the curves recorded so far at most that often (a long curve grows on the page and its
+    progress bar moves; each is a prefix of the finished curve), and always the finished curves last."""
     steps, n_runs, seed, noise, momentum = run.steps, run.n_runs, run.seed, run.noise, run.momentum
     n_records, should_stop = run.n_records, run.should_stop
     spec = get_spec(variant)
@@ -234,6 +245,40 @@ def _run_groups(problem, variant: str, groups: list[_Group], run: _Batch) -> lis
     gens = [torch.Generator().manual_seed(int(seed)) for _ in uniq]
     draws = [samplings[keys.index(u)].sampler(problem.L_i) for u in uniq]
     which = [uniq.index(k) for k in keys]
+    passes = spec.passes
+    lam_all = None
+    if "lam" in hp and not isinstance(hp["lam"], str):
+        lam_all = _as_runs(hp["lam"], R, dtype, device).cpu().numpy()
+
+    def curves() -> list[CurveSet]:
+        """The curves recorded so far (fresh arrays: a report is not changed by the steps after it)."""
+        steps_arr = np.asarray(rec_steps)
+        rel = torch.stack(rec_err, 0).numpy()
+        out = []
+        for k, label in enumerate(g.label for g in groups):
+            sl = slice(k * S, (k + 1) * S)
+            extra: dict = {}
+            if lam_all is not None:
+                extra["lam"] = lam_all[sl]
+            if isinstance(hp.get("lam"), str):
+                extra["lam_schedule"] = hp["lam"]
+            extra["sampling"] = samplings[k].label
+            out.append(
+                CurveSet(
+                    label=label or spec.label,
+                    variant=variant,
+                    steps=steps_arr,
+                    grad_evals=steps_arr * passes * per_eval,
+                    rel_error=rel[:, sl],
+                    diverged_step=div_step.numpy()[sl].copy(),
+                    lr=lr_t.cpu().numpy()[sl],
+                    rho=rho_arr[sl],
+                    extra=extra,
+                )
+            )
+        return out
+
+    reported = time.perf_counter()
     for t in range(1, int(steps) + 1):
         outs, xis = [], []
         for dr, g in zip(draws, gens):
@@ -273,37 +318,12 @@ def _run_groups(problem, variant: str, groups: list[_Group], run: _Batch) -> lis
         if err is not None:
             rec_steps.append(t)
             rec_err.append(torch.where(alive.cpu(), err.cpu(), torch.full_like(err.cpu(), float("nan"))))
+            if report_every_s is not None and not last and time.perf_counter() - reported >= report_every_s:
+                reported = time.perf_counter()
+                yield t / int(steps), curves()
         if last:
             break
-    passes = spec.passes
-    steps_arr = np.asarray(rec_steps)
-    rel = torch.stack(rec_err, 0).numpy()
-    lam_all = None
-    if "lam" in hp and not isinstance(hp["lam"], str):
-        lam_all = _as_runs(hp["lam"], R, dtype, device).cpu().numpy()
-    out = []
-    for k, label in enumerate(g.label for g in groups):
-        sl = slice(k * S, (k + 1) * S)
-        extra: dict = {}
-        if lam_all is not None:
-            extra["lam"] = lam_all[sl]
-        if isinstance(hp.get("lam"), str):
-            extra["lam_schedule"] = hp["lam"]
-        extra["sampling"] = samplings[k].label
-        out.append(
-            CurveSet(
-                label=label or spec.label,
-                variant=variant,
-                steps=steps_arr,
-                grad_evals=steps_arr * passes * per_eval,
-                rel_error=rel[:, sl],
-                diverged_step=div_step.numpy()[sl],
-                lr=lr_t.cpu().numpy()[sl],
-                rho=rho_arr[sl],
-                extra=extra,
-            )
-        )
-    return out
+    yield 1.0, curves()
 
 
 def theory_for(problem, sampling: Sampling, lam: Any = 1.0) -> dict:
@@ -473,38 +493,16 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
         runs = [_variant_runs(v, lam, th, cfg, cfg.seeds) for lam in lams]
         res.phase = "curves: " + ", ".join(label for _, _, label in runs)
         yield done / n_parts, res.snapshot()
-        if len(runs) == 1:
-            lr, hp, label = runs[0]
-            sets = [
-                run_finite_sum(
-                    problem,
-                    v,
-                    lr=lr,
-                    hp=hp,
-                    steps=cfg.steps,
-                    sampling=sampling,
-                    n_runs=cfg.seeds,
-                    seed=1,
-                    noise=cfg.noise,
-                    label=label,
-                    should_stop=should_stop,
-                    threads=None,
-                )
-            ]
-        else:
-            sets = run_finite_sum_batched(
-                problem,
-                v,
-                [dict(lr=lr, hp=hp, sampling=sampling, label=label) for lr, hp, label in runs],
-                steps=cfg.steps,
-                n_runs=cfg.seeds,
-                seed=1,
-                noise=cfg.noise,
-                should_stop=should_stop,
-                threads=None,
-            )
-        for lam, cs in zip(lams, sets):
-            made[(v, lam)] = cs
+        # the same computation as run_finite_sum (one λ) / run_finite_sum_batched (several), reporting the
+        # curves as they grow: a 200 000-step curve takes over a minute here, and its bar should move
+        groups = [_Group(lr, hp, sampling, label) for lr, hp, label in runs]
+        batch = _Batch(cfg.steps, cfg.seeds, 1, cfg.noise, 0.0, 300, should_stop)
+        for frac, sets in _iter_groups(problem, v, groups, batch, report_every_s=REPORT_EVERY_S):
+            for lam, cs in zip(lams, sets):
+                made[(v, lam)] = cs
+            if frac < 1.0:
+                res.curves = [made[k] for k in order if k in made]
+                yield (done + frac) / n_parts, res.snapshot()
         res.curves = [made[k] for k in order if k in made]
         done += 1
         yield done / n_parts, res.snapshot()
