@@ -274,3 +274,27 @@ def test_a_long_curve_streams_as_it_grows_and_each_report_is_a_prefix_of_the_fin
         p, "sam", lr=lr, hp=hp, steps=cfg.steps, sampling=cfg.build_sampling(), n_runs=cfg.seeds, seed=1
     )
     np.testing.assert_allclose(final.curves[1].rel_error, alone.rel_error, rtol=1e-12)
+
+
+def test_the_heatmap_reports_its_progress_and_equals_one_run_per_cell(monkeypatch):
+    """The λ × lr heatmap's bar moves while it runs, and each cell is the final relative error of its own
+    run_finite_sum call (a full-batch, noise-free problem: every seed is the same run)."""
+    import sam_core.dynamics.quadratics as q
+
+    monkeypatch.setattr(q, "REPORT_EVERY_S", 0.0)
+    cfg = QuadraticLabConfig(
+        problem="quadratic", dim=4, cond=10.0, variants=("sgd",), steps=300, seeds=2, heat_lams=(0.0, 1.0),
+        heat_lr_mults=(0.5, 1.0, 100.0),
+    )  # fmt: skip
+    items = list(run_quadratic_lab(cfg))
+    res = items[-1][1]
+    in_heatmap = [p for p, r in items if r.phase == "λ × lr heatmap" and 0.5 < p < 1.0]  # curves, then heatmap
+    assert len(in_heatmap) >= 100 and in_heatmap == sorted(in_heatmap)
+    p = cfg.build_problem()
+    gamma = theory_for(p, Sampling("full"), 1.0)["gamma"]
+    for i, lam in enumerate(cfg.heat_lams):
+        rho = cfg.rho_mult * theory_for(p, Sampling("full"), lam)["rho"]
+        for j, m in enumerate(cfg.heat_lr_mults):
+            alone = run_finite_sum(p, "unified_sam", lr=m * gamma, hp={"rho": rho, "lam": lam}, steps=cfg.steps)
+            want = alone.final[0] if np.isfinite(alone.final[0]) else np.inf
+            np.testing.assert_allclose(res.heatmap["final"][i, j], want, rtol=1e-10)

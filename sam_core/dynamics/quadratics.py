@@ -520,19 +520,16 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
         rho_r = torch.tensor(
             [cfg.rho if cfg.rho is not None else cfg.rho_mult * th(float(x))["rho"] for x in lam_r], dtype=torch.float64
         )
-        cs = run_finite_sum(
-            problem,
-            "unified_sam",
-            lr=lr_r,
-            hp={"rho": rho_r, "lam": lam_r},
-            steps=cfg.steps,
-            sampling=sampling,
-            seed=2,
-            noise=cfg.noise,
-            label="heatmap",
-            should_stop=should_stop,
-            threads=None,
-        )
+        # run_finite_sum(problem, "unified_sam", lr=lr_r, hp={"rho": rho_r, "lam": lam_r}, steps=cfg.steps,
+        # sampling=sampling, seed=2, noise=cfg.noise, label="heatmap"), its progress reported as it runs
+        heat = _Group(lr_r, {"rho": rho_r, "lam": lam_r}, sampling, "heatmap")
+        for frac, sets in _iter_groups(
+            problem, "unified_sam", [heat], _Batch(cfg.steps, None, 2, cfg.noise, 0.0, 300, should_stop), REPORT_EVERY_S
+        ):
+            if frac == 1.0:  # the last report: the finished run
+                (cs,) = sets
+                break
+            yield (done + frac) / n_parts, res.snapshot()
         final = cs.final.reshape(len(lams), len(mults), S)
         with np.errstate(all="ignore"):
             med = np.nanmedian(np.where(np.isnan(final), np.inf, final), axis=-1)
