@@ -4,7 +4,8 @@
 # wait on Chromium and on the server's reruns); side by side the suite takes ~2/3 of the time. Each process
 # gets half the cores for torch/OpenMP: two processes spinning all threads on the same cores slow each other
 # down many times over (sam_core/threads.py). The rest's output streams; the browser tests' follows it.
-# Extra arguments go to both runs; SAMLAB_TEST_SERIAL=1 runs the whole suite in one process instead.
+# Each prints its slowest tests (what to trim when the suite outgrows its ~15 min). Extra arguments go to
+# both runs; SAMLAB_TEST_SERIAL=1 runs the whole suite in one process instead.
 set -u
 PY=${PY:-.venv/bin/python}
 if [ "${SAMLAB_TEST_SERIAL:-0}" = 1 ]; then
@@ -15,10 +16,10 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( cores > 3 ? cores / 2 : 1 ))}
 logs=$(mktemp -d)
 e2e_pid=
 trap 'kill "$e2e_pid" 2>/dev/null; rm -rf "$logs"' EXIT
-"$PY" -m pytest -q -m e2e -p no:cacheprovider --basetemp "$logs/tmp-e2e" "$@" > "$logs/e2e.log" 2>&1 &
+"$PY" -m pytest -q --durations=10 -m e2e -p no:cacheprovider --basetemp "$logs/tmp-e2e" "$@" > "$logs/e2e.log" 2>&1 &
 e2e_pid=$!
 echo "== the suite without the browser tests (the browser tests run beside it; their report follows)"
-"$PY" -m pytest -q -m "not e2e" "$@"
+"$PY" -m pytest -q --durations=15 -m "not e2e" "$@"
 rest=$?
 wait "$e2e_pid"
 e2e=$?
