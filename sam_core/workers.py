@@ -467,7 +467,9 @@ class _Throttle:
     the job does not yield again before then (a thread sends it): a job that yields its new phase and then
     computes for a minute shows that phase after a quarter of a second, not after the minute. Jobs yield
     snapshots (``res.snapshot()``, a fresh DataFrame), which nobody changes after the yield, so it is safe
-    to pickle one in that thread while the job computes on.
+    to pickle one in that thread while the job computes on. An item that cannot be sent (it cannot be
+    pickled) ends the job with an error, whichever thread found it: :meth:`offer` raises it at the job's
+    next yield, :meth:`close` returns it.
     """
 
     def __init__(self, out, interval: float):
@@ -475,6 +477,7 @@ class _Throttle:
         self.cond = threading.Condition()
         self.pending: tuple | None = None
         self.t0, self.last_sent, self.progressed, self.closed = time.perf_counter(), 0.0, False, False
+        self.error: BaseException | None = None  # the flushing thread's failure to send an item
         self.thread = threading.Thread(target=self._flush_late, name="samlab-worker-throttle", daemon=True)
         self.thread.start()
 
@@ -483,13 +486,15 @@ class _Throttle:
 
     def _send(self, item: tuple, now: float) -> None:  # holds self.cond
         self.pending = None
+        _write(self.out, ("update", *item))  # raises if the item cannot be pickled: nothing was written
         self.last_sent = now
         self.progressed = self.progressed or (item[0] or 0) > 0
-        _write(self.out, ("update", *item))
 
     def offer(self, progress: float | None, result: Any) -> None:
         item = (progress, result)
         with self.cond:
+            if self.error is not None:
+                raise self.error
             now = time.perf_counter()
             # the first item with progress goes at once too: a job's first item is often its empty result,
             # and its first curves should not wait a gap behind it
@@ -513,21 +518,24 @@ class _Throttle:
                     continue
                 try:
                     self._send(self.pending, now)
-                except Exception:  # noqa: BLE001 - it cannot be pickled (dropped: a later item or "end" says more)
-                    continue
+                except Exception as exc:  # noqa: BLE001 - e.g. it cannot be pickled: the job ends with this error
+                    self.error = exc
+                    return
 
-    def close(self) -> None:
-        """Stop the thread and send the held-back item, if any (the job's last)."""
+    def close(self) -> BaseException | None:
+        """Stop the thread and send the held-back item, if any (the job's last); the error that kept an item
+        from being sent, if one did."""
         with self.cond:
             self.closed = True
             self.cond.notify()
             item, self.pending = self.pending, None
-            if item is not None:
+            if item is not None and self.error is None:
                 try:
                     _write(self.out, ("update", *item))
-                except Exception:  # noqa: BLE001 - it cannot be pickled: the job's "end" frame reports the error
-                    pass
+                except Exception as exc:  # noqa: BLE001 - it cannot be pickled
+                    self.error = exc
         self.thread.join(5)
+        return self.error
 
 
 # ----------------------------------------------------------------------------------------- worker (process side)
@@ -601,7 +609,9 @@ def _serve(out_fd: int) -> None:
         except Exception as exc:  # noqa: BLE001 - the page shows the message; the traceback goes to the log
             status, err, tb = "error", describe_error(exc), traceback.format_exc()
             print(tb, file=sys.stderr, flush=True)
-        throttle.close()  # what was computed stays, on an error too
+        unsent = throttle.close()  # what was computed stays, on an error too
+        if unsent is not None and status != "error":
+            status, err, tb = "error", f"a result could not be sent: {describe_error(unsent)}", ""
         try:
             _write(out, ("end", status, err, tb))
         except Exception:  # noqa: BLE001 - the result cannot be pickled or the server left

@@ -13,9 +13,12 @@ def pytest_runtest_makereport(item, call):
     """After a failed test, stop the lab jobs it left running: with one worker, a job its assertion never
     got round to stopping would hold the worker, and every later job test would fail waiting behind it."""
     report = yield
-    if report.failed and call.when == "call":
+    if report.failed and call.when in ("setup", "call"):
         import sam_core.workers as workers
 
-        if workers._POOL is not None:
-            workers._POOL.stop_all()
+        try:
+            if workers._POOL is not None:
+                workers._POOL.stop_all()
+        except Exception as exc:  # noqa: BLE001 - the test's own failure is the one to report
+            print(f"conftest: could not stop the jobs the failed test left: {exc!r}")
     return report

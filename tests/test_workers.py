@@ -44,6 +44,13 @@ def new_phase_then_a_long_step():
     yield 1.0, "done"
 
 
+def unpicklable_while_held_back():
+    yield 0.1, "ok"
+    yield 0.2, (lambda: None)  # inside the gap: the throttle's thread is the one that tries to send it
+    time.sleep(1.0)
+    yield 1.0, "ok"
+
+
 def polls_stop(stop_event=None):
     i = 0
     while not stop_event.is_set():
@@ -145,6 +152,9 @@ def test_errors_are_reported_with_their_message(pool):
     assert bad.join(60) and bad.status == "error" and "pickle" in bad.error.lower()
     ok = pool.submit(counting, 2)  # the worker still serves
     assert ok.join(60) and ok.status == "done"
+    late = pool.submit(unpicklable_while_held_back)  # not the first item: sent late, from the thread
+    assert late.join(60) and late.status == "error" and "pickle" in late.error.lower(), (late.status, late.error)
+    assert late.result == "ok"  # what was sent stays
 
 
 def test_a_worker_that_ignores_stop_is_killed_and_replaced(pool):

@@ -496,7 +496,7 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
         # the same computation as run_finite_sum (one λ) / run_finite_sum_batched (several), reporting the
         # curves as they grow: a 200 000-step curve takes over a minute here, and its bar should move
         groups = [_Group(lr, hp, sampling, label) for lr, hp, label in runs]
-        batch = _Batch(cfg.steps, cfg.seeds, 1, cfg.noise, 0.0, 300, should_stop)
+        batch = _Batch(cfg.steps, n_runs=cfg.seeds, seed=1, noise=cfg.noise, should_stop=should_stop)
         for frac, sets in _iter_groups(problem, v, groups, batch, report_every_s=REPORT_EVERY_S):
             for lam, cs in zip(lams, sets):
                 made[(v, lam)] = cs
@@ -523,9 +523,8 @@ def _lab(cfg: QuadraticLabConfig, stop_event):
         # run_finite_sum(problem, "unified_sam", lr=lr_r, hp={"rho": rho_r, "lam": lam_r}, steps=cfg.steps,
         # sampling=sampling, seed=2, noise=cfg.noise, label="heatmap"), its progress reported as it runs
         heat = _Group(lr_r, {"rho": rho_r, "lam": lam_r}, sampling, "heatmap")
-        for frac, sets in _iter_groups(
-            problem, "unified_sam", [heat], _Batch(cfg.steps, None, 2, cfg.noise, 0.0, 300, should_stop), REPORT_EVERY_S
-        ):
+        heat_run = _Batch(cfg.steps, seed=2, noise=cfg.noise, should_stop=should_stop)
+        for frac, sets in _iter_groups(problem, "unified_sam", [heat], heat_run, REPORT_EVERY_S):
             if frac == 1.0:  # the last report: the finished run
                 (cs,) = sets
                 break
