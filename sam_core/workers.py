@@ -301,11 +301,10 @@ class WorkerPool:
         self._cond = threading.Condition()
         self._queue: list[JobHandle] = []
         self._idle: list[_Worker] = []
-        self._busy = 0
         self._starting = 0
         self._start_failures = 0  # consecutive failed worker starts
         self._closed = False
-        self._running: set[JobHandle] = set()
+        self._running: set[JobHandle] = set()  # the jobs a worker is computing
 
     # ---- public
     def submit(
@@ -363,7 +362,12 @@ class WorkerPool:
 
     def stats(self) -> dict:
         with self._cond:
-            return {"size": self.size, "running": self._busy, "queued": len(self._queue), "idle": len(self._idle)}
+            return {
+                "size": self.size,
+                "running": len(self._running),
+                "queued": len(self._queue),
+                "idle": len(self._idle),
+            }
 
     def close(self) -> None:
         with self._cond:
@@ -380,7 +384,7 @@ class WorkerPool:
     def _ensure_workers(self) -> None:  # holds self._cond
         if self._closed:
             return
-        have = len(self._idle) + self._busy + self._starting
+        have = len(self._idle) + len(self._running) + self._starting
         for _ in range(max(0, self.size - have)):
             self._starting += 1
             threading.Thread(target=self._spawn, name="samlab-worker-start", daemon=True).start()
@@ -419,10 +423,9 @@ class WorkerPool:
                 if self._queue and self._queue[0] is job and self._idle:
                     self._queue.pop(0)
                     worker = self._idle.pop()
-                    self._busy += 1
                     self._running.add(job)
                     break
-                if self._start_failures >= 3 and not self._idle and not self._starting and not self._busy:
+                if self._start_failures >= 3 and not self._idle and not self._starting and not self._running:
                     self._queue.remove(job)
                     job._finish("error", "no worker process could be started (see the server log)")
                     self._cond.notify_all()
@@ -436,7 +439,6 @@ class WorkerPool:
             if not keep:
                 worker.kill()  # outside the lock: it may wait for the process
             with self._cond:
-                self._busy -= 1
                 self._running.discard(job)
                 if keep:
                     self._idle.append(worker)
@@ -531,7 +533,7 @@ class _Throttle:
             item, self.pending = self.pending, None
             if item is not None and self.error is None:
                 try:
-                    _write(self.out, ("update", *item))
+                    self._send(item, time.perf_counter())
                 except Exception as exc:  # noqa: BLE001 - it cannot be pickled
                     self.error = exc
         self.thread.join(5)
