@@ -63,3 +63,69 @@ def test_the_json_sent_for_a_race_map_is_compact_and_says_the_same():
     assert "<" not in sent and ">" not in sent  # safe inside an HTML <script> (figure_html)
     assert json.loads(sent) == json.loads(plain)
     assert len(sent) < len(plain.replace("/", "\\u002f").replace("<", "\\u003c").replace(">", "\\u003e"))
+
+
+def _decoded(obj):
+    """A figure's JSON with every typed-array spec decoded to a list (the dtype plotly picks aside)."""
+    import base64
+
+    if isinstance(obj, dict):
+        if set(obj) == {"dtype", "bdata"}:
+            return np.frombuffer(base64.b64decode(obj["bdata"]), dtype=np.dtype(obj["dtype"])).tolist()
+        return {k: _decoded(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decoded(v) for v in obj]
+    return obj
+
+
+def test_the_race_figures_built_as_plain_dicts_are_what_plotly_validation_accepts_unchanged():
+    """contour_figure and metrics_figure skip plotly.py's validation (it was most of a slider change's server
+    time): every property they set must still be one plotly.py accepts, with the value it would have kept.
+    Validating the figure again raises on an unknown or ill-typed property and would coerce a wrong value."""
+    import plotly.graph_objects as go
+
+    from sam_core.landscape.race import race as run_race
+
+    cases = [
+        ("quartic", ["sgd", "sam", "ssam"], dict(step=30)),
+        ("rosenbrock", ["sgd", "usam", "asam"], dict(animate=False, title="a title")),
+        ("saddle", [], {}),
+        ("himmelblau", ["bsam"], dict(step=7, show_ball=False, click_grid=0, x_axis="evals")),
+    ]
+    for fn, variants, opts in cases:
+        L = lc.get_landscape(lc.LandscapeSpec(fn))
+        tracks = run_race(L, variants, lr=L.lr * (40 if fn == "rosenbrock" else 1), steps=60) if variants else []
+        fig = contour_figure(L, tracks, **opts)
+        validated = go.Figure(fig.to_dict())  # raises ValueError on anything plotly.py does not accept
+        same = [json.dumps(_decoded(json.loads(f.to_json())), sort_keys=True) for f in (validated, fig)]  # NaN == NaN
+        assert same[0] == same[1], fn
+        assert len(fig.frames) == (0 if not variants or opts.get("animate") is False else 61), fn
+        if not variants:
+            continue
+        for mopts in (dict(f_star=0.0, current=30), dict(x_axis="evals"), dict(f_star=None, current=None)):
+            mfig = metrics_figure(tracks, **mopts)
+            validated = go.Figure(mfig.to_dict())
+            same = [json.dumps(_decoded(json.loads(f.to_json())), sort_keys=True) for f in (validated, mfig)]
+            assert same[0] == same[1], (fn, mopts)
+            assert len(mfig.data) == 4 * len(tracks) and len(mfig.layout.shapes) == (4 if mopts.get("current") else 0)
+    L = lc.get_landscape(lc.LandscapeSpec("rosenbrock"))
+    wild = run_race(L, ["sgd", "usam"], lr=L.lr * 40, steps=60)
+    assert any(t.diverged_step is not None for t in wild)
+    clipped = metrics_figure(wild, f_star=0.0).layout  # a diverging race: its axes are clipped, and say so
+    assert clipped.meta["clipped"] and any("clipped" in a.text for a in clipped.annotations)
+
+
+def test_the_race_figures_margins_are_given_and_reserve_the_legend_rows():
+    """The map and the metric panels give plotly.js their margins (no second layout pass in the browser):
+    more variants reserve more legend rows, an animated map the play/slider row, a title the top."""
+    from sam_core.plots.landscape import map_margins, metrics_margins
+
+    spec = lc.LandscapeSpec("quartic")
+    tracks = _tracks(spec)
+    fig = contour_figure(lc.get_landscape(spec), tracks)
+    m = fig.layout.margin
+    assert m.autoexpand is False and (m.l, m.r, m.t, m.b) == tuple(map_margins(2, animated=True)[k] for k in "lrtb")
+    assert map_margins(8, animated=True)["b"] > map_margins(3, animated=True)["b"] > map_margins(3, animated=False)["b"]
+    assert map_margins(3, animated=True, title="t")["t"] > map_margins(3, animated=True)["t"]
+    mm = metrics_figure(tracks, f_star=0.0).layout.margin
+    assert mm.autoexpand is False and mm.b == metrics_margins(2)["b"] < metrics_margins(8)["b"]

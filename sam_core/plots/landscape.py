@@ -15,6 +15,8 @@ a dependency, so server-side static export is not offered; :func:`figure_html` g
 from __future__ import annotations
 
 import base64
+import functools
+import json
 import math
 import struct
 import zlib
@@ -23,11 +25,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import sample_colorscale
+from plotly.colors import get_colorscale, sample_colorscale
 from plotly.subplots import make_subplots
 
 from sam_core.landscape.functions import Landscape
-from sam_core.plots.style import legend_below, log_axis_range, variant_color, variant_dash
+from sam_core.plots.style import legend_below, legend_below_layout, log_axis_range, variant_color, variant_dash
 
 MODEBAR_CONFIG = {
     "displaylogo": False,
@@ -37,6 +39,7 @@ MODEBAR_CONFIG = {
 BASIN_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"]
 _CIRCLE = np.stack((np.cos(np.linspace(0, 2 * np.pi, 29)), np.sin(np.linspace(0, 2 * np.pi, 29))), -1)  # (29, 2): round
 # enough at the size a ρ-ball is drawn, and these points are most of what every animation frame carries
+_VIRIDIS = [[float(p), c] for p, c in get_colorscale("Viridis")]  # the form plotly.py validates "Viridis" to
 
 
 def _variant_label(name: str) -> str:
@@ -72,10 +75,15 @@ def frame_indices(n_steps: int, n_frames: int = 60) -> np.ndarray:
 
 
 def _typed(a: np.ndarray) -> dict:
-    """A float64 array as plotly.js's typed-array spec, the very form plotly.py ≥ 6 ships a numpy array in;
+    """A float64 (or integer) array as plotly.js's typed-array spec, the form plotly.py ≥ 6 ships a numpy array in;
     given in this form, plotly.py passes it through instead of inspecting and copying it, which was most
     of the time an animation's frames took to build (benchmarks/bench_race.py)."""
-    return {"dtype": "f8", "bdata": base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")}
+    a = np.asarray(a)
+    kind = "<f8"
+    if np.issubdtype(a.dtype, np.integer):  # step numbers: the narrowest integer type that holds them, as plotly.py
+        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        kind = next(k for k in ("<i1", "<i2", "<i4") if np.iinfo(k).min <= lo and hi <= np.iinfo(k).max)
+    return {"dtype": kind[1:], "bdata": base64.b64encode(np.ascontiguousarray(a, dtype=kind).tobytes()).decode("ascii")}
 
 
 def _dynamic_xy(tracks, k: int, show_ball: bool, idx: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -102,15 +110,16 @@ def _dynamic_xy(tracks, k: int, show_ball: bool, idx: np.ndarray | None) -> list
     return out
 
 
-def _dynamic_traces(tracks, k: int, show_ball: bool, idx: np.ndarray | None = None) -> list[go.Scatter]:
-    """The animated traces with their styles (the frames then only move their coordinates)."""
+def _dynamic_traces(tracks, k: int, show_ball: bool, idx: np.ndarray | None = None) -> list[dict]:
+    """The animated traces with their styles (the frames then only move their coordinates), as plotly dicts."""
     xy = _dynamic_xy(tracks, k, show_ball, idx)
     out = []
     for t, (x, y) in zip(tracks, xy):
         out.append(
-            go.Scatter(
-                x=x,
-                y=y,
+            dict(
+                type="scatter",
+                x=_typed(x),
+                y=_typed(y),
                 mode="lines",
                 line=dict(color=variant_color(t.variant), width=2.5, dash=variant_dash(t.variant)),
                 legendgroup=t.variant,
@@ -120,9 +129,10 @@ def _dynamic_traces(tracks, k: int, show_ball: bool, idx: np.ndarray | None = No
         )
     (cx, cy), (sx, sy), (bx, by) = xy[len(tracks) :]
     out.append(
-        go.Scatter(
-            x=cx,
-            y=cy,
+        dict(
+            type="scatter",
+            x=_typed(cx),
+            y=_typed(cy),
             mode="markers",
             showlegend=False,
             text=[t.name for t in tracks],
@@ -131,9 +141,10 @@ def _dynamic_traces(tracks, k: int, show_ball: bool, idx: np.ndarray | None = No
         )
     )
     out.append(
-        go.Scatter(
-            x=sx,
-            y=sy,
+        dict(
+            type="scatter",
+            x=_typed(sx),
+            y=_typed(sy),
             mode="lines+markers",
             showlegend=False,
             line=dict(color="white", width=1, dash="dot"),
@@ -142,9 +153,10 @@ def _dynamic_traces(tracks, k: int, show_ball: bool, idx: np.ndarray | None = No
         )
     )
     out.append(
-        go.Scatter(
-            x=bx,
-            y=by,
+        dict(
+            type="scatter",
+            x=_typed(bx),
+            y=_typed(by),
             mode="lines",
             showlegend=False,
             hoverinfo="skip",
@@ -189,6 +201,20 @@ def banded_image(Zt: np.ndarray, n_bands: int = 28, colorscale: str = "Viridis")
     return np.clip(rgb[::-1], 0, 255).astype(np.uint8)
 
 
+def _map_background(landscape: Landscape, grid_n: int) -> tuple[str, float, float, np.ndarray, list[str]]:
+    """The map's filled-contour picture (a PNG data URI) and its colour bar (range, ticks, tick labels), drawn
+    once per landscape object: every slider change redraws the race over the same function (~25 ms)."""
+    memo = landscape.__dict__.setdefault("_samlab_map_background", {})
+    if grid_n not in memo:
+        _, _, Z = landscape.grid(grid_n)
+        Zt, zmin, delta = log_levels(Z)
+        tmin, tmax = float(Zt.min()), float(Zt.max())
+        ticks = np.linspace(tmin, tmax, 6)
+        png = "data:image/png;base64," + base64.b64encode(_png(banded_image(Zt))).decode("ascii")
+        memo[grid_n] = (png, tmin, tmax, ticks, [_fmt(10**t - delta + zmin) for t in ticks])
+    return memo[grid_n]
+
+
 def contour_figure(
     landscape: Landscape,
     tracks: Sequence = (),
@@ -209,28 +235,16 @@ def contour_figure(
 
     The filled contours (log-spaced levels) are a background picture in the layout, not a trace:
     plotly.js hides contour/heatmap traces while an animation plays (plotly.js issues #4491, #4596)
-    or, with ``redraw``, re-renders them every frame and flickers."""
-    xs, ys, Z = landscape.grid(grid_n)
-    Zt, zmin, delta = log_levels(Z)
-    tmin, tmax = float(Zt.min()), float(Zt.max())
-    ticks = np.linspace(tmin, tmax, 6)
+    or, with ``redraw``, re-renders them every frame and flickers.
+
+    Built as plain plotly dicts (arrays as typed-array specs) and wrapped without plotly.py's validation:
+    validating every property of ~20 traces and 61 frames was ~60 % of building the map, which a slider
+    change pays on the server (tests/test_figure_cache.py checks that plotly.py accepts the result as it is)."""
+    png, tmin, tmax, ticks, ticktext = _map_background(landscape, grid_n)
     (x0, x1), (y0, y1) = landscape.domain
-    fig = go.Figure()
-    fig.add_layout_image(
-        dict(
-            source="data:image/png;base64," + base64.b64encode(_png(banded_image(Zt))).decode("ascii"),
-            xref="x",
-            yref="y",
-            x=x0,
-            y=y1,
-            sizex=x1 - x0,
-            sizey=y1 - y0,
-            sizing="stretch",
-            layer="below",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(  # carries the colour bar of the picture
+    data: list[dict] = [
+        dict(  # carries the colour bar of the picture
+            type="scatter",
             x=[x0],
             y=[y0],
             mode="markers",
@@ -243,13 +257,17 @@ def contour_figure(
                 color=[tmin],
                 cmin=tmin,
                 cmax=tmax,
-                colorscale="Viridis",
+                colorscale=_VIRIDIS,
                 showscale=True,
-                colorbar=dict(title="f", tickvals=ticks, ticktext=[_fmt(10**t - delta + zmin) for t in ticks], len=0.8),
+                colorbar=dict(
+                    title=dict(text="f"),
+                    tickvals=_typed(ticks),
+                    ticktext=ticktext,
+                    len=0.8,
+                ),
             ),
         )
-    )
-    n_static = 1
+    ]
     if click_grid:
         # 25², not 41²: each point is an SVG node that plotly styles and the page walks on every redraw; the
         # 1 681 points of 41² cost a slider change ~0.2 s in Chromium on a 2-core box (p50 1.09 → 0.86 s,
@@ -257,31 +275,32 @@ def contour_figure(
         # the x₀/y₀ boxes take any value); a heatmap cannot be selected and WebGL points cost about as much.
         gx, gy = np.meshgrid(np.linspace(x0, x1, click_grid), np.linspace(y0, y1, click_grid))
         gw = np.stack((gx.ravel(), gy.ravel()), -1)
-        fig.add_trace(
-            go.Scatter(
-                x=gw[:, 0],
-                y=gw[:, 1],
+        data.append(
+            dict(
+                type="scatter",
+                x=_typed(gw[:, 0]),
+                y=_typed(gw[:, 1]),
                 mode="markers",
                 name="click to start here",
                 marker=dict(size=9, color="rgba(0,0,0,0.003)"),
                 showlegend=False,
-                customdata=landscape.value(gw),
+                customdata=_typed(landscape.value(gw)),
                 hovertemplate="(%{x:.3g}, %{y:.3g}) f=%{customdata:.4g}<br>click: start here<extra></extra>",
                 selected=dict(marker=dict(color="rgba(0,0,0,0.003)")),
                 unselected=dict(marker=dict(opacity=1)),
             )
         )
-        n_static += 1
     for pts, name, sym, col in (
         (landscape.minima, "minimum", "star", "white"),
         (landscape.saddles, "saddle", "x", "#ff4d4d"),
         (landscape.maxima, "maximum", "triangle-up", "#ffb000"),
     ):
         if len(pts):
-            fig.add_trace(
-                go.Scatter(
-                    x=pts[:, 0],
-                    y=pts[:, 1],
+            data.append(
+                dict(
+                    type="scatter",
+                    x=_typed(pts[:, 0]),
+                    y=_typed(pts[:, 1]),
                     mode="markers",
                     name=name,
                     marker=dict(
@@ -290,26 +309,27 @@ def contour_figure(
                     hovertemplate=name + " (%{x:.4g}, %{y:.4g})<extra></extra>",
                 )
             )
-            n_static += 1
     if tracks:
         s0 = tracks[0].w[0]
-        fig.add_trace(
-            go.Scatter(
-                x=[s0[0]],
-                y=[s0[1]],
+        data.append(
+            dict(
+                type="scatter",
+                x=[float(s0[0])],
+                y=[float(s0[1])],
                 mode="markers",
                 name="start",
                 marker=dict(symbol="circle-open", size=14, color="white", line=dict(width=3)),
                 hovertemplate="start (%{x:.4g}, %{y:.4g})<extra></extra>",
             )
         )
-        n_static += 1
     for t in tracks:  # faint full paths (on a white halo: SGD is black) + legend entries + end markers
         c = variant_color(t.variant)
-        fig.add_trace(
-            go.Scatter(
-                x=t.w[:, 0],
-                y=t.w[:, 1],
+        px, py = _typed(t.w[:, 0]), _typed(t.w[:, 1])
+        data.append(
+            dict(
+                type="scatter",
+                x=px,
+                y=py,
                 mode="lines",
                 legendgroup=t.variant,
                 showlegend=False,
@@ -317,25 +337,27 @@ def contour_figure(
                 hoverinfo="skip",
             )
         )
-        fig.add_trace(
-            go.Scatter(
-                x=t.w[:, 0],
-                y=t.w[:, 1],
+        data.append(
+            dict(
+                type="scatter",
+                x=px,
+                y=py,
                 mode="lines",
                 name=t.label,
                 legendgroup=t.variant,
                 line=dict(color=c, width=1.2, dash=variant_dash(t.variant)),
                 opacity=0.55,
-                customdata=np.arange(len(t.w)),
+                customdata=_typed(np.arange(len(t.w))),
                 hovertemplate=f"{t.name}<br>step %{{customdata}}<br>x=%{{x:.4g}}, y=%{{y:.4g}}<extra></extra>",
             )
         )
-        end = t.w[-1]
+        end = [float(t.w[-1, 0])], [float(t.w[-1, 1])]
         if t.diverged_step is not None:
-            fig.add_trace(
-                go.Scatter(
-                    x=[end[0]],
-                    y=[end[1]],
+            data.append(
+                dict(
+                    type="scatter",
+                    x=end[0],
+                    y=end[1],
                     mode="markers+text",
                     legendgroup=t.variant,
                     showlegend=False,
@@ -347,10 +369,11 @@ def contour_figure(
                 )
             )
         else:
-            fig.add_trace(
-                go.Scatter(
-                    x=[end[0]],
-                    y=[end[1]],
+            data.append(
+                dict(
+                    type="scatter",
+                    x=end[0],
+                    y=end[1],
                     mode="markers",
                     legendgroup=t.variant,
                     showlegend=False,
@@ -358,19 +381,37 @@ def contour_figure(
                     hovertemplate=f"{t.name} end<br>x=%{{x:.4g}}, y=%{{y:.4g}}<extra></extra>",
                 )
             )
-        n_static += 3
+    n_static = len(data)
     max_steps = max((t.steps for t in tracks), default=0)
     k0 = max_steps if step is None else int(np.clip(step, 0, max_steps))
     idx = frame_indices(max_steps, n_frames)
     if tracks:
-        fig.add_traces(_dynamic_traces(tracks, k0, show_ball, idx))
-    fig.update_layout(
+        data += _dynamic_traces(tracks, k0, show_ball, idx)
+    animated = bool(tracks and animate and max_steps > 0)
+    layout = dict(
+        images=[
+            dict(
+                source=png,
+                xref="x",
+                yref="y",
+                x=x0,
+                y=y1,
+                sizex=x1 - x0,
+                sizey=y1 - y0,
+                sizing="stretch",
+                layer="below",
+            )
+        ],
         height=height,
-        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        title=title,
-        xaxis=dict(range=[x0, x1], title="x", constrain="domain", showgrid=False, zeroline=False),
+        xaxis=dict(range=[x0, x1], title=dict(text="x"), constrain="domain", showgrid=False, zeroline=False),
         yaxis=dict(
-            range=[y0, y1], title="y", scaleanchor="x", scaleratio=1, constrain="domain", showgrid=False, zeroline=False
+            range=[y0, y1],
+            title=dict(text="y"),
+            scaleanchor="x",
+            scaleratio=1,
+            constrain="domain",
+            showgrid=False,
+            zeroline=False,
         ),
         uirevision=landscape.key,
         clickmode="event+select",
@@ -381,11 +422,12 @@ def contour_figure(
         hoverdistance=50 if click_grid else 20,
     )
     # legend under the map (and under the play/slider row when animated): on top, the hover toolbar covered it
-    legend_below(fig, title, top=40 if title else 10, left=10, right=10, bottom=10)
-    if tracks and animate and max_steps > 0:
+    layout.update(legend_below_layout(title))
+    layout["margin"] = map_margins(len(tracks), animated=animated, title=title)
+    frames = []
+    if animated:
         dyn = list(range(n_static, n_static + len(tracks) + 3))
-        # plain dicts: validated once on assignment (building go objects first costs three passes)
-        fig.frames = [
+        frames = [
             dict(
                 name=str(k),
                 traces=dyn,
@@ -397,75 +439,79 @@ def contour_figure(
             for k in idx
         ]
         unit = "evaluation" if x_axis == "evals" else "step"
-        fig.update_layout(
-            updatemenus=[
-                dict(
-                    type="buttons",
-                    direction="left",
-                    x=0.0,
-                    y=-0.1,
-                    xanchor="left",
-                    yanchor="top",
-                    pad=dict(t=0),
-                    showactive=False,
-                    buttons=[
-                        dict(
-                            label="▶ play",
-                            method="animate",
-                            args=[
-                                None,
-                                dict(
-                                    frame=dict(duration=80, redraw=False),
-                                    fromcurrent=True,
-                                    transition=dict(duration=0),
-                                    mode="immediate",
-                                ),
-                            ],
-                        ),
-                        dict(
-                            label="■ pause",
-                            method="animate",  # ⏸ is missing from common fonts
-                            args=[
-                                [None],
-                                dict(
-                                    frame=dict(duration=0, redraw=False), mode="immediate", transition=dict(duration=0)
-                                ),
-                            ],
-                        ),
-                    ],
-                )
-            ],
-            sliders=[
-                dict(
-                    active=int(np.searchsorted(idx, k0).clip(0, len(idx) - 1)),
-                    x=0.2,
-                    y=-0.1,
-                    len=0.8,
-                    yanchor="top",
-                    pad=dict(t=0, b=0),
-                    ticklen=3,
-                    currentvalue=dict(prefix=f"{unit} ", xanchor="right", font=dict(size=12, color="#444")),
-                    font=dict(color="rgba(0,0,0,0)"),  # no tick labels under every frame: the current value says it
-                    steps=[
-                        dict(
-                            label=str(int(k)),
-                            method="animate",
-                            args=[
-                                [str(int(k))],
-                                dict(
-                                    mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0)
-                                ),
-                            ],
-                        )
-                        for k in idx
-                    ],
-                )
-            ],
-            # play/slider row (~110 px under the plot) + the legend's rows under it: a legend margin only
-            # grows when the legend alone does not fit, so its rows are reserved here (2 rows at 800 px)
-            margin=dict(b=120 + 24 * (2 + (len(tracks) > 4))),
-        )
-    return fig
+        layout["updatemenus"] = [
+            dict(
+                type="buttons",
+                direction="left",
+                x=0.0,
+                y=-0.1,
+                xanchor="left",
+                yanchor="top",
+                pad=dict(t=0),
+                showactive=False,
+                buttons=[
+                    dict(
+                        label="▶ play",
+                        method="animate",
+                        args=[
+                            None,
+                            dict(
+                                frame=dict(duration=80, redraw=False),
+                                fromcurrent=True,
+                                transition=dict(duration=0),
+                                mode="immediate",
+                            ),
+                        ],
+                    ),
+                    dict(
+                        label="■ pause",
+                        method="animate",  # ⏸ is missing from common fonts
+                        args=[
+                            [None],
+                            dict(frame=dict(duration=0, redraw=False), mode="immediate", transition=dict(duration=0)),
+                        ],
+                    ),
+                ],
+            )
+        ]
+        layout["sliders"] = [
+            dict(
+                active=int(np.searchsorted(idx, k0).clip(0, len(idx) - 1)),
+                x=0.2,
+                y=-0.1,
+                len=0.8,
+                yanchor="top",
+                pad=dict(t=0, b=0),
+                ticklen=3,
+                currentvalue=dict(prefix=f"{unit} ", xanchor="right", font=dict(size=12, color="#444")),
+                font=dict(color="rgba(0,0,0,0)"),  # no tick labels under every frame: the current value says it
+                steps=[
+                    dict(
+                        label=str(int(k)),
+                        method="animate",
+                        args=[
+                            [str(int(k))],
+                            dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0)),
+                        ],
+                    )
+                    for k in idx
+                ],
+            )
+        ]
+    return go.Figure(dict(data=data, layout=layout, frames=frames), _validate=False)
+
+
+def map_margins(n_tracks: int, *, animated: bool, title: str | None = None) -> dict:
+    """The race map's margins, given outright (``autoexpand=False``). Left to grow them itself, plotly.js
+    draws the map, measures the colour bar, the axes, the play/slider row and the legend, then draws it all
+    a second time: in Chromium on a 2-core box that second pass was more than half of the map's
+    ``newPlot`` (435 → 157 ms at 840 px, 833 → 250 ms at 480 px). Reserved: the y tick labels (left), the
+    colour bar and its tick labels (right, up to "2.51e+03"), the x axis, the play/slider row (~110 px
+    under the plot) and the legend's rows (it sits at the bottom, growing up): two rows at 800 px, three
+    beyond four variants, and one spare for a narrower window or "diverged at step …" labels. The map
+    keeps its aspect ratio, so on a wide window the reserve is space beside the map, not a smaller map."""
+    rows = 2 + (n_tracks > 4) + 1
+    return dict(l=60, r=135, t=40 if title else 17, b=(120 if animated else 50) + 24 * rows, autoexpand=False)
 
 
 # ------------------------------------------------------------------------------------------- 3-D
@@ -535,21 +581,36 @@ def surface_figure(
 
 
 # ------------------------------------------------------------------------------------------- metrics
-def _clip_mark(fig: go.Figure, row: int, col: int) -> None:
+def _clip_mark(panel: str) -> dict:
     """A small 'clipped' mark at the top right of one panel (the page's caption says what and why)."""
-    fig.add_annotation(
+    return dict(
         text="axis clipped ▲",
         showarrow=False,
-        row=row,
-        col=col,
-        xref="x domain",
-        yref="y domain",
+        xref=f"x{panel} domain",
+        yref=f"y{panel} domain",
         x=1.0,
         y=1.0,
         xanchor="right",
         yanchor="top",
         font=dict(size=10, color="grey"),
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _metrics_grid(loss_title: str) -> str:
+    """The metric panels' layout (2 × 2 panels sharing the x axis, their titles) as JSON: make_subplots and
+    its validation run once per title, each figure decodes its own copy."""
+    # short titles: four panels share a narrow column on the page, long ones ran into each other
+    layout = make_subplots(
+        rows=2,
+        cols=2,
+        shared_xaxes="all",
+        vertical_spacing=0.14,
+        horizontal_spacing=0.12,
+        subplot_titles=(loss_title, "‖g‖", "γ_t", "dist. to minimum"),
+    ).to_dict()["layout"]
+    layout.pop("template", None)
+    return json.dumps(layout)
 
 
 def metrics_figure(
@@ -561,67 +622,95 @@ def metrics_figure(
     height: int = 520,
 ) -> go.Figure:
     """Loss (minus f* when known, log), ‖g‖ (log), γ_t and distance to the nearest minimum (log) vs
-    step or gradient evaluations; the four panels share the x axis; ``current`` draws a marker line."""
+    step or gradient evaluations; the four panels share the x axis; ``current`` draws a marker line.
+    Built as plain plotly dicts like ``contour_figure`` (panels: "" = loss, "2" = ‖g‖, "3" = γ_t, "4" = dist.)."""
     sub = "f − f*" if f_star is not None else "loss f"
-    # short titles: four panels share a narrow column on the page, long ones ran into each other
-    fig = make_subplots(
-        rows=2,
-        cols=2,
-        shared_xaxes="all",
-        vertical_spacing=0.14,
-        horizontal_spacing=0.12,
-        subplot_titles=(sub, "‖g‖", "γ_t", "dist. to minimum"),
-    )
+    layout = json.loads(_metrics_grid(sub))
+    layout.setdefault("annotations", [])
+    data: list[dict] = []
     xlab = "gradient evaluations" if x_axis == "evals" else "step"
     for t in tracks:
         c, dash = variant_color(t.variant), variant_dash(t.variant)
-        x_all = t.evals if x_axis == "evals" else np.arange(len(t.w))
+        x_all = np.asarray(t.evals) if x_axis == "evals" else np.arange(len(t.w))
         loss = t.loss - f_star if f_star is not None else t.loss
         if f_star is not None:  # floor at float64 resolution: below it the difference is rounding
             loss = np.maximum(loss, 1e-16 * max(1.0, abs(f_star)))
-        common = dict(legendgroup=t.variant, line=dict(color=c, dash=dash, width=1.6), mode="lines")
-        fig.add_trace(go.Scatter(x=x_all, y=loss, name=t.label, **common), 1, 1)
-        fig.add_trace(go.Scatter(x=x_all[:-1], y=t.grad_norm, name=t.label, showlegend=False, **common), 1, 2)
-        fig.add_trace(go.Scatter(x=x_all[:-1], y=t.gamma, name=t.label, showlegend=False, **common), 2, 1)
-        fig.add_trace(go.Scatter(x=x_all, y=t.dist, name=t.label, showlegend=False, **common), 2, 2)
+        per_panel = ("", x_all, loss), ("2", x_all[:-1], t.grad_norm), ("3", x_all[:-1], t.gamma), ("4", x_all, t.dist)
+        for panel, x, y in per_panel:
+            data.append(
+                dict(
+                    type="scatter",
+                    x=_typed(x),
+                    y=_typed(np.asarray(y, dtype=float)),
+                    name=t.label,
+                    **({} if panel == "" else {"showlegend": False}),
+                    legendgroup=t.variant,
+                    line=dict(color=c, dash=dash, width=1.6),
+                    mode="lines",
+                    xaxis=f"x{panel}",
+                    yaxis=f"y{panel}",
+                )
+            )
     notes = []
-    panels = [(1, 2, "‖g‖", [t.grad_norm for t in tracks]), (2, 2, "dist.", [t.dist for t in tracks])]
+    panels = [("2", "‖g‖", [t.grad_norm for t in tracks]), ("4", "dist.", [t.dist for t in tracks])]
     if f_star is not None:
-        panels.insert(0, (1, 1, sub, [np.maximum(t.loss - f_star, 1e-16 * max(1.0, abs(f_star))) for t in tracks]))
-    for r, c, name, ys in panels:
-        fig.update_yaxes(type="log", row=r, col=c)
+        panels.insert(0, ("", sub, [np.maximum(t.loss - f_star, 1e-16 * max(1.0, abs(f_star))) for t in tracks]))
+    for panel, name, ys in panels:
+        axis = layout[f"yaxis{panel}"]
+        axis["type"] = "log"
         rng, note = log_axis_range(ys, [y[0] for y in ys if len(y)])
         if rng is not None:
-            fig.update_yaxes(range=rng, row=r, col=c)
+            axis["range"] = rng
         if note:
             notes.append(f"{name}: {note}")
-            _clip_mark(fig, r, c)
+            layout["annotations"].append(_clip_mark(panel))
         if name == "dist." and all(not np.isfinite(np.asarray(y, dtype=float)).any() for y in ys):
-            fig.add_annotation(
-                text="no known minimum<br>for this function",
-                showarrow=False,
-                row=r,
-                col=c,
-                xref="x domain",
-                yref="y domain",
-                x=0.5,
-                y=0.5,
-                font=dict(color="grey"),
+            layout["annotations"].append(
+                dict(
+                    text="no known minimum<br>for this function",
+                    showarrow=False,
+                    xref=f"x{panel} domain",
+                    yref=f"y{panel} domain",
+                    x=0.5,
+                    y=0.5,
+                    font=dict(color="grey"),
+                )
             )
     gam = [np.asarray(t.gamma, dtype=float) for t in tracks]
     gmax = max((float(np.nanmax(np.abs(g[np.isfinite(g)]))) for g in gam if np.isfinite(g).any()), default=1.0)
     if gmax > 3.0:  # γ_t of a diverging run: keep the others' γ ∈ (0, ~1.5] readable
-        fig.update_yaxes(range=[0.0, 3.0], row=2, col=1)
+        layout["yaxis3"]["range"] = [0.0, 3.0]
         notes.append(f"γ_t: values above 3 not shown (up to {gmax:.2g})")
-        _clip_mark(fig, 2, 1)
-    fig.layout.meta = {"clipped": notes}  # the page says what was clipped in a caption under the chart
-    fig.update_xaxes(title_text=xlab, row=2)
-    if current is not None:
-        for r in (1, 2):
-            for c in (1, 2):
-                fig.add_vline(x=current, line=dict(color="grey", dash="dot", width=1), row=r, col=c)
-    fig.update_layout(height=height, hovermode="x unified")
-    return legend_below(fig, None, top=40, left=10, right=10, bottom=10)
+        layout["annotations"].append(_clip_mark("3"))
+    layout["meta"] = {"clipped": notes}  # the page says what was clipped in a caption under the chart
+    for panel in ("3", "4"):
+        layout[f"xaxis{panel}"]["title"] = dict(text=xlab)
+    if current is not None and tracks:  # (plotly.py's add_vline leaves out panels without data)
+        layout["shapes"] = [
+            dict(
+                type="line",
+                x0=current,
+                x1=current,
+                xref=f"x{panel}",
+                y0=0,
+                y1=1,
+                yref=f"y{panel} domain",
+                line=dict(color="grey", dash="dot", width=1),
+            )
+            for panel in ("", "2", "3", "4")
+        ]
+    layout.update(height=height, hovermode="x unified")
+    layout.update(legend_below_layout(None, top=40, left=10, right=10, bottom=10))
+    layout["margin"] = metrics_margins(len(tracks))
+    return go.Figure(dict(data=data, layout=layout), _validate=False)
+
+
+def metrics_margins(n_tracks: int) -> dict:
+    """The metric panels' margins, given outright for the reason ``map_margins`` gives (Chromium, 420 px:
+    ``newPlot`` ~150 → ~60–90 ms). Reserved: log-axis tick labels such as "1e−10" (left), the panel titles
+    (top), the x axis title and the legend's rows (one for three variants; for eight, four at 420 px)."""
+    rows = 1 if n_tracks <= 3 else math.ceil(n_tracks / 3) + 1
+    return dict(l=58, r=20, t=40, b=57 + 23 * rows, autoexpand=False)
 
 
 # ------------------------------------------------------------------------------------------- sweeps

@@ -93,7 +93,15 @@ TITLE_FONT = dict(size=14)
 def legend_below(fig, title: str | None = None, top: int = 46, left: int = 60, right: int = 16, bottom: int = 40):
     """Title at the top left (its own margin), legend under the x axis: neither covers the other, and the
     hover toolbar at the top right covers neither. Returns the figure."""
-    layout = dict(legend=LEGEND_BELOW, margin=dict(l=left, r=right, t=top, b=bottom))
+    fig.update_layout(**legend_below_layout(title, top, left, right, bottom))
+    return fig
+
+
+def legend_below_layout(
+    title: str | None = None, top: int = 46, left: int = 60, right: int = 16, bottom: int = 40
+) -> dict:
+    """``legend_below``'s layout properties as a plain dict (for figures built as dicts)."""
+    layout = dict(legend=dict(LEGEND_BELOW), margin=dict(l=left, r=right, t=top, b=bottom))
     if title is not None:
         layout["title"] = dict(
             text=title,
@@ -104,10 +112,9 @@ def legend_below(fig, title: str | None = None, top: int = 46, left: int = 60, r
             yref="container",
             yanchor="top",
             pad=dict(t=10, l=8),
-            font=TITLE_FONT,
+            font=dict(TITLE_FONT),
         )
-    fig.update_layout(**layout)
-    return fig
+    return layout
 
 
 def short_labels(labels, max_len: int = 34) -> tuple[list[str], str]:
