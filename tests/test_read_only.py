@@ -5,6 +5,7 @@ show, and after the read-only CLI commands. A folder without a store says "no ru
 created; the SQLite store gains no -wal/-shm file.
 """
 
+import concurrent.futures
 import hashlib
 import os
 import sqlite3
@@ -156,19 +157,27 @@ def test_read_only_cli_reads_and_refuses_every_write(root):
             [sys.executable, "-m", *args], capture_output=True, text=True, timeout=120, env=env, cwd=str(base)
         )
 
-    listed = cli("sam_core.cli.runs", "list")
-    assert listed.returncode == 0 and done in listed.stdout, listed.stderr
-    assert cli("sam_core.cli.runs", "show", done).returncode == 0
-    assert cli("sam_core.cli.runs", "export", done, "--csv", "-").stdout.startswith("step,")
-    assert cli("sam_core.cli.sweep", "--list").returncode == 0
-    refused = [
-        cli("sam_core.cli.runs", "delete", done, "--force"),
-        cli("sam_core.cli.runs", "stop", done),
-        cli("sam_core.cli.runs", "resume", done),
-        cli("sam_core.cli.runs", "list", "--runs-dir", str(runs / "new")),
-        cli("sam_core.cli.train", "--epochs", "1"),
-        cli("sam_core.cli.sweep", "--stop", "sweep-20250101-120000-abcdef"),
+    commands = [
+        ("sam_core.cli.runs", "list"),
+        ("sam_core.cli.runs", "show", done),
+        ("sam_core.cli.runs", "export", done, "--csv", "-"),
+        ("sam_core.cli.sweep", "--list"),
+        # refused:
+        ("sam_core.cli.runs", "delete", done, "--force"),
+        ("sam_core.cli.runs", "stop", done),
+        ("sam_core.cli.runs", "resume", done),
+        ("sam_core.cli.runs", "list", "--runs-dir", str(runs / "new")),
+        ("sam_core.cli.train", "--epochs", "1"),
+        ("sam_core.cli.sweep", "--stop", "sweep-20250101-120000-abcdef"),
     ]
+    # ten processes, each importing torch: run side by side (they only read the root; each waits on its own
+    # interpreter start more than on the cores), as a class's admins would from several shells
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        listed, shown, exported, swept, *refused = pool.map(lambda c: cli(*c), commands)
+    assert listed.returncode == 0 and done in listed.stdout, listed.stderr
+    assert shown.returncode == 0, shown.stderr
+    assert exported.stdout.startswith("step,"), exported.stderr
+    assert swept.returncode == 0, swept.stderr
     for r in refused:
         assert r.returncode != 0 and "Traceback" not in r.stderr and r.stderr.count("error:") == 1, r.stderr
     assert tree(base) == before
