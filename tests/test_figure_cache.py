@@ -117,15 +117,27 @@ def test_the_race_figures_built_as_plain_dicts_are_what_plotly_validation_accept
 
 def test_the_race_figures_margins_are_given_and_reserve_the_legend_rows():
     """The map and the metric panels give plotly.js their margins (no second layout pass in the browser):
-    more variants reserve more legend rows, an animated map the play/slider row, a title the top."""
+    a longer legend (more variants, a "diverged at step …" label) reserves more rows, an animated map the
+    play/slider row, a title the top."""
     from sam_core.plots.landscape import map_margins, metrics_margins
+    from sam_core.plots.style import legend_rows
 
     spec = lc.LandscapeSpec("quartic")
     tracks = _tracks(spec)
     fig = contour_figure(lc.get_landscape(spec), tracks)
+    legend = [t.name for t in fig.data if t.name and t.showlegend is not False]
+    assert legend[:3] == ["minimum", "saddle", "start"] and legend[3:] == [t.label for t in tracks]
     m = fig.layout.margin
-    assert m.autoexpand is False and (m.l, m.r, m.t, m.b) == tuple(map_margins(2, animated=True)[k] for k in "lrtb")
-    assert map_margins(8, animated=True)["b"] > map_margins(3, animated=True)["b"] > map_margins(3, animated=False)["b"]
-    assert map_margins(3, animated=True, title="t")["t"] > map_margins(3, animated=True)["t"]
+    assert m.autoexpand is False and (m.l, m.r, m.t, m.b) == tuple(
+        map_margins(legend, animated=True)[k] for k in "lrtb"
+    )
+    three = ["SGD", "SAM", "Stable SAM (SSAM)"]
+    diverged = ["SGD · diverged at step 57", "SAM", "Stable SAM (SSAM)"]
+    assert legend_rows(three, 360) == 1 and legend_rows(diverged, 360) == 2 and legend_rows([], 360) == 1
+    assert legend_rows(["x" * 200], 360) == 1  # one entry wider than the box: still one row
+    assert metrics_margins(diverged)["b"] > metrics_margins(three)["b"]
+    assert map_margins(three * 3, animated=True)["b"] > map_margins(three, animated=True)["b"]
+    assert map_margins(three, animated=True)["b"] > map_margins(three, animated=False)["b"]
+    assert map_margins(three, animated=True, title="t")["t"] > map_margins(three, animated=True)["t"]
     mm = metrics_figure(tracks, f_star=0.0).layout.margin
-    assert mm.autoexpand is False and mm.b == metrics_margins(2)["b"] < metrics_margins(8)["b"]
+    assert mm.autoexpand is False and mm.b == metrics_margins([t.label for t in tracks])["b"]

@@ -29,7 +29,14 @@ from plotly.colors import get_colorscale, sample_colorscale
 from plotly.subplots import make_subplots
 
 from sam_core.landscape.functions import Landscape
-from sam_core.plots.style import legend_below, legend_below_layout, log_axis_range, variant_color, variant_dash
+from sam_core.plots.style import (
+    legend_below,
+    legend_below_layout,
+    legend_rows,
+    log_axis_range,
+    variant_color,
+    variant_dash,
+)
 
 MODEBAR_CONFIG = {
     "displaylogo": False,
@@ -423,7 +430,8 @@ def contour_figure(
     )
     # legend under the map (and under the play/slider row when animated): on top, the hover toolbar covered it
     layout.update(legend_below_layout(title))
-    layout["margin"] = map_margins(len(tracks), animated=animated, title=title)
+    names = [t["name"] for t in data if t.get("name") and t.get("showlegend", True)]
+    layout["margin"] = map_margins(names, animated=animated, title=title)
     frames = []
     if animated:
         dyn = list(range(n_static, n_static + len(tracks) + 3))
@@ -501,16 +509,16 @@ def contour_figure(
     return go.Figure(dict(data=data, layout=layout, frames=frames), _validate=False)
 
 
-def map_margins(n_tracks: int, *, animated: bool, title: str | None = None) -> dict:
+def map_margins(legend: Sequence[str], *, animated: bool, title: str | None = None) -> dict:
     """The race map's margins, given outright (``autoexpand=False``). Left to grow them itself, plotly.js
     draws the map, measures the colour bar, the axes, the play/slider row and the legend, then draws it all
     a second time: in Chromium on a 2-core box that second pass was more than half of the map's
     ``newPlot`` (435 → 157 ms at 840 px, 833 → 250 ms at 480 px). Reserved: the y tick labels (left), the
     colour bar and its tick labels (right, up to "2.51e+03"), the x axis, the play/slider row (~110 px
-    under the plot) and the legend's rows (it sits at the bottom, growing up): two rows at 800 px, three
-    beyond four variants, and one spare for a narrower window or "diverged at step …" labels. The map
-    keeps its aspect ratio, so on a wide window the reserve is space beside the map, not a smaller map."""
-    rows = 2 + (n_tracks > 4) + 1
+    under the plot) and the rows of the legend ``legend`` (its entries' names; it sits at the bottom,
+    growing up) as wrapped at 480 px, plus one spare row. The map keeps its aspect ratio, so on a wide
+    window the reserve is space beside the map, not a smaller map."""
+    rows = legend_rows(legend, 480) + 1
     return dict(l=60, r=135, t=40 if title else 17, b=(120 if animated else 50) + 24 * rows, autoexpand=False)
 
 
@@ -701,16 +709,16 @@ def metrics_figure(
         ]
     layout.update(height=height, hovermode="x unified")
     layout.update(legend_below_layout(None, top=40, left=10, right=10, bottom=10))
-    layout["margin"] = metrics_margins(len(tracks))
+    layout["margin"] = metrics_margins([t.label for t in tracks])
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
 
-def metrics_margins(n_tracks: int) -> dict:
+def metrics_margins(legend: Sequence[str]) -> dict:
     """The metric panels' margins, given outright for the reason ``map_margins`` gives (Chromium, 420 px:
     ``newPlot`` ~150 → ~60–90 ms). Reserved: log-axis tick labels such as "1e−10" (left), the panel titles
-    (top), the x axis title and the legend's rows (one for three variants; for eight, four at 420 px)."""
-    rows = 1 if n_tracks <= 3 else math.ceil(n_tracks / 3) + 1
-    return dict(l=58, r=20, t=40, b=57 + 23 * rows, autoexpand=False)
+    (top), the x axis title and the rows of the legend ``legend`` as wrapped in the ~360 px column beside
+    the map (one for SGD, SAM and SSAM; two once one says "diverged at step …")."""
+    return dict(l=58, r=20, t=40, b=57 + 23 * legend_rows(legend, 360), autoexpand=False)
 
 
 # ------------------------------------------------------------------------------------------- sweeps

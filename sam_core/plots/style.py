@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 VARIANT_COLORS = {
@@ -115,6 +117,18 @@ def legend_below_layout(
             font=dict(TITLE_FONT),
         )
     return layout
+
+
+def legend_rows(names: Sequence[str], width: int) -> int:
+    """Rows a horizontal legend of entries ``names`` takes at ``width`` px (11 px font: ~7 px a character
+    plus the entry's symbol), at least one. The same estimate as the static previews' legend."""
+    rows, x = 1, 0
+    for name in names:
+        w = 34 + 7 * len(str(name))
+        if x and x + w > width - 8:
+            rows, x = rows + 1, 0
+        x += w
+    return rows
 
 
 def short_labels(labels, max_len: int = 34) -> tuple[list[str], str]:

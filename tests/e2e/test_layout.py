@@ -198,7 +198,8 @@ def _open(browser, server, name, size):
     assert page.locator("[data-testid='stException']").count() == 0
     assert must in page.inner_text("[data-testid='stMain']")
     if name == "landscape":  # the map's picture comes first; on a busy box plotly.js may draw the chart seconds later
-        page.wait_for_selector(".st-key-ls_contour .js-plotly-plot .main-svg", timeout=90_000)
+        for chart in ("ls_contour", "ls_metrics"):  # both have their margins given: check them drawn
+            page.wait_for_selector(f".st-key-{chart} .js-plotly-plot .main-svg", timeout=90_000)
     page.wait_for_timeout(600)  # plotly lays out legends and titles after the first paint
     return ctx, page
 
