@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from sam_core.plots.style import legend_entry_width
+
 _DASH = {"dot": "2,3", "dash": "6,4", "dashdot": "6,3,2,3", "longdash": "10,4", "longdashdot": "10,3,2,3"}
 _IDS = itertools.count()
 MAX_POINTS = 1500  # per line: more than a preview can show at its size
@@ -191,7 +193,7 @@ def _legend_rows(legend, width: int) -> list[list[tuple[Any, int]]]:
     rows: list[list[tuple[Any, int]]] = []
     lx = width  # start a row at the first entry
     for t in legend:
-        w = 34 + 7 * len(str(t.name))
+        w = legend_entry_width(t.name)
         if lx + w > width - 8 and (not rows or rows[-1]):
             rows.append([])
             lx = 12

@@ -119,12 +119,17 @@ def legend_below_layout(
     return layout
 
 
+def legend_entry_width(name: str) -> int:
+    """Pixels one entry of a horizontal legend takes at its 11 px font: ~7 px a character plus the symbol.
+    The static previews lay their legend out with it and the race figures reserve its rows."""
+    return 34 + 7 * len(str(name))
+
+
 def legend_rows(names: Sequence[str], width: int) -> int:
-    """Rows a horizontal legend of entries ``names`` takes at ``width`` px (11 px font: ~7 px a character
-    plus the entry's symbol), at least one. The same estimate as the static previews' legend."""
+    """Rows a horizontal legend of entries ``names`` takes at ``width`` px, at least one."""
     rows, x = 1, 0
     for name in names:
-        w = 34 + 7 * len(str(name))
+        w = legend_entry_width(name)
         if x and x + w > width - 8:
             rows, x = rows + 1, 0
         x += w
