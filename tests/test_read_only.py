@@ -5,7 +5,6 @@ show, and after the read-only CLI commands. A folder without a store says "no ru
 created; the SQLite store gains no -wal/-shm file.
 """
 
-import concurrent.futures
 import hashlib
 import os
 import sqlite3
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_cli_errors import run_inprocess
 
 from sam_core.training import RunStore
 from sam_core.training.store import StoreMissing, _ro_uri
@@ -147,37 +147,39 @@ def test_read_only_store_reads_and_refuses_writes(root):
 
 
 @pytest.mark.slow
-def test_read_only_cli_reads_and_refuses_every_write(root):
+def test_read_only_cli_reads_and_refuses_every_write(root, monkeypatch):
     base, runs, (done, _) = root
     before = tree(base)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    monkeypatch.chdir(base)
 
-    def cli(*args):
-        return subprocess.run(
+    def process(*args):  # a real interpreter start, as an admin's shell runs it
+        p = subprocess.run(
             [sys.executable, "-m", *args], capture_output=True, text=True, timeout=120, env=env, cwd=str(base)
         )
+        return p.returncode, p.stderr, p.stdout
 
-    commands = [
-        ("sam_core.cli.runs", "list"),
-        ("sam_core.cli.runs", "show", done),
-        ("sam_core.cli.runs", "export", done, "--csv", "-"),
-        ("sam_core.cli.sweep", "--list"),
-        # refused:
-        ("sam_core.cli.runs", "delete", done, "--force"),
-        ("sam_core.cli.runs", "stop", done),
-        ("sam_core.cli.runs", "resume", done),
-        ("sam_core.cli.runs", "list", "--runs-dir", str(runs / "new")),
-        ("sam_core.cli.train", "--epochs", "1"),
-        ("sam_core.cli.sweep", "--stop", "sweep-20250101-120000-abcdef"),
+    def in_process(module, *argv):  # the same `main(argv)`, in this interpreter (SAMLAB_READ_ONLY is read per call)
+        return run_inprocess(module, list(argv))
+
+    # Two commands as real processes (one read, one refused); the other eight call the CLIs' `main` here:
+    # ten interpreters each importing torch took 59 s of a busy CI run for the same checks.
+    listed = process("sam_core.cli.runs", "list")
+    refused = [process("sam_core.cli.train", "--epochs", "1")]
+    shown = in_process("sam_core.cli.runs", "show", done)
+    exported = in_process("sam_core.cli.runs", "export", done, "--csv", "-")
+    swept = in_process("sam_core.cli.sweep", "--list")
+    refused += [
+        in_process("sam_core.cli.runs", "delete", done, "--force"),
+        in_process("sam_core.cli.runs", "stop", done),
+        in_process("sam_core.cli.runs", "resume", done),
+        in_process("sam_core.cli.runs", "list", "--runs-dir", str(runs / "new")),
+        in_process("sam_core.cli.sweep", "--stop", "sweep-20250101-120000-abcdef"),
     ]
-    # ten processes, each importing torch, run side by side (they only read the root), as a class's admins
-    # would from several shells: 50 -> 28 s on an idle 2-core box, no faster when the cores are already busy
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        listed, shown, exported, swept, *refused = pool.map(lambda c: cli(*c), commands)
-    assert listed.returncode == 0 and done in listed.stdout, listed.stderr
-    assert shown.returncode == 0, shown.stderr
-    assert exported.stdout.startswith("step,"), exported.stderr
-    assert swept.returncode == 0, swept.stderr
-    for r in refused:
-        assert r.returncode != 0 and "Traceback" not in r.stderr and r.stderr.count("error:") == 1, r.stderr
+    assert listed[0] == 0 and done in listed[2], listed[1]
+    assert shown[0] == 0, shown[1]
+    assert exported[2].startswith("step,"), exported[1]
+    assert swept[0] == 0, swept[1]
+    for code, err, _ in refused:
+        assert code != 0 and "Traceback" not in err and err.count("error:") == 1, err
     assert tree(base) == before
