@@ -54,3 +54,33 @@ def test_a_diverged_run_does_not_flatten_the_metric_axes():
     assert any("clipped" in a.text for a in fig.layout.annotations)  # marked on the panel itself
     clean = metrics_figure([sam], f_star=0.0)
     assert not clean.layout.meta["clipped"] and not any("clipped" in a.text for a in clean.layout.annotations)
+
+
+@pytest.mark.parametrize("variant", ["sam", "ssam", "bsam"])
+def test_closed_form_races_skip_autograd_and_expressions_keep_it(variant):
+    """A built-in function's race runs without autograd's bookkeeping and must equal the same `simulate` run
+    with it, bit for bit; a typed expression's gradient comes from autograd, which must still work there and
+    give the same path up to rounding."""
+    import torch
+
+    from sam_core.landscape.expr import custom_landscape
+    from sam_core.simulate import simulate
+
+    L = make_landscape("quartic")
+    t = run_track(L, variant, {}, (-1.5, 1.0), 0.05, 120, noise=0.2, seed=3)
+    ref = simulate(
+        variant,
+        L.grad_fn,
+        torch.tensor([[-1.5, 1.0]], dtype=torch.float64),
+        120,
+        0.05,
+        noise=0.2,
+        seed=3,
+        record=True,
+        shared_noise=True,
+    )
+    np.testing.assert_array_equal(t.w, ref.w[:, 0].numpy())
+    C = custom_landscape("x**4/4 - x*y + y**2/2", ((-2, 2), (-2, 2)), find_points=False)
+    assert C.fg is None  # autograd
+    c = run_track(C, variant, {}, (-1.5, 1.0), 0.05, 120, noise=0.2, seed=3)
+    np.testing.assert_allclose(c.w, t.w, rtol=1e-9, atol=1e-12)

@@ -14,6 +14,7 @@ which does not validate it again.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -117,19 +118,24 @@ def run_tracks(
     n = len(lrs)
     w0 = torch.tensor([[x, y]], dtype=torch.float64).repeat(n, 1)
     lr = float(lrs[0]) if n == 1 else torch.tensor([float(v) for v in lrs], dtype=torch.float64)
-    res = simulate_resolved(
-        variant,
-        landscape.grad_fn,
-        w0,
-        int(steps),
-        lr,
-        hpv,
-        momentum=momentum,
-        noise=noise,
-        seed=seed,
-        record=True,
-        shared_noise=True,
-    )
+    # A closed-form gradient needs no autograd: inference mode drops its bookkeeping (dispatch key, version
+    # counters) from each of the ~35 small ops of a step, ~15 % of a race here (docs/PERFORMANCE.md). An
+    # expression's gradient comes from autograd and runs as before.
+    mode = torch.inference_mode() if landscape.fg is not None else contextlib.nullcontext()
+    with mode:
+        res = simulate_resolved(
+            variant,
+            landscape.grad_fn,
+            w0,
+            int(steps),
+            lr,
+            hpv,
+            momentum=momentum,
+            noise=noise,
+            seed=seed,
+            record=True,
+            shared_noise=True,
+        )
     passes = get_spec(variant).passes
     out = []
     for i, lr_i in enumerate(lrs):
