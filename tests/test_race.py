@@ -57,7 +57,7 @@ def test_a_diverged_run_does_not_flatten_the_metric_axes():
 
 
 @pytest.mark.parametrize("variant", ["sam", "ssam", "bsam"])
-def test_closed_form_races_skip_autograd_and_expressions_keep_it(variant):
+def test_closed_form_races_skip_autograd_and_expressions_keep_it(variant, monkeypatch):
     """A built-in function's race runs without autograd's bookkeeping and must equal the same `simulate` run
     with it, bit for bit; a typed expression's gradient comes from autograd, which must still work there and
     give the same path up to rounding."""
@@ -79,8 +79,25 @@ def test_closed_form_races_skip_autograd_and_expressions_keep_it(variant):
         record=True,
         shared_noise=True,
     )
+    assert not torch.is_inference_mode_enabled()
     np.testing.assert_array_equal(t.w, ref.w[:, 0].numpy())
+    for name in ("ascent", "grad_norm", "gamma"):  # the after-the-loop diagnostics, run in inference mode too
+        np.testing.assert_array_equal(getattr(t, name), getattr(ref, name)[:, 0].numpy(), err_msg=name)
+    modes = []
+
+    def spy(landscape):  # records, per gradient call, whether inference mode was on
+        inner = landscape.grad_fn
+        monkeypatch.setattr(
+            landscape, "grad_fn", lambda w: (modes.append(torch.is_inference_mode_enabled()), inner(w))[1]
+        )
+
+    spy(L)
+    run_track(L, variant, {}, (-1.5, 1.0), 0.05, 5)
+    assert modes and all(modes)  # the closed form runs without autograd's bookkeeping
     C = custom_landscape("x**4/4 - x*y + y**2/2", ((-2, 2), (-2, 2)), find_points=False)
     assert C.fg is None  # autograd
+    spy(C)
+    modes.clear()
     c = run_track(C, variant, {}, (-1.5, 1.0), 0.05, 120, noise=0.2, seed=3)
+    assert modes and not any(modes)  # ... and an expression with it
     np.testing.assert_allclose(c.w, t.w, rtol=1e-9, atol=1e-12)

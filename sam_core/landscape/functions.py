@@ -201,6 +201,8 @@ def stack_like(w: Tensor, gx: Tensor, gy: Tensor) -> Tensor:
 
 def autograd_grad_fn(f: Callable[[Tensor, Tensor], Tensor], w: Tensor) -> tuple[Tensor, Tensor]:
     """Gradient of an elementwise ``f(x, y)`` at ``w (..., 2)`` by autograd (each point independent)."""
+    if torch.is_inference_mode_enabled():  # autograd records nothing there: it would look like a constant f
+        raise RuntimeError("autograd_grad_fn: called in torch.inference_mode(), where no gradient can be taken")
     with torch.enable_grad():
         wd = w.detach().requires_grad_(True)
         loss = torch.broadcast_to(f(wd[..., 0], wd[..., 1]), w.shape[:-1])
