@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # `make test`'s pytest run: the browser tests (-m e2e) and the rest as two pytest processes side by side.
 # Run one after the other they left the cores idle a third of the time on a 2-core box (the browser tests
-# wait on Chromium and on the server's reruns); side by side the cores are busy throughout (the suite is then
-# bound by CPU: ~17 min here, README.md). Each process
-# gets half the cores for torch/OpenMP: two processes spinning all threads on the same cores slow each other
-# down many times over (sam_core/threads.py). The rest's output streams; the browser tests' follows it.
-# Each prints its slowest tests (what to trim: the goal is ~15 min). Extra arguments go to
-# both runs; SAMLAB_TEST_SERIAL=1 runs the whole suite in one process instead.
+# wait on Chromium and on the server's reruns); side by side the cores are busy throughout, so the suite is
+# bound by CPU (~16 min here, README.md). Each process gets half the cores for torch/OpenMP: two processes
+# spinning all threads on the same cores slow each other down many times over (sam_core/threads.py). The
+# rest's output streams; the browser tests' follows it. Each prints its slowest tests (what to trim: the goal
+# is ~15 min). Extra arguments go to both runs; SAMLAB_TEST_SERIAL=1 runs the whole suite in one process.
 set -u
 PY=${PY:-.venv/bin/python}
 if [ "${SAMLAB_TEST_SERIAL:-0}" = 1 ]; then

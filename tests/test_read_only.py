@@ -181,7 +181,7 @@ def test_read_only_cli_reads_and_refuses_every_write(root, monkeypatch):
         assert code == 0 and "Traceback" not in err, err
     assert done in listed[2] and done in shown[2], (listed[2], shown[2])
     assert exported[2].startswith("step,"), exported[1]
-    assert "ro" in swept[2], swept[2]  # the sweep of the root, by name
+    assert swept[2].startswith("sweep-") and " ro " in swept[2], swept[2]  # the root's sweep: its id, its name
     for code, err, _ in refused:
         assert code != 0 and "Traceback" not in err and err.count("error:") == 1, err
     assert tree(base) == before
