@@ -9,12 +9,15 @@ the redraw after a slider change in ≤ 0.5 s.
 
     python benchmarks/bench_race.py [--steps 2000] [--variants 8] [--function quartic] [--repeat 3]
 
-(The page's default is 3 variants × 500 steps: ``--variants 3 --steps 500``.)
+(The page's default is 3 variants × 500 steps: ``--variants 3 --steps 500``.) It also times (4) a click on the
+map: a new start, every variant at the lr slider's 61 positions, against the same runs with the divergence
+test in every step (the loop before the race deferred it), alternating, p50 over ``--repeat`` rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -25,11 +28,12 @@ import numpy as np  # noqa: E402
 import plotly.io  # noqa: E402
 
 from sam_core.landscape.functions import make_landscape  # noqa: E402
-from sam_core.landscape.race import race, run_track  # noqa: E402
+from sam_core.landscape.race import race, run_track, run_tracks  # noqa: E402
 from sam_core.plots.landscape import contour_figure, metrics_figure  # noqa: E402
 from sam_core.registry import VARIANTS  # noqa: E402
 
 RHO = 0.1
+S = importlib.import_module("sam_core.simulate")  # the module (the package exports its function)
 
 
 def numpy_race(start, lr: float, steps: int) -> float:
@@ -63,6 +67,12 @@ def best(fn, repeat: int) -> float:
         fn()
         out.append(time.perf_counter() - t)
     return min(out)
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
 
 
 def main() -> None:
@@ -111,6 +121,33 @@ def main() -> None:
     print(f"               contour + animation:    {t_fig:6.3f} s   (without animation frames {t_fig_static:.3f} s)")
     print(f"               metric plots:           {t_met:6.3f} s")
     print(f"               total redraw:           {t_redraw:6.3f} s   target ≤ 0.5 s")
+    # a click on the map: a new start recomputes every variant at all of the lr slider's positions
+    lrs = list(np.geomspace(1e-4, 1.0, 61))
+    start = (0.3 * L.start[0] + 0.2, 0.3 * L.start[1] - 0.1)
+    runs = [(v, args.steps) for v in variants]
+
+    def click_new():
+        for v, n in runs:
+            run_tracks(L, v, hp.get(v), start, lrs, n)
+
+    def click_checked():  # the same runs with the divergence test in every step (the loop before)
+        unchecked, late = S._loop_unchecked, S._freeze_late
+        S._loop_unchecked = lambda run, lr_b, cols: S._loop(run, lr_b.reshape(-1, 1) if cols else lr_b, True)
+        S._freeze_late = lambda grad_fn, tr: tr
+        try:
+            click_new()
+        finally:
+            S._loop_unchecked, S._freeze_late = unchecked, late
+
+    t_new, t_chk = [], []
+    for _ in range(args.repeat):  # alternating, so both see the same box
+        t_chk.append(timed(click_checked))
+        t_new.append(timed(click_new))
+    p50 = lambda xs: float(np.median(xs))  # noqa: E731
+    print(
+        f"new start, {len(variants)} variants × 61 lrs: {p50(t_new):6.3f} s p50 (max {max(t_new):.3f})   "
+        f"checked every step: {p50(t_chk):.3f} s   ratio new / checked: {p50(t_new) / p50(t_chk):.2f}x"
+    )
     if args.function == "quartic" and len(variants) >= 3:
         t_np = best(lambda: numpy_race(L.start, L.lr, args.steps), args.repeat)
         t_ours = sum(per[v] for v in ("sgd", "sam", "ssam"))

@@ -194,14 +194,22 @@ def _simulate(run: _Run) -> SimResult:
     # the step's noise alone: one batched pass after the loop computes them for every step at once,
     # instead of ~15 extra small ops per step (the race's single trajectories are dispatch-bound).
     posthoc = run.record and not spec.stateful and all(_per_traj_ok(v, N) for v in hpv.values())
-    tr = _loop(run, lr_b, posthoc)
+    # A recorded stateless run needs no divergence test inside the loop either: the recorded iterates say
+    # where each row blew up, and the rows are independent, so freezing them afterwards gives the same numbers.
+    # With `grad_parts` and a few coordinates the loop also runs on coordinate columns (no slicing and
+    # stacking of (N, D) tensors in every gradient call). docs/PERFORMANCE.md, "The race's eager loop".
+    late = posthoc and tail == 0
+    cols = late and run.grad_parts is not None and D <= 4
+    if cols and isinstance(lr_b, torch.Tensor):
+        lr_b = lr_b.reshape(N)
+    tr = _freeze_late(run.grad_fn, _loop_unchecked(run, lr_b, cols)) if late else _loop(run, lr_b, posthoc)
     losses, gnorms, gammas, ascents = tr.losses, tr.gnorms, tr.gammas, tr.ascents
     if posthoc and len(tr.ws) > 1:
         losses, gnorms, gammas, ascents = _diagnostics(spec, run.grad_fn, tr.ws, tr.xis, hpv)
     tail_mean = tr.tail_sum / min(tail, steps) if tr.tail_sum is not None and steps else None
     if run.record:
         return SimResult(
-            torch.stack(tr.ws),
+            _stack(tr.ws, (0, N, D)),
             _stack(losses, (0, N)),
             _stack(gnorms, (0, N)),
             _stack(gammas, (0, N)),
@@ -234,6 +242,18 @@ def _with_noise(grad_fn: GradFn, xi: torch.Tensor | None) -> Callable:
     def gf(ps):
         loss, g = grad_fn(ps[0])
         return loss, [g if xi is None else g + xi]
+
+    return gf
+
+
+def _with_noise_parts(grad_parts: Callable, xi: torch.Tensor | None) -> Callable:
+    """`_with_noise` for a gradient on coordinate columns: the draw's columns added to the gradient's."""
+    if xi is None:
+        return grad_parts
+
+    def gf(ps):
+        loss, gs = grad_parts(ps)
+        return loss, [g + x for g, x in zip(gs, xi.unbind(1))]
 
     return gf
 
@@ -289,6 +309,71 @@ def _loop(run: _Run, lr_b: Any, posthoc: bool) -> _Trace:
             es = st["e"]
             ascents.append(ws[-2] + es[0][0] if es else ws[-2])
     return _Trace(w, diverged, ws, xis, losses, gnorms, gammas, ascents, tail_sum, n_evals)
+
+
+def _loop_unchecked(run: _Run, lr_b: Any, cols: bool) -> _Trace:
+    """The recorded stateless loop without a divergence test: iterates and noise draws, nothing else. With
+    `cols` the iterate is the list of its coordinate columns and the gradient is `run.grad_parts`. A row that
+    blows up runs on with inf/NaN; `_freeze_late` puts it back at its last finite iterate."""
+    spec, hpv, steps, momentum, noise = run.spec, run.hpv, run.steps, run.momentum, run.noise
+    should_stop, shared_noise = run.should_stop, run.shared_noise
+    w0 = run.w0.detach()
+    N, D = w0.shape
+    ps = [w0[:, i].clone() for i in range(D)] if cols else [w0.clone()]
+    buf = [torch.zeros_like(p) for p in ps] if momentum else None
+    gen = torch.Generator(device=w0.device).manual_seed(run.seed) if noise > 0 else None
+    ws, xis = [ps], []
+    n_evals = 0
+    for t in range(1, steps + 1):
+        if should_stop is not None and should_stop():
+            break
+        xi = None
+        if gen is not None:
+            shape = (1, D) if shared_noise else (N, D)
+            xi = noise * torch.randn(shape, generator=gen, device=w0.device, dtype=w0.dtype)
+            xi = xi.expand(N, D) if shared_noise else xi
+            xis.append(xi)
+        gf = _with_noise_parts(run.grad_parts, xi) if cols else _with_noise(run.grad_fn, xi)
+        d, _, n = rules.sam_direction(spec, ps, gf, hpv, {}, t, batch_dims=1, diagnostics=False)
+        n_evals += n
+        ps, buf = base_step(ps, d, lr_b, buf, momentum)
+        ws.append(ps)
+    if cols:  # (K+1) lists of D columns (N,) -> K+1 tensors (N, D), one stack per coordinate
+        W = torch.stack([torch.stack(c) for c in zip(*ws)], -1)
+        ws = list(W.unbind(0))
+    else:
+        ws = [p[0] for p in ws]
+    z = torch.full((N,), -1, dtype=torch.long, device=w0.device)
+    return _Trace(ws[-1], z, ws, xis, [], [], [], [], None, n_evals)
+
+
+def _freeze_late(grad_fn: GradFn, tr: _Trace) -> _Trace:
+    """What the loop's per-step test would have done, from the recorded iterates: step t fails where the
+    loss at w_{t-1} plus the sum of w_t's coordinates is not finite (the test of `_loop`), the first failing
+    step is the row's `diverged_step`, and the row keeps w_{t-1} from there on."""
+    K = len(tr.ws) - 1
+    if K == 0:
+        return tr
+    W = torch.stack(tr.ws)  # (K+1, N, D)
+    N, D = W.shape[1:]
+    block = max(1, DIAG_BLOCK // N)
+    bad = []
+    for a in range(0, K, block):
+        b = min(K, a + block)
+        loss, _ = grad_fn(W[a:b].reshape((b - a) * N, D))
+        bad.append(~torch.isfinite(loss.reshape(b - a, N) + rules._last_dim_sum(W[a + 1 : b + 1])))
+    bad = torch.cat(bad)  # (K, N): step t = index + 1 failed
+    if not bool(bad.any()):
+        return tr
+    hit = bad.any(0)
+    first = torch.where(hit, bad.int().argmax(0), torch.full_like(hit, K, dtype=torch.long))  # index of t* - 1
+    steps = torch.arange(K + 1, device=W.device).reshape(K + 1, 1)
+    keep = steps <= first.reshape(1, N)  # rows at or before their last finite iterate
+    last = W[first.clamp(max=K), torch.arange(N, device=W.device)]  # (N, D) w_{t*-1}
+    W = torch.where(keep.unsqueeze(-1), W, last.unsqueeze(0))
+    diverged = torch.where(hit, first + 1, torch.full_like(first, -1))
+    ws = list(W.unbind(0))
+    return replace(tr, w=ws[-1], diverged=diverged, ws=ws)
 
 
 def _diagnostics(variant, grad_fn, ws, xis, hpv):

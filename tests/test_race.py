@@ -1,5 +1,7 @@
 """The landscape race: one batched run over many learning rates equals the single runs it replaces."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,62 @@ def test_closed_form_races_skip_autograd_and_expressions_keep_it(variant, monkey
     c = run_track(C, variant, {}, (-1.5, 1.0), 0.05, 120, noise=0.2, seed=3)
     assert modes and not any(modes)  # ... and an expression with it
     np.testing.assert_allclose(c.w, t.w, rtol=1e-9, atol=1e-12)
+
+
+def _plain_sam(start, lr, rho, steps):
+    """SAM on the quartic on Python floats: e = ρg/(‖g‖ + 1e-12), w ← w − lr·∇f(w + e). The run stops where
+    f(w_{t-1}) + x_t + y_t is not finite (`simulate`'s test), keeping w_{t-1}. Returns (iterates, step or None)."""
+
+    def fg(x, y):
+        return x * x * x * x / 4 - x * y + y * y / 2, x * x * x - y, y - x
+
+    x, y = start
+    ws = [(x, y)]
+    for t in range(1, steps + 1):
+        f, gx, gy = fg(x, y)
+        n = math.sqrt(gx * gx + gy * gy) + 1e-12
+        _, ax, ay = fg(x + rho * gx / n, y + rho * gy / n)
+        nx, ny = x - lr * ax, y - lr * ay
+        if not math.isfinite(f + (nx + ny)):
+            return ws, t
+        x, y = nx, ny
+        ws.append((x, y))
+    return ws, None
+
+
+def test_a_race_row_is_the_plain_sam_loop_and_stops_where_it_blows_up():
+    """The race's recorded loop tests for divergence only after the loop, on the recorded iterates: every
+    row, those that blow up included, must still be the plain loop's run, cut at the plain loop's step."""
+    L = make_landscape("quartic")
+    lrs = [0.01, 0.2, 0.9, 2.5, 6.0]
+    tracks = run_tracks(L, "sam", {"rho": 0.1}, (1.8, -1.6), lrs, 150)
+    assert sum(t.diverged_step is not None for t in tracks) >= 2 and tracks[0].diverged_step is None
+    for lr, t in zip(lrs, tracks):
+        ws, died = _plain_sam((1.8, -1.6), lr, 0.1, 150)
+        assert t.diverged_step == died, lr
+        np.testing.assert_allclose(t.w, np.array(ws), rtol=1e-12, atol=1e-12, err_msg=f"lr={lr}")
+        assert np.isfinite(t.w).all()  # (its last loss may be inf: f overflows first, then the run stops)
+
+
+@pytest.mark.parametrize("variant", [v for v, s in VARIANTS.items() if not s.stateful])
+@pytest.mark.parametrize("columns", [False, True])
+def test_the_recorded_loop_freezes_rows_as_the_step_by_step_test_does(variant, columns):
+    """`simulate(record=True)` of a stateless rule skips the per-step divergence test (and, given
+    `grad_parts`, runs on coordinate columns); `record=False` keeps the test in every step. Both must end at
+    the same points, bit for bit, and report the same steps, momentum and noise included."""
+    import torch
+
+    from sam_core.simulate import simulate
+
+    L = make_landscape("quartic")
+    lrs = torch.tensor([0.003, 0.05, 0.3, 1.5, 4.0], dtype=torch.float64)
+    w0 = torch.tensor([[1.4, -1.1]], dtype=torch.float64).repeat(5, 1)
+    kw = {"momentum": 0.4, "noise": 0.3, "seed": 7, "grad_parts": L.grad_parts if columns else None}
+    rec = simulate(variant, L.grad_fn, w0, 120, lrs, record=True, **kw)
+    ref = simulate(variant, L.grad_fn, w0, 120, lrs, record=False, **kw)
+    assert (ref.diverged_step >= 0).any() and (ref.diverged_step < 0).any()
+    assert torch.equal(rec.diverged_step, ref.diverged_step)
+    assert torch.equal(rec.final, ref.final) and torch.isfinite(rec.w).all()
+    for i, d in enumerate(rec.diverged_step.tolist()):  # frozen from its last finite iterate on
+        if d > 0:
+            assert (rec.w[d - 1 :, i] == rec.w[d - 1, i]).all()

@@ -135,25 +135,29 @@ def run_tracks(
             seed=seed,
             record=True,
             shared_noise=True,
+            grad_parts=landscape.grad_parts,
         )
     passes = get_spec(variant).passes
+    # f and the distance to the nearest minimum are pointwise: one call over every row's iterates (a diverged
+    # row's frozen tail included) instead of one per lr, then each track takes its rows
+    W = res.w.numpy()
+    loss_all = landscape.value(W)
+    dist_all = landscape.nearest(W)[1] if len(landscape.minima) else np.full(W.shape[:2], np.nan)
     out = []
     for i, lr_i in enumerate(lrs):
         div = int(res.diverged_step[i])
         K = int(steps) if div < 0 else div - 1  # steps completed with a finite result
-        w = res.w[: K + 1, i].numpy().copy()
-        _, dist = landscape.nearest(w)
         out.append(
             Track(
                 variant=variant,
                 hp=hpv,
                 lr=float(lr_i),
-                w=w,
+                w=W[: K + 1, i].copy(),
                 ascent=res.ascent[:K, i].numpy().copy(),
-                loss=landscape.value(w),
+                loss=loss_all[: K + 1, i].copy(),
                 grad_norm=res.grad_norm[:K, i].numpy().copy(),
                 gamma=res.gamma[:K, i].numpy().copy(),
-                dist=dist if len(landscape.minima) else np.full(len(w), np.nan),
+                dist=dist_all[: K + 1, i].copy(),
                 passes=passes,
                 diverged_step=None if div < 0 else div,
                 meta={"momentum": momentum, "noise": noise, "seed": seed, "start": (x, y)},
