@@ -69,6 +69,7 @@ def simulate(
     compile: bool = False,
     grad_parts: Callable[[list[torch.Tensor]], tuple[torch.Tensor, list[torch.Tensor]]] | None = None,
     shared_noise: bool = False,
+    grad_only: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None,
 ) -> SimResult:
     """Run `steps` steps of `variant` from each row of `w0`.
 
@@ -78,6 +79,8 @@ def simulate(
     [∂₀, …])` is the same gradient on coordinate columns, which lets that step fuse completely.
     `shared_noise=True` gives every row the same draw per step (one (1, D) sample, as a single trajectory
     with this seed gets): rows that differ only in lr or a hyperparameter then see identical noise.
+    `grad_only([w[:, 0], …]) -> [∂₀, …]` is the gradient alone on coordinate columns, for the recorded loop
+    of a stateless rule, which needs no loss inside the loop (it takes f from `grad_fn` afterwards).
     """
     spec, lr = _check(variant, w0, steps, momentum, noise, lr)
     hpv = resolve_hparams(variant, **(hp or {}))
@@ -99,6 +102,7 @@ def simulate(
             compile,
             grad_parts,
             shared_noise,
+            grad_only,
         )
     )
 
@@ -136,6 +140,7 @@ class _Run:
     compile: bool = False
     grad_parts: Callable | None = None
     shared_noise: bool = False
+    grad_only: Callable | None = None
 
 
 _OPTIONS = frozenset(f.name for f in fields(_Run)) - {"variant", "spec", "grad_fn", "w0", "steps", "lr", "hpv"}
@@ -196,10 +201,11 @@ def _simulate(run: _Run) -> SimResult:
     posthoc = run.record and not spec.stateful and all(_per_traj_ok(v, N) for v in hpv.values())
     # A recorded stateless run needs no divergence test inside the loop either: the recorded iterates say
     # where each row blew up, and the rows are independent, so freezing them afterwards gives the same numbers.
-    # With `grad_parts` and a few coordinates the loop also runs on coordinate columns (no slicing and
-    # stacking of (N, D) tensors in every gradient call). docs/PERFORMANCE.md, "The race's eager loop".
+    # With `grad_only` (or `grad_parts`) and a few coordinates the loop also runs on coordinate columns (no
+    # slicing and stacking of (N, D) tensors in every gradient call, and with `grad_only` no loss either).
+    # docs/PERFORMANCE.md, "The race's eager loop".
     late = posthoc and tail == 0
-    cols = late and run.grad_parts is not None and D <= 4
+    cols = late and (run.grad_only is not None or run.grad_parts is not None) and D <= 4
     if cols and isinstance(lr_b, torch.Tensor):
         lr_b = lr_b.reshape(N)
     tr = _freeze_late(run.grad_fn, _loop_unchecked(run, lr_b, cols)) if late else _loop(run, lr_b, posthoc)
@@ -246,14 +252,15 @@ def _with_noise(grad_fn: GradFn, xi: torch.Tensor | None) -> Callable:
     return gf
 
 
-def _with_noise_parts(grad_parts: Callable, xi: torch.Tensor | None) -> Callable:
-    """`_with_noise` for a gradient on coordinate columns: the draw's columns added to the gradient's."""
-    if xi is None:
-        return grad_parts
+def _with_noise_parts(run: _Run, xi: torch.Tensor | None) -> Callable:
+    """`_with_noise` for a gradient on coordinate columns (`run.grad_only`, whose loss is None, or else
+    `run.grad_parts`): the draw's columns added to the gradient's."""
+    grad_only, grad_parts = run.grad_only, run.grad_parts
+    xs = None if xi is None else xi.unbind(1)
 
     def gf(ps):
-        loss, gs = grad_parts(ps)
-        return loss, [g + x for g, x in zip(gs, xi.unbind(1))]
+        loss, gs = (None, grad_only(ps)) if grad_only is not None else grad_parts(ps)
+        return loss, (gs if xs is None else [g + x for g, x in zip(gs, xs)])
 
     return gf
 
@@ -313,7 +320,8 @@ def _loop(run: _Run, lr_b: Any, posthoc: bool) -> _Trace:
 
 def _loop_unchecked(run: _Run, lr_b: Any, cols: bool) -> _Trace:
     """The recorded stateless loop without a divergence test: iterates and noise draws, nothing else. With
-    `cols` the iterate is the list of its coordinate columns and the gradient is `run.grad_parts`. A row that
+    `cols` the iterate is the list of its coordinate columns and the gradient is `run.grad_only` or
+    `run.grad_parts`. A row that
     blows up runs on with inf/NaN; `_freeze_late` puts it back at its last finite iterate."""
     spec, hpv, steps, momentum, noise = run.spec, run.hpv, run.steps, run.momentum, run.noise
     should_stop, shared_noise = run.should_stop, run.shared_noise
@@ -333,7 +341,7 @@ def _loop_unchecked(run: _Run, lr_b: Any, cols: bool) -> _Trace:
             xi = noise * torch.randn(shape, generator=gen, device=w0.device, dtype=w0.dtype)
             xi = xi.expand(N, D) if shared_noise else xi
             xis.append(xi)
-        gf = _with_noise_parts(run.grad_parts, xi) if cols else _with_noise(run.grad_fn, xi)
+        gf = _with_noise_parts(run, xi) if cols else _with_noise(run.grad_fn, xi)
         d, _, n = rules.sam_direction(spec, ps, gf, hpv, {}, t, batch_dims=1, diagnostics=False)
         n_evals += n
         ps, buf = base_step(ps, d, lr_b, buf, momentum)

@@ -36,6 +36,51 @@ def test_closed_form_gradient_matches_autograd(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_gradient_alone_is_the_closed_forms_partials_bit_for_bit(name):
+    """`grad_only` drops f's own operations from the traced closed form; the partials it returns must be
+    `fg`'s, bit for bit, and must not be computed by running `fg` (the point of it)."""
+    L = make_landscape(name)
+    w = _points(L)
+    _, gx, gy = L.fg(w[:, 0], w[:, 1])
+    ox, oy = L.grad_only([w[:, 0], w[:, 1]])
+    assert torch.equal(ox, gx) and torch.equal(oy, gy)
+    calls = []
+    L.fg = lambda x, y, fg=L.fg: (calls.append(1), fg(x, y))[1]  # noqa: B023 - counts fg's calls from now on
+    L.grad_only([w[:, 0], w[:, 1]])
+    assert not calls
+
+    def n_ops(graph):
+        return sum(n.op == "call_function" for n in graph.nodes)
+
+    assert n_ops(L._g_only.__self__.graph) < n_ops(torch.fx.symbolic_trace(make_landscape(name).fg).graph)
+
+
+def test_gradient_alone_falls_back_to_the_whole_closed_form_and_to_autograd():
+    """An `fg` that branches on a tensor's value cannot be traced: `grad_only` runs it whole. An expression
+    has no closed form: its gradient comes from autograd, as `grad_parts`'."""
+    from sam_core.landscape.expr import custom_landscape
+
+    L = make_landscape("quartic")
+    fg = L.fg
+
+    def branchy(x, y):
+        if bool((x > 10).any()):  # a Python branch on a value: symbolic tracing refuses it
+            raise AssertionError
+        return fg(x, y)
+
+    L.fg = branchy
+    w = _points(L, 33)
+    ox, oy = L.grad_only([w[:, 0], w[:, 1]])
+    _, gx, gy = fg(w[:, 0], w[:, 1])
+    assert torch.equal(ox, gx) and torch.equal(oy, gy)
+    C = custom_landscape("x**4/4 - x*y + y**2/2", ((-2, 2), (-2, 2)), find_points=False)
+    cx, cy = C.grad_only([w[:, 0], w[:, 1]])
+    _, (px, py) = C.grad_parts([w[:, 0], w[:, 1]])
+    assert torch.equal(cx, px) and torch.equal(cy, py)
+    assert torch.allclose(cx, gx, rtol=1e-12) and torch.allclose(cy, gy, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_gradient_same_in_column_major_layout(name):
     L = make_landscape(name)
     w = _points(L, 64).float()

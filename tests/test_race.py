@@ -141,11 +141,11 @@ def test_a_race_row_is_the_plain_sam_loop_and_stops_where_it_blows_up():
 
 
 @pytest.mark.parametrize("variant", [v for v, s in VARIANTS.items() if not s.stateful])
-@pytest.mark.parametrize("columns", [False, True])
+@pytest.mark.parametrize("columns", ["", "grad_parts", "grad_only"])
 def test_the_recorded_loop_freezes_rows_as_the_step_by_step_test_does(variant, columns):
     """`simulate(record=True)` of a stateless rule skips the per-step divergence test (and, given
-    `grad_parts`, runs on coordinate columns); `record=False` keeps the test in every step. Both must end at
-    the same points, bit for bit, and report the same steps, momentum and noise included."""
+    `grad_parts` or `grad_only`, runs on coordinate columns); `record=False` keeps the test in every step.
+    Both must end at the same points, bit for bit, and report the same steps, momentum and noise included."""
     import torch
 
     from sam_core.simulate import simulate
@@ -153,7 +153,9 @@ def test_the_recorded_loop_freezes_rows_as_the_step_by_step_test_does(variant, c
     L = make_landscape("quartic")
     lrs = torch.tensor([0.003, 0.05, 0.3, 1.5, 4.0], dtype=torch.float64)
     w0 = torch.tensor([[1.4, -1.1]], dtype=torch.float64).repeat(5, 1)
-    kw = {"momentum": 0.4, "noise": 0.3, "seed": 7, "grad_parts": L.grad_parts if columns else None}
+    kw = {"momentum": 0.4, "noise": 0.3, "seed": 7}
+    if columns:
+        kw[columns] = getattr(L, columns)
     rec = simulate(variant, L.grad_fn, w0, 120, lrs, record=True, **kw)
     ref = simulate(variant, L.grad_fn, w0, 120, lrs, record=False, **kw)
     assert (ref.diverged_step >= 0).any() and (ref.diverged_step < 0).any()

@@ -135,7 +135,7 @@ def run_tracks(
             seed=seed,
             record=True,
             shared_noise=True,
-            grad_parts=landscape.grad_parts,
+            grad_only=landscape.grad_only,
         )
     passes = get_spec(variant).passes
     # f and the distance to the nearest minimum are pointwise: one call over every row's iterates (a diverged
