@@ -12,6 +12,10 @@ rules (not those whose spec says `stateful`: infoSAM, fsam, looksam, msam); when
 compiler, an untraceable gradient such as autograd) it warns once and the eager loop runs instead.
 `shared_noise` runs eagerly too (the compiled step draws one sample per row).
 
+A recorded run of a stateless rule (the race) tests for divergence after the loop, on the recorded iterates
+(`_freeze_late`: the same test, the same frozen rows), and with `grad_only` or `grad_parts` runs on coordinate
+columns: a single race trajectory is dispatch-bound, and these were a third of its operations.
+
 Both loops take the base step of every lab, `sam_core.step.base_step` (heavy ball, `w − lr·d`) and
 `step.freeze` (a diverged row keeps its last finite point). `simulate` validates its arguments;
 `simulate_resolved` is the same run for a caller that already resolved the hyperparameters (the race).
