@@ -269,6 +269,16 @@ def _with_noise_parts(run: _Run, xi: torch.Tensor | None) -> Callable:
     return gf
 
 
+def _draw(gen: torch.Generator | None, noise: float, w: torch.Tensor, shared: bool) -> torch.Tensor | None:
+    """One step's gradient noise for the (N, D) batch `w`: N(0, noise²) per entry, or one (1, D) draw
+    shared by every row (`shared_noise`); None without noise."""
+    if gen is None:
+        return None
+    if shared:
+        return (noise * torch.randn((1, w.shape[1]), generator=gen, device=w.device, dtype=w.dtype)).expand(w.shape)
+    return noise * torch.randn(w.shape, generator=gen, device=w.device, dtype=w.dtype)
+
+
 def _loop(run: _Run, lr_b: Any, posthoc: bool) -> _Trace:
     """The eager loop of `simulate`; with `posthoc` it records iterates and noise draws only."""
     spec, grad_fn, hpv, steps, tail, record = run.spec, run.grad_fn, run.hpv, run.steps, run.tail, run.record
@@ -288,12 +298,7 @@ def _loop(run: _Run, lr_b: Any, posthoc: bool) -> _Trace:
     for t in range(1, steps + 1):
         if should_stop is not None and should_stop():
             break
-        xi = None
-        if gen is not None:
-            xi = noise * torch.randn(
-                (1, w.shape[1]) if shared_noise else w.shape, generator=gen, device=w.device, dtype=w.dtype
-            )
-            xi = xi.expand(w.shape) if shared_noise else xi
+        xi = _draw(gen, noise, w, shared_noise)
         if posthoc and xi is not None:
             xis.append(xi)
         d, st, n = rules.sam_direction(
@@ -339,11 +344,8 @@ def _loop_unchecked(run: _Run, lr_b: Any, cols: bool) -> _Trace:
     for t in range(1, steps + 1):
         if should_stop is not None and should_stop():
             break
-        xi = None
-        if gen is not None:
-            shape = (1, D) if shared_noise else (N, D)
-            xi = noise * torch.randn(shape, generator=gen, device=w0.device, dtype=w0.dtype)
-            xi = xi.expand(N, D) if shared_noise else xi
+        xi = _draw(gen, noise, w0, shared_noise)
+        if xi is not None:
             xis.append(xi)
         gf = _with_noise_parts(run, xi) if cols else _with_noise(run.grad_fn, xi)
         d, _, n = rules.sam_direction(spec, ps, gf, hpv, {}, t, batch_dims=1, diagnostics=False)
