@@ -330,8 +330,8 @@ def _loop(run: _Run, lr_b: Any, posthoc: bool) -> _Trace:
 def _loop_unchecked(run: _Run, lr_b: Any, cols: bool) -> _Trace:
     """The recorded stateless loop without a divergence test: iterates and noise draws, nothing else. With
     `cols` the iterate is the list of its coordinate columns and the gradient is `run.grad_only` or
-    `run.grad_parts`. A row that
-    blows up runs on with inf/NaN; `_freeze_late` puts it back at its last finite iterate."""
+    `run.grad_parts`. A row that blows up runs on with inf/NaN (a `grad_fn` must accept them: it sees them in
+    `_freeze_late` too), which then puts the row back at its last finite iterate."""
     spec, hpv, steps, momentum, noise = run.spec, run.hpv, run.steps, run.momentum, run.noise
     should_stop, shared_noise = run.should_stop, run.shared_noise
     w0 = run.w0.detach()

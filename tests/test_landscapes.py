@@ -71,6 +71,7 @@ def test_gradient_alone_falls_back_to_the_whole_closed_form_and_to_autograd():
     L.fg = branchy
     w = _points(L, 33)
     ox, oy = L.grad_only([w[:, 0], w[:, 1]])
+    assert getattr(L._g_only, "__self__", None) is None  # not a traced graph's forward: fg itself, run whole
     _, gx, gy = fg(w[:, 0], w[:, 1])
     assert torch.equal(ox, gx) and torch.equal(oy, gy)
     C = custom_landscape("x**4/4 - x*y + y**2/2", ((-2, 2), (-2, 2)), find_points=False)

@@ -26,6 +26,23 @@ def test_tracks_over_lrs_equal_single_tracks(variant, noise, momentum):
             np.testing.assert_array_equal(getattr(b, name), getattr(s, name), err_msg=f"{variant} lr={lr} {name}")
 
 
+def test_an_expressions_batched_tracks_equal_its_single_tracks():
+    """A typed expression (autograd, torch.pow with a tensor exponent for `**`, whose results depend on the
+    memory layout): each track of the batch still equals run_track at its lr, f along the path included."""
+    from sam_core.landscape.expr import custom_landscape
+
+    C = custom_landscape("sin(3*x)*exp(y/3) + x**2/4 + cos(y)**2", ((-2, 2), (-2, 2)), find_points=False)
+    lrs = [*np.geomspace(1e-4, 1.0, 13), 3.0, 30.0]
+    start = (0.3 * C.start[0] + 0.2, 0.3 * C.start[1] - 0.1)
+    batch = run_tracks(C, "usam", {}, start, lrs, 150)
+    assert any(t.diverged_step is not None for t in batch) and any(t.diverged_step is None for t in batch)
+    for lr, b in zip(lrs, batch):
+        s = run_track(C, "usam", {}, start, lr, 150)
+        assert b.diverged_step == s.diverged_step
+        for name in ("w", "ascent", "loss", "grad_norm", "gamma", "dist"):
+            np.testing.assert_array_equal(getattr(b, name), getattr(s, name), err_msg=f"lr={lr} {name}")
+
+
 def test_noise_is_shared_by_the_lrs_of_a_batch():
     # at a tiny lr the iterate barely moves, so the gradient seen is the same and the noise decides ‖g‖:
     # two lrs of one batch must see the same draws (not one independent draw per row)

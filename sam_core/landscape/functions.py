@@ -29,6 +29,7 @@ method (float64); custom functions (``sam_core.landscape.expr``) find theirs wit
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -50,6 +51,9 @@ class LParam:
     high: float
     log: bool = False
     help: str = ""
+
+
+_TRACE_LOCK = threading.Lock()  # Landscape._g_only: one torch.fx trace at a time in this process
 
 
 @dataclass(eq=False)
@@ -112,7 +116,13 @@ class Landscape:
     @cached_property
     def _g_only(self) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
         """``fg`` traced once (torch.fx) with the operations only f needs removed: the same operations in the
-        same order for the two partial derivatives, so the same numbers. ``fg`` itself if it cannot be traced."""
+        same order for the two partial derivatives, so the same numbers. ``fg`` itself if it cannot be traced.
+        The ``fg`` traced is the one this landscape had at its first call (the trace is kept).
+
+        One trace at a time (``_TRACE_LOCK``): tracing swaps ``torch.nn.Module.__call__`` for the whole
+        process while it runs (a few ms), and two traces at once could leave it swapped. An ``nn.Module``
+        called from another thread during those milliseconds would fail; the dashboard's server runs none (the
+        labs and training run in worker processes)."""
         import torch.fx
 
         fg = self.fg
@@ -122,7 +132,8 @@ class Landscape:
             return gx, gy
 
         try:
-            gm = torch.fx.symbolic_trace(g)
+            with _TRACE_LOCK:
+                gm = torch.fx.symbolic_trace(g)
             gm.graph.eliminate_dead_code()
             gm.recompile()
             return gm.forward

@@ -138,11 +138,12 @@ def run_tracks(
             grad_only=landscape.grad_only,
         )
     passes = get_spec(variant).passes
-    # f and the distance to the nearest minimum are pointwise: one call over every row's iterates (a diverged
-    # row's frozen tail included) instead of one per lr, then each track takes its rows
+    # the distance to the nearest minimum is plain numpy arithmetic per point (the same numbers whatever the
+    # array's layout): computed for every row's iterates at once, a block of points at a time (it builds one
+    # entry per point and minimum: rastrigin has 121). f stays one call per track: torch's pow of a typed
+    # expression gives results that depend on where a value sits in memory, and each track must equal run_track.
     W = res.w.numpy()
-    loss_all = landscape.value(W)
-    dist_all = landscape.nearest(W)[1] if len(landscape.minima) else np.full(W.shape[:2], np.nan)
+    dist_all = _nearest_dist(landscape, W)
     out = []
     for i, lr_i in enumerate(lrs):
         div = int(res.diverged_step[i])
@@ -154,7 +155,7 @@ def run_tracks(
                 lr=float(lr_i),
                 w=W[: K + 1, i].copy(),
                 ascent=res.ascent[:K, i].numpy().copy(),
-                loss=loss_all[: K + 1, i].copy(),
+                loss=landscape.value(W[: K + 1, i]),
                 grad_norm=res.grad_norm[:K, i].numpy().copy(),
                 gamma=res.gamma[:K, i].numpy().copy(),
                 dist=dist_all[: K + 1, i].copy(),
@@ -164,6 +165,20 @@ def run_tracks(
             )
         )
     return out
+
+
+NEAREST_BLOCK = 1 << 13  # points per call of Landscape.nearest in run_tracks (× minima × 2 floats)
+
+
+def _nearest_dist(landscape: Landscape, W: np.ndarray) -> np.ndarray:
+    """Distance to the nearest minimum of every point of ``W (..., 2)`` (nan without minima), in blocks."""
+    if not len(landscape.minima):
+        return np.full(W.shape[:-1], np.nan)
+    flat = W.reshape(-1, 2)
+    out = np.empty(len(flat))
+    for a in range(0, len(flat), NEAREST_BLOCK):
+        out[a : a + NEAREST_BLOCK] = landscape.nearest(flat[a : a + NEAREST_BLOCK])[1]
+    return out.reshape(W.shape[:-1])
 
 
 def race_steps(variant: str, steps: int, equal_evals: bool) -> int:
