@@ -145,7 +145,13 @@ def _race_tab() -> None:
                 if view == "3-D surface":
                     fig = lc.cached_figure("surface", spec, tracks, height=map_h)
                     uc.chart_with_preview(
-                        fig, config=MODEBAR_CONFIG, key="ls_surface", box="ls_map", preview_width=560, fresh=switched
+                        fig,
+                        config=MODEBAR_CONFIG,
+                        key="ls_surface",
+                        box="ls_map",
+                        preview_width=560,
+                        fresh=switched,
+                        inplace=True,
                     )
                 else:
                     fig = lc.cached_figure(
@@ -165,8 +171,8 @@ def _race_tab() -> None:
                         box="ls_map",
                         preview_width=560,  # the map's column on a laptop screen
                         fresh=switched,
-                        on_select=lambda: lc.on_plot_select(fn, "ls_contour"),
-                        selection_mode=("points", "box"),
+                        inplace=True,
+                        on_select=lambda sel: lc.on_plot_select(fn, sel),
                     )
                     st.caption(
                         "Click a point of the map (or draw a box) to start there. Stars: minima; red ×: saddles. "
@@ -198,7 +204,7 @@ def _race_tab() -> None:
                     f_star=f_star,
                     height=max(map_h - 40, 420),
                 )
-                uc.chart_with_preview(mfig, config=MODEBAR_CONFIG, key="ls_metrics", preview_width=460)
+                uc.chart_with_preview(mfig, config=MODEBAR_CONFIG, key="ls_metrics", preview_width=460, inplace=True)
                 st.caption(lc.METRIC_CAPTION if f_star is not None else lc.METRIC_CAPTION_NO_MIN)
                 if mfig.layout.meta and mfig.layout.meta.get("clipped"):
                     st.caption("Axes clipped: " + "; ".join(mfig.layout.meta["clipped"]) + ".")

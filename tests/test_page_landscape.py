@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ui.landscape_controls import start_from_selection
+from ui.plotly_live import drawn_figures
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "landscape.py")
 
@@ -21,7 +22,7 @@ def _arr(v):
 
 def paths(at) -> dict[str, np.ndarray]:
     """variant -> (K+1, 2) path drawn on the contour map (the full, named path traces)."""
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = drawn_figures(at)["ls_contour"]
     out = {}
     for tr in spec["data"]:
         if tr.get("type") == "scatter" and tr.get("mode") == "lines" and tr.get("name") and tr.get("legendgroup"):

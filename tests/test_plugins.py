@@ -106,7 +106,8 @@ ms = at.multiselect(key="ls_variants")
 out["picker"] = "random_sam" in ms.options or any("Random-direction SAM" in o for o in ms.options)
 ms.select("random_sam").run()
 out["page_exc"] = [str(e.value) for e in at.exception]
-spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+from ui.plotly_live import drawn_figures
+spec = drawn_figures(at)["ls_contour"]
 def arr(v):
     if isinstance(v, dict) and "bdata" in v:
         return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))

@@ -472,6 +472,7 @@ def chart_with_preview(
     live: bool = False,
     fresh: bool = False,
     box: str | None = None,
+    inplace: bool = False,
     **kwargs: Any,
 ) -> Any:
     """``st.plotly_chart(fig, key=key, ...)`` preceded, while the browser may still be loading plotly.js,
@@ -493,7 +494,9 @@ def chart_with_preview(
     laptop without a GPU; sent in the same run, the picture was painted only after that. Returns None then.
     A page that passes ``fresh`` calls ``run_held_charts()`` at its end.
     ``box`` names the box (``pv_<box>``) when charts under different keys take turns in one place: a box
-    whose key changes is rebuilt by the browser, the old chart in it redrawn from scratch."""
+    whose key changes is rebuilt by the browser, the old chart in it redrawn from scratch.
+    ``inplace=True`` draws the chart with ``ui.plotly_live.plotly_live`` (one draw per new figure, updated in
+    place, instead of st.plotly_chart's two); ``kwargs`` are then its ``config`` and ``on_select``."""
     now = time.monotonic()
     t0 = st.session_state.setdefault("_samlab_first_chart", now)
     shown = st.session_state.setdefault("_samlab_previewed", {})  # key -> id of the figure first shown there
@@ -513,6 +516,10 @@ def chart_with_preview(
                     return None
         if again:
             del held[place]
+        if inplace:
+            from ui.plotly_live import plotly_live  # it imports this module
+
+            return plotly_live(fig, key=key, **kwargs)
         return st.plotly_chart(fig, key=key, **kwargs)
 
 
@@ -524,7 +531,7 @@ def run_held_charts() -> None:
 
 
 @functools.cache
-def _plotly_chunk() -> str | None:
+def plotly_chunk() -> str | None:
     """The file name of Streamlit's plotly.js chunk (``PlotlyChart.<hash>.js``), if this build has one."""
     found = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
     return found[0].name if found else None
@@ -535,7 +542,7 @@ def warm_plotly() -> None:
     draw at once. Loading it earlier delays the page's own text (docs/PERFORMANCE.md); a page without
     charts (Home) would otherwise leave the whole 4.7 MB chunk to the first lab a visitor opens. The
     chunk is imported from the URL Streamlit itself imports it from, so it is the same module."""
-    if st.session_state.get("_samlab_plotly_warmed") or not (name := _plotly_chunk()):
+    if st.session_state.get("_samlab_plotly_warmed") or not (name := plotly_chunk()):
         return
     st.session_state["_samlab_plotly_warmed"] = True
     js = (

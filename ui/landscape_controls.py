@@ -401,9 +401,9 @@ def start_from_selection(selection: Any) -> tuple[float, float] | None:
     return None
 
 
-def on_plot_select(fn: str, chart_key: str) -> None:
+def on_plot_select(fn: str, selection: Any) -> None:
     """Callback of the contour plot: a click (or a box) sets the start point of the current function."""
-    p = start_from_selection(st.session_state.get(chart_key))
+    p = start_from_selection(selection)
     if p is not None:
         st.session_state[f"ls_x0_{fn}"] = round(p[0], 4)
         st.session_state[f"ls_y0_{fn}"] = round(p[1], 4)
