@@ -40,6 +40,63 @@ def test_slider_changes_the_landscape_plot(server, page):
     screenshot(page, "landscape_after_slider")
 
 
+DRAWS_JS = """() => { window.__draws = {};  // plotly draws per chart from now on
+  for (const k of ['ls_contour', 'ls_metrics']) {
+    const gd = document.querySelector('.st-key-' + k + ' .js-plotly-plot');
+    window.__draws[k] = 0;
+    if (!gd.__counted) { gd.__counted = true; gd.on('plotly_afterplot', () => window.__draws[k]++); } } }"""
+
+
+def test_a_slider_change_draws_each_race_chart_once(server, page):
+    """The race's map and metric panels are updated in place (ui.plotly_live): one plotly draw each per lr
+    change. st.plotly_chart drew every new figure twice (its theme effect re-sends the figure to Plotly)."""
+    page.goto(f"{server}/landscape")
+    wait_for_app(page)
+    page.wait_for_selector(".st-key-ls_metrics .js-plotly-plot .main-svg", timeout=90_000)
+    page.wait_for_selector(".st-key-ls_contour .js-plotly-plot .main-svg", timeout=90_000)
+    slider = page.locator(".st-key-ls_lr_quartic input[type='range']").first
+    for _ in range(2):
+        wait_for_app(page, settle_s=0.5)
+        page.evaluate(DRAWS_JS)
+        before = plot_signature(page, ".st-key-ls_metrics")
+        slider.focus()
+        slider.press("ArrowRight")
+        wait_plot_change(page, before, ".st-key-ls_metrics", 60)
+        wait_for_app(page, settle_s=1.5)  # a second draw would come 0.25–0.35 s after the first
+        assert page.evaluate("window.__draws") == {"ls_contour": 1, "ls_metrics": 1}
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+THEME_JS = """(sel) => { const L = document.querySelector(sel + ' .js-plotly-plot')._fullLayout;
+  return {font: [L.font.family, L.font.color, L.font.size], legend: L.legend.font.color, paper: L.paper_bgcolor,
+          plot: L.plot_bgcolor, tick: L.yaxis.tickfont.color, grid: L.yaxis.showgrid ? L.yaxis.gridcolor : 'off',
+          xgrid: L.xaxis.showgrid,
+          hover: [L.hoverlabel.bgcolor, L.hoverlabel.bordercolor]}; }"""
+
+
+def test_the_race_charts_look_like_streamlits_own(server, page):
+    """ui.plotly_live brings its own copy of Streamlit's chart theme: compare it with what st.plotly_chart's
+    theme gives a chart of this app (the edge-of-stability theory plot), so a Streamlit upgrade that changes
+    its look shows up here."""
+    page.goto(f"{server}/edge_of_stability")
+    wait_for_app(page)
+    page.wait_for_selector(".st-key-eos_theory_fig .js-plotly-plot .main-svg", timeout=90_000)
+    streamlit_theme = page.evaluate(THEME_JS, ".st-key-eos_theory_fig")
+    page.goto(f"{server}/landscape")
+    wait_for_app(page)
+    page.wait_for_selector(".st-key-ls_metrics .js-plotly-plot .main-svg", timeout=90_000)
+    for chart in ("ls_metrics", "ls_contour"):
+        page.wait_for_selector(f".st-key-{chart} .js-plotly-plot .main-svg", timeout=90_000)
+        ours = page.evaluate(THEME_JS, f".st-key-{chart}")
+        assert ours["font"][0].split(",")[0] == streamlit_theme["font"][0].split(",")[0], (ours, streamlit_theme)
+        assert ours["font"][1:] == streamlit_theme["font"][1:]
+        if ours["grid"] == "off":  # the map has no grid lines of its own
+            ours["grid"] = streamlit_theme["grid"]
+        assert {k: v for k, v in ours.items() if k != "font"} == {
+            k: v for k, v in streamlit_theme.items() if k != "font"
+        }
+
+
 CELL_CENTRE_JS = """([x, y]) => { const gd = document.querySelector('.st-key-ls_contour .js-plotly-plot');
   const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
   return [r.left + gd._fullLayout.xaxis.c2p(x), r.top + gd._fullLayout.yaxis.c2p(y)]; }"""
