@@ -1,7 +1,6 @@
 """The landscape page under AppTest: changing a variant, a slider and the function changes the plotted paths."""
 
 import base64
-import json
 from pathlib import Path
 
 import numpy as np
@@ -166,7 +165,7 @@ def test_sweep_tab_runs_a_background_sweep_and_draws_it():
     assert st.status == "done", st.error
     df = st.result
     assert list(df.variant.unique()) == ["sgd", "sam"] and len(df) == 8
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    specs = list(drawn_figures(at).values())
     sweep = [s for s in specs if s["layout"].get("xaxis", {}).get("title", {}).get("text") == "learning rate η"]
     assert sweep, "the sweep figure is drawn"
     shapes = sweep[0]["layout"].get("shapes", [])

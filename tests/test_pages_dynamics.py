@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ui.jobs import Job
+from ui.plotly_live import drawn_figures
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 
@@ -105,7 +106,7 @@ def _stop_long_run(at, key, progressed):
     assert st.status == "stopped"
     assert not at.exception, at.exception
     assert any("Stopped" in w.value for w in at.warning)
-    assert len(at.get("plotly_chart")) >= 1  # what was computed is still drawn
+    assert len(drawn_figures(at)) >= 1  # what was computed is still drawn
     return st
 
 
@@ -121,7 +122,7 @@ def test_saddle_page_runs_changes_controls_and_stops():
     job = _finish(at, "saddle")
     res = job.state().result
     assert res.epochs_done == 30 and res.rhos["sam"] == [0.05, 0.5]
-    assert len(at.get("plotly_chart")) >= 4
+    assert len(drawn_figures(at)) >= 4
     assert at.query_params["epochs"] in ("30", ["30"])  # shareable URL
     # a long run, stopped: keeps what was computed
     at.number_input(key="saddle_epochs").set_value(5000)
@@ -153,7 +154,7 @@ def test_quadratics_page_runs_changes_controls_and_stops():
     res = job.state().result
     assert res.config.sampling == "importance" and not res.config.reweight
     assert res.heatmap is not None and len(res.sampling_curves) == 5
-    assert len(at.get("plotly_chart")) >= 3
+    assert len(drawn_figures(at)) >= 3
     at.selectbox(key="quad_problem").set_value("quadratic").run()
     assert not at.exception and not at.error
     # long run, stopped after the first curve
@@ -184,7 +185,7 @@ def test_edge_of_stability_page_theory_calculator_and_live_run():
     at.button(key="eos_run").click().run()
     job = _finish(at, "eos")
     assert job.state().result.steps_done == 40
-    assert len(at.get("plotly_chart")) >= 2
+    assert len(drawn_figures(at)) >= 2
     at.number_input(key="eos_steps").set_value(100_000)
     at.button(key="eos_run").click().run()
     st = _stop_long_run(at, "eos", lambda r: r.steps_done >= 3)

@@ -472,7 +472,7 @@ def chart_with_preview(
     live: bool = False,
     fresh: bool = False,
     box: str | None = None,
-    inplace: bool = False,
+    inplace: bool | None = None,
     **kwargs: Any,
 ) -> Any:
     """``st.plotly_chart(fig, key=key, ...)`` preceded, while the browser may still be loading plotly.js,
@@ -496,7 +496,8 @@ def chart_with_preview(
     ``box`` names the box (``pv_<box>``) when charts under different keys take turns in one place: a box
     whose key changes is rebuilt by the browser, the old chart in it redrawn from scratch.
     ``inplace=True`` draws the chart with ``ui.plotly_live.plotly_live`` (one draw per new figure, updated in
-    place, instead of st.plotly_chart's two); ``kwargs`` are then its ``config`` and ``on_select``."""
+    place, instead of st.plotly_chart's two); ``kwargs`` are then its ``config`` and ``on_select``. A live
+    chart (redrawn at every poll of its job) is drawn so unless ``inplace=False``."""
     now = time.monotonic()
     t0 = st.session_state.setdefault("_samlab_first_chart", now)
     shown = st.session_state.setdefault("_samlab_previewed", {})  # key -> id of the figure first shown there
@@ -516,7 +517,7 @@ def chart_with_preview(
                     return None
         if again:
             del held[place]
-        if inplace:
+        if live if inplace is None else inplace:
             from ui.plotly_live import plotly_live  # it imports this module
 
             return plotly_live(fig, key=key, **kwargs)

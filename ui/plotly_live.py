@@ -36,6 +36,18 @@ NAME = "samlab_plotly_live"
 # layout properties the race's figures leave open. A figure's own values win over a template's.
 _FONT = '"Source Sans", sans-serif'
 _GRID = "#e6eaf1"
+_SEQ = [
+    [i / 9, c]
+    for i, c in enumerate(
+        ("#e4f5ff", "#c7ebff", "#a6dcff", "#83c9ff", "#60b4ff", "#3d9df3", "#1c83e1", "#0068c9", "#0054a3", "#004280")
+    )
+]
+_DIV = [
+    [i / 9, c]
+    for i, c in enumerate(
+        ("#7d353b", "#bd4043", "#ff4b4b", "#ff8c8c", "#ffc7c7", "#a6dcff", "#60b4ff", "#1c83e1", "#0054a3", "#004280")
+    )
+]
 _AXIS = {
     "zerolinecolor": _GRID,
     "gridcolor": _GRID,
@@ -45,7 +57,17 @@ _AXIS = {
     "automargin": True,
 }
 THEME = {
+    "data": {
+        "heatmap": [{"type": "heatmap", "colorscale": _SEQ}],
+        "contour": [{"type": "contour", "colorscale": _SEQ}],
+        "scatter": [{"type": "scatter", "marker": {"line": {"width": 0}}}],
+    },
     "layout": {
+        "colorscale": {"sequential": _SEQ, "sequentialminus": _SEQ, "diverging": _DIV},
+        "coloraxis": {
+            "colorscale": _SEQ,
+            "colorbar": {"outlinecolor": "transparent", "tickfont": {"color": "#808495", "size": 12}},
+        },
         "font": {"color": "#808495", "family": _FONT, "size": 12, "weight": 400},
         "title": {
             "font": {"family": _FONT, "size": 16, "color": "#2F2D2B"},
@@ -91,7 +113,7 @@ THEME = {
             "#d5dae5",
         ],
         "margin": {"pad": 8, "r": 0, "l": 0},
-    }
+    },
 }
 
 _JS = r"""
