@@ -71,6 +71,17 @@ def test_equal_figures_built_twice_get_the_same_revision():
     assert _component(at)["rev"] == rev
 
 
+def test_a_figures_own_template_keeps_its_trace_defaults_under_the_streamlit_look():
+    at = AppTest.from_string(SCRIPT.replace('xaxis_title="x"', 'xaxis_title="x", template="plotly_white"'))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    tpl = json.loads(_component(at)["figure"])["layout"]["template"]
+    white = json.loads(pio.json.to_json_plotly(pio.templates["plotly_white"].to_plotly_json()))
+    assert tpl["data"] == white["data"]
+    assert tpl["layout"]["font"] == THEME["layout"]["font"]  # Streamlit's values win over the template's
+    assert tpl["layout"]["hovermode"] == white["layout"]["hovermode"]  # and the rest of it stays
+
+
 def test_without_streamlits_plotly_chunk_it_falls_back_to_st_plotly_chart():
     at = AppTest.from_string(SCRIPT, default_timeout=60)
     at.session_state["no_chunk"] = True

@@ -517,7 +517,9 @@ def chart_with_preview(
                     return None
         if again:
             del held[place]
-        if live if inplace is None else inplace:
+        if inplace is None:  # a live chart, unless it asks for what only st.plotly_chart does
+            inplace = live and set(kwargs) <= {"config"}
+        if inplace:
             from ui.plotly_live import plotly_live  # it imports this module
 
             return plotly_live(fig, key=key, **kwargs)

@@ -377,7 +377,8 @@ def run_controls(c, landscape: Landscape, fn: str) -> dict:
 
 
 def start_from_selection(selection: Any) -> tuple[float, float] | None:
-    """The start point a plot selection asks for: the clicked point, or the centre of a box."""
+    """The start point a plot selection asks for: the clicked point, or the centre of a box. ``selection`` is
+    ``{"points": [...], "box": [...]}`` (ui.plotly_live) or st.plotly_chart's ``{"selection": {...}}``."""
     if not selection:
         return None
     sel = selection.get("selection", selection) if isinstance(selection, dict) or hasattr(selection, "get") else None

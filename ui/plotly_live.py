@@ -13,18 +13,26 @@ Streamlit's own chart chunk loads (the same module ``ui.common.warm_plotly`` imp
 loads plotly.js twice. A figure the browser already shows (the same revision) is not drawn again.
 A click or a box selection on the plot comes back as ``on_select(selection)`` with
 ``{"points": [{"x", "y", "curve_number", "point_index"}], "box": [{"x": [x0, x1], "y": [y0, y1]}]}``, the
-shape ``st.plotly_chart`` reports.
+shape ``st.plotly_chart`` reports inside its ``"selection"``; an empty selection, or the same one again, is
+not sent. A new figure starts unselected; zoom and hidden legend entries stay where the figure's
+``uirevision`` says so. A chart in a hidden tab is drawn when the tab is shown (plotly.js is not even loaded
+for it before), as st.plotly_chart does.
 
-Where this Streamlit build has no plotly chunk to borrow, ``plotly_live`` falls back to ``st.plotly_chart``.
+Where this Streamlit build has no plotly chunk that sets ``window.Plotly``, or no ``st.components.v2``,
+``plotly_live`` falls back to ``st.plotly_chart``. Not carried over from st.plotly_chart: its fullscreen
+button, and the dark theme (the app's theme is light, .streamlit/config.toml).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
 
@@ -139,11 +147,21 @@ function selection(ev) {
   return { points, box };
 }
 
+function showError(s, err) {
+  console.error('samlab plot', err);
+  if (window.Plotly) window.Plotly.purge(s.gd);
+  s.rev = null;
+  s.msg.textContent = 'Cannot draw this chart: ' + err;
+  s.msg.style.display = '';
+}
+
 async function pump(s) {
-  if (s.drawing) return;
+  if (s.drawing || s.dead) return;
   s.drawing = true;
   try {
-    while (s.want) {
+    // a chart in a hidden tab waits until it is shown (the ResizeObserver calls again): drawn at width 0 it
+    // would load plotly.js and draw before the tab a page opened on, and be drawn again when shown
+    while (s.want && !s.dead && s.gd.clientWidth > 0) {
       const msg = s.want;
       s.want = null;
       if (msg.rev === s.rev) {
@@ -154,27 +172,35 @@ async function pump(s) {
         continue;
       }
       const Plotly = await plotlyReady(msg.chunk);
+      if (s.dead) break;
       const fig = JSON.parse(msg.figure);
       const layout = fig.layout || {};
+      layout.selectionrevision = msg.rev;  // a new figure starts unselected (uirevision keeps zoom and legend)
       await Plotly.react(s.gd, { data: fig.data || [], layout, frames: fig.frames || [], config: msg.config || {} });
+      if (s.dead) break;
       s.rev = msg.rev;
       s.selected = false;
-      s.width = s.gd.clientWidth;
+      s.lastSel = null;
+      s.msg.style.display = 'none';
       if (msg.select && !s.hooked) {
         s.hooked = true;
         s.gd.on('plotly_selected', ev => {
-          if (!ev) return;
+          if (!ev || s.drawing) return;  // plotly re-selects while it redraws: not a person's click
+          const sel = selection(ev);
+          const text = JSON.stringify(sel);
+          if ((!sel.points.length && !sel.box.length) || text === s.lastSel) return;
+          s.lastSel = text;
           s.selected = true;
-          s.setTrigger('select', selection(ev));
+          s.setTrigger('select', sel);
         });
       }
     }
   } catch (err) {
-    console.error('samlab plot', err);
-    s.rev = null;
-    s.gd.textContent = 'Cannot draw this chart: ' + err;
+    if (!s.dead) showError(s, err);
   } finally {
     s.drawing = false;
+    if (s.dead && window.Plotly) window.Plotly.purge(s.gd);  // it left the page while drawing
+    else if (s.want && s.gd.clientWidth > 0) pump(s);  // data that came in meanwhile
   }
 }
 
@@ -184,53 +210,107 @@ export default function (component) {
   if (!s) {
     const gd = document.createElement('div');
     gd.className = 'samlab-live-plot';
-    parentElement.appendChild(gd);
-    s = { gd, rev: null, want: null, drawing: false, hooked: false, selected: false, width: 0 };
+    const msg = document.createElement('div');
+    msg.className = 'samlab-live-error';
+    msg.style.display = 'none';
+    parentElement.append(gd, msg);
+    s = { gd, msg, rev: null, want: null, drawing: false, hooked: false, selected: false, dead: false };
     parentElement.__samlab = s;
-    // the column's width can change without a window resize (sidebar, wrap below 1200 px)
+    // drawn when shown (a hidden tab), resized when the column's width changes without a window resize
     s.ro = new ResizeObserver(() => {
       const w = s.gd.clientWidth;
-      if (s.rev && w && Math.abs(w - s.width) >= 1 && window.Plotly) { s.width = w; window.Plotly.Plots.resize(s.gd); }
+      if (!w || s.dead) return;
+      if (s.want) pump(s);
+      else if (s.rev && !s.drawing && s.gd._fullLayout && Math.abs(w - s.gd._fullLayout.width) >= 1) {
+        window.Plotly.Plots.resize(s.gd);
+      }
     });
     s.ro.observe(gd);
   }
   s.setTrigger = setTriggerValue;
   s.want = data;
   pump(s);
-  // called when the chart leaves the page (a new data set keeps it): free the plot (a 3-D scene's WebGL
-  // context) instead of leaving it to the garbage collector
+  // Streamlit calls this when the chart leaves the page, and also when a newer call replaced this one while
+  // the component's module was still loading: then the element is still on the page and the plot stays.
   return () => {
+    if (parentElement.isConnected) return;
+    s.dead = true;
     s.ro.disconnect();
-    if (window.Plotly) window.Plotly.purge(s.gd);
+    if (window.Plotly && !s.drawing) window.Plotly.purge(s.gd);  // while drawing, pump purges it at its end
     parentElement.__samlab = null;
   };
 }
 """
 
-_CSS = ".samlab-live-plot { width: 100%; }"
+_CSS = ".samlab-live-plot { width: 100%; } .samlab-live-error { color: #d33; font-size: 0.9rem; }"
 
 _component: Any = None
 
 
+@functools.cache
+def _chunk_sets_plotly(chunk: str) -> bool:
+    """Whether Streamlit's chart chunk puts plotly.js on ``window.Plotly`` (it does in the builds this was
+    written for); a build that does not gets st.plotly_chart."""
+    try:
+        return b"window.Plotly=" in (Path(st.__file__).parent / "static" / "static" / "js" / chunk).read_bytes()
+    except OSError:
+        return False
+
+
 def _mount() -> Any:
+    """The component's mounting command, or None where this Streamlit has no ``st.components.v2`` that takes
+    ``isolate_styles`` when the component is made (older releases)."""
     global _component
     if _component is None:
-        _component = st.components.v2.component(NAME, js=_JS, css=_CSS, isolate_styles=False)
-    return _component
+        try:
+            _component = st.components.v2.component(NAME, js=_JS, css=_CSS, isolate_styles=False)
+        except (AttributeError, TypeError):
+            _component = False
+    return _component or None
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """``base`` with ``over``'s values in it, nested dicts merged (``over`` wins)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+@functools.cache
+def _default_template() -> str:
+    return (
+        json.dumps(pio.templates[pio.templates.default].to_plotly_json(), sort_keys=True)
+        if pio.templates.default
+        else ""
+    )
+
+
+def _themed(template: dict | None) -> dict:
+    """The template the browser gets: THEME in place of plotly.py's default template, or merged over a
+    figure's own (Streamlit's values win, as st.plotly_chart's theme does)."""
+    if not template or json.dumps(template, sort_keys=True) == _default_template():
+        return THEME
+    return {"data": template.get("data", {}), "layout": _merged(template.get("layout", {}), THEME["layout"])}
 
 
 def _payload(fig: Any) -> tuple[str, str]:
     """(revision, JSON) of a figure, kept on the figure object: the race's figures are cached and shared
-    (ui.landscape_controls.cached_figure), so a rerun that shows the same figure serialises nothing."""
+    (ui.landscape_controls.cached_figure), so a rerun that shows the same figure serialises nothing. A
+    figure must not be changed once it has been shown."""
     got = getattr(fig, "_samlab_live", None)
     if got is None:
-        spec = fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else dict(fig)
-        spec["layout"] = {**spec.get("layout", {}), "template": THEME}  # in place of plotly.py's default
+        if not hasattr(fig, "to_plotly_json"):
+            fig = go.Figure(fig)  # a dict, possibly holding plotly objects
+        spec = fig.to_plotly_json()
+        layout = dict(spec.get("layout") or {})
+        layout["template"] = _themed(layout.get("template"))
+        spec["layout"] = layout
         text = pio.to_json(spec, validate=False)
         got = (hashlib.blake2b(text.encode(), digest_size=12).hexdigest(), text)
         try:
             fig._samlab_live = got
-        except Exception:  # not a plotly Figure (a dict): nothing to keep it on
+        except Exception:  # nothing to keep it on
             pass
     return got
 
@@ -244,16 +324,20 @@ def plotly_live(
 ) -> None:
     """Draw ``fig`` under ``key``, updating the plot the browser already has (module docstring)."""
     chunk = plotly_chunk()
-    if chunk is None:  # this Streamlit build has no plotly chunk to borrow
+    mount = _mount() if chunk is not None and _chunk_sets_plotly(chunk) else None
+    if mount is None:  # no plotly.js to borrow, or no components v2: Streamlit's own chart
         kw: dict[str, Any] = {}
         if on_select is not None:
             kw = dict(on_select=lambda: on_select(st.session_state.get(key) or {}), selection_mode=("points", "box"))
         st.plotly_chart(fig, key=key, config=config, **kw)
         return
-    rev, text = _payload(fig)
-    cfg = dict(config or {})
-    if on_select is not None:  # the box-select tool, as st.plotly_chart adds it for a selectable chart
+    text_rev, text = _payload(fig)
+    cfg = {"displaylogo": False, **(config or {})}  # st.plotly_chart hides plotly's logo too
+    if on_select is not None:  # a click or a box selects; no lasso (as st.plotly_chart's points/box mode)
         cfg["modeBarButtonsToAdd"] = [*cfg.get("modeBarButtonsToAdd", []), "select2d"]
+        cfg["modeBarButtonsToRemove"] = [*cfg.get("modeBarButtonsToRemove", []), "lasso2d"]
+    extra = json.dumps([cfg, on_select is not None], sort_keys=True)
+    rev = hashlib.blake2b((text_rev + extra).encode(), digest_size=12).hexdigest()
     data = {"rev": rev, "chunk": chunk, "config": cfg, "select": on_select is not None, "figure": text}
     kw = {}
     if on_select is not None:
@@ -265,7 +349,7 @@ def plotly_live(
                 on_select(sel)
 
         kw["on_select_change"] = _selected
-    _mount()(key=key, data=data, **kw)
+    mount(key=key, data=data, **kw)
 
 
 def drawn_figures(at: Any) -> dict[str, dict]:

@@ -123,6 +123,10 @@ def test_a_click_on_the_map_starts_the_race_there(server, page):
         start = page.evaluate("""() => { const gd = document.querySelector('.st-key-ls_contour .js-plotly-plot');
             const t = gd._fullData.find(t => t.name === 'start'); return t ? [+t.x[0], +t.y[0]] : null; }""")
         assert start is not None and all(abs(a - b) < 1e-3 for a, b in zip(start, got)), (start, got)  # drawn there
+        kept = page.evaluate("""() => { const gd = document.querySelector('.st-key-ls_contour .js-plotly-plot');
+            const sel = gd._fullData.filter(t => t.selectedpoints != null).length;
+            return sel + (gd.layout.selections || []).length; }""")
+        assert kept == 0, "the new race kept the click's selection (its markers would stay faded)"
     assert page.locator("[data-testid='stException']").count() == 0
     screenshot(page, "landscape_after_click")
 
