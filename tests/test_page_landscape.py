@@ -314,3 +314,36 @@ def test_the_map_and_basin_jobs_run_with_the_pages_settings():
     for m, hp in zip(maps, [{}, {"rho": 0.2}]):
         ref = basin_map(L, m.variant, lr, hp, s, n=10)
         assert np.array_equal(m.label, ref.label) and m.tol == 0.1
+
+
+def test_the_url_is_written_in_one_message_and_not_at_all_when_it_says_the_same(monkeypatch):
+    """Each query-string message is handled on the browser's main thread before the charts that follow it;
+    the race wrote ~35 of them per rerun, one per parameter."""
+    from streamlit.runtime.state.query_params import QueryParams
+
+    sent = []
+    real = QueryParams._send_query_param_msg
+
+    def counted(self):
+        sent.append(dict(self.to_dict()))
+        real(self)
+
+    monkeypatch.setattr(QueryParams, "_send_query_param_msg", counted)
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    at.query_params["job.x"] = "tok"  # a lab job's token stays in the URL
+    at.run()
+    _ok(at)
+    assert len(sent) == 1 and sent[0]["fn"] == "quartic" and sent[0]["job.x"] == "tok"
+    first = sent[0]
+    sent.clear()
+    at.run()  # nothing changed
+    _ok(at)
+    assert sent == []
+    at.select_slider(key="ls_lr_quartic").set_value(0.1).run()
+    _ok(at)
+    assert len(sent) == 1
+    assert float(sent[0]["lr"]) == pytest.approx(0.1)
+    assert {k: v for k, v in sent[0].items() if k != "lr"} == {k: v for k, v in first.items() if k != "lr"}
+    assert float(at.query_params["lr"][0] if isinstance(at.query_params["lr"], list) else at.query_params["lr"]) == (
+        pytest.approx(0.1)
+    )

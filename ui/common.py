@@ -213,16 +213,28 @@ def qp_get_list(
     return items or list(default)
 
 
-def qp_set(**values: Any) -> None:
-    """Write the page's configuration into the URL (lists joined by commas), so it can be shared."""
-    for k, v in values.items():
-        if isinstance(v, (list, tuple)):
-            v = ",".join(map(str, v))
-        elif isinstance(v, float):
-            v = f"{v:.6g}"
-        st.query_params[k] = str(v)
-        if k == "variants":  # our own write: not a new link to apply over the user's choice
-            st.session_state["_variants_from_url"] = str(v)
+def _qp_text(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def qp_set(*, replace: bool = False, **values: Any) -> None:
+    """Write the page's configuration into the URL (lists joined by commas), so it can be shared;
+    ``replace``: ``values`` become the whole query string. One message to the browser at most, none when
+    the URL already says it: each ``st.query_params[k] = v`` sends one, and the race's ~35 parameters,
+    each handled in turn on the browser's main thread, delayed the metric panels' draw by ~60 ms."""
+    text = {k: _qp_text(v) for k, v in values.items()}
+    if "variants" in text:  # our own write: not a new link to apply over the user's choice
+        st.session_state["_variants_from_url"] = text["variants"]
+    now = st.query_params.to_dict()
+    if replace:
+        if now != text or list(now) != list(text):
+            st.query_params.from_dict(text)
+    else:
+        changed = {k: v for k, v in text.items() if now.get(k) != v}
+        if changed:
+            st.query_params.update(changed)
 
 
 # ------------------------------------------------------------------------------------ widgets

@@ -416,8 +416,7 @@ def write_url(values: dict) -> None:
     clean = {k: v for k, v in values.items() if v is not None}
     try:
         jobs = {k: v for k, v in st.query_params.to_dict().items() if k.startswith("job.")}
-        st.query_params.clear()
-        uc.qp_set(**clean, **jobs)
+        uc.qp_set(replace=True, **clean, **jobs)
     except Exception:  # the URL is a convenience: never break the page over it
         pass
 
