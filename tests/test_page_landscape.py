@@ -316,25 +316,37 @@ def test_the_map_and_basin_jobs_run_with_the_pages_settings():
         assert np.array_equal(m.label, ref.label) and m.tol == 0.1
 
 
-def test_the_url_is_written_in_one_message_and_not_at_all_when_it_says_the_same(monkeypatch):
-    """Each query-string message is handled on the browser's main thread before the charts that follow it;
-    the race wrote ~35 of them per rerun, one per parameter."""
+def _count_url_messages(monkeypatch) -> list[dict]:
+    """Every query-string message the app sends (Streamlit's page-info message), as the URL it says."""
     from streamlit.runtime.state.query_params import QueryParams
 
-    sent = []
+    sent: list[dict] = []
     real = QueryParams._send_query_param_msg
 
     def counted(self):
-        sent.append(dict(self.to_dict()))
+        sent.append({k: self.get_all(k) for k in self})
         real(self)
 
     monkeypatch.setattr(QueryParams, "_send_query_param_msg", counted)
+    return sent
+
+
+def _one(v):
+    return v[-1] if isinstance(v, list) else v
+
+
+def test_the_url_is_written_in_one_message_and_not_at_all_when_it_says_the_same(monkeypatch):
+    """Each query-string message is handled on the browser's main thread before the charts that follow it;
+    the race wrote 33 of them per rerun, one per parameter."""
+    sent = _count_url_messages(monkeypatch)
     at = AppTest.from_file(PAGE, default_timeout=90)
     at.query_params["job.x"] = "tok"  # a lab job's token stays in the URL
+    at.query_params["bogus"] = "1"  # a key the page does not know is dropped
     at.run()
     _ok(at)
-    assert len(sent) == 1 and sent[0]["fn"] == "quartic" and sent[0]["job.x"] == "tok"
+    assert len(sent) == 1
     first = sent[0]
+    assert first["fn"] == ["quartic"] and first["job.x"] == ["tok"] and "bogus" not in first
     sent.clear()
     at.run()  # nothing changed
     _ok(at)
@@ -342,8 +354,41 @@ def test_the_url_is_written_in_one_message_and_not_at_all_when_it_says_the_same(
     at.select_slider(key="ls_lr_quartic").set_value(0.1).run()
     _ok(at)
     assert len(sent) == 1
-    assert float(sent[0]["lr"]) == pytest.approx(0.1)
+    assert float(sent[0]["lr"][0]) == pytest.approx(0.1)
     assert {k: v for k, v in sent[0].items() if k != "lr"} == {k: v for k, v in first.items() if k != "lr"}
-    assert float(at.query_params["lr"][0] if isinstance(at.query_params["lr"], list) else at.query_params["lr"]) == (
-        pytest.approx(0.1)
-    )
+    assert float(_one(at.query_params["lr"])) == pytest.approx(0.1)
+
+
+def test_an_interrupted_runs_url_is_overwritten_when_the_setting_goes_back(monkeypatch):
+    """lr A → B → A at once: run B's message can reach the browser after run A's rerun began, with the URL
+    still saying A. That rerun must write A again, or the URL (a reload, a shared link) says B."""
+    sent = _count_url_messages(monkeypatch)
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    at.run()
+    _ok(at)
+    lr_a = _one(at.query_params["lr"])
+    at.select_slider(key="ls_lr_quartic").set_value(0.1).run()  # B, sent
+    _ok(at)
+    assert float(sent[-1]["lr"][0]) == pytest.approx(0.1)
+    n = len(sent)
+    at.query_params["lr"] = lr_a  # the browser has not applied B's message yet
+    at.select_slider(key="ls_lr_quartic").set_value(float(lr_a)).run()  # A again
+    _ok(at)
+    assert len(sent) == n + 1 and sent[-1]["lr"] == [lr_a]
+
+
+def test_a_repeated_key_in_a_link_is_written_once(monkeypatch):
+    sent = _count_url_messages(monkeypatch)
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    at.run()
+    _ok(at)
+    steps = _one(at.query_params["steps"])
+    at.query_params["steps"] = ["9999", steps]  # the same link, hand-edited: the last value is the one used
+    sent.clear()
+    at.run()
+    _ok(at)
+    assert len(sent) == 1 and sent[0]["steps"] == [steps]
+    sent.clear()
+    at.run()
+    _ok(at)
+    assert sent == []

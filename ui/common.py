@@ -221,20 +221,25 @@ def _qp_text(v: Any) -> str:
 
 def qp_set(*, replace: bool = False, **values: Any) -> None:
     """Write the page's configuration into the URL (lists joined by commas), so it can be shared;
-    ``replace``: ``values`` become the whole query string. One message to the browser at most, none when
-    the URL already says it: each ``st.query_params[k] = v`` sends one, and the race's ~35 parameters,
-    each handled in turn on the browser's main thread, delayed the metric panels' draw by ~60 ms."""
+    ``replace``: ``values`` become the whole query string (keys not given are dropped).
+
+    One message to the browser at most: each ``st.query_params[k] = v`` sends one, and the race's 33
+    parameters, handled one by one on the browser's main thread, delayed the metric panels' draw by ~60 ms.
+    None when the URL already says it, unless this session's last write said something else: a write of a
+    run that was interrupted (an lr change, then the old lr again at once) may still be on its way to the
+    browser, and it would land after this run's silence."""
     text = {k: _qp_text(v) for k, v in values.items()}
     if "variants" in text:  # our own write: not a new link to apply over the user's choice
         st.session_state["_variants_from_url"] = text["variants"]
-    now = st.query_params.to_dict()
-    if replace:
-        if now != text or list(now) != list(text):
-            st.query_params.from_dict(text)
-    else:
-        changed = {k: v for k, v in text.items() if now.get(k) != v}
-        if changed:
-            st.query_params.update(changed)
+    qp = st.query_params
+    now = [(k, tuple(qp.get_all(k))) for k in qp]  # a repeated key (a hand-edited link) is written once
+    want = dict(text) if replace else {**{k: v[-1] if v else "" for k, v in now}, **text}
+    want_items = [(k, (v,)) for k, v in want.items()]
+    sent = st.session_state.get("_qp_sent")
+    if now == want_items and sent in (None, want_items):
+        return
+    qp.from_dict(want)  # one message (a page's embed options stay)
+    st.session_state["_qp_sent"] = [(k, tuple(qp.get_all(k))) for k in qp]
 
 
 # ------------------------------------------------------------------------------------ widgets
