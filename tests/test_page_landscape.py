@@ -392,3 +392,34 @@ def test_a_repeated_key_in_a_link_is_written_once(monkeypatch):
     at.run()
     _ok(at)
     assert sent == []
+
+
+def _unescape_commonmark(text: str) -> str:
+    """CommonMark: a backslash before any ASCII punctuation character shows that character itself."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
+
+
+def test_a_typo_in_an_expression_is_shown_as_typed_with_the_caret_under_it():
+    """``x**2`` in an error message rendered as markdown made the exponents bold markers (they vanished)."""
+    import re
+
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    at.query_params["fn"] = "custom"
+    at.query_params["variants"] = "sgd"
+    at.run()
+    typo = "x**2 + 3*y**2 + sin(x"
+    at.text_input(key="ls_expr").input(typo).run()
+    _ok(at)
+    body = next(e.value for e in at.error if "syntax error" in e.value)
+    first, _, rest = body.partition("\n")
+    assert not re.search(r"(?<!\\)[*_`]", first)  # nothing left for markdown to read as emphasis or code
+    assert _unescape_commonmark(first).startswith("syntax error at column ")
+    block = re.search(r"```text\n(.*?)\n```", rest, re.S)
+    assert block is not None
+    src, caret = block.group(1).split("\n")
+    assert src == typo
+    col = int(re.search(r"column (\d+)", first).group(1))
+    assert caret == " " * (col - 1) + "^"
+    assert "Still showing the last good function" in rest

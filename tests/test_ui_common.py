@@ -71,3 +71,20 @@ def test_the_server_does_not_collect_after_every_rerun_and_freezes_its_imports_o
         "assert gc.get_freeze_count() == n, 'froze twice'\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=120)
+
+
+def test_plain_markdown_shows_every_punctuation_character_as_it_is():
+    import random
+    import re
+
+    from ui.common import plain_markdown
+
+    rng = random.Random(0)
+    chars = "abc xy_*`$~#[]()<>!|+-.{}\\0123"
+    for _ in range(500):
+        text = "".join(rng.choice(chars) for _ in range(rng.randint(0, 30)))
+        out = plain_markdown(text)
+        assert "\n" not in out
+        # CommonMark: a backslash before ASCII punctuation shows that character; every special one is escaped
+        assert re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", out) == text
+        assert not re.search(r"(?<!\\)(\\\\)*[*_`$~\[\]<>]", out.replace("\\\\", ""))

@@ -11,6 +11,7 @@ import functools
 import gc
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -430,6 +431,20 @@ def apply_error_details() -> str:
     return value
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~$])")
+
+
+def plain_markdown(text: str) -> str:
+    """``text`` (a message written as plain text) as markdown that shows it as it is: ``x**2`` stays
+    ``x**2`` instead of turning bold, ``success_rate`` keeps its underscores. Lines after the first (an
+    expression and a caret under the column of its error) go in a code block, so the caret lines up."""
+    first, _, rest = str(text).partition("\n")
+    out = _MD_SPECIAL.sub(r"\\\1", first)
+    if rest.strip():
+        out += "\n\n```text\n" + rest.replace("```", "` ` `") + "\n```"
+    return out
+
+
 def show_error(exc: BaseException, what: str = "") -> None:
     """A user-facing error message (never a traceback).
 
@@ -439,7 +454,7 @@ def show_error(exc: BaseException, what: str = "") -> None:
     the server log; locally its message is shown."""
     prefix = f"{what}: " if what else ""
     if isinstance(exc, ValueError) or not hosted():
-        st.error(f"{prefix}{exc}")
+        st.error(plain_markdown(f"{prefix}{exc}"))
         return
     _LOG.error("%s%s", prefix, type(exc).__name__, exc_info=exc)
     st.error(f"{prefix}something went wrong on the server (the details are in its log).")

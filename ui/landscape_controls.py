@@ -283,7 +283,11 @@ def function_controls(c) -> tuple[LandscapeSpec, Landscape, str | None]:
         return spec, L, None
     except ExprError as err:
         good = st.session_state.get("ls_last_good") or LandscapeSpec("custom", (), DEFAULT_EXPR, DEFAULT_DOMAIN)
-        return good, get_landscape(good), f"{err}\n\nStill showing the last good function: `f = {good.expr}`"
+        return (
+            good,
+            get_landscape(good),
+            (f"{uc.plain_markdown(str(err))}\n\nStill showing the last good function: `f = {good.expr}`"),
+        )
 
 
 def variant_controls(c, landscape: Landscape) -> tuple[list[str], dict[str, dict]]:
