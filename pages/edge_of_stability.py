@@ -37,9 +37,16 @@ st.caption(
 # the live run sits in its own tab: a link that starts a run (run=1, the Home card) or a press of Run opens on it
 TABS = {"theory": "Theory", "live": "Live training"}
 opened = qp_get("tab", "live" if qp_get("run", "0") == "1" else "theory", options=tuple(TABS))
-if st.session_state.get("eos_run") or get_job(KEY) is not None:
+if get_job(KEY) is not None:
     opened = "live"
-theory_tab, live_tab = st.tabs(list(TABS.values()), default=TABS[opened])
+if st.session_state.get("eos_run"):  # Run pressed (the sidebar's button, below): show its run, not the theory
+    st.session_state["eos_tab"] = TABS["live"]  # (a default alone did not switch tabs already on the screen)
+theory_tab, live_tab = st.tabs(
+    list(TABS.values()),
+    key="eos_tab",
+    on_change="rerun",
+    **({} if "eos_tab" in st.session_state else {"default": TABS[opened]}),
+)
 
 with theory_tab:
     c1, c2 = st.columns([3, 2])

@@ -169,6 +169,24 @@ def test_a_card_opens_its_page_on_the_tab_its_figure_is_in(server, page, preset,
     page.wait_for_function(drawn, timeout=240_000)  # the job's figure, drawn in the tab on screen
 
 
+def test_run_on_the_edge_of_stability_page_shows_the_run_it_started(server, page):
+    """The page opens on its Theory tab; Run (in the sidebar) starts a run whose curves are in Live training.
+    The results used to arrive in that tab unseen, with the theory still on the screen."""
+    page.goto(f"{server}/edge_of_stability?steps=120&every=20&n=100&width=16")
+    wait_for_app(page)
+    selected = "[role='tab'][aria-selected='true']"
+    assert page.locator(selected).first.inner_text().strip() == "Theory"
+    page.locator(".st-key-eos_run button").click()
+    page.get_by_text("Finished in").first.wait_for(timeout=120_000)
+    wait_for_app(page)
+    assert page.locator(selected).first.inner_text().strip() == "Live training"
+    assert page.locator(".st-key-eos_fig").first.is_visible()
+    page.locator("[role='tab']", has_text="Theory").first.click()  # the reader can still go back to the theory
+    wait_for_app(page)
+    assert page.locator(selected).first.inner_text().strip() == "Theory"
+    assert page.locator(".st-key-eos_theory_fig").first.is_visible()
+
+
 def test_two_cards_of_one_page_pressed_one_after_another_each_show_their_own_figure(server, page):
     """The classroom: Home's λ card, back to Home, then the sampling card (both open the Quadratics page in one
     session). The second card runs its own comparison; it used to show the first card's result."""
