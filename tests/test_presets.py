@@ -244,3 +244,17 @@ def test_a_training_card_trains_its_own_figure_in_the_page_and_the_result_holds(
     assert any("The phenomenon held" in s.value for s in at.success), [s.value for s in at.success]
     assert list(at.multiselect(key="tl_variants").value) == q["variants"].split(",")
     assert not list((tmp_path / "runs").glob("*/worker.log"))  # no real run was launched by opening the card
+
+
+def test_the_flatness_figure_ticks_whole_ranks():
+    from types import SimpleNamespace
+
+    from sam_core.presets import _flat_figure
+
+    eigs = {"SGD": np.array([[9.0, 5.0, 3.0, 2.0, 1.0]]), "SAM": np.array([[4.0, 3.0, 2.0, 1.5, 1.0]])}
+    res = SimpleNamespace(
+        top_eigs=eigs, variants={"SGD": "sgd", "SAM": "sam"}, labels=list(eigs), config=SimpleNamespace(top_k=5)
+    )
+    fig = _flat_figure(res)
+    assert fig.layout.xaxis.dtick == 1
+    assert [list(t.x) for t in fig.data if t.name in eigs][0] == [1, 2, 3, 4, 5]
