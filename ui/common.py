@@ -431,7 +431,8 @@ def apply_error_details() -> str:
     return value
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~$])")
+_MD_INLINE = re.compile(r"([\\`*_$~<>])")  # what markdown reads as emphasis, code, math, strike or HTML
+_MD_LINE_START = re.compile(r"^(\s*)([#>+\-]|\d+[.)])")  # a heading, a quote or a list item
 
 
 def plain_markdown(text: str) -> str:
@@ -439,7 +440,8 @@ def plain_markdown(text: str) -> str:
     ``x**2`` instead of turning bold, ``success_rate`` keeps its underscores. Lines after the first (an
     expression and a caret under the column of its error) go in a code block, so the caret lines up."""
     first, _, rest = str(text).partition("\n")
-    out = _MD_SPECIAL.sub(r"\\\1", first)
+    out = _MD_INLINE.sub(r"\\\1", first).replace("](", "]\\(")  # [text](url) would be a link
+    out = _MD_LINE_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], out)
     if rest.strip():
         out += "\n\n```text\n" + rest.replace("```", "` ` `") + "\n```"
     return out
