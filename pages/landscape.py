@@ -94,7 +94,10 @@ if L.note:  # in the sidebar, under the function it describes: here it pushed th
 
 TABS = {"race": "Race", "sweeps": "Sweeps", "basins": "Basins"}
 opened_tab = uc.qp_get("tab", "race", options=tuple(TABS))  # ?tab=sweeps: a preset opens on its figure
-tab_race, tab_sweep, tab_basin = st.tabs(list(TABS.values()), default=TABS[opened_tab])
+# the tabs keep their state (a switch reruns the page): the URL then says which tab is open, so a shared link
+# opens on it (it opened on Race whatever tab the person sharing it was looking at)
+tab_race, tab_sweep, tab_basin = st.tabs(list(TABS.values()), default=TABS[opened_tab], key="ls_tab", on_change="rerun")
+opened_tab = {label: k for k, label in TABS.items()}.get(st.session_state.get("ls_tab"), opened_tab)
 # The tab the page opens on runs first: opened on Sweeps (the Fig. 2 card), its job starts and its picture
 # goes out before the race map, whose 0.8 MB figure would make the browser evaluate plotly.js first.
 
@@ -582,7 +585,7 @@ for k in ("tol", "lastk", "target", "mode", "swlo", "swhi", "swn", "spread", "sw
 for k in ("preset", "fidelity"):  # a Home preset's banner survives the page rewriting its URL
     if st.query_params.get(k):
         url[k] = st.query_params[k]
-if opened_tab != "race":  # and so does the tab it opened on: without it the next rerun (a slider, the
-    url["tab"] = opened_tab  # picture-first redraw) asked st.tabs for "Race" and the browser could flip to it
+if opened_tab != "race":  # and so does the open tab (Race, the default, is left out of the URL)
+    url["tab"] = opened_tab
 lc.write_url(url)
 uc.run_held_charts()

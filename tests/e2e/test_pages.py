@@ -169,6 +169,30 @@ def test_a_card_opens_its_page_on_the_tab_its_figure_is_in(server, page, preset,
     page.wait_for_function(drawn, timeout=240_000)  # the job's figure, drawn in the tab on screen
 
 
+def test_a_shared_landscape_link_opens_on_the_tab_it_was_copied_from(server, page, browser):
+    """The Landscape lab's tabs switched in the browser alone, so its URL never said which one was open: a
+    teacher's link copied on the Basins tab opened on the Race."""
+    page.goto(f"{server}/landscape?variants=sgd,sam")
+    wait_for_app(page)
+    selected = "[role='tab'][aria-selected='true']"
+    assert page.locator(selected).first.inner_text().strip() == "Race"
+    page.locator("[role='tab']", has_text="Basins").first.click()
+    page.wait_for_function("() => location.search.includes('tab=basins')", timeout=30_000)
+    wait_for_app(page)
+    link = page.url
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        other = ctx.new_page()
+        other.goto(link)
+        wait_for_app(other)
+        assert other.locator(selected).first.inner_text().strip() == "Basins"
+        other.locator("[role='tab']", has_text="Race").first.click()  # back to the race: the map is drawn
+        other.wait_for_selector(".st-key-ls_contour .js-plotly-plot .main-svg", timeout=60_000)
+        other.wait_for_function("() => !location.search.includes('tab=')", timeout=30_000)
+    finally:
+        ctx.close()
+
+
 def test_run_on_the_edge_of_stability_page_shows_the_run_it_started(server, page):
     """The page opens on its Theory tab; Run (in the sidebar) starts a run whose curves are in Live training.
     The results used to arrive in that tab unseen, with the theory still on the screen."""
