@@ -228,14 +228,27 @@ def _launch_form() -> None:
             variants=variants,
             run=ids,
         )
-        st.success(f"Launched {len(ids)} run(s): {', '.join(ids)}")
+        st.session_state["_tl_launched"] = ids  # the next run folds the form away and says so above the runs
+        st.rerun()
 
 
 if settings.read_only:
     st.info("Read-only mode (SAMLAB_READ_ONLY): launching, stopping and deleting runs are switched off.")
 else:
-    with st.expander("Launch training", expanded=not store.list_runs()):
+    # after a launch the form folds away, so the new runs' live curves come up on the screen (the open form
+    # filled it and they started below the fold); the expander keeps its state, opened or closed by hand
+    launched = st.session_state.pop("_tl_launched", None)
+    if launched:
+        st.session_state["tl_form"] = False
+    with st.expander(
+        "Launch training",
+        key="tl_form",
+        on_change="rerun",
+        **({} if "tl_form" in st.session_state else {"expanded": not store.list_runs()}),
+    ):
         _launch_form()
+    if launched:
+        st.success(f"Launched {len(launched)} run(s): {', '.join(launched)}. Their live curves are below.")
 
 
 # ------------------------------------------------------------------------------------ live monitor

@@ -1,6 +1,7 @@
 """Browser interactions: a slider on the landscape page redraws the race; a training run launched
 from the page streams γ_t into its chart."""
 
+import re
 import time
 
 from playwright.sync_api import expect
@@ -157,6 +158,31 @@ def test_tiny_training_run_streams_gamma(server, page):
     screenshot(page, "training_live")
     assert n >= 2, "the γ_t chart never received points"
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_after_a_launch_the_form_folds_away_and_the_new_run_is_on_the_screen(server, page):
+    """The open form filled the screen after Launch, so the new runs and their live curves started below it."""
+    page.goto(f"{server}/training?variants=sgd&dataset=digits&model=cnn8&epochs=1&subset=200&hessian_every=0")
+    wait_for_app(page)
+    form = page.locator(".st-key-tl_form details").first
+    if form.get_attribute("open") is None:  # other tests' runs are in this folder: the form starts folded
+        page.locator(".st-key-tl_form summary").first.click()
+        wait_for_app(page)
+    assert form.get_attribute("open") is not None
+    page.locator(".st-key-tl_launch button").click()
+    done = page.get_by_text("Their live curves are below")
+    expect(done).to_be_visible(timeout=60_000)
+    wait_for_app(page)
+    assert form.get_attribute("open") is None  # folded
+    assert page.locator("[data-testid='stException']").count() == 0
+    run_id = re.search(r"\d{8}-\d{6}-[0-9a-f]+", done.first.inner_text()).group(0)
+    box = page.locator("[data-testid='stMain']").get_by_text(run_id).first.bounding_box()
+    screenshot(page, "training_after_launch")
+    assert box is not None and box["y"] < 1000, box  # the new run's panel starts within the first screen
+    page.locator(".st-key-tl_form summary").first.click()  # and it opens again by hand, with its values
+    wait_for_app(page)
+    assert form.get_attribute("open") is not None
+    assert page.locator(".st-key-tl_launch button").is_visible()
 
 
 def test_deep_link_as_first_request_of_a_fresh_server(e2e_dirs, page):
