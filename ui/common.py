@@ -239,8 +239,8 @@ def qp_set(*, replace: bool = False, **values: Any) -> None:
     sent = st.session_state.get("_qp_sent")
     if now == want_items and sent in (None, want_items):
         return
-    qp.from_dict(want)  # one message (a page's embed options stay)
-    st.session_state["_qp_sent"] = [(k, tuple(qp.get_all(k))) for k in qp]
+    qp.from_dict(want)  # one message (a page's embed options stay); the URL is now exactly ``want``
+    st.session_state["_qp_sent"] = want_items
 
 
 # ------------------------------------------------------------------------------------ widgets

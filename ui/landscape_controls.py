@@ -286,7 +286,7 @@ def function_controls(c) -> tuple[LandscapeSpec, Landscape, str | None]:
         return (
             good,
             get_landscape(good),
-            (f"{uc.plain_markdown(str(err))}\n\nStill showing the last good function: `f = {good.expr}`"),
+            f"{uc.plain_markdown(str(err))}\n\nStill showing the last good function: `f = {good.expr}`",
         )
 
 
