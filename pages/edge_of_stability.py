@@ -20,7 +20,7 @@ from sam_core.dynamics.eos import EoSConfig, run_eos, sam_edge_curve
 from sam_core.dynamics.problems import EOS_DATASETS
 from sam_core.plots import dynamics as dplots
 from sam_core.settings import get_settings
-from ui.common import chart_with_preview, log_slider, qp_get, qp_set, show_error, variant_picker
+from ui.common import chart_with_preview, kept_state, log_slider, qp_get, qp_set, show_error, variant_picker
 from ui.jobs import Job, get_job, job_panel, link_autorun, start_job
 from ui.presets import preset_banner
 
@@ -42,10 +42,7 @@ if get_job(KEY) is not None:
 if st.session_state.get("eos_run"):  # Run pressed (the sidebar's button, below): show its run, not the theory
     st.session_state["eos_tab"] = TABS["live"]  # (a default alone did not switch tabs already on the screen)
 theory_tab, live_tab = st.tabs(
-    list(TABS.values()),
-    key="eos_tab",
-    on_change="rerun",
-    **({} if "eos_tab" in st.session_state else {"default": TABS[opened]}),
+    list(TABS.values()), default=kept_state("eos_tab", lambda: TABS[opened]), key="eos_tab", on_change="rerun"
 )
 
 with theory_tab:

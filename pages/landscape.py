@@ -96,7 +96,9 @@ TABS = {"race": "Race", "sweeps": "Sweeps", "basins": "Basins"}
 opened_tab = uc.qp_get("tab", "race", options=tuple(TABS))  # ?tab=sweeps: a preset opens on its figure
 # the tabs keep their state (a switch reruns the page): the URL then says which tab is open, so a shared link
 # opens on it (it opened on Race whatever tab the person sharing it was looking at)
-tab_race, tab_sweep, tab_basin = st.tabs(list(TABS.values()), default=TABS[opened_tab], key="ls_tab", on_change="rerun")
+tab_race, tab_sweep, tab_basin = st.tabs(
+    list(TABS.values()), default=uc.kept_state("ls_tab", lambda: TABS[opened_tab]), key="ls_tab", on_change="rerun"
+)
 opened_tab = {label: k for k, label in TABS.items()}.get(st.session_state.get("ls_tab"), opened_tab)
 # The tab the page opens on runs first: opened on Sweeps (the Fig. 2 card), its job starts and its picture
 # goes out before the race map, whose 0.8 MB figure would make the browser evaluate plotly.js first.

@@ -22,7 +22,7 @@ from sam_core.training.data import DATASETS, available_datasets, default_dataset
 from sam_core.training.models import MODELS
 from sam_core.training.store import export_csv
 from sam_core.training.views import run_label, run_series, runs_frame
-from ui.common import hosted, hparam_inputs, qp_get, qp_set, show_error, variant_label, variant_picker
+from ui.common import hosted, hparam_inputs, kept_state, qp_get, qp_set, show_error, variant_label, variant_picker
 
 POLL_SECONDS = 2.0
 
@@ -242,9 +242,9 @@ else:
         st.session_state["tl_form"] = False
     with st.expander(
         "Launch training",
+        expanded=kept_state("tl_form", lambda: not store.list_runs()),
         key="tl_form",
         on_change="rerun",
-        **({} if "tl_form" in st.session_state else {"expanded": not store.list_runs()}),
     ):
         _launch_form()
     if launched:

@@ -267,3 +267,16 @@ def test_stop_after_a_reload_stops_the_run_it_names(roots):
         for r in (a, b):
             store.finish(r, "stopped")
             store.delete(r, force=True)
+
+
+def test_the_launch_form_stays_open_while_it_is_filled_in(tmp_path, monkeypatch):
+    """An empty runs folder opens the form; a change in it reran the page with the expander made anew (its
+    ``expanded`` is part of Streamlit's element id), and the form folded under the person filling it."""
+    monkeypatch.setenv("SAMLAB_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("SAMLAB_DATA", str(tmp_path / "data"))
+    at = _page()
+    at.run()
+    assert not at.exception
+    assert at.session_state["tl_form"] is True
+    at.number_input(key="tl_epochs").set_value(2).run()
+    assert at.session_state["tl_form"] is True

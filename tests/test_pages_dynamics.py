@@ -257,3 +257,14 @@ def test_a_shared_link_to_a_running_job_watches_it_without_a_stop_button(monkeyp
         guest.session_state["job:saddle"].stop(wait=10)
     finally:
         job.stop(wait=10)
+
+
+def test_a_run_link_keeps_the_edge_of_stability_page_on_its_live_tab_over_reruns():
+    """The tabs' default is part of Streamlit's element id: the page dropped it after the first run, which made
+    a new tabs widget on the next rerun, back on Theory (seen when the link's run finished)."""
+    at = _app_with_query("edge_of_stability.py", {"run": "1", "steps": "40", "every": "20", "width": "16"})
+    assert not at.exception, at.exception
+    assert at.session_state["eos_tab"] == "Live training"
+    _finish(at, "eos")
+    at.run()
+    assert at.session_state["eos_tab"] == "Live training"

@@ -244,6 +244,16 @@ def qp_set(*, replace: bool = False, **values: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------ widgets
+def kept_state(key: str, initial: Callable[[], Any]) -> Any:
+    """What to create a keyed widget that keeps its state (tabs or an expander with ``on_change="rerun"``)
+    with, as its ``default``/``expanded``: its state once it has one, else ``initial()``. Streamlit counts
+    that argument in the element's id, so one that moved away from the state made a new widget, reset to it:
+    the edge-of-stability page flipped back to Theory when its run finished, and the Training lab's form
+    folded at the first change in it. A page may set the state itself (``st.session_state[key] = …``) before
+    the widget is created."""
+    return st.session_state[key] if key in st.session_state else initial()
+
+
 def log_options(low: float, high: float, per_decade: int = 12) -> list[float]:
     """Log-spaced values between low and high (rounded to 3 significant digits) for a log slider."""
     lo, hi = math.log10(low), math.log10(high)
