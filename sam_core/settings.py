@@ -10,9 +10,13 @@
 | SAMLAB_READ_ONLY    | 1/true: hide launch, stop and delete (class hosting) | false   |
 | SAMLAB_MAX_EPOCHS   | most epochs one launch from the page may ask for     | 200     |
 | SAMLAB_COMPILE      | torch.compile large 2-D sweeps: auto / on / off      | auto    |
+| SAMLAB_STEP_CACHE   | directory of the compiled sweep steps kept between   | below   |
+|                     | processes (sam_core.fused_store), or off             |         |
 | SAMLAB_HOSTED       | 1: served to others (errors: a short message in the  | auto    |
 |                     | browser, details in the server log); 0: local; auto: |         |
 |                     | hosted when read-only or listening beyond loopback   |         |
+
+SAMLAB_STEP_CACHE defaults to ``$XDG_CACHE_HOME/samlab/steps`` (``~/.cache/samlab/steps``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class Settings:
     max_epochs: int = 200
     compile: str = "auto"
     hosted: bool | None = None  # None: decide from read_only and the server's address (ui.common.hosted)
+    step_cache: Path | None = None  # compiled sweep steps on disk (sam_core.fused_store); None: off
 
     def torch_device(self) -> torch.device:
         """The device every lab computes on; a CUDA device that is not there is a clear error, not a crash."""
@@ -84,6 +89,14 @@ def get_settings() -> Settings:
     if hosted_raw not in ("auto", "1", "true", "yes", "on", "0", "false", "no", "off"):
         raise ValueError(f"SAMLAB_HOSTED must be 1, 0 or auto, got {hosted_raw!r}")
     hosted = None if hosted_raw == "auto" else _flag(hosted_raw)
+    step_cache_raw = os.environ.get("SAMLAB_STEP_CACHE", "").strip()
+    if step_cache_raw.lower() in ("off", "0", "false", "no", "none"):
+        step_cache = None
+    elif step_cache_raw:
+        step_cache = Path(step_cache_raw).expanduser().resolve()
+    else:
+        cache_home = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".cache")
+        step_cache = Path(cache_home, "samlab", "steps").resolve()
     return Settings(
         runs_dir=Path(os.environ.get("SAMLAB_RUNS_DIR", "runs")).expanduser().resolve(),
         data_dir=Path(os.environ.get("SAMLAB_DATA", "data")).expanduser().resolve(),
@@ -93,6 +106,7 @@ def get_settings() -> Settings:
         max_epochs=max_epochs,
         compile=compile_mode,
         hosted=hosted,
+        step_cache=step_cache,
     )
 
 

@@ -460,10 +460,11 @@ def _split_hp(hpv: dict) -> tuple[tuple, tuple[str, ...], list[Any]]:
     return tuple(static), tuple(keys), vals
 
 
-def _make_fused(variant: Any, gf_parts: Callable, static: dict, keys: tuple[str, ...], momentum: bool, noisy: bool):
-    """The compiled step on coordinate columns: `ws` = [w[:, 0], …, w[:, D-1]], each (N,). The rule sees
+def _fused_fn(variant: Any, gf_parts: Callable, static: dict, keys: tuple[str, ...], momentum: bool, noisy: bool):
+    """The step to compile, on coordinate columns: `ws` = [w[:, 0], …, w[:, D-1]], each (N,). The rule sees
     them as a D-tensor parameter list with one number per trajectory in each, so every norm is plain
-    arithmetic on contiguous columns and the whole step fuses into one loop."""
+    arithmetic on contiguous columns and the whole step fuses into one loop. `torch.compile` takes it here
+    (`_make_fused`); `sam_core.fused_store` exports the same function ahead of time."""
 
     def fused_step(ws, lr, alive, div, t, vals, bufs, mom, xis):
         hp = {**static, **dict(zip(keys, vals))}
@@ -484,8 +485,14 @@ def _make_fused(variant: Any, gf_parts: Callable, static: dict, keys: tuple[str,
     # own per configuration keeps configurations from counting against each other, and lets the compiled
     # code go when the configuration leaves the cache
     code = fused_step.__code__.replace(co_name=f"fused_step_{next(_FUSED_COUNT)}")
-    fn = types.FunctionType(code, fused_step.__globals__, code.co_name, fused_step.__defaults__, fused_step.__closure__)
-    return torch.compile(fn, dynamic=True, fullgraph=True)
+    return types.FunctionType(
+        code, fused_step.__globals__, code.co_name, fused_step.__defaults__, fused_step.__closure__
+    )
+
+
+def _make_fused(variant: Any, gf_parts: Callable, static: dict, keys: tuple[str, ...], momentum: bool, noisy: bool):
+    """The step (`_fused_fn`) through torch.compile."""
+    return torch.compile(_fused_fn(variant, gf_parts, static, keys, momentum, noisy), dynamic=True, fullgraph=True)
 
 
 def _simulate_fused(run: _Run) -> SimResult | None:
@@ -498,6 +505,9 @@ def _simulate_fused(run: _Run) -> SimResult | None:
     if not all(_per_traj_ok(v, N) for v in hpv.values()):
         return None  # e.g. presam's per-parameter D: a list the trace would not see through
     static, keys, vals = _split_hp(hpv)
+    # lr and each numeric hyperparameter: one number (0) or one per trajectory (1); a stored step is
+    # exported for one such layout (torch.compile would recompile for another one anyway)
+    layout = (int(isinstance(lr, torch.Tensor)), tuple(int(isinstance(v, torch.Tensor) and v.dim() == 1) for v in vals))
     key = (
         variant,
         grad_parts if grad_parts is not None else grad_fn,
@@ -508,6 +518,7 @@ def _simulate_fused(run: _Run) -> SimResult | None:
         noise > 0,
         w0.dtype,
         w0.device.type,
+        layout,
     )
     try:
         hash(key)
@@ -515,18 +526,26 @@ def _simulate_fused(run: _Run) -> SimResult | None:
         return None
     if key in _FUSED_FAILED:
         return None
+    recipe = None  # set when this process compiles a step the disk store can keep for the next one
     with _FUSED_LOCK:
         fn = _FUSED.get(key)
         if fn is not None:
             _FUSED.move_to_end(key)
         else:
-            if grad_parts is None:
+            from sam_core import fused_store  # light: torch.compile's modules are imported only to build
 
-                def grad_parts(ps, grad_fn=grad_fn):  # noqa: E306 - the (N, D) gradient, cut into columns
-                    loss, g = grad_fn(torch.stack(ps, 1))
-                    return loss, list(g.unbind(1))
+            stored = fused_store.recipe_of(run.spec, grad_parts, static, keys, bool(momentum), noise > 0, w0, layout)
+            fn = fused_store.load(stored) if stored is not None else None
+            if fn is None:
+                if grad_parts is None:
 
-            fn = _FUSED[key] = _make_fused(run.spec, grad_parts, dict(static), keys, bool(momentum), noise > 0)
+                    def grad_parts(ps, grad_fn=grad_fn):  # noqa: E306 - the (N, D) gradient, cut into columns
+                        loss, g = grad_fn(torch.stack(ps, 1))
+                        return loss, list(g.unbind(1))
+
+                fn = _make_fused(run.spec, grad_parts, dict(static), keys, bool(momentum), noise > 0)
+                recipe = stored
+            _FUSED[key] = fn
             while len(_FUSED) > FUSED_CACHE:
                 _FUSED.popitem(last=False)
     dt, dev = w0.dtype, w0.device
@@ -553,6 +572,10 @@ def _simulate_fused(run: _Run) -> SimResult | None:
                 raise
             first = str(e).splitlines()[0][:200] if str(e) else ""
             raise _CompileFailed(key, f"{type(e).__name__}: {first}") from e
+        if t == 1 and recipe is not None:  # it compiled: the next process can load it instead
+            from sam_core import fused_store
+
+            fused_store.request_build(recipe)
         if tail_sum is not None and t > steps - tail:
             tail_sum = [a + w for a, w in zip(tail_sum, ws)]
         done = t

@@ -1,11 +1,15 @@
 """Suite-wide settings: one lab-job worker (sam_core.workers), whatever the machine's core count, so the
-tests that read the worker's state find the one that ran their job."""
+tests that read the worker's state find the one that ran their job; no store of compiled steps (below)."""
 
 import os
 
 import pytest
 
 os.environ.setdefault("SAMLAB_MAX_JOBS", "1")
+# No disk store of compiled sweep steps (sam_core.fused_store) unless a test asks for one in its own directory:
+# every compiling test would otherwise start a background builder, competing with the suite for the two cores,
+# and a later test would load what an earlier one left instead of compiling what it means to test.
+os.environ.setdefault("SAMLAB_STEP_CACHE", "off")
 
 
 @pytest.hookimpl(wrapper=True)
