@@ -2,6 +2,7 @@
 #   docker build -t samlab .                                  # CPU-only torch (small image)
 #   docker build -t samlab --build-arg TORCH_FLAVOR=cuda .    # CUDA torch (run with --gpus all)
 #   docker run -p 8501:8501 -v "$PWD/runs:/data/runs" -v "$PWD/data:/data/datasets" samlab
+#   (add -v samlab-steps:/data/cache to keep the compiled sweep steps across containers: sam_core/fused_store.py)
 FROM python:3.11-slim
 
 ARG TORCH_FLAVOR=cpu
@@ -11,6 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     SAMLAB_RUNS_DIR=/data/runs \
     SAMLAB_DATA=/data/datasets \
+    SAMLAB_STEP_CACHE=/data/cache/steps \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
 
 # g++: torch.compile builds the fused sweep step with it (without one the sweeps run eagerly, ~10x slower).
@@ -20,7 +22,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 1000 samlab \
-    && mkdir -p /app /data/runs /data/datasets \
+    && mkdir -p /app /data/runs /data/datasets /data/cache/steps \
     && chown -R samlab:samlab /app /data
 WORKDIR /app
 

@@ -5,7 +5,7 @@ the monitor below reads the store in an `st.fragment(run_every=…)` that stops 
 active. Reloads, second tabs and app restarts see the same runs.
 """
 
-from ui.common import page_guard
+from ui.common import page_guard, plain_markdown
 from ui.presets import preset_banner, preset_run_panel
 from ui.run_store import open_run_store
 
@@ -341,9 +341,10 @@ def monitor() -> None:
     sel = [by_id[i] for i in chosen]
     for info in sel:
         with st.container(border=True):
-            st.markdown(
-                f"**{run_label(info)}** · `{info.id}` · {info.status}{' — ' + info.message if info.message else ''}"
-            )
+            # "finished 66 steps" says the status already; a message is shown as typed (an error's `x**2`)
+            msg = (info.message or "").splitlines()[0] if info.message else ""
+            said = msg if msg.startswith(info.status) else f"{info.status} — {msg}" if msg else info.status
+            st.markdown(f"**{run_label(info)}** · `{info.id}` · {plain_markdown(said)}")
             if info.status == "failed" and info.traceback:
                 if hosted():  # server paths stay off visitors' screens; the CLI shows it to the admin
                     st.caption(f"The traceback is in the run store: `python -m sam_core.cli.runs show {info.id}`.")

@@ -251,7 +251,10 @@ def spawn_builder(root: Path) -> subprocess.Popen:
     """Start ``python -m sam_core.fused_store build root`` on its own (it outlives this process)."""
     env = dict(os.environ, SAMLAB_STEP_CACHE=str(root))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_DIR.parent), env.get("PYTHONPATH", "")) if p)
-    with open(root / "builder.log", "ab") as log:
+    log_path = root / "builder.log"
+    # the builders' output, kept short: started afresh once it passes 1 MB
+    mode = "wb" if log_path.is_file() and log_path.stat().st_size > 1_000_000 else "ab"
+    with open(log_path, mode) as log:
         return subprocess.Popen(
             [sys.executable, "-m", "sam_core.fused_store", "build", str(root)],
             stdin=subprocess.DEVNULL,

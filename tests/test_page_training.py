@@ -85,6 +85,10 @@ def test_page_shows_the_runs_and_their_curves(roots):
     assert len(y) == 6 and np.all(np.isfinite(y)) and np.all(y > 0)  # 2 epochs × 3 steps
     eig = figs[titles.index("Top Hessian eigenvalue and the edges of stability")]
     assert {"finished-ssam · λ_max", "finished-ssam · SAM edge"} <= {t["name"] for t in eig["data"]}
+    # each run's header says its status once: "finished 6 steps", not "finished — finished 6 steps"
+    headers = {r: next(m.value for m in at.markdown if f"`{r}`" in m.value) for r in (done, failed)}
+    assert headers[done].endswith(f"· {store.get(done).message}") and "finished —" not in headers[done]
+    assert headers[failed].endswith("· failed — RuntimeError: boom")
     # the failed run's traceback is in an expander, the finished one offers a CSV download
     assert any("RuntimeError: boom" in c.value for c in at.code)
     assert len(at.get("download_button")) == 2
