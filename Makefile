@@ -6,6 +6,7 @@ PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
+ARGS   ?=
 
 .PHONY: run test test-fast lint browser bench clean requirements
 
@@ -17,7 +18,7 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt pyproject.t
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
+	$(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true $(ARGS)
 
 browser:
 	bash scripts/ensure_chromium.sh

@@ -89,8 +89,6 @@ def streamlit_server(runs: Path, data: Path, log_name: str = "e2e-server.log", e
             "127.0.0.1",
             "--server.headless",
             "true",
-            "--server.fileWatcherType",
-            "none",
             "--browser.gatherUsageStats",
             "false",
         ],
