@@ -9,13 +9,16 @@ package (`torch.export` + `torch._inductor.aoti_compile_and_package`), which a l
 "Compiled steps kept between processes", has the measurements.
 
 How a step gets here: the first process that needs a configuration compiles it with torch.compile as before
-and calls :func:`request_build`. That leaves a ``.todo`` file and starts a builder
+and calls :func:`request_build`. That leaves a ``.todo`` file and, unless a builder is at work, starts one
 (``python -m sam_core.fused_store build DIR``) in its own session at the lowest CPU priority, so the
 running sweep and the page keep the cores (``SAMLAB_STEP_BUILDER_NICE``, default 19: the test suite,
-which keeps both cores busy, builds at 0). The builder exports the same step, compiles it, checks it
-against the plain step on a small batch, and renames the package into place; a step it cannot build
-gets a ``.failed`` file and is compiled by torch.compile as before. One builder runs at a time (a lock
-file); the store keeps the ``MAX_FILES`` most recently used packages.
+which keeps both cores busy, builds at 0). The builder exports the same step, compiles it with a kernel that
+takes its thread count from the process running it, checks it against the plain step on a small batch, and
+renames the package into place; a step it cannot build gets a ``.failed`` file (tried again after
+``FAILED_DAYS``) and is compiled by torch.compile as before, as is one whose builder died while building it.
+One builder works at a time (a lock file; POSIX); it lists the queue again after each pass, so a request
+made meanwhile is not lost. It keeps the ``MAX_FILES`` most recently used packages. Loading, queueing and
+building never raise into a sweep: an unreadable or unwritable store is a store that is not there.
 
 Only what can be rebuilt from a name is stored: a built-in variant, a built-in landscape (its name and
 parameters), on the CPU. A package's name is a digest of that recipe, the torch and Python versions, the
@@ -118,6 +121,43 @@ def store_dir() -> Path | None:
     return get_settings().step_cache
 
 
+def _torch_can() -> bool:
+    """This torch loads AOTInductor packages from C++ (torch._C._aoti, the five-argument loader: 2.6 on)."""
+    try:
+        major, minor = (int(x) for x in torch.__version__.split(".")[:2])
+    except ValueError:
+        return False
+    loader = getattr(getattr(torch._C, "_aoti", None), "AOTIModelPackageLoader", None)
+    return (major, minor) >= (2, 6) and loader is not None
+
+
+_AOTI = _torch_can()
+
+
+def _same_function(a: Callable | None, b: Callable | None) -> bool:
+    """The same code with the same captured values (a landscape's functions close over its parameters)."""
+    if a is None or b is None:
+        return a is b
+    if getattr(a, "__code__", None) is not getattr(b, "__code__", None):
+        return False
+    ca, cb = a.__closure__ or (), b.__closure__ or ()
+    if len(ca) != len(cb):
+        return False
+    for x, y in zip(ca, cb):
+        vx, vy = x.cell_contents, y.cell_contents
+        if callable(vx) and hasattr(vx, "__code__"):
+            if not _same_function(vx, vy):
+                return False
+            continue
+        try:
+            same = vx is vy or bool(vx == vy)
+        except Exception:  # noqa: BLE001 - e.g. a tensor of several values: compare them
+            same = isinstance(vx, torch.Tensor) and isinstance(vy, torch.Tensor) and torch.equal(vx, vy)
+        if not same:
+            return False
+    return True
+
+
 def recipe_of(
     spec: Any,
     grad_parts: Callable | None,
@@ -133,7 +173,9 @@ def recipe_of(
     from sam_core.landscape.functions import NAMES, Landscape, _rebuild_landscape
     from sam_core.registry import VARIANTS
 
-    if w0.device.type != "cpu" or w0.dtype not in (torch.float32, torch.float64) or store_dir() is None:
+    if not _AOTI or w0.device.type != "cpu" or w0.dtype not in (torch.float32, torch.float64):
+        return None
+    if store_dir() is None:
         return None
     if getattr(spec, "source", None) != "built-in" or VARIANTS.get(spec.name) is not spec:
         return None
@@ -148,7 +190,7 @@ def recipe_of(
         again = _rebuild_landscape(L.key, dict(params), L.minima, L.saddles, L.maxima)
     except (TypeError, ValueError):
         return None
-    if again.fg is None or again.fg.__code__ is not L.fg.__code__ or again.f.__code__ is not L.f.__code__:
+    if not (_same_function(again.fg, L.fg) and _same_function(again.f, L.f)):
         return None
     if any(not (v is None or isinstance(v, (str, bool, int, float))) for _, v in static):
         return None
@@ -186,7 +228,7 @@ class StoredStep:
         try:
             out = self._runner.run(flat)
         except Exception as e:  # noqa: BLE001 - simulate runs the step eagerly and says so
-            self.path.unlink(missing_ok=True)  # the next process compiles it again (and rebuilds it)
+            _remove(self.path)  # the next process compiles it again (and rebuilds it)
             raise RuntimeError(f"the stored step {self.path.name} failed: {e}") from e
         if len(out) != d + 2 + len(bufs):
             raise RuntimeError(f"the stored step {self.path.name} returned {len(out)} tensors, not {d + 2 + len(bufs)}")
@@ -195,34 +237,51 @@ class StoredStep:
         return out[:d], out[d], out[d + 1], (out[d + 2 :] if self.recipe.momentum else bufs)
 
 
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # a read-only store (mounted so, or someone else's): leave it
+        pass
+
+
 def load(recipe: Recipe) -> StoredStep | None:
-    """The stored step of `recipe`, or None when there is none (or it cannot be loaded: then it is removed,
-    and the next compile builds it again)."""
-    root = store_dir()
+    """The stored step of `recipe`, or None when there is none or it cannot be loaded (a broken package is
+    removed, so the next compile builds it again). Never raises: the store is a cache."""
+    from sam_core.settings import get_settings
+
+    settings = get_settings()
+    root = settings.step_cache
     if root is None:
         return None
     path = root / f"{recipe.digest}.pt2"
-    if not path.is_file():
+    try:
+        if not path.is_file():
+            return None
+    except OSError:  # e.g. a home directory this user may not enter
         return None
     try:
         step = StoredStep(path, recipe)
     except Exception:  # noqa: BLE001 - a truncated or foreign file: compile instead, rebuild later
-        path.unlink(missing_ok=True)
+        if not settings.read_only:
+            _remove(path)
         return None
-    try:
-        os.utime(path)  # most recently used: the builder prunes the oldest
-    except OSError:
-        pass
+    if not settings.read_only:
+        try:
+            os.utime(path)  # most recently used: the builder prunes the oldest
+        except OSError:
+            pass
     return step
 
 
 _SPAWNED: set[str] = set()
 _SPAWN_LOCK = threading.Lock()
+_BUILDER: subprocess.Popen | None = None  # the builder this process started last (polled: no zombie left)
 
 
 def request_build(recipe: Recipe) -> bool:
-    """Queue `recipe` for the builder and start one; False when there is nothing to do (the store is off,
-    the package exists or failed before, or this process queued it already)."""
+    """Queue `recipe` for the builder, and start one unless one is at work; False when nothing was queued
+    (the store is off or read-only, the package exists or failed before, this process queued it already, or
+    the store cannot be written). Never raises: the store is a cache."""
     from sam_core.settings import get_settings
 
     settings = get_settings()
@@ -234,17 +293,46 @@ def request_build(recipe: Recipe) -> bool:
         if digest in _SPAWNED:
             return False
         _SPAWNED.add(digest)
-    if (root / f"{digest}.pt2").exists() or (root / f"{digest}.failed").exists():
+        try:
+            if (root / f"{digest}.pt2").exists() or (root / f"{digest}.failed").exists():
+                return False
+            root.mkdir(parents=True, exist_ok=True)
+            tmp = root / f".{digest}.{os.getpid()}.tmp"
+            tmp.write_text(recipe.to_json(), encoding="utf-8")
+            os.replace(tmp, root / f"{digest}.todo")
+            _start_builder(root)
+        except OSError:  # a read-only or full disk: the sweep goes on without
+            return False
+    return True
+
+
+def _builder_busy(root: Path) -> bool:
+    """Whether a builder holds the store's lock now (it looks for new ``.todo`` files after each pass)."""
+    try:
+        import fcntl
+    except ImportError:
         return False
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = root / f".{digest}.{os.getpid()}.tmp"
-        tmp.write_text(recipe.to_json(), encoding="utf-8")
-        os.replace(tmp, root / f"{digest}.todo")
-        spawn_builder(root)
-    except OSError:  # a read-only or full disk: the store is a cache, the sweep goes on
+        with open(root / "builder.lock", "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    except OSError:
         return False
-    return True
+    return False
+
+
+def _start_builder(root: Path) -> None:
+    """Start a builder unless one is at work or the one this process started is still starting: a sweep
+    of several variants queues several steps, and one builder takes them all."""
+    global _BUILDER
+    if _BUILDER is not None and _BUILDER.poll() is None:
+        return  # ours is starting or working: it lists the queue after taking the lock, and again after each pass
+    if _builder_busy(root):
+        return
+    _BUILDER = spawn_builder(root)
 
 
 def spawn_builder(root: Path) -> subprocess.Popen:
@@ -314,7 +402,11 @@ def build(recipe: Recipe, root: Path) -> Path:
     ep = torch.export.export(Step(), args, dynamic_shapes=[dyn(a) for a in args], strict=False)
     tmp = root / f".{recipe.digest}.{os.getpid()}.pt2"
     try:
-        torch._inductor.aoti_compile_and_package(ep, package_path=str(tmp))
+        # the kernel asks OpenMP for its thread count when it runs, as the process it runs in has set it: built
+        # with the builder's count it would keep that one (a builder on one thread made a serial kernel)
+        torch._inductor.aoti_compile_and_package(
+            ep, package_path=str(tmp), inductor_configs={"cpp.dynamic_threads": True}
+        )
         stored = StoredStep(tmp, recipe)
         for n_check in (EXAMPLE_N + 5, 1):  # another size than the export's, and a padded one
             a = _example(recipe, n_check, seed=1)
@@ -325,7 +417,7 @@ def build(recipe: Recipe, root: Path) -> Path:
         del stored
         os.replace(tmp, root / f"{recipe.digest}.pt2")
     finally:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
     return root / f"{recipe.digest}.pt2"
 
 
@@ -337,52 +429,113 @@ def _leaves(x: Any) -> list[torch.Tensor]:
     return []
 
 
-def build_queued(root: Path, wait: bool = True) -> list[str]:
-    """Build every ``.todo`` in `root`, one builder at a time (the others wait, then find little left);
-    returns the digests built."""
-    root.mkdir(parents=True, exist_ok=True)
-    built = []
-    with open(root / "builder.lock", "a+") as lock:
-        try:
-            import fcntl
+def _lock(lock, wait: bool) -> bool:
+    """Take the builders' lock; False when another builder has it (and `wait` is false)."""
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no lock (two builders would only repeat work)
+        return True
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # a filesystem without locks: go on without
+        pass
+    return True
 
-            fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # not on POSIX: no lock (two builders would only repeat work)
-            pass
+
+def _unlock(lock) -> None:
+    try:
+        import fcntl
+
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    except (ImportError, OSError):
+        pass
+
+
+def build_queued(root: Path, wait: bool = False) -> list[str]:
+    """Build every ``.todo`` of this sam_core and torch in `root`; returns the digests built. One builder at a
+    time: without `wait`, a builder that finds another at work leaves the queue to it (that one lists the queue
+    again after each pass, once it has let the lock go, so nothing queued meanwhile is missed)."""
+    root.mkdir(parents=True, exist_ok=True)
+    built: list[str] = []
+    seen: set[str] = set()  # queued by another sam_core or torch (another digest): left for their builder
+    with open(root / "builder.lock", "a+") as lock:
         while True:
-            todo = sorted(root.glob("*.todo"), key=lambda p: p.stat().st_mtime)
-            if not todo:
+            if not _lock(lock, wait):
                 break
-            for job in todo:
-                digest = job.stem
-                try:
-                    if not (root / f"{digest}.pt2").exists() and not (root / f"{digest}.failed").exists():
-                        recipe = Recipe.from_json(job.read_text(encoding="utf-8"))
-                        if recipe.digest != digest:  # queued by another sam_core source or torch: not ours
-                            continue
-                        t0 = time.perf_counter()
-                        try:
-                            build(recipe, root)
-                            built.append(digest)
-                            print(
-                                f"built {digest} ({recipe.variant} on {recipe.landscape}) in "
-                                f"{time.perf_counter() - t0:.1f} s",
-                                flush=True,
-                            )
-                        except Exception as e:  # noqa: BLE001 - recorded: torch.compile keeps doing it
-                            reason = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-                            (root / f"{digest}.failed").write_text(reason + "\n", encoding="utf-8")
-                            print(f"failed {digest} ({recipe.variant} on {recipe.landscape}): {reason}", flush=True)
-                finally:
-                    job.unlink(missing_ok=True)
-        prune(root)
+            try:
+                # a step marked as being built while nobody held the lock: its builder died building it
+                for mark in root.glob("*.building"):
+                    (root / f"{mark.stem}.failed").write_text("the builder stopped while building it\n")
+                    _remove(mark)
+                    _remove(root / f"{mark.stem}.todo")
+                built += _build_pass(root, seen)
+                prune(root)
+            finally:
+                _unlock(lock)
+            if not [p for p in root.glob("*.todo") if p.stem not in seen]:
+                break
     return built
 
 
+def _build_pass(root: Path, seen: set[str]) -> list[str]:
+    built = []
+    for job in sorted(root.glob("*.todo")):
+        digest = job.stem
+        if digest in seen:
+            continue
+        try:
+            recipe = Recipe.from_json(job.read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError):
+            _remove(job)  # unreadable: nothing anybody can build
+            continue
+        if recipe.digest != digest:  # queued by another sam_core source or torch: theirs to build
+            seen.add(digest)
+            continue
+        if (root / f"{digest}.pt2").exists() or (root / f"{digest}.failed").exists():
+            _remove(job)
+            continue
+        mark = root / f"{digest}.building"
+        mark.write_text(str(os.getpid()))
+        t0 = time.perf_counter()
+        try:
+            build(recipe, root)
+            built.append(digest)
+            print(f"built {digest} ({recipe.variant} on {recipe.landscape}) in {time.perf_counter() - t0:.1f} s")
+        except Exception as e:  # noqa: BLE001 - recorded: torch.compile keeps doing it
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+            (root / f"{digest}.failed").write_text(reason + "\n", encoding="utf-8")
+            print(f"failed {digest} ({recipe.variant} on {recipe.landscape}): {reason}")
+        finally:
+            _remove(mark)
+            _remove(job)
+        sys.stdout.flush()
+    return built
+
+
+FAILED_DAYS = 7  # a failure is tried again after this long (it may have been a full disk, a missing compiler)
+
+
 def prune(root: Path, keep: int = MAX_FILES) -> None:
-    pkgs = sorted(root.glob("*.pt2"), key=lambda p: p.stat().st_mtime, reverse=True)
+    """Keep the `keep` most recently used packages; drop week-old failures and stray temporary files."""
+    now = time.time()
+
+    def age(p: Path) -> float:
+        try:
+            return now - p.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    pkgs = sorted(root.glob("[!.]*.pt2"), key=age)
     for p in pkgs[keep:]:
-        p.unlink(missing_ok=True)
+        _remove(p)
+    for p in root.glob("*.failed"):
+        if age(p) > FAILED_DAYS * 86400:
+            _remove(p)
+    for p in root.glob(".*"):  # a builder killed mid-build leaves its temporary package
+        if p.name != "builder.lock" and age(p) > 3600:
+            _remove(p)
 
 
 def entries(root: Path) -> list[dict]:
@@ -415,7 +568,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.nice(max(0, min(19, int(os.environ.get("SAMLAB_STEP_BUILDER_NICE", "19")))))
     except (AttributeError, OSError, ValueError):
         pass
-    torch.set_num_threads(1)
     build_queued(root)
     return 0
 

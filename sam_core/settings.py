@@ -94,9 +94,12 @@ def get_settings() -> Settings:
         step_cache = None
     elif step_cache_raw:
         step_cache = Path(step_cache_raw).expanduser().resolve()
-    else:
-        cache_home = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".cache")
-        step_cache = Path(cache_home, "samlab", "steps").resolve()
+    else:  # the user's cache; off for a user without a home directory (expanduser gives "~" back)
+        home = os.path.expanduser("~")
+        cache_home = os.environ.get("XDG_CACHE_HOME", "").strip() or (
+            os.path.join(home, ".cache") if home != "~" else ""
+        )
+        step_cache = Path(cache_home, "samlab", "steps").resolve() if cache_home else None
     return Settings(
         runs_dir=Path(os.environ.get("SAMLAB_RUNS_DIR", "runs")).expanduser().resolve(),
         data_dir=Path(os.environ.get("SAMLAB_DATA", "data")).expanduser().resolve(),

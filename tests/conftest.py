@@ -9,7 +9,8 @@ os.environ.setdefault("SAMLAB_MAX_JOBS", "1")
 # No disk store of compiled sweep steps (sam_core.fused_store) unless a test asks for one in its own directory:
 # every compiling test would otherwise start a background builder, competing with the suite for the two cores,
 # and a later test would load what an earlier one left instead of compiling what it means to test.
-os.environ.setdefault("SAMLAB_STEP_CACHE", "off")
+# Set outright, not by default: an environment that has a store (the Docker image sets one) must not lend it.
+os.environ["SAMLAB_STEP_CACHE"] = "off"
 
 
 @pytest.hookimpl(wrapper=True)

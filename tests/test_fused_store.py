@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +56,18 @@ def test_a_stored_step_reproduces_the_eager_loop(tmp_path, monkeypatch):
     kw = dict(momentum=0.6, noise=0.2, seed=5, tail=7, record=False)
     recipe = _recipe(L, "ssam", hp, w0, lr, momentum=0.6, noise=0.2)
     assert recipe is not None and recipe.lr_dim == 1 and recipe.val_dims == (1,) and recipe.dtype == "float64"
-    path = fused_store.build(recipe, tmp_path)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # built on one thread, as a builder on a busy machine may be
+    try:
+        path = fused_store.build(recipe, tmp_path)
+    finally:
+        torch.set_num_threads(threads)
     assert path.is_file() and not list(tmp_path.glob(".*"))  # no temporary file left
+    # its kernel takes the thread count of the process running it: generated for the builder's one thread it
+    # had no parallel loop at all, and stayed serial on every machine it ran on
+    with zipfile.ZipFile(path) as z:
+        kernels = [z.read(n).decode() for n in z.namelist() if n.endswith("kernel.cpp")]
+    assert kernels and all("#pragma omp parallel" in k and "num_threads(" not in k for k in kernels)
     a = simulate("ssam", L.grad_fn, w0, 25, lr, hp, compile=True, grad_parts=L.grad_parts, **kw)
     stored = [fn for k, fn in _FUSED.items() if k[1] == L.grad_parts]
     assert len(stored) == 1 and isinstance(stored[0], fused_store.StoredStep)  # loaded, not compiled
@@ -65,20 +76,14 @@ def test_a_stored_step_reproduces_the_eager_loop(tmp_path, monkeypatch):
     _assert_same(a, b)
     ok = a.diverged_step < 0
     torch.testing.assert_close(a.tail_mean[ok], b.tail_mean[ok], rtol=1e-6, atol=1e-6)
-    # one trajectory (the batch is padded to the exported minimum of two): the same numbers as the first row
+    # one trajectory, through the same package (padded to the exported minimum of two rows): the eager numbers
     one = simulate(
-        "ssam",
-        L.grad_fn,
-        w0[:1],
-        25,
-        lr[:1],
-        {"rho": hp["rho"][:1]},
-        compile=True,
-        grad_parts=L.grad_parts,
-        **{**kw, "noise": 0.0},
+        "ssam", L.grad_fn, w0[:1], 25, lr[:1], {"rho": hp["rho"][:1]}, compile=True, grad_parts=L.grad_parts, **kw
     )
-    eager = simulate("ssam", L.grad_fn, w0[:1], 25, lr[:1], {"rho": hp["rho"][:1]}, **{**kw, "noise": 0.0})
+    eager = simulate("ssam", L.grad_fn, w0[:1], 25, lr[:1], {"rho": hp["rho"][:1]}, **kw)
     torch.testing.assert_close(one.final, eager.final, rtol=1e-6, atol=1e-6)
+    assert len([k for k in _FUSED if k[1] == L.grad_parts]) == 1  # the same stored step, nothing compiled
+    assert not list(tmp_path.glob("*.todo")) and len(list(tmp_path.glob("*.pt2"))) == 1  # nor queued
 
 
 _SWEEP = r"""
@@ -211,3 +216,49 @@ def test_the_store_defaults_to_the_user_cache(monkeypatch, tmp_path):
     monkeypatch.delenv("SAMLAB_STEP_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert fused_store.store_dir() == (tmp_path / "samlab" / "steps").resolve()
+
+
+def test_a_builder_at_work_takes_new_requests_and_a_stale_or_foreign_queue_is_handled(tmp_path, monkeypatch):
+    import fcntl
+
+    monkeypatch.setenv("SAMLAB_STEP_CACHE", str(tmp_path))
+    monkeypatch.setattr(fused_store, "_BUILDER", None)
+    Q = make_landscape("quartic")
+    w0 = start_points(Q, 10, "domain")
+    recipe = _recipe(Q, "sgd", {}, w0, 0.1)
+    with open(tmp_path / "builder.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a builder at work
+        assert fused_store.request_build(recipe)
+        assert (tmp_path / f"{recipe.digest}.todo").is_file()
+        assert fused_store._BUILDER is None  # no second builder: the one at work lists the queue again
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    # a builder that died while building leaves its mark: the next one records a failure instead of retrying
+    (tmp_path / f"{recipe.digest}.building").write_text("12345")
+    foreign = tmp_path / ("f" * 32 + ".todo")  # another sam_core's or torch's request: its name is not its digest
+    foreign.write_text(recipe.to_json())
+    assert fused_store.build_queued(tmp_path) == []
+    assert "stopped while building" in (tmp_path / f"{recipe.digest}.failed").read_text()
+    assert not (tmp_path / f"{recipe.digest}.todo").exists() and not (tmp_path / f"{recipe.digest}.building").exists()
+    assert foreign.is_file()  # left for its own builder
+
+
+def test_an_unusable_store_is_no_error(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("SAMLAB_STEP_CACHE", str(tmp_path / "file" / "steps"))  # a path under a file
+    Q = make_landscape("quartic")
+    w0 = start_points(Q, 10, "domain")
+    recipe = _recipe(Q, "sgd", {}, w0, 0.1)
+    assert fused_store.load(recipe) is None and fused_store.request_build(recipe) is False
+    # and a sweep still runs, compiled as before
+    res = simulate("sgd", Q.grad_fn, w0.double(), 3, 0.1, compile=True, grad_parts=Q.grad_parts, record=False)
+    assert torch.isfinite(res.final).all()
+
+
+def test_a_landscape_with_other_parameters_than_its_recipe_is_not_stored(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMLAB_STEP_CACHE", str(tmp_path))
+    L = make_landscape("quadratic", lam=50.0)
+    w0 = start_points(L, 10, "domain")
+    assert _recipe(L, "sgd", {}, w0, 0.1) is not None
+    # the same functions (code and captured λ) under a recipe saying another λ: would load another landscape's step
+    relabelled = dataclasses.replace(L, params={**L.params, "lam": 2.0})
+    assert _recipe(relabelled, "sgd", {}, w0, 0.1) is None
