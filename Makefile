@@ -18,7 +18,7 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt pyproject.t
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true $(ARGS)
+	$(PY) -m ui.serve --server.address $(HOST) --server.port $(PORT) --server.headless true $(ARGS)
 
 browser:
 	bash scripts/ensure_chromium.sh

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_fused import _assert_same  # the compiled step's comparison with the eager loop, the same here
 
 from sam_core import fused_store
 from sam_core.landscape.functions import Landscape, make_landscape
@@ -36,14 +37,6 @@ def _recipe(L, variant, hp, w0, lr, momentum=0.0, noise=0.0):
     static, keys, vals = _split_hp(resolve_hparams(variant, **hp))
     layout = (int(isinstance(lr, torch.Tensor)), tuple(int(isinstance(v, torch.Tensor) and v.dim() == 1) for v in vals))
     return fused_store.recipe_of(get_spec(variant), L.grad_parts, static, keys, bool(momentum), noise > 0, w0, layout)
-
-
-def _assert_same(a, b):
-    assert torch.equal(a.diverged_step, b.diverged_step)
-    ok = a.diverged_step < 0
-    assert 0 < int(ok.sum()) < len(ok), "the batch should hold both finite and diverged trajectories"
-    torch.testing.assert_close(a.final[ok], b.final[ok], rtol=1e-6, atol=1e-6)
-    assert a.n_evals == b.n_evals
 
 
 def test_a_stored_step_reproduces_the_eager_loop(tmp_path, monkeypatch):

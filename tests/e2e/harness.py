@@ -1,6 +1,7 @@
 """The browser harness shared by the e2e tests and ``benchmarks/bench_browser.py``.
 
-``streamlit_server`` starts ``streamlit run app.py`` on a free port (own runs/data folders, offline);
+``streamlit_server`` starts the app as ``make run`` does (``python -m ui.serve``, which runs ``streamlit run
+app.py``) on a free port (own runs/data folders, offline);
 ``chromium`` launches Debian's Chromium headless through Playwright (never a downloaded browser);
 ``wait_for_app`` waits until the Streamlit script has finished; the ``*_JS`` snippets read what the
 plots on the page really hold (plotly.js's decoded ``_fullData``), so a test or a timing sees what a
@@ -63,7 +64,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def streamlit_server(runs: Path, data: Path, log_name: str = "e2e-server.log", env_extra: dict | None = None):
-    """`streamlit run app.py` on a free port; yields its base URL once /_stcore/health answers ok."""
+    """The app as `make run` starts it (`python -m ui.serve`), on a free port; yields its base URL once
+    /_stcore/health answers ok."""
     port = free_port()
     env = dict(
         os.environ,
@@ -80,9 +82,7 @@ def streamlit_server(runs: Path, data: Path, log_name: str = "e2e-server.log", e
         [
             sys.executable,
             "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
+            "ui.serve",  # `streamlit run app.py` with the core loaded first, as make run starts it
             "--server.port",
             str(port),
             "--server.address",
