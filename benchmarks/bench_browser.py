@@ -1,6 +1,6 @@
 """What a person in front of Chromium waits for: the dashboard timed end to end, against its CLIs.
 
-Starts ``streamlit run app.py`` on a free port (as ``make run`` does: no thread settings), drives
+Starts the app on a free port as ``make run`` does (``python -m ui.serve``, the app's own config), drives
 Debian's Chromium through Playwright on the same machine and prints one table:
 
 - ``open``:    each page, navigation → its first meaningful picture (a chart's static preview or the
@@ -15,12 +15,14 @@ Debian's Chromium through Playwright on the same machine and prints one table:
 - ``tabs``:    two fresh tabs open the saddle card's link at the same moment (the server-wide job queue),
                against one fresh tab opening it alone;
 - ``cli``:     the same computations (the cards' own configurations, ``sam_core.presets``) through their
-               CLIs in this run, and the ratio page / CLI.
+               CLIs in this run, and the ratio page / CLI;
+- ``cold``:    (not in the default set) a fresh server per round, Home, the Landscape lab and Quadratics
+               opened at once: what the first visitor after a server start waits for.
 
 Redraws are detected in the browser (``tests/e2e/harness.py``: plotly.js's decoded data, polled every
 animation frame), so the figures are what the screen shows, not what the server sent.
 
-    python benchmarks/bench_browser.py [--only open,slider,presets] [--repeat 7] [--timeout 300]
+    python benchmarks/bench_browser.py [--only open,slider,presets,cold] [--repeat 7] [--timeout 300]
 """
 
 from __future__ import annotations
@@ -125,6 +127,27 @@ def bench_open(browser, url: str, args) -> None:
         ctx.close()
     row("shared Landscape URL (rosenbrock) → race drawn", pct([x[0] for x in xs]), "target ≤ 3 s")
     row("    … and its interactive chart drawn", pct([x[1] for x in xs]))
+
+
+COLD = ("", "landscape", "quadratics")  # pages timed as the first visitor of a fresh server
+
+
+def bench_cold(browser, args) -> None:
+    """A fresh server per round, each page opened at once: what the first visitor after `make run` waits."""
+    for path in COLD:
+        sel, then, label = OPEN[path]
+        xs = []
+        for _ in range(max(1, args.repeat // 2)):
+            base = Path(tempfile.mkdtemp(prefix="samlab-cold-"))
+            (base / "runs").mkdir()
+            (base / "data").mkdir()
+            with streamlit_server(base / "runs", base / "data", "bench-cold-server.log") as url:
+                ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = ctx.new_page()
+                xs.append(first_picture(page, f"{url}/{path.strip('?')}", sel, args.timeout, then)[0])
+                wait_for_app(page, settle_s=0.3)
+                ctx.close()
+        row(f"fresh server, first open → first picture · {label}", pct(xs), "one visitor per server start")
 
 
 def _slider_changes(page, n: int, key_sel: str, timeout_s: float) -> tuple[list[float], list[float]]:
@@ -425,6 +448,9 @@ def main() -> None:
     (base / "data").mkdir()
     print(f"SAM Lab in Chromium, {os.cpu_count()} CPUs; p50 / p90 where repeated", flush=True)
     page_times: dict = {}
+    if "cold" in only:
+        with chromium() as browser:
+            bench_cold(browser, args)
     with streamlit_server(base / "runs", base / "data", "bench-server.log") as url, chromium() as browser:
         warm = browser.new_page()  # the first page of a fresh server pays imports once: not what a visitor waits for
         warm.goto(f"{url}/landscape")
