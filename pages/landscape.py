@@ -334,8 +334,8 @@ with tab_sweep:
         success = Success(tol=float(tol), last_k=min(last_k, sw_steps), target=target)
         st.caption(
             success.describe()
-            + ". Same starts for every lr; "
-            + ("equal gradient evaluations: SAM-type rules get steps/2." if run["equal_evals"] else "")
+            + ". Same starts for every lr"
+            + ("; equal gradient evaluations: SAM-type rules get steps/2." if run["equal_evals"] else ".")
         )
         lrs = np.geomspace(min(lr_lo, lr_hi), max(lr_lo, lr_hi), n_lr)
         try:  # checked once, here: the jobs take it as it is
@@ -355,6 +355,14 @@ with tab_sweep:
             uc.show_error(err, "Cannot run a sweep with these settings")
             setup = None
         sweep_work = len(variants) * len(rhos or [1]) * n_lr * n_starts * sw_steps  # trajectory-steps
+        too_big = sweep_work > MAX_WORK
+        if too_big:  # said as the numbers are typed, not after a click that then does nothing
+            per_start = max(1, len(variants) * len(rhos or [1]) * n_lr * sw_steps)
+            st.error(
+                f"This sweep asks for {sweep_work:.2g} trajectory-steps (variants × ρ panels × lrs × starts × "
+                f"steps); one click may ask for at most {MAX_WORK:.0e}. Use fewer starts, lrs or steps "
+                f"(at these settings: at most {int(MAX_WORK // per_start):,} starts per lr)."
+            )
         if use_compile(L, n_lr * n_starts * sw_steps):  # big enough to compile: the worker does it while the user looks
             warm_key = repr(
                 (
@@ -371,16 +379,11 @@ with tab_sweep:
                     iter_prewarm, L, list(variants), hp, name="prewarm", momentum=run["momentum"], noise=run["noise"]
                 ).start()
         sweep_clicked = c[3].button(
-            "Run sweep", type="primary", key="ls_run_sweep", disabled=not variants or setup is None
+            "Run sweep", type="primary", key="ls_run_sweep", disabled=not variants or setup is None or too_big
         )
         autosweep = link_autorun("ls_sweep")  # a Home preset's link
         if (sweep_clicked or autosweep) and variants and setup is not None:
-            if sweep_work > MAX_WORK:
-                st.error(
-                    f"This sweep asks for {sweep_work:.2g} trajectory-steps (variants × ρ panels × lrs × starts × "
-                    f"steps); one click may ask for at most {MAX_WORK:.0e}. Use fewer starts, lrs or steps."
-                )
-            else:
+            if not too_big:  # (a link asking for more is refused: the message above says why)
                 start_job(
                     "ls_sweep",
                     Job.from_generator(
@@ -414,7 +417,14 @@ with tab_sweep:
                 on_click="ignore",
             )
 
-        job_panel("ls_sweep", _draw_sweep, label="Sweeping", idle_text="Set the range and press Run sweep.")
+        job_panel(
+            "ls_sweep",
+            _draw_sweep,
+            label="Sweeping",
+            idle_text="Fewer starts, lrs or steps, then Run sweep."
+            if too_big
+            else "Set the range and press Run sweep.",
+        )
 
         st.divider()
         st.markdown("**lr × ρ map** (lr × λ for Unified SAM)")

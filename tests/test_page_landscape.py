@@ -213,10 +213,13 @@ def test_one_click_cannot_ask_for_unbounded_work():
     at.number_input(key="ls_swstarts").set_value(20000)
     at.number_input(key="ls_swsteps").set_value(5000)
     at.run()
-    at.button(key="ls_run_sweep").click().run()
-    _ok(at)
+    # said before any click, with the most starts these settings allow, and Run sweep cannot be pressed
     msg = " ".join(e.value for e in at.error)
     assert "trajectory-steps" in msg and "at most" in msg
+    n_var = len(at.session_state["ls_variants"])
+    assert f"at most {int(1e9 // (n_var * 40 * 5000)):,} starts per lr" in msg
+    assert at.button(key="ls_run_sweep").disabled  # (AppTest refuses to click it, as a browser does)
+    _ok(at)
     assert "job:ls_sweep" not in at.session_state or at.session_state["job:ls_sweep"] is None
 
 
