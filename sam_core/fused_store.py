@@ -309,18 +309,12 @@ def request_build(recipe: Recipe) -> bool:
 def _builder_busy(root: Path) -> bool:
     """Whether a builder holds the store's lock now (it looks for new ``.todo`` files after each pass)."""
     try:
-        import fcntl
-    except ImportError:
-        return False
-    try:
         with open(root / "builder.lock", "a+") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not _lock(lock, wait=False):
                 return True
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            _unlock(lock)
     except OSError:
-        return False
+        pass
     return False
 
 

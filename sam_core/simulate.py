@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from sam_core import rules
+from sam_core import fused_store, rules  # fused_store is light: torch.compile's modules load only to build
 from sam_core.registry import get_spec, resolve_hparams, validate_lr
 from sam_core.step import base_step, freeze
 
@@ -495,6 +495,11 @@ def _make_fused(variant: Any, gf_parts: Callable, static: dict, keys: tuple[str,
     return torch.compile(_fused_fn(variant, gf_parts, static, keys, momentum, noisy), dynamic=True, fullgraph=True)
 
 
+def _layout(lr: Any, vals: list[Any]) -> tuple[int, tuple[int, ...]]:
+    """lr and each numeric hyperparameter: one number (0) or one per trajectory (1)."""
+    return int(isinstance(lr, torch.Tensor)), tuple(int(isinstance(v, torch.Tensor) and v.dim() == 1) for v in vals)
+
+
 def _simulate_fused(run: _Run) -> SimResult | None:
     """`simulate(record=False)` through a compiled step. None when this configuration cannot be compiled
     (the caller runs eagerly); raises _CompileFailed when compiling fails."""
@@ -507,7 +512,7 @@ def _simulate_fused(run: _Run) -> SimResult | None:
     static, keys, vals = _split_hp(hpv)
     # lr and each numeric hyperparameter: one number (0) or one per trajectory (1); a stored step is
     # exported for one such layout (torch.compile would recompile for another one anyway)
-    layout = (int(isinstance(lr, torch.Tensor)), tuple(int(isinstance(v, torch.Tensor) and v.dim() == 1) for v in vals))
+    layout = _layout(lr, vals)
     key = (
         variant,
         grad_parts if grad_parts is not None else grad_fn,
@@ -532,8 +537,6 @@ def _simulate_fused(run: _Run) -> SimResult | None:
         if fn is not None:
             _FUSED.move_to_end(key)
         else:
-            from sam_core import fused_store  # light: torch.compile's modules are imported only to build
-
             stored = fused_store.recipe_of(run.spec, grad_parts, static, keys, bool(momentum), noise > 0, w0, layout)
             fn = fused_store.load(stored) if stored is not None else None
             if fn is None:
@@ -573,8 +576,6 @@ def _simulate_fused(run: _Run) -> SimResult | None:
             first = str(e).splitlines()[0][:200] if str(e) else ""
             raise _CompileFailed(key, f"{type(e).__name__}: {first}") from e
         if t == 1 and recipe is not None:  # it compiled: the next process can load it instead
-            from sam_core import fused_store
-
             fused_store.request_build(recipe)
         if tail_sum is not None and t > steps - tail:
             tail_sum = [a + w for a, w in zip(tail_sum, ws)]

@@ -25,7 +25,7 @@ from sam_core import fused_store
 from sam_core.landscape.functions import Landscape, make_landscape
 from sam_core.landscape.lr_sweep import start_points
 from sam_core.registry import VARIANTS, get_spec
-from sam_core.simulate import _FUSED, _split_hp, simulate
+from sam_core.simulate import _FUSED, _layout, _split_hp, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def _recipe(L, variant, hp, w0, lr, momentum=0.0, noise=0.0):
     from sam_core.registry import resolve_hparams
 
     static, keys, vals = _split_hp(resolve_hparams(variant, **hp))
-    layout = (int(isinstance(lr, torch.Tensor)), tuple(int(isinstance(v, torch.Tensor) and v.dim() == 1) for v in vals))
+    layout = _layout(lr, vals)
     return fused_store.recipe_of(get_spec(variant), L.grad_parts, static, keys, bool(momentum), noise > 0, w0, layout)
 
 
